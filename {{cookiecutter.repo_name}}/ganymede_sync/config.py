@@ -1,0 +1,202 @@
+"""Settings from ``ganymede.toml``, overridden by ``GANYMEDE_*`` environment variables.
+
+Pure: reads files and a mapping of variables, never the network, never prints.
+Precedence: explicit arguments (command-line options) > ``GANYMEDE_*`` variables
+(also read from a local, gitignored ``.env``) > ``ganymede.toml``.
+Errors name the key and the file to fix. Secrets are never read from
+``ganymede.toml``: the token only comes from ``GANYMEDE_API_TOKEN``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ganymede_sync.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+CONFIG_FILE = "ganymede.toml"
+DOTENV_FILE = ".env"
+MANIFEST_DIR = ".ganymede"
+_SUBDOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One environment folder of the repository and the Ganymede environment behind it."""
+
+    folder: str
+    """Folder name in the repository, also the GitHub environment name (``dev``)."""
+    name: str
+    """Environment name in Ganymede (first path segment of the web app URL)."""
+    path: Path
+    """Absolute path of the folder."""
+    manifest_path: Path
+    """Where the manifest of the last pull is kept (``.ganymede/<folder>.json``)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the tooling needs, resolved once."""
+
+    root: Path
+    subdomain: str
+    api_url: str
+    environments: dict[str, Environment]
+    branch_prefix: str
+    bot_name: str
+    bot_email: str
+    default_branch: str
+    token: str | None = field(default=None, repr=False)
+    author_email: str | None = None
+
+    def environment(self, folder: str | None) -> Environment:
+        """Return the environment for ``folder``, or explain which folders exist."""
+        known = ", ".join(self.environments)
+        if not folder:
+            raise ConfigError(f"choose an environment with --env (one of: {known})")
+        try:
+            return self.environments[folder]
+        except KeyError:
+            raise ConfigError(
+                f"unknown environment '{folder}': {CONFIG_FILE} lists {known}"
+            ) from None
+
+    def require_token(self, environment: Environment) -> str:
+        """Return the API token, or say where to put it (never what it is)."""
+        if not self.token:
+            raise ConfigError(
+                f"no API token for environment '{environment.folder}': set "
+                f"GANYMEDE_API_TOKEN (or put it in {DOTENV_FILE}) to the token of "
+                f"Ganymede environment '{environment.name}'"
+            )
+        return self.token
+
+
+def find_root(start: Path | None = None) -> Path:
+    """Return the nearest folder at or above ``start`` that holds ``ganymede.toml``."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    raise ConfigError(
+        f"no {CONFIG_FILE} in {here} or above: run this from your Ganymede repository"
+    )
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """Parse ``KEY=value`` lines (optional ``export``, quotes, ``#`` comments)."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.removeprefix("export ").partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{path.name} line {number}: expected KEY=value")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def load_settings(
+    root: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    api_url: str | None = None,
+) -> Settings:
+    """Read ``ganymede.toml`` under ``root`` and apply the variable overrides."""
+    root = find_root(root)
+    variables = {**read_dotenv(root / DOTENV_FILE), **(os.environ if environ is None else environ)}
+    data = _read_toml(root / CONFIG_FILE)
+    ganymede = _table(data, "ganymede")
+    sync = _table(data, "sync")
+    subdomain = variables.get("GANYMEDE_SUBDOMAIN") or _string(ganymede, "ganymede.subdomain")
+    if not _SUBDOMAIN.match(subdomain):
+        raise ConfigError(
+            f"subdomain '{subdomain}' is not a DNS label: fix GANYMEDE_SUBDOMAIN or "
+            f"[ganymede] subdomain in {CONFIG_FILE}"
+        )
+    url = api_url or variables.get("GANYMEDE_API_URL") or ganymede.get("api_url")
+    return Settings(
+        root=root,
+        subdomain=subdomain,
+        api_url=_normalise_url(url or f"https://{subdomain}.ganymede.bio"),
+        environments=_environments(root, data, variables.get("GANYMEDE_ENVIRONMENT")),
+        branch_prefix=str(sync.get("branch_prefix", "ganymede-sync/")),
+        bot_name=str(sync.get("bot_name", "ganymede-sync-bot")),
+        bot_email=str(sync.get("bot_email", "ganymede-sync-bot@users.noreply.github.com")),
+        default_branch=str(sync.get("default_branch", "main")),
+        token=variables.get("GANYMEDE_API_TOKEN") or None,
+        author_email=variables.get("GANYMEDE_AUTHOR_EMAIL") or None,
+    )
+
+
+def _environments(
+    root: Path, data: Mapping[str, object], name_override: str | None
+) -> dict[str, Environment]:
+    """Build the folder -> Environment map.
+
+    ``GANYMEDE_ENVIRONMENT`` overrides the Ganymede name of every folder: in CI it
+    is set per GitHub environment, and a run only ever works on one folder.
+    """
+    table = _table(data, "environments")
+    if not table:
+        raise ConfigError(f"{CONFIG_FILE} has no [environments.<folder>] table")
+    environments = {}
+    for folder, entry in table.items():
+        if not isinstance(entry, dict):
+            raise ConfigError(f"[environments.{folder}] in {CONFIG_FILE} must be a table")
+        name = name_override or _string(entry, f"environments.{folder}.ganymede_environment")
+        environments[folder] = Environment(
+            folder=folder,
+            name=name,
+            path=root / folder,
+            manifest_path=root / MANIFEST_DIR / f"{folder}.json",
+        )
+    return environments
+
+
+def _read_toml(path: Path) -> dict[str, object]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path.name} is missing in {path.parent}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path.name} is not valid TOML: {error}") from None
+
+
+def _table(data: Mapping[str, object], key: str) -> dict[str, object]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"'{key}' in {CONFIG_FILE} must be a table ([{key}])")
+    return value
+
+
+def _string(table: Mapping[str, object], dotted_key: str) -> str:
+    value = table.get(dotted_key.rsplit(".", 1)[-1])
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"'{dotted_key}' in {CONFIG_FILE} must be a non-empty string")
+    return value.strip()
+
+
+def _normalise_url(url: str) -> str:
+    if not re.match(r"^https?://[^/\s]+", url):
+        raise ConfigError(
+            f"API URL '{url}' must start with https:// (or http:// for a local emulator): "
+            "fix GANYMEDE_API_URL or [ganymede] api_url"
+        )
+    return url.rstrip("/")

@@ -1,0 +1,52 @@
+"""Exceptions of ganymede_sync: every expected failure is one of these.
+
+    GanymedeSyncError            base: its text is one line telling what to fix
+    ├── ConfigError              ganymede.toml, environment variables, options
+    ├── ApiError                 Ganymede answered with an error, or could not be reached
+    │   └── AuthenticationError  401/403: the token does not fit the environment
+    ├── ArchiveError             a downloaded archive is unsafe or corrupt
+    ├── LocalChangesError        a pull would overwrite uncommitted work
+    ├── GitError                 the git repository is not in a usable state
+    └── DeployRefused            the deploy plan holds conflicts or invalid files
+
+``tasks.py`` turns any of them into a one-line message and a non-zero exit; any
+other exception is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class GanymedeSyncError(Exception):
+    """Base class: the message is shown to the user as is."""
+
+
+class ConfigError(GanymedeSyncError):
+    """Settings are missing or invalid."""
+
+
+class ApiError(GanymedeSyncError):
+    """Ganymede answered with an error, or could not be reached."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class AuthenticationError(ApiError):
+    """The token was refused (401/403)."""
+
+
+class ArchiveError(GanymedeSyncError):
+    """A downloaded archive is unsafe, corrupt or over a limit."""
+
+
+class LocalChangesError(GanymedeSyncError):
+    """A pull would overwrite uncommitted local work."""
+
+
+class GitError(GanymedeSyncError):
+    """The git repository cannot be used as needed."""
+
+
+class DeployRefused(GanymedeSyncError):
+    """The deploy plan cannot be sent as is."""
