@@ -35,3 +35,78 @@ def init(c):
     with expected_failures():
         settings = load_settings()
         print(gitops.init_repository(settings.root, branch=settings.default_branch))
+
+
+# --- pull ---------------------------------------------------------------------
+@task(
+    help={
+        "env": "environment folder to pull into (e.g. dev)",
+        "flow": "pull only this flow (its id as in Ganymede); other flows stay as they are",
+        "no_lib": "leave lib/ out of the pull",
+        "force": "overwrite uncommitted local changes in the environment folder",
+        "commit": "commit the folder and its manifest as 'Sync flows in environment ...'",
+    }
+)
+def pull(c, env=None, flow=None, no_lib=False, force=False, commit=False):
+    """Bring an environment's flow code from Ganymede into its folder."""
+    raise Exit("error: pull is not available yet", code=1)
+
+
+# --- deploy -------------------------------------------------------------------
+@task(
+    help={
+        "env": "environment folder to deploy (e.g. dev)",
+        "dry_run": "show the plan and let Ganymede validate it, without committing",
+        "author_email": "Ganymede user email for the commit (default: author of HEAD)",
+        "message": "commit message in Ganymede (default: subject and short SHA of HEAD)",
+        "force": "send files that were also changed in Ganymede since the last pull",
+    }
+)
+def deploy(c, env=None, dry_run=False, author_email=None, message=None, force=False):
+    """Send the changed flow code of an environment folder to Ganymede."""
+    raise Exit("error: deploy is not available yet", code=1)
+
+
+@task(help={"env": "environment folder to plan (e.g. dev)"})
+def status(c, env=None):
+    """Show what a deploy would send, without sending anything."""
+    raise Exit("error: status is not available yet", code=1)
+
+
+@task(help={"env": "check only this environment folder (default: all)"})
+def check(c, env=None):
+    """Validate flow code offline: Python compiles, no stray or new node files."""
+    raise Exit("error: check is not available yet", code=1)
+
+
+# --- emulator -----------------------------------------------------------------
+@task(
+    help={
+        "port": "port to listen on (default 8765; 0 picks a free one)",
+        "data_dir": "where the emulator keeps its state (default .emulator/)",
+        "seed": "'example' starts with example flows, 'none' with empty environments",
+    }
+)
+def emulator(c, port=8765, data_dir=".emulator", seed="example"):
+    """Run a local Ganymede emulator to try pulls and deploys offline."""
+    raise Exit("error: emulator is not available yet", code=1)
+
+
+# --- set-up -------------------------------------------------------------------
+@task(
+    iterable=["env"],
+    help={
+        "repo": "GitHub repository OWNER/NAME (default: the one gh sees here)",
+        "env": "environment folder to set up (repeatable; default: all)",
+        "dry_run": "print every step without changing anything",
+    },
+)
+def github_setup(c, repo=None, env=None, dry_run=False):
+    """Configure the GitHub side (variables, environments, secrets, permissions) via gh."""
+    raise Exit("error: github-setup is not available yet", code=1)
+
+
+@task(help={"env": "check only this environment folder (default: all)"})
+def doctor(c, env=None):
+    """Check configuration, token, API, git and GitHub, with a fix for each problem."""
+    raise Exit("error: doctor is not available yet", code=1)
