@@ -1,0 +1,62 @@
+"""Shared helpers of the template's tests: answers, baking, and a git identity."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from cookiecutter.main import cookiecutter
+
+TEMPLATE = Path(__file__).resolve().parent.parent
+
+# Answer sets that together use every choice value and the risky combinations.
+ANSWER_MATRIX = {
+    "defaults": {},
+    "one-environment": {"environments": "dev"},
+    "three-environments": {"environments": "dev,staging,prod", "pull_schedule": "0 6 * * 1-5"},
+    "custom-branch": {"default_branch": "release/flows", "python_version": "3.10"},
+    "unusual-names": {
+        "project_name": "Labor Ünïcode \"Flows\" \\ $(touch pwned)",
+        "repo_name": "lab.flows_2",
+        "ganymede_subdomain": "a1-b2",
+        "environments": " qa-1 , prod_eu ",
+        "sync_bot_name": "Sync Bot [bot]",
+        "sync_bot_email": "sync+bot@lab.example.org",
+        "python_version": "3.13",
+    },
+    "python-3.11": {"python_version": "3.11", "environments": "dev,prod"},
+}
+
+
+def bake_repository(output_dir: Path, **answers: str) -> Path:
+    """Generate a repository non-interactively and return its folder."""
+    return Path(
+        cookiecutter(
+            str(TEMPLATE),
+            no_input=True,
+            output_dir=str(output_dir),
+            extra_context=answers,
+        )
+    )
+
+
+@pytest.fixture
+def bake(tmp_path: Path) -> Callable[..., Path]:
+    """Return a function that generates a repository under this test's tmp_path."""
+    counter = iter(range(1000))
+
+    def _bake(**answers: str) -> Path:
+        return bake_repository(tmp_path / f"out{next(counter)}", **answers)
+
+    return _bake
+
+
+@pytest.fixture(autouse=True)
+def git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Give git an identity without touching the user's configuration."""
+    for kind in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{kind}_NAME", "Template Tests")
+        monkeypatch.setenv(f"GIT_{kind}_EMAIL", "template-tests@example.com")
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.delenv("GANYMEDE_API_TOKEN", raising=False)
