@@ -45,7 +45,7 @@ def ensure_venv() -> Path:
 
 def run(command: list[str], **kwargs: object) -> int:
     """Run a command; stop this script with its exit code when it fails."""
-    code = subprocess.call(command, **kwargs)  # noqa: S603 - fixed argument lists
+    code = subprocess.call(command, **kwargs)
     if code:
         sys.exit(code)
     return code
@@ -53,7 +53,7 @@ def run(command: list[str], **kwargs: object) -> int:
 
 def command_test(python: Path, extra: list[str]) -> int:
     """Run the whole test suite; "no tests collected" (pytest exit 5) is a failure."""
-    code = subprocess.call([str(python), "-m", "pytest", *extra], cwd=ROOT)  # noqa: S603
+    code = subprocess.call([str(python), "-m", "pytest", *extra], cwd=ROOT)
     if code == 5:
         print("dev: pytest collected no tests; treating that as a failure", file=sys.stderr)
         return 1
@@ -61,11 +61,11 @@ def command_test(python: Path, extra: list[str]) -> int:
 
 
 def command_demo(python: Path, extra: list[str]) -> int:
-    return subprocess.call([str(python), str(ROOT / "scripts" / "demo.py"), *extra])  # noqa: S603
+    return subprocess.call([str(python), str(ROOT / "scripts" / "demo.py"), *extra])
 
 
 def command_bench(python: Path, extra: list[str]) -> int:
-    return subprocess.call([str(python), "-m", "benchmarks", *extra], cwd=ROOT)  # noqa: S603
+    return subprocess.call([str(python), "-m", "benchmarks", *extra], cwd=ROOT)
 
 
 def command_lock(python: Path, extra: list[str]) -> int:

@@ -114,7 +114,10 @@ def check_email(value: str) -> str | None:
 def check_bot_name(value: str) -> str | None:
     if BOT_NAME.match(value):
         return None
-    return "must be letters, digits, spaces, '.', '_', '-', '[' or ']' (at most 64), e.g. 'ganymede-sync-bot'"
+    return (
+        "must be letters, digits, spaces, '.', '_', '-', '[' or ']' (at most 64), "
+        "e.g. 'ganymede-sync-bot'"
+    )
 
 
 def check_python_version(value: str) -> str | None:

@@ -17,7 +17,7 @@ ANSWER_MATRIX = {
     "three-environments": {"environments": "dev,staging,prod", "pull_schedule": "0 6 * * 1-5"},
     "custom-branch": {"default_branch": "release/flows", "python_version": "3.10"},
     "unusual-names": {
-        "project_name": "Labor Ünïcode \"Flows\" \\ $(touch pwned)",
+        "project_name": 'Labor Ünïcode "Flows" \\ $(touch pwned)',
         "repo_name": "lab.flows_2",
         "ganymede_subdomain": "a1-b2",
         "environments": " qa-1 , prod_eu ",

@@ -1,0 +1,154 @@
+"""Generation across the answer matrix: tree, rendered values, parseable files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ANSWER_MATRIX, bake_repository
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+UNRENDERED_MARKERS = ("{{ cookiecutter", "{{cookiecutter", "{%", "%}", "{#")
+
+
+def text_files(root: Path) -> list[Path]:
+    """Every file under ``root`` that decodes as UTF-8 text."""
+    files = []
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and ".git" not in path.parts:
+            try:
+                path.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                continue
+            files.append(path)
+    return files
+
+
+def environment_names(answers: dict[str, str]) -> list[str]:
+    raw = answers.get("environments", "dev,prod")
+    return [name.strip() for name in raw.split(",")]
+
+
+@pytest.fixture(scope="module", params=sorted(ANSWER_MATRIX), ids=sorted(ANSWER_MATRIX))
+def generated(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """Generate once per answer set; tests of this module only read the result."""
+    answers = ANSWER_MATRIX[request.param]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        repo = bake_repository(tmp_path_factory.mktemp(request.param), **answers)
+    return repo, answers
+
+
+def test_generated_tree_has_the_skeleton(generated):
+    repo, answers = generated
+    for relative in (
+        "README.md",
+        "ganymede.toml",
+        "tasks.py",
+        "pyproject.toml",
+        "requirements.txt",
+        "requirements-dev.txt",
+        ".gitignore",
+        ".gitattributes",
+        "ganymede_sync/__init__.py",
+        "ganymede_sync/config.py",
+        "tests",
+    ):
+        assert (repo / relative).exists(), relative
+    for name in environment_names(answers):
+        assert (repo / name / "README.md").read_text(encoding="utf-8").startswith(f"# `{name}/`")
+
+
+def test_repo_folder_is_named_by_repo_name(generated):
+    repo, answers = generated
+    expected = answers.get("repo_name") or "ganymede-flows"
+    assert repo.name == expected
+
+
+def test_no_unrendered_template_marker_survives(generated):
+    repo, _ = generated
+    for path in repo.rglob("*"):
+        assert "cookiecutter" not in str(path.relative_to(repo)), path
+    for path in text_files(repo):
+        text = path.read_text(encoding="utf-8")
+        for marker in UNRENDERED_MARKERS:
+            if marker in ("{%", "%}") and path.suffix in (".py",):
+                # Python f-strings and format specs may use "%}" legitimately; Jinja
+                # blocks always pair with "{%", which is checked on its own.
+                continue
+            assert marker not in text.replace("${{", ""), f"{marker!r} left in {path}"
+
+
+def test_ganymede_toml_holds_the_answers(generated):
+    repo, answers = generated
+    config = tomllib.loads((repo / "ganymede.toml").read_text(encoding="utf-8"))
+    assert config["ganymede"]["subdomain"] == answers.get("ganymede_subdomain", "acme")
+    assert list(config["environments"]) == environment_names(answers)
+    assert config["sync"]["default_branch"] == answers.get("default_branch", "main")
+    assert config["sync"]["bot_email"] == answers.get(
+        "sync_bot_email", "ganymede-sync-bot@users.noreply.github.com"
+    )
+    keys = json.dumps(config).lower()
+    assert "token" not in keys and "secret" not in keys and "api_key" not in keys
+
+
+def test_every_data_file_parses(generated):
+    repo, _ = generated
+    for path in text_files(repo):
+        if path.suffix in (".yml", ".yaml"):
+            yaml.safe_load(path.read_text(encoding="utf-8"))
+        elif path.suffix == ".toml":
+            tomllib.loads(path.read_text(encoding="utf-8"))
+        elif path.suffix == ".json":
+            json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_every_python_file_compiles(generated):
+    repo, _ = generated
+    for path in repo.rglob("*.py"):
+        compile(path.read_bytes(), str(path), "exec")
+
+
+def test_invoke_lists_every_task_with_help(generated):
+    repo, _ = generated
+    result = subprocess.run(
+        [sys.executable, "-m", "invoke", "--list"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for name in ("init", "pull", "deploy", "status", "check", "emulator", "doctor"):
+        assert f"\n  {name} " in result.stdout, result.stdout
+    assert "github-setup" in result.stdout
+
+
+def test_shell_like_answers_never_execute(generated):
+    repo, _ = generated
+    assert not list(repo.parent.rglob("pwned"))
+    assert not Path("pwned").exists()
+
+
+def test_generation_is_deterministic(bake):
+    answers = ANSWER_MATRIX["three-environments"]
+    first, second = bake(**answers), bake(**answers)
+    first_files = {p.relative_to(first): p.read_bytes() for p in first.rglob("*") if p.is_file()}
+    second_files = {p.relative_to(second): p.read_bytes() for p in second.rglob("*") if p.is_file()}
+    assert first_files == second_files
+
+
+def test_generated_readme_names_the_tenant_and_environments(generated):
+    repo, answers = generated
+    readme = (repo / "README.md").read_text(encoding="utf-8")
+    assert f"https://{answers.get('ganymede_subdomain', 'acme')}.ganymede.bio" in readme
+    for name in environment_names(answers):
+        assert f"`{name}/`" in readme
