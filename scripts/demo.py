@@ -1,0 +1,132 @@
+"""The whole job end to end, offline: generate, pull, edit, deploy, show the result.
+
+Run through `python3 dev.py demo`. Everything happens under `demo-output/` (removed
+and rebuilt on each run) against the local Ganymede emulator on 127.0.0.1; your own
+git configuration is neither needed nor changed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from cookiecutter.main import cookiecutter
+
+ROOT = Path(__file__).resolve().parent.parent
+OUTPUT = ROOT / "demo-output"
+TOKEN = "demo-token"  # noqa: S105 - the emulator's local token, not a secret
+USER_EMAIL = "demo@example.com"
+LISTENING = "Ganymede emulator listening on "
+
+
+def step(title: str) -> None:
+    print(f"\n==> {title}", flush=True)
+
+
+def run(command: list[str], cwd: Path, env: dict[str, str]) -> None:
+    """Show and run a command; stop the demo if it fails."""
+    print(f"$ {' '.join(command)}", flush=True)
+    if subprocess.call(command, cwd=cwd, env=env) != 0:
+        raise SystemExit(f"demo: '{' '.join(command)}' failed; see the output above")
+
+
+def generate() -> Path:
+    step("Generate a repository with cookiecutter (environments dev, prod)")
+    shutil.rmtree(OUTPUT, ignore_errors=True)
+    repo = cookiecutter(
+        str(ROOT),
+        no_input=True,
+        output_dir=str(OUTPUT),
+        extra_context={"project_name": "Demo Lab Flows", "ganymede_subdomain": "demo"},
+    )
+    return Path(repo)
+
+
+def start_emulator(repo: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    step("Start the local Ganymede emulator with example flows")
+    command = [sys.executable, "-m", "ganymede_sync.emulator", "--host", "127.0.0.1"]
+    command += ["--port", "0", "--data-dir", str(OUTPUT / "emulator"), "--api-key", TOKEN]
+    command += ["--environment", "dev", "--environment", "prod", "--user", USER_EMAIL]
+    command += ["--seed", "example"]
+    server = subprocess.Popen(command, cwd=repo, env=env, stdout=subprocess.PIPE, text=True)
+    first_line = server.stdout.readline().strip() if server.stdout else ""
+    if not first_line.startswith(LISTENING):
+        server.kill()
+        raise SystemExit(f"demo: the emulator did not start: {first_line!r}")
+    print(first_line, flush=True)
+    # Keep reading its output so a chatty server never blocks on a full pipe.
+    threading.Thread(target=server.stdout.read, daemon=True).start()
+    return server, first_line.removeprefix(LISTENING)
+
+
+def first_function(folder: Path) -> Path:
+    """Pick a node to edit: the first function.py of the first flow, by name."""
+    candidates = sorted(p for p in folder.rglob("function.py") if "lib" not in p.parts)
+    if not candidates:
+        raise SystemExit(f"demo: the pull brought no function.py into {folder}")
+    return candidates[0]
+
+
+def edit_and_deploy(repo: Path, env: dict[str, str]) -> None:
+    invoke = [sys.executable, "-m", "invoke"]
+    step("Pull environment dev into dev/ and commit it")
+    run([*invoke, "pull", "--env", "dev", "--commit"], repo, env)
+    node = first_function(repo / "dev")
+    relative = node.relative_to(repo).as_posix()
+    step(f"Edit a node: {relative}")
+    with node.open("a", encoding="utf-8") as handle:
+        handle.write("\n\n# Reviewed in git: thresholds checked against the SOP.\n")
+    run(["git", "commit", "--quiet", "-am", f"Document the review of {relative}"], repo, env)
+    step("Plan the deploy (read-only)")
+    run([*invoke, "status", "--env", "dev"], repo, env)
+    step("Deploy dev to Ganymede")
+    run([*invoke, "deploy", "--env", "dev"], repo, env)
+    step("Deploy again: nothing left to send")
+    run([*invoke, "deploy", "--env", "dev"], repo, env)
+    step("Pull again: no changes")
+    run([*invoke, "pull", "--env", "dev"], repo, env)
+
+
+def show_result(env: dict[str, str]) -> None:
+    step("In Ganymede (the emulator's pipeline repository of dev): the newest commit")
+    pipeline = OUTPUT / "emulator" / "dev"
+    run(["git", "--no-pager", "log", "-1", "--format=%h %ae  %s", "--stat"], pipeline, env)
+
+
+def demo_environment(url: str | None = None) -> dict[str, str]:
+    """Variables for every command: emulator URL and token, a throw-away git identity."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("GANYMEDE_")}
+    env.update(
+        GIT_AUTHOR_NAME="Demo User",
+        GIT_AUTHOR_EMAIL=USER_EMAIL,
+        GIT_COMMITTER_NAME="Demo User",
+        GIT_COMMITTER_EMAIL=USER_EMAIL,
+        PYTHONUNBUFFERED="1",
+    )
+    if url:
+        env.update(GANYMEDE_API_URL=url, GANYMEDE_API_TOKEN=TOKEN)
+    return env
+
+
+def main() -> int:
+    repo = generate()
+    server, url = start_emulator(repo, demo_environment())
+    try:
+        env = demo_environment(url)
+        step("Create the git repository")
+        run([sys.executable, "-m", "invoke", "init"], repo, env)
+        edit_and_deploy(repo, env)
+        show_result(env)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    print(f"\nDone. The generated repository is in {repo.relative_to(ROOT)}/", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
