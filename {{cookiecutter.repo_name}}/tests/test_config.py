@@ -1,0 +1,106 @@
+"""Settings: ganymede.toml < GANYMEDE_* variables (and .env) < explicit options."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ganymede_sync.config import load_settings, read_dotenv
+from ganymede_sync.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    shutil.copy(REPO_ROOT / "ganymede.toml", tmp_path / "ganymede.toml")
+    return tmp_path
+
+
+def test_defaults_come_from_ganymede_toml(root):
+    settings = load_settings(root, environ={})
+    assert settings.api_url == f"https://{settings.subdomain}.ganymede.bio"
+    assert settings.environments
+    first = next(iter(settings.environments.values()))
+    assert first.path == root / first.folder
+    assert first.manifest_path == root / ".ganymede" / f"{first.folder}.json"
+    assert settings.token is None
+
+
+def test_variables_override_the_file_and_options_override_variables(root):
+    environ = {
+        "GANYMEDE_SUBDOMAIN": "other",
+        "GANYMEDE_API_URL": "http://127.0.0.1:9/",
+        "GANYMEDE_ENVIRONMENT": "other-env",
+        "GANYMEDE_API_TOKEN": "t0ken",
+    }
+    settings = load_settings(root, environ=environ)
+    assert settings.subdomain == "other"
+    assert settings.api_url == "http://127.0.0.1:9"
+    assert {env.name for env in settings.environments.values()} == {"other-env"}
+    assert settings.token == "t0ken"
+    assert load_settings(root, environ=environ, api_url="http://127.0.0.1:7").api_url == (
+        "http://127.0.0.1:7"
+    )
+
+
+def test_dotenv_supplies_the_token_and_real_variables_win(root):
+    (root / ".env").write_text(
+        '# local secrets\nexport GANYMEDE_API_TOKEN="from-file"\nGANYMEDE_SUBDOMAIN=dotenv\n',
+        encoding="utf-8",
+    )
+    settings = load_settings(root, environ={"GANYMEDE_SUBDOMAIN": "real"})
+    assert settings.token == "from-file"
+    assert settings.subdomain == "real"
+
+
+def test_dotenv_syntax_error_names_the_line(tmp_path):
+    (tmp_path / ".env").write_text("OK=1\nnot a pair\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="line 2"):
+        read_dotenv(tmp_path / ".env")
+
+
+def test_token_never_appears_in_the_settings_repr(root):
+    settings = load_settings(root, environ={"GANYMEDE_API_TOKEN": "s3cr3t-value"})
+    assert "s3cr3t-value" not in repr(settings)
+
+
+def test_unknown_environment_lists_the_known_ones(root):
+    settings = load_settings(root, environ={})
+    with pytest.raises(ConfigError) as caught:
+        settings.environment("nope")
+    for folder in settings.environments:
+        assert folder in str(caught.value)
+
+
+def test_missing_token_names_the_environment_and_the_variable(root):
+    settings = load_settings(root, environ={})
+    environment = next(iter(settings.environments.values()))
+    with pytest.raises(ConfigError, match="GANYMEDE_API_TOKEN") as caught:
+        settings.require_token(environment)
+    assert environment.folder in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "environ, fragment",
+    [
+        ({"GANYMEDE_SUBDOMAIN": "Not_A_Label"}, "not a DNS label"),
+        ({"GANYMEDE_API_URL": "ftp://x"}, "must start with https://"),
+    ],
+)
+def test_invalid_overrides_name_what_to_fix(root, environ, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        load_settings(root, environ=environ)
+
+
+def test_missing_config_file_says_where_to_run(tmp_path):
+    with pytest.raises(ConfigError, match="run this from your Ganymede repository"):
+        load_settings(tmp_path, environ={})
+
+
+def test_invalid_toml_is_reported_with_the_file_name(tmp_path):
+    (tmp_path / "ganymede.toml").write_text("[ganymede\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="ganymede.toml is not valid TOML"):
+        load_settings(tmp_path, environ={})

@@ -1,0 +1,79 @@
+"""`invoke init`: a first commit on the default branch, once, with a clear identity error."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import git
+import pytest
+
+from ganymede_sync.errors import GitError
+from ganymede_sync.gitops import init_repository
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    for name in ("ganymede.toml", "tasks.py"):
+        shutil.copy(REPO_ROOT / name, folder / name)
+    shutil.copytree(REPO_ROOT / "ganymede_sync", folder / "ganymede_sync")
+    return folder
+
+
+@pytest.fixture
+def no_identity(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Make git find no identity, whatever this machine's configuration says."""
+    for kind in ("AUTHOR", "COMMITTER"):
+        monkeypatch.delenv(f"GIT_{kind}_NAME", raising=False)
+        monkeypatch.delenv(f"GIT_{kind}_EMAIL", raising=False)
+    config = tmp_path / "gitconfig"
+    config.write_text("[user]\n\tuseConfigOnly = true\n", encoding="utf-8")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.delenv("EMAIL", raising=False)
+
+
+def test_init_creates_a_first_commit_on_the_chosen_branch(project):
+    message = init_repository(project, branch="release/flows")
+    repo = git.Repo(project)
+    assert repo.active_branch.name == "release/flows"
+    assert "first commit" in message
+    committed = set(repo.git.ls_files().splitlines())
+    assert {"ganymede.toml", "tasks.py", "ganymede_sync/config.py"} <= committed
+    assert not repo.is_dirty(untracked_files=True)
+
+
+def test_init_twice_is_a_friendly_no_op(project):
+    init_repository(project, branch="main")
+    head = git.Repo(project).head.commit.hexsha
+    assert "nothing to do" in init_repository(project, branch="main")
+    assert git.Repo(project).head.commit.hexsha == head
+
+
+def test_init_without_identity_says_which_commands_to_run(project, no_identity):
+    with pytest.raises(GitError) as caught:
+        init_repository(project, branch="main")
+    assert "git config --global user.name" in str(caught.value)
+    assert "git config --global user.email" in str(caught.value)
+    assert not (project / ".git").exists()
+
+
+def test_invoke_init_reports_the_identity_problem_in_one_line(project, no_identity):
+    result = subprocess.run(
+        [sys.executable, "-m", "invoke", "init"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        'error: git has no identity: run git config --global user.name "Your Name" and '
+        "git config --global user.email you@example.com"
+    ]
+    assert "Traceback" not in result.stdout + result.stderr
