@@ -102,5 +102,5 @@ def test_missing_config_file_says_where_to_run(tmp_path):
 
 def test_invalid_toml_is_reported_with_the_file_name(tmp_path):
     (tmp_path / "ganymede.toml").write_text("[ganymede\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="ganymede.toml is not valid TOML"):
+    with pytest.raises(ConfigError, match=r"ganymede\.toml is not valid TOML"):
         load_settings(tmp_path, environ={})
