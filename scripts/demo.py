@@ -7,6 +7,7 @@ git configuration is neither needed nor changed.
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import subprocess
@@ -17,10 +18,11 @@ from pathlib import Path
 from cookiecutter.main import cookiecutter
 
 ROOT = Path(__file__).resolve().parent.parent
-OUTPUT = ROOT / "demo-output"
+DEFAULT_OUTPUT = ROOT / "demo-output"
 TOKEN = "demo-token"  # noqa: S105 - the emulator's local token, not a secret
 USER_EMAIL = "demo@example.com"
 LISTENING = "Ganymede emulator listening on "
+MARKER = ".ganymede-demo-output"
 
 
 def step(title: str) -> None:
@@ -34,22 +36,33 @@ def run(command: list[str], cwd: Path, env: dict[str, str]) -> None:
         raise SystemExit(f"demo: '{' '.join(command)}' failed; see the output above")
 
 
-def generate() -> Path:
+def reset_output(output: Path) -> None:
+    """Empty the demo folder, refusing any non-empty folder a demo did not create."""
+    if output.exists() and any(output.iterdir()) and not (output / MARKER).exists():
+        raise SystemExit(f"demo: {output} is not empty and not a demo folder; choose another")
+    shutil.rmtree(output, ignore_errors=True)
+    output.mkdir(parents=True)
+    (output / MARKER).write_text("created by scripts/demo.py; removed by the next demo\n")
+
+
+def generate(output: Path) -> Path:
     step("Generate a repository with cookiecutter (environments dev, prod)")
-    shutil.rmtree(OUTPUT, ignore_errors=True)
+    reset_output(output)
     repo = cookiecutter(
         str(ROOT),
         no_input=True,
-        output_dir=str(OUTPUT),
+        output_dir=str(output),
         extra_context={"project_name": "Demo Lab Flows", "ganymede_subdomain": "demo"},
     )
     return Path(repo)
 
 
-def start_emulator(repo: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+def start_emulator(
+    repo: Path, data_dir: Path, env: dict[str, str]
+) -> tuple[subprocess.Popen[str], str]:
     step("Start the local Ganymede emulator with example flows")
     command = [sys.executable, "-m", "ganymede_sync.emulator", "--host", "127.0.0.1"]
-    command += ["--port", "0", "--data-dir", str(OUTPUT / "emulator"), "--api-key", TOKEN]
+    command += ["--port", "0", "--data-dir", str(data_dir), "--api-key", TOKEN]
     command += ["--environment", "dev", "--environment", "prod", "--user", USER_EMAIL]
     command += ["--seed", "example"]
     server = subprocess.Popen(command, cwd=repo, env=env, stdout=subprocess.PIPE, text=True)
@@ -91,9 +104,9 @@ def edit_and_deploy(repo: Path, env: dict[str, str]) -> None:
     run([*invoke, "pull", "--env", "dev"], repo, env)
 
 
-def show_result(env: dict[str, str]) -> None:
+def show_result(data_dir: Path, env: dict[str, str]) -> None:
     step("In Ganymede (the emulator's pipeline repository of dev): the newest commit")
-    pipeline = OUTPUT / "emulator" / "dev"
+    pipeline = data_dir / "dev"
     run(["git", "--no-pager", "log", "-1", "--format=%h %ae  %s", "--stat"], pipeline, env)
 
 
@@ -113,18 +126,24 @@ def demo_environment(url: str | None = None) -> dict[str, str]:
 
 
 def main() -> int:
-    repo = generate()
-    server, url = start_emulator(repo, demo_environment())
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--output", type=Path, default=DEFAULT_OUTPUT, help="folder to (re)create for the demo"
+    )
+    output = parser.parse_args().output.resolve()
+    repo = generate(output)
+    data_dir = output / "emulator"
+    server, url = start_emulator(repo, data_dir, demo_environment())
     try:
         env = demo_environment(url)
         step("Create the git repository")
         run([sys.executable, "-m", "invoke", "init"], repo, env)
         edit_and_deploy(repo, env)
-        show_result(env)
+        show_result(data_dir, env)
     finally:
         server.terminate()
         server.wait(timeout=10)
-    print(f"\nDone. The generated repository is in {repo.relative_to(ROOT)}/", flush=True)
+    print(f"\nDone. The generated repository is in {repo}", flush=True)
     return 0
 
 

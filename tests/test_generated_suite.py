@@ -27,11 +27,9 @@ def suite_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("venv")
     venv.EnvBuilder(with_pip=True).create(folder)
     python = folder / "bin" / "python"
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--require-hashes"]
-        + ["-r", str(repo / "requirements-dev.txt")],
-        check=True,
-    )
+    requirements = repo / "requirements-dev.txt"
+    install = ["install", "--quiet", "--require-hashes", "-r", str(requirements)]
+    subprocess.run([str(python), "-m", "pip", *install], check=True)
     return python
 
 

@@ -1,0 +1,60 @@
+"""The README's first command, end to end: generate, pull, edit, deploy, show."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TEMPLATE
+
+
+@pytest.mark.slow
+def test_demo_pulls_edits_and_deploys_one_commit(tmp_path: Path):
+    output = tmp_path / "demo"
+    result = subprocess.run(
+        [sys.executable, str(TEMPLATE / "scripts" / "demo.py"), "--output", str(output)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
+    assert "Traceback" not in result.stdout + result.stderr
+    pipeline = output / "emulator" / "dev"
+    log = subprocess.run(
+        ["git", "log", "--format=%ae|%s", "-n", "2"],
+        cwd=pipeline,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    author, subject = log[0].split("|", 1)
+    assert author == "demo@example.com"
+    assert subject.startswith("Document the review of dev/")
+    changed = subprocess.run(
+        ["git", "show", "--name-only", "--format=", "HEAD"],
+        cwd=pipeline,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert len(changed) == 1 and changed[0].startswith("dags/") and changed[0].endswith(".py")
+    repo = next(path for path in output.iterdir() if (path / "ganymede.toml").exists())
+    assert "# Reviewed in git" in (pipeline / changed[0]).read_text(encoding="utf-8")
+    assert (repo / ".ganymede" / "dev.json").is_file()
+
+
+def test_demo_refuses_to_empty_a_folder_it_did_not_create(tmp_path: Path):
+    keep = tmp_path / "precious.txt"
+    keep.write_text("keep me\n", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, str(TEMPLATE / "scripts" / "demo.py"), "--output", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "not a demo folder" in result.stderr
+    assert keep.read_text(encoding="utf-8") == "keep me\n"
