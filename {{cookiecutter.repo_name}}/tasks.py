@@ -110,3 +110,28 @@ def github_setup(c, repo=None, env=None, dry_run=False):
 def doctor(c, env=None):
     """Check configuration, token, API, git and GitHub, with a fix for each problem."""
     raise Exit("error: doctor is not available yet", code=1)
+
+
+# --- changed environments -----------------------------------------------------
+@task(
+    help={
+        "before": "commit before the change; all zeros or unknown: every folder with files",
+        "after": "commit after the change (default: HEAD)",
+    }
+)
+def changed_environments(c, before="", after="HEAD"):
+    """Print the environment folders changed between two commits, as a JSON list."""
+    import json
+    import os
+
+    from ganymede_sync.changes import changed_environments as find_changed
+    from ganymede_sync.config import load_settings
+
+    with expected_failures():
+        folders = find_changed(load_settings(), before or None, after)
+    print(json.dumps(folders))
+    # In a workflow step, also hand the list to later jobs as the output `environments`.
+    output = os.environ.get("GITHUB_OUTPUT")
+    if output:
+        with open(output, "a", encoding="utf-8") as handle:
+            handle.write(f"environments={json.dumps(folders)}\n")

@@ -52,3 +52,55 @@ def init_repository(root: Path, *, branch: str) -> str:
     repo.git.add(all=True)
     repo.git.commit("--quiet", "--no-verify", "-m", INITIAL_COMMIT_MESSAGE)
     return f"created a git repository on branch {branch} with a first commit"
+
+
+# --- changed folders ----------------------------------------------------------
+def changed_paths(root: Path, before: str, after: str) -> list[str] | None:
+    """Return the paths changed from the merge base of ``before`` and ``after`` to ``after``.
+
+    Returns None when ``before`` cannot be used: unknown in this clone (a force
+    push, a shallow clone) or without common history. The caller decides what to
+    do then; guessing "nothing changed" would skip a deploy.
+    """
+    repo = _require_repository(root)
+    after_sha = _resolve_commit(repo, after)
+    if after_sha is None:
+        raise GitError(f"unknown commit '{after}': fetch it, or check out with fetch-depth: 0")
+    before_sha = _resolve_commit(repo, before)
+    if before_sha is None:
+        return None
+    try:
+        base = repo.git.merge_base(before_sha, after_sha)
+    except git.GitCommandError:
+        return None
+    return _split_paths(repo.git.diff("--name-only", "--no-renames", "-z", base, after_sha))
+
+
+def tracked_paths(root: Path, ref: str) -> list[str]:
+    """Return every file path in the tree of commit ``ref``."""
+    repo = _require_repository(root)
+    sha = _resolve_commit(repo, ref)
+    if sha is None:
+        raise GitError(f"unknown commit '{ref}': fetch it, or check out with fetch-depth: 0")
+    return _split_paths(repo.git.ls_tree("-r", "-z", "--name-only", sha))
+
+
+def _require_repository(root: Path) -> git.Repo:
+    repo = open_repository(root)
+    if repo is None:
+        raise GitError(f"{root} is not inside a git repository: run invoke init first")
+    return repo
+
+
+def _resolve_commit(repo: git.Repo, ref: str) -> str | None:
+    """Return the full SHA of commit ``ref``, or None when this clone does not have it."""
+    if not ref or not ref.strip("0"):
+        return None
+    try:
+        return repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}")
+    except git.GitCommandError:
+        return None
+
+
+def _split_paths(output: str) -> list[str]:
+    return [path for path in output.split("\0") if path]
