@@ -102,8 +102,35 @@ def emulator(c, port=8765, data_dir=".emulator", seed="example"):
     },
 )
 def github_setup(c, repo=None, env=None, dry_run=False):
-    """Configure the GitHub side (variables, environments, secrets, permissions) via gh."""
-    raise Exit("error: github-setup is not available yet", code=1)
+    """Configure the GitHub side (variables, environments, secrets, permissions) via gh.
+
+    The API token of each environment is asked without echo on a terminal; otherwise
+    standard input gives one line per environment, in the order of --env (or of
+    ganymede.toml), and an empty line keeps a secret that is already set.
+    """
+    import os
+
+    from ganymede_sync import github
+    from ganymede_sync.config import load_settings
+
+    with expected_failures():
+        # Each environment's own name from ganymede.toml, not a local override for one.
+        settings = load_settings(environ={**os.environ, "GANYMEDE_ENVIRONMENT": ""})
+        target = github.target_from_settings(settings, env or ())
+        cli = github.connect()
+        state = github.read_state(cli, github.resolve_repository(cli, repo), target.environments)
+        if dry_run:
+            steps = github.plan_setup(state, target)
+            print(f"plan for {state.repository} (dry run: nothing is changed)")
+            for step in steps:
+                print(f"- {step.description}\n    $ {step.command_line()}")
+            print("nothing to do: GitHub is set up" if not steps else f"{len(steps)} step(s)")
+            print("secrets already set are kept unless a new token is given")
+            return
+        tokens = github.read_tokens(state, target)
+        steps = github.plan_setup(state, target, new_tokens=tokens)
+        github.apply_plan(cli, steps, tokens, before_step=lambda s: print(f"- {s.description}"))
+    print(f"{state.repository}: " + (f"{len(steps)} step(s) done" if steps else "already set up"))
 
 
 @task(help={"env": "check only this environment folder (default: all)"})

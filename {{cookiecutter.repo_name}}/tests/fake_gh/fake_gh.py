@@ -1,0 +1,157 @@
+"""A stand-in for the GitHub CLI, installed as ``gh`` on PATH by the tests.
+
+It answers the few calls the set-up and the doctor make, like the real ``gh``
+does, keeps GitHub's state in the JSON file named by ``FAKE_GH_STATE`` (secret
+values only as SHA-256, as GitHub never shows them either), and appends every
+call (arguments and standard input) as one JSON line to ``FAKE_GH_LOG``.
+Unknown calls exit 2, so a test notices a call it did not expect.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+VALUE_FLAGS = {
+    "--repo": "repo",
+    "-R": "repo",
+    "--env": "env",
+    "-e": "env",
+    "--json": "json",
+    "--body": "body",
+    "-b": "body",
+    "-X": "method",
+    "--method": "method",
+}
+FIELD_FLAGS = ("-f", "-F", "--raw-field", "--field")
+
+
+class GhFailure(Exception):
+    """A failure the real gh would report on stderr with exit code 1."""
+
+
+def parse(argv: list[str]) -> tuple[list[str], dict[str, str], dict[str, object]]:
+    """Split arguments into positionals, value flags and ``-f``/``-F`` fields."""
+    positional: list[str] = []
+    flags: dict[str, str] = {}
+    fields: dict[str, object] = {}
+    words = iter(argv)
+    for word in words:
+        if word in VALUE_FLAGS:
+            flags[VALUE_FLAGS[word]] = next(words)
+        elif word in FIELD_FLAGS:
+            key, _, value = next(words).partition("=")
+            typed = word in ("-F", "--field") and value in ("true", "false")
+            fields[key] = (value == "true") if typed else value
+        elif word.startswith("-"):
+            raise SystemExit(f"fake gh: unsupported flag {word}")
+        else:
+            positional.append(word)
+    return positional, flags, fields
+
+
+def check_repo(state: dict, flags: dict[str, str]) -> str:
+    repo = flags.get("repo") or state.get("repo")
+    if not repo or repo != state.get("repo"):
+        raise GhFailure("HTTP 404: Not Found")
+    return repo
+
+
+def environment(state: dict, name: str) -> dict:
+    try:
+        return state["environments"][name]
+    except KeyError:
+        raise GhFailure(f"HTTP 404: Not Found (environment {name})") from None
+
+
+def scope(state: dict, flags: dict[str, str]) -> dict:
+    check_repo(state, flags)
+    return environment(state, flags["env"]) if "env" in flags else state
+
+
+def listing(items: dict, fields: str) -> str:
+    rows = []
+    for name, value in sorted(items.items()):
+        row = {"name": name, "value": value, "updatedAt": "2026-01-01T00:00:00Z"}
+        rows.append({key: row[key] for key in fields.split(",")})
+    return json.dumps(rows)
+
+
+def gh_api(state: dict, path: str, flags: dict[str, str], fields: dict[str, object]) -> str:
+    method = flags.get("method", "POST" if fields else "GET")
+    route = path.split("?", 1)[0]
+    repo = state.get("repo")
+    if route == f"repos/{repo}/environments" and method == "GET":
+        names = sorted(state["environments"])
+        return json.dumps({"total_count": len(names), "environments": [{"name": n} for n in names]})
+    prefix = f"repos/{repo}/environments/"
+    if route.startswith(prefix) and method == "PUT":
+        name = route.removeprefix(prefix)
+        state["environments"].setdefault(name, {"variables": {}, "secrets": {}})
+        return json.dumps({"name": name})
+    if route == f"repos/{repo}/actions/permissions/workflow":
+        if method == "PUT":
+            if state.get("refuse_permissions"):
+                raise GhFailure(state["refuse_permissions"])
+            state["workflow_permissions"].update(fields)
+            return ""
+        return json.dumps(state["workflow_permissions"])
+    raise GhFailure("HTTP 404: Not Found")
+
+
+def run(argv: list[str], state: dict, stdin: str | None) -> str:
+    positional, flags, fields = parse(argv)
+    command = " ".join(positional[:2])
+    if command == "auth status":
+        if not state.get("authenticated"):
+            raise GhFailure(
+                "You are not logged into any GitHub hosts. To log in, run: gh auth login"
+            )
+        return "github.com\n  Logged in to github.com account fake-user (keyring)\n"
+    if not state.get("authenticated"):
+        raise GhFailure("To get started with GitHub CLI, please run:  gh auth login")
+    if command == "repo view":
+        if not state.get("remote", True):
+            raise GhFailure(
+                "none of the git remotes configured for this repository point to GitHub"
+            )
+        return json.dumps({"nameWithOwner": check_repo(state, flags)})
+    if command == "variable list":
+        return listing(scope(state, flags)["variables"], flags["json"])
+    if command == "variable set":
+        scope(state, flags)["variables"][positional[2]] = flags["body"]
+        return ""
+    if command == "secret list":
+        hashes = scope(state, flags)["secrets"]
+        return listing(dict.fromkeys(hashes, ""), flags["json"])
+    if command == "secret set":
+        value = flags["body"] if "body" in flags else (stdin or "").rstrip("\r\n")
+        digest = hashlib.sha256(value.encode()).hexdigest()
+        scope(state, flags)["secrets"][positional[2]] = digest
+        return ""
+    if positional[:1] == ["api"]:
+        return gh_api(state, positional[1], flags, fields)
+    raise SystemExit(f"fake gh: unsupported call {argv}")
+
+
+def main() -> int:
+    state_path = Path(os.environ["FAKE_GH_STATE"])
+    stdin = None if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
+    with open(os.environ["FAKE_GH_LOG"], "a", encoding="utf-8") as log:
+        log.write(json.dumps({"argv": sys.argv[1:], "stdin": stdin}) + "\n")
+    state = json.loads(state_path.read_text(encoding="utf-8"))
+    try:
+        output = run(sys.argv[1:], state, stdin)
+    except GhFailure as failure:
+        print(failure, file=sys.stderr)
+        return 1
+    state_path.write_text(json.dumps(state, indent=2), encoding="utf-8")
+    sys.stdout.write(output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

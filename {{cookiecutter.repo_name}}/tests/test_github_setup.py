@@ -1,0 +1,317 @@
+"""`invoke github-setup` against a fake `gh` that records every call it gets."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ganymede_sync import github
+from ganymede_sync.config import load_settings
+from tests.fake_gh import REPOSITORY, FakeGh, hide_gh, install_fake_gh, sha256
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = """\
+[ganymede]
+subdomain = "acme"
+
+[environments.dev]
+ganymede_environment = "acme-dev"
+
+[environments.prod]
+ganymede_environment = "acme-prod"
+"""
+DEV_TOKEN = "dev-token-7f3a9c"
+PROD_TOKEN = "prod-token-b81e22"
+
+
+@pytest.fixture
+def gh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeGh:
+    return install_fake_gh(tmp_path, monkeypatch)
+
+
+@pytest.fixture(scope="session")
+def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of this repository's tooling with a known two-environment ganymede.toml."""
+    root = tmp_path_factory.mktemp("repository")
+    shutil.copy2(ROOT / "tasks.py", root / "tasks.py")
+    shutil.copytree(
+        ROOT / "ganymede_sync", root / "ganymede_sync", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    (root / "ganymede.toml").write_text(CONFIG, encoding="utf-8")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def no_ganymede_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("GANYMEDE_"):
+            monkeypatch.delenv(name)
+
+
+def invoke(root: Path, *arguments: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *arguments],
+        cwd=root,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def set_up(root: Path, tokens: str, *folders: str) -> dict[str, str]:
+    """Run the library's set-up the way the task does; return the tokens it read."""
+    settings = load_settings(root, environ={})
+    target = github.target_from_settings(settings, folders)
+    cli = github.connect()
+    state = github.read_state(cli, github.resolve_repository(cli), target.environments)
+    given = github.read_tokens(state, target, stream=io.StringIO(tokens))
+    steps = github.plan_setup(state, target, new_tokens=given)
+    github.apply_plan(cli, steps, given)
+    return given
+
+
+def test_setup_of_a_fresh_repository_makes_exactly_the_documented_calls(
+    gh: FakeGh, repository: Path
+) -> None:
+    set_up(repository, f"{DEV_TOKEN}\n{PROD_TOKEN}\n")
+
+    repo = REPOSITORY
+    assert gh.changing_calls() == [
+        ["variable", "set", "GANYMEDE_SUBDOMAIN", "--body", "acme", "--repo", repo],
+        ["api", "-X", "PUT", f"repos/{repo}/environments/dev"],
+        ["variable", "set", "GANYMEDE_ENVIRONMENT", "--body", "acme-dev", "--env", "dev",
+         "--repo", repo],
+        ["secret", "set", "GANYMEDE_API_TOKEN", "--env", "dev", "--repo", repo],
+        ["api", "-X", "PUT", f"repos/{repo}/environments/prod"],
+        ["variable", "set", "GANYMEDE_ENVIRONMENT", "--body", "acme-prod", "--env", "prod",
+         "--repo", repo],
+        ["secret", "set", "GANYMEDE_API_TOKEN", "--env", "prod", "--repo", repo],
+        ["api", "-X", "PUT", f"repos/{repo}/actions/permissions/workflow",
+         "-f", "default_workflow_permissions=write", "-F", "can_approve_pull_request_reviews=true"],
+    ]  # fmt: skip
+    state = gh.state
+    assert state["variables"] == {"GANYMEDE_SUBDOMAIN": "acme"}
+    assert state["environments"]["dev"]["secrets"] == {"GANYMEDE_API_TOKEN": sha256(DEV_TOKEN)}
+    assert state["environments"]["prod"]["secrets"] == {"GANYMEDE_API_TOKEN": sha256(PROD_TOKEN)}
+    assert state["environments"]["prod"]["variables"] == {"GANYMEDE_ENVIRONMENT": "acme-prod"}
+    assert state["workflow_permissions"] == {
+        "default_workflow_permissions": "write",
+        "can_approve_pull_request_reviews": True,
+    }
+
+
+def test_token_travels_only_on_standard_input_and_never_in_output(
+    gh: FakeGh, repository: Path
+) -> None:
+    result = invoke(repository, "github-setup", stdin=f"{DEV_TOKEN}\n{PROD_TOKEN}\n")
+
+    assert result.returncode == 0, result.stderr
+    for call in gh.calls():
+        assert DEV_TOKEN not in " ".join(call["argv"])
+        assert PROD_TOKEN not in " ".join(call["argv"])
+    secret_inputs = [c["stdin"] for c in gh.calls() if c["argv"][:2] == ["secret", "set"]]
+    assert secret_inputs == [f"{DEV_TOKEN}\n", f"{PROD_TOKEN}\n"]
+    assert all(not c["stdin"] for c in gh.calls() if c["argv"][:2] != ["secret", "set"])
+    for token in (DEV_TOKEN, PROD_TOKEN):
+        assert token not in result.stdout + result.stderr
+    assert "- set secret GANYMEDE_API_TOKEN in environment dev" in result.stdout
+
+
+def test_running_setup_again_changes_nothing(gh: FakeGh, repository: Path) -> None:
+    set_up(repository, f"{DEV_TOKEN}\n{PROD_TOKEN}\n")
+    gh.clear_log()
+
+    result = invoke(repository, "github-setup", stdin="")
+
+    assert result.returncode == 0, result.stderr
+    assert gh.changing_calls() == []
+    assert "already set up" in result.stdout
+
+
+def test_new_token_replaces_only_that_environments_secret(gh: FakeGh, repository: Path) -> None:
+    set_up(repository, f"{DEV_TOKEN}\n{PROD_TOKEN}\n")
+    gh.clear_log()
+
+    set_up(repository, "\nrotated-prod-token\n")
+
+    assert gh.changing_calls() == [
+        ["secret", "set", "GANYMEDE_API_TOKEN", "--env", "prod", "--repo", REPOSITORY]
+    ]
+    secrets = {name: env["secrets"] for name, env in gh.state["environments"].items()}
+    assert secrets["dev"] == {"GANYMEDE_API_TOKEN": sha256(DEV_TOKEN)}
+    assert secrets["prod"] == {"GANYMEDE_API_TOKEN": sha256("rotated-prod-token")}
+
+
+def test_changed_environment_name_in_config_is_overwritten(gh: FakeGh, repository: Path) -> None:
+    set_up(repository, f"{DEV_TOKEN}\n{PROD_TOKEN}\n")
+    environments = gh.state["environments"]
+    environments["dev"]["variables"]["GANYMEDE_ENVIRONMENT"] = "old-name"
+    gh.update(environments=environments)
+    gh.clear_log()
+
+    set_up(repository, "")
+
+    assert gh.changing_calls() == [
+        ["variable", "set", "GANYMEDE_ENVIRONMENT", "--body", "acme-dev", "--env", "dev",
+         "--repo", REPOSITORY],
+    ]  # fmt: skip
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(gh: FakeGh, repository: Path) -> None:
+    result = invoke(repository, "github-setup", "--dry-run", stdin=f"{DEV_TOKEN}\n")
+
+    assert result.returncode == 0, result.stderr
+    assert gh.changing_calls() == []
+    assert gh.state["variables"] == {}
+    assert "$ gh variable set GANYMEDE_SUBDOMAIN --body acme --repo" in result.stdout
+    secret_line = f"$ gh secret set GANYMEDE_API_TOKEN --env prod --repo {REPOSITORY} < token"
+    assert secret_line in result.stdout
+    assert "8 step(s)" in result.stdout
+
+
+def test_env_option_limits_setup_to_that_environment(gh: FakeGh, repository: Path) -> None:
+    result = invoke(repository, "github-setup", "--env", "prod", stdin=f"{PROD_TOKEN}\n")
+
+    assert result.returncode == 0, result.stderr
+    assert set(gh.state["environments"]) == {"prod"}
+    assert gh.state["environments"]["prod"]["secrets"] == {"GANYMEDE_API_TOKEN": sha256(PROD_TOKEN)}
+
+
+def test_environment_variable_comes_from_config_even_with_a_local_override(
+    gh: FakeGh, repository: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GANYMEDE_ENVIRONMENT", "acme-dev")
+
+    result = invoke(repository, "github-setup", stdin=f"{DEV_TOKEN}\n{PROD_TOKEN}\n")
+
+    assert result.returncode == 0, result.stderr
+    variables = gh.state["environments"]["prod"]["variables"]
+    assert variables == {"GANYMEDE_ENVIRONMENT": "acme-prod"}
+
+
+def test_missing_token_stops_before_any_change(gh: FakeGh, repository: Path) -> None:
+    result = invoke(repository, "github-setup", stdin=f"{DEV_TOKEN}\n")
+
+    assert result.returncode == 1
+    assert gh.changing_calls() == []
+    assert result.stderr.strip() == (
+        "error: no API token for environment prod: give one line per environment on "
+        "standard input (in this order: dev, prod), or run this in a terminal to be asked"
+    )
+    assert DEV_TOKEN not in result.stdout + result.stderr
+
+
+def test_missing_gh_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, repository: Path
+) -> None:
+    hide_gh(tmp_path, monkeypatch)
+
+    result = invoke(repository, "github-setup", stdin="")
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.strip() == f"error: {github.INSTALL_HELP}"
+    assert "https://cli.github.com" in result.stderr
+
+
+def test_unauthenticated_gh_says_to_log_in(gh: FakeGh, repository: Path) -> None:
+    gh.update(authenticated=False)
+
+    result = invoke(repository, "github-setup", stdin=f"{DEV_TOKEN}\n{PROD_TOKEN}\n")
+
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"error: {github.LOGIN_HELP}"
+    assert "Traceback" not in result.stderr
+    assert gh.changing_calls() == []
+
+
+def test_folder_without_github_remote_asks_for_repo_option(gh: FakeGh, repository: Path) -> None:
+    gh.update(remote=False)
+
+    result = invoke(repository, "github-setup", stdin="")
+
+    assert result.returncode == 1
+    assert "pass --repo OWNER/NAME" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_repo_option_is_checked_before_use(gh: FakeGh) -> None:
+    cli = github.connect()
+
+    with pytest.raises(github.GitHubError, match="not of the form OWNER/NAME"):
+        github.resolve_repository(cli, "no-slash; rm -rf /")
+    assert github.resolve_repository(cli, REPOSITORY) == REPOSITORY
+
+
+def test_refused_step_reports_ghs_reason_in_one_line_without_the_token(
+    gh: FakeGh, repository: Path
+) -> None:
+    gh.update(refuse_permissions=f"HTTP 409: organization policy forbids this ({DEV_TOKEN})")
+
+    result = invoke(repository, "github-setup", stdin=f"{DEV_TOKEN}\n{PROD_TOKEN}\n")
+
+    assert result.returncode == 1
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("error: gh api -X PUT repos/")
+    assert "HTTP 409: organization policy forbids this" in last_line
+    assert "Traceback" not in result.stderr
+
+
+def test_secret_failure_message_never_contains_the_token() -> None:
+    failing = github.GitHubCli(sys.executable)
+
+    with pytest.raises(github.GitHubError) as caught:
+        failing.run(["-c", "import sys; print(sys.stdin.read()); sys.exit(1)"], secret=DEV_TOKEN)
+
+    assert DEV_TOKEN not in str(caught.value)
+    assert "***" in str(caught.value)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_terminal_asks_each_token_without_echo_and_enter_keeps_a_secret() -> None:
+    state = github.GitHubState(
+        repository=REPOSITORY,
+        variables={},
+        environments=frozenset({"dev", "prod"}),
+        environment_secrets={"dev": frozenset({"GANYMEDE_API_TOKEN"})},
+    )
+    target = github.Target("acme", {"dev": "acme-dev", "prod": "acme-prod"})
+    prompts: list[str] = []
+    answers = iter(["", "", PROD_TOKEN])
+
+    def hidden_prompt(text: str) -> str:
+        prompts.append(text)
+        return next(answers)
+
+    tokens = github.read_tokens(state, target, stream=_Terminal(), prompt=hidden_prompt)
+
+    assert tokens == {"prod": PROD_TOKEN}
+    assert "Enter keeps the current secret" in prompts[0]
+    assert len(prompts) == 3  # an empty answer is asked again where no secret exists yet
+
+
+def test_plan_is_empty_when_github_matches_the_config() -> None:
+    target = github.Target("acme", {"dev": "acme-dev"})
+    state = github.GitHubState(
+        repository=REPOSITORY,
+        variables={"GANYMEDE_SUBDOMAIN": "acme", "OTHER": "x"},
+        environments=frozenset({"dev", "staging"}),
+        environment_variables={"dev": {"GANYMEDE_ENVIRONMENT": "acme-dev"}},
+        environment_secrets={"dev": frozenset({"GANYMEDE_API_TOKEN"})},
+        workflow_permissions=dict(github.WORKFLOW_PERMISSIONS),
+    )
+
+    assert github.plan_setup(state, target) == []
+    assert [s.environment for s in github.plan_setup(state, target, new_tokens=["dev"])] == ["dev"]
