@@ -3,7 +3,8 @@
     GanymedeSyncError            base: its text is one line telling what to fix
     ├── ConfigError              ganymede.toml, environment variables, options
     ├── ApiError                 Ganymede answered with an error, or could not be reached
-    │   └── AuthenticationError  401/403: the token does not fit the environment
+    │   ├── AuthenticationError  401/403: the token does not fit the environment
+    │   └── UncertainDeliveryError  a PUT may or may not have been applied
     ├── ArchiveError             a downloaded archive is unsafe or corrupt
     ├── LocalChangesError        a pull would overwrite uncommitted work
     ├── GitError                 the git repository is not in a usable state
@@ -34,6 +35,14 @@ class ApiError(GanymedeSyncError):
 
 class AuthenticationError(ApiError):
     """The token was refused (401/403)."""
+
+
+class UncertainDeliveryError(ApiError):
+    """A PUT timed out or lost its connection: Ganymede may or may not have applied it.
+
+    Never retried automatically: repeating a commit that did land would create a
+    second commit. The caller tells the user how to find out (pull, then compare).
+    """
 
 
 class ArchiveError(GanymedeSyncError):

@@ -1,0 +1,274 @@
+"""Untrusted ZIP archive in, validated snapshot entries out.
+
+An archive comes from the network, so nothing in it is believed. Opening one checks
+its whole central directory first (entry names, entry types, duplicates, declared
+sizes) and refuses the archive, naming the entry, before anything is read; reading an
+entry then enforces the size and compression-ratio limits on the bytes actually
+produced, because declared sizes can lie. Entries other than managed ``.py``/``.sql``
+files are ignored and counted.
+
+Never writes files, never touches the network or git, never prints. Where entries
+go in the repository is ``layout``'s business.
+"""
+
+from __future__ import annotations
+
+import re
+import stat
+import zipfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ganymede_sync import layout
+from ganymede_sync.errors import ArchiveError
+
+MIB = 1 << 20
+_CHUNK = 1 << 20
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class ArchiveLimits:
+    """Bounds for one archive, sized for source code (generous, never unbounded)."""
+
+    max_file_bytes: int = 64 * MIB
+    max_total_bytes: int = 2048 * MIB
+    max_ratio: float = 200.0
+    """Largest uncompressed/compressed size ratio of an entry past ``ratio_floor_bytes``."""
+    ratio_floor_bytes: int = 1 * MIB
+    """Entries smaller than this are never refused for their ratio (tiny files compress well)."""
+    max_entries: int = 200_000
+
+
+# --- predicates on one entry -----------------------------------------------------
+def is_absolute_name(name: str) -> bool:
+    """Tell whether an entry name is an absolute path (``/etc/passwd``)."""
+    return name.startswith("/")
+
+
+def has_drive_letter(name: str) -> bool:
+    """Tell whether an entry name starts with a Windows drive (``C:``)."""
+    return bool(_DRIVE.match(name))
+
+
+def has_backslash(name: str) -> bool:
+    """Tell whether an entry name holds a backslash (a Windows separator in disguise)."""
+    return "\\" in name
+
+
+def has_traversal(name: str) -> bool:
+    """Tell whether an entry name climbs out of its folder with ``..``."""
+    return ".." in name.split("/")
+
+
+def has_odd_segment(name: str) -> bool:
+    """Tell whether an entry name has empty or ``.`` segments, or control characters."""
+    segments = name.rstrip("/").split("/")
+    return bool(_CONTROL.search(name)) or any(part in ("", ".") for part in segments)
+
+
+def unix_mode(info: zipfile.ZipInfo) -> int:
+    """Return the Unix mode an entry declares (0 when the archive records none)."""
+    return info.external_attr >> 16
+
+
+def is_link(info: zipfile.ZipInfo) -> bool:
+    """Tell whether an entry is a symbolic link."""
+    return stat.S_ISLNK(unix_mode(info))
+
+
+def is_plain_entry(info: zipfile.ZipInfo) -> bool:
+    """Tell whether an entry is a regular file or folder (not a link, device or pipe)."""
+    mode = unix_mode(info)
+    return stat.S_IFMT(mode) in (0, stat.S_IFREG, stat.S_IFDIR)
+
+
+def is_encrypted(info: zipfile.ZipInfo) -> bool:
+    """Tell whether an entry is encrypted (it cannot be checked, so it is refused)."""
+    return bool(info.flag_bits & 0x1)
+
+
+def has_allowed_suffix(name: str) -> bool:
+    """Tell whether an entry is code a pull keeps (``.py`` or ``.sql``)."""
+    return name.endswith(layout.MANAGED_SUFFIXES)
+
+
+def exceeds_ratio(size: int, compressed: int, limits: ArchiveLimits) -> bool:
+    """Tell whether ``size`` bytes out of ``compressed`` bytes is a zip-bomb ratio."""
+    return size > limits.ratio_floor_bytes and size > limits.max_ratio * max(compressed, 1)
+
+
+def name_problem(name: str) -> str | None:
+    """Say what makes an entry name unsafe, or return None when it is fine."""
+    checks = (
+        (is_absolute_name, "is an absolute path"),
+        (has_drive_letter, "starts with a drive letter"),
+        (has_backslash, "contains a backslash"),
+        (has_traversal, "climbs out of the folder with '..'"),
+        (has_odd_segment, "has an empty or '.' segment or a control character"),
+    )
+    return next((reason for check, reason in checks if check(name)), None)
+
+
+def entry_problem(info: zipfile.ZipInfo, limits: ArchiveLimits) -> str | None:
+    """Say what makes an entry unsafe from its central-directory record, or None."""
+    problem = name_problem(info.filename)
+    if problem:
+        return problem
+    if is_link(info):
+        return "is a symbolic link"
+    if not is_plain_entry(info):
+        return "is not a regular file"
+    if is_encrypted(info):
+        return "is encrypted"
+    if info.file_size > limits.max_file_bytes:
+        return f"declares {info.file_size} bytes, over the {limits.max_file_bytes}-byte limit"
+    if exceeds_ratio(info.file_size, info.compress_size, limits):
+        return "has a compression ratio over the limit (zip bomb?)"
+    return None
+
+
+# --- the validated archive -----------------------------------------------------
+class Snapshot:
+    """The managed files of a validated archive, read with limits enforced."""
+
+    def __init__(
+        self,
+        archive: zipfile.ZipFile,
+        entries: dict[str, zipfile.ZipInfo],
+        ignored: int,
+        limits: ArchiveLimits,
+    ) -> None:
+        self._archive = archive
+        self._entries = entries
+        self._limits = limits
+        self._total = 0
+        self.paths: list[str] = sorted(entries)
+        """Repository paths of the managed files, sorted."""
+        self.ignored = ignored
+        """Number of file entries left out (not ``.py``/``.sql``, or not managed)."""
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._entries
+
+    def size(self, path: str) -> int:
+        """Return the size the archive declares for ``path`` (a hint: reading verifies)."""
+        return self._entries[path].file_size
+
+    def chunks(self, path: str) -> Iterator[bytes]:
+        """Yield the content of ``path`` in pieces, refusing it as soon as a limit is passed."""
+        info = self._entries[path]
+        produced = 0
+        try:
+            with self._archive.open(info) as stream:
+                while chunk := stream.read(_CHUNK):
+                    produced += len(chunk)
+                    self._total += len(chunk)
+                    self._check_streamed(info, produced)
+                    yield chunk
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError) as error:
+            raise ArchiveError(
+                f"archive entry {_show(info.filename)} is corrupt or truncated ({error}): "
+                "pull again; nothing was written"
+            ) from None
+
+    def read(self, path: str) -> bytes:
+        """Return the whole content of ``path`` (code files are small; limits still apply)."""
+        return b"".join(self.chunks(path))
+
+    def _check_streamed(self, info: zipfile.ZipInfo, produced: int) -> None:
+        limits = self._limits
+        if produced > limits.max_file_bytes:
+            problem = f"is over the {limits.max_file_bytes}-byte limit"
+        elif exceeds_ratio(produced, info.compress_size, limits):
+            problem = "has a compression ratio over the limit (zip bomb?)"
+        elif self._total > limits.max_total_bytes:
+            problem = f"brings the archive over the {limits.max_total_bytes}-byte total limit"
+        else:
+            return
+        raise ArchiveError(_refusal(info.filename, problem))
+
+
+@contextmanager
+def open_snapshot(zip_path: Path, *, limits: ArchiveLimits | None = None) -> Iterator[Snapshot]:
+    """Open an archive, validate every entry, and yield its managed files.
+
+    Raises ArchiveError naming the first unsafe entry; nothing has been read by then.
+    """
+    limits = limits or ArchiveLimits()
+    try:
+        archive = zipfile.ZipFile(zip_path)
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise ArchiveError(
+            f"the downloaded archive is corrupt or truncated ({error}): pull again; "
+            "nothing was written"
+        ) from None
+    with archive:
+        entries, ignored = validate_entries(archive.infolist(), limits)
+        yield Snapshot(archive, entries, ignored, limits)
+
+
+def validate_entries(
+    infos: list[zipfile.ZipInfo], limits: ArchiveLimits
+) -> tuple[dict[str, zipfile.ZipInfo], int]:
+    """Check every central-directory record; return managed repo path -> record, ignored count."""
+    if len(infos) > limits.max_entries:
+        raise ArchiveError(
+            f"the archive holds {len(infos)} entries, over the limit of {limits.max_entries}: "
+            "nothing was written"
+        )
+    _refuse_duplicates(infos)
+    total = 0
+    entries: dict[str, zipfile.ZipInfo] = {}
+    ignored = 0
+    for info in infos:
+        problem = entry_problem(info, limits)
+        if problem:
+            raise ArchiveError(_refusal(info.filename, problem))
+        total += info.file_size
+        if total > limits.max_total_bytes:
+            raise ArchiveError(_refusal(info.filename, "brings the total over the limit"))
+        if info.is_dir() or stat.S_ISDIR(unix_mode(info)):
+            continue
+        path = layout.repo_path_from_archive(info.filename)
+        if path is None or not has_allowed_suffix(path) or not layout.is_managed(path):
+            ignored += 1
+            continue
+        entries[path] = info
+    _refuse_file_folder_clashes(entries)
+    return entries, ignored
+
+
+def _refuse_duplicates(infos: list[zipfile.ZipInfo]) -> None:
+    """Refuse two entries whose names are equal, even only up to letter case.
+
+    Case-only twins would overwrite each other on macOS and Windows file systems.
+    """
+    seen: set[str] = set()
+    for info in infos:
+        key = info.filename.rstrip("/").casefold()
+        if key in seen:
+            raise ArchiveError(_refusal(info.filename, "appears twice in the archive"))
+        seen.add(key)
+
+
+def _refuse_file_folder_clashes(entries: dict[str, zipfile.ZipInfo]) -> None:
+    """Refuse a file whose path is also used as a folder by another entry."""
+    folders = {path.rsplit("/", i)[0] for path in entries for i in range(1, path.count("/") + 1)}
+    clash = next((path for path in sorted(entries) if path in folders), None)
+    if clash:
+        raise ArchiveError(_refusal(entries[clash].filename, "is both a file and a folder"))
+
+
+def _refusal(name: str, problem: str) -> str:
+    return f"unsafe archive: entry {_show(name)} {problem}; nothing was written"
+
+
+def _show(name: str) -> str:
+    """Quote an entry name on one line, whatever characters it holds."""
+    shown = ascii(name) if _CONTROL.search(name) else f"'{name}'"
+    return shown if len(shown) <= 160 else shown[:157] + "..."

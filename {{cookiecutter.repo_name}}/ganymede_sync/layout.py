@@ -1,0 +1,113 @@
+"""Which files of an environment folder are Ganymede's, and where archive entries go.
+
+The one place that knows the layout: repository paths (``<flow>/<node>/function.py``,
+``<flow>/<node>/query.sql``, ``lib/**``), which of them a pull manages, how an
+archive entry name maps to a repository path, and which paths a pull's scope
+(one flow, with or without ``lib/``) covers. A second protocol version whose
+archives nest flows under ``flows/`` changes ``ARCHIVE_FLOWS_PREFIX`` only.
+
+Pure: never reads archives, never touches git, never prints; ``scan_managed`` is
+its only filesystem access.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+LIB_DIR = "lib"
+MANAGED_SUFFIXES = (".py", ".sql")
+ARCHIVE_FLOWS_PREFIX = ""
+"""Prefix of flow folders inside an archive: empty in protocol v0, ``flows/`` in v2."""
+
+
+def is_lib_path(repo_path: str) -> bool:
+    """Tell whether ``repo_path`` lies under the shared ``lib/`` folder."""
+    return repo_path.startswith(LIB_DIR + "/")
+
+
+def flow_of(repo_path: str) -> str | None:
+    """Return the flow a repository path belongs to, or None for ``lib/`` and top-level files."""
+    if is_lib_path(repo_path) or "/" not in repo_path:
+        return None
+    return repo_path.split("/", 1)[0]
+
+
+def is_managed(repo_path: str) -> bool:
+    """Tell whether a pull owns ``repo_path`` (all other files are the user's).
+
+    Managed: ``.py``/``.sql`` files under ``lib/``, or at depth three or more under a
+    flow (``<flow>/<node>/<file>``). Hidden segments (``.venv``, ``.ipynb_checkpoints``)
+    are never managed, so tools' scratch folders inside a flow stay the user's.
+    """
+    if not repo_path.endswith(MANAGED_SUFFIXES):
+        return False
+    parts = repo_path.split("/")
+    if any(not part or part.startswith(".") or part == ".." for part in parts):
+        return False
+    if parts[0] == LIB_DIR:
+        return len(parts) >= 2
+    return len(parts) >= 3
+
+
+def is_valid_flow_name(flow: str) -> bool:
+    """Tell whether ``flow`` can name a flow folder (one plain path segment, not ``lib``)."""
+    return bool(flow) and flow not in (".", "..", LIB_DIR) and is_managed(f"{flow}/node/x.py")
+
+
+def repo_path_from_archive(name: str) -> str | None:
+    """Map an archive entry name to its repository path, or None when it has no place.
+
+    ``name`` has already passed the archive's safety checks (relative, POSIX, no ``..``).
+    """
+    if is_lib_path(name):
+        return name
+    if ARCHIVE_FLOWS_PREFIX:
+        if not name.startswith(ARCHIVE_FLOWS_PREFIX):
+            return None
+        name = name[len(ARCHIVE_FLOWS_PREFIX) :]
+    return name
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one pull covers: every flow or one flow, with or without ``lib/``."""
+
+    flow: str | None = None
+    include_lib: bool = True
+
+    def covers(self, repo_path: str) -> bool:
+        """Tell whether a pull of this scope owns ``repo_path`` (adds, changes, removes it)."""
+        if is_lib_path(repo_path):
+            return self.include_lib
+        return self.flow is None or flow_of(repo_path) == self.flow
+
+    def describe(self) -> str:
+        """Say in words what the scope covers, for messages and the manifest."""
+        what = f"flow '{self.flow}'" if self.flow else "all flows"
+        return what + (" and lib/" if self.include_lib else " without lib/")
+
+
+def scan_managed(folder: Path) -> dict[str, Path]:
+    """Return every managed regular file under ``folder`` as repo path -> absolute path.
+
+    Symbolic links and hidden folders are skipped: a link is never a managed file,
+    and walking into ``.venv`` would only cost time. A missing folder has no files.
+    """
+    found: dict[str, Path] = {}
+    if not folder.is_dir():
+        return found
+    pending = [(str(folder), "")]
+    while pending:
+        directory, prefix = pending.pop()
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                relative = prefix + entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append((entry.path, relative + "/"))
+                elif entry.is_file(follow_symlinks=False) and is_managed(relative):
+                    found[relative] = Path(entry.path)
+    return found

@@ -1,0 +1,132 @@
+"""The manifest of the last pull: ``.ganymede/<folder>.json``, committed with the code.
+
+It records what Ganymede held when the environment folder was last pulled (repo
+path -> sha256 of the content), so a deploy can tell a local edit from an edit made
+in Ganymede since. The JSON is deterministic (sorted keys, two-space indent, final
+newline) and rewritten only when its content changes, so a pull that brings nothing
+new leaves git clean.
+
+Never reads archives, never touches git or the network, never prints.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ganymede_sync.errors import GanymedeSyncError
+
+FORMAT_VERSION = 1
+_CHUNK = 1 << 20
+_FILE_MODE = 0o644
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What the last pull that changed anything brought, and when."""
+
+    environment: str
+    """Ganymede environment name the files came from."""
+    files: dict[str, str] = field(default_factory=dict)
+    """Repository path -> sha256 hex of the content Ganymede held."""
+    changed_at: str | None = None
+    """UTC time (ISO 8601) of the last pull that changed the files."""
+    flow: str | None = None
+    """Flow that pull covered, or None when it covered every flow."""
+    include_lib: bool = True
+    """Whether that pull covered ``lib/``."""
+
+    def to_json(self) -> str:
+        """Serialise deterministically: the same manifest always gives the same bytes."""
+        data = {
+            "changed_at": self.changed_at,
+            "environment": self.environment,
+            "files": dict(sorted(self.files.items())),
+            "flow": self.flow,
+            "include_lib": self.include_lib,
+            "version": FORMAT_VERSION,
+        }
+        return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Return the sha256 hex digest of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    """Return the sha256 hex digest of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def utc_now() -> str:
+    """Return the current UTC time to the second, as manifests record it."""
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    return now.isoformat().replace("+00:00", "Z")
+
+
+def load_manifest(path: Path) -> Manifest | None:
+    """Read a manifest, or return None when there is none (no pull yet)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise GanymedeSyncError(
+            f"{path.name} in {path.parent.name}/ is unreadable ({error}): restore it from git "
+            "or delete it and pull again"
+        ) from None
+    return _from_data(data, path)
+
+
+def _from_data(data: object, path: Path) -> Manifest:
+    files = data.get("files") if isinstance(data, dict) else None
+    valid = isinstance(files, dict) and all(
+        isinstance(key, str) and isinstance(value, str) for key, value in files.items()
+    )
+    if not valid or not isinstance(data.get("environment"), str):
+        raise GanymedeSyncError(
+            f"{path.name} in {path.parent.name}/ is not a pull manifest: restore it from git "
+            "or delete it and pull again"
+        )
+    return Manifest(
+        environment=data["environment"],
+        files=dict(files),
+        changed_at=data.get("changed_at"),
+        flow=data.get("flow"),
+        include_lib=bool(data.get("include_lib", True)),
+    )
+
+
+def save_manifest(path: Path, manifest: Manifest) -> bool:
+    """Write the manifest unless the file already holds exactly these bytes.
+
+    Returns whether the file was written. The write goes through a temporary file
+    and a rename, so a reader never sees half a manifest.
+    """
+    content = manifest.to_json().encode("utf-8")
+    try:
+        if path.read_bytes() == content:
+            return False
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(content)
+        os.chmod(temporary, _FILE_MODE)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return True
