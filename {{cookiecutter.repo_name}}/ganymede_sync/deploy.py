@@ -19,10 +19,13 @@ import hashlib
 import logging
 from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ganymede_sync.errors import ConfigError, DeployRefused
+from ganymede_sync import gitops
+from ganymede_sync.check import compile_problems, read_managed
+from ganymede_sync.errors import ConfigError, DeployRefused, UncertainDeliveryError
+from ganymede_sync.layout import is_lib_path
+from ganymede_sync.manifest import load_manifest, sha256_bytes
 
 if TYPE_CHECKING:
     from ganymede_sync.client import GanymedeClient
@@ -87,11 +90,6 @@ class DeployPlan:
         return {status: count for status, count in counts.items() if count}
 
 
-def sha256_hex(data: bytes) -> str:
-    """Return the hex sha256 of ``data``: the manifest's way to name content."""
-    return hashlib.sha256(data).hexdigest()
-
-
 def blob_id(data: bytes) -> str:
     """Return git's blob id of ``data``, so content compares with git history directly."""
     header = b"blob %d\0" % len(data)
@@ -146,16 +144,16 @@ def _classify(
         return _classify_absent_remotely(path, local, base, force)
     if local == remote:
         return Status.UNCHANGED
-    if sha256_hex(remote) == base or blob_id(remote) in set(ours):
+    if sha256_bytes(remote) == base or blob_id(remote) in set(ours):
         return Status.SEND
-    if base is not None and sha256_hex(local) == base:
+    if base is not None and sha256_bytes(local) == base:
         return Status.REMOTE_AHEAD
     return Status.OVERWRITE if force else Status.CONFLICT
 
 
 def _classify_absent_remotely(path: str, local: bytes, base: str | None, force: bool) -> Status:
     """Classify a local file that Ganymede does not have (any more)."""
-    if base is not None and sha256_hex(local) == base:
+    if base is not None and sha256_bytes(local) == base:
         # Deleted in Ganymede since the last pull and untouched here: a pull removes it.
         return Status.REMOTE_AHEAD
     if not is_lib_path(path):
@@ -165,3 +163,152 @@ def _classify_absent_remotely(path: str, local: bytes, base: str | None, force: 
         return Status.OVERWRITE if force else Status.CONFLICT
     return Status.NEW_LIB
 
+
+# --- doing ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class DeployOutcome:
+    """What a deploy did: the final plan, the paths Ganymede received, its answer."""
+
+    plan: DeployPlan
+    sent: tuple[str, ...]
+    dry_run: bool
+    answer: str = ""
+    replanned: bool = False
+    """True when an answer never came and the remote was read again to decide."""
+
+
+def read_remote(client: GanymedeClient) -> dict[str, bytes]:
+    """Download Ganymede's current snapshot exactly as a pull does, into memory only."""
+    from ganymede_sync.snapshot import fetch_snapshot
+
+    with fetch_snapshot(client, include_lib=True) as snapshot:
+        return {path: snapshot.read(path) for path in snapshot.paths}
+
+
+def plan_environment(
+    client: GanymedeClient, settings: Settings, environment: Environment, *, force: bool = False
+) -> DeployPlan:
+    """Plan a deploy of ``environment``: read local files, git history and the remote."""
+    manifest = load_manifest(environment.manifest_path)
+    if manifest is None:
+        raise DeployRefused(
+            f"no pull of '{environment.folder}' is recorded "
+            f"({environment.manifest_path.parent.name}/{environment.manifest_path.name} "
+            f"is missing): run invoke pull --env {environment.folder} first"
+        )
+    local = read_managed(environment.path)
+    ours = gitops.committed_versions(settings.root, environment.path, environment.manifest_path)
+    remote = read_remote(client)
+    return plan(local, remote, manifest.files, ours=ours, force=force)
+
+
+def refusal_reasons(deploy_plan: DeployPlan, folder: str) -> list[str]:
+    """Return why ``deploy_plan`` cannot be sent, all reasons at once (empty: it can)."""
+    reasons = []
+    conflicts = deploy_plan.paths(Status.CONFLICT)
+    if conflicts:
+        reasons.append(
+            f"changed here and in Ganymede since the last pull: {_listing(folder, conflicts)} "
+            f"(pull --env {folder} and merge, or deploy with --force to overwrite Ganymede)"
+        )
+    new_nodes = deploy_plan.paths(Status.NEW_NODE)
+    if new_nodes:
+        reasons.append(
+            f"new node files that Ganymede does not have: {_listing(folder, new_nodes)} "
+            "(nodes are created in Ganymede's Flow Editor: create the node there, then pull)"
+        )
+    broken = compile_problems(folder, deploy_plan.contents)
+    if broken:
+        reasons.append("Python that does not compile: " + ", ".join(str(p) for p in broken))
+    return reasons
+
+
+def build_file_map(contents: Mapping[str, bytes]) -> dict[str, str]:
+    """Encode every file once, in one pass: the PUT's ``fileMap``."""
+    return {path: base64.b64encode(data).decode("ascii") for path, data in contents.items()}
+
+
+def send(
+    client: GanymedeClient,
+    deploy_plan: DeployPlan,
+    *,
+    author_email: str,
+    message: str,
+    dry_run: bool = False,
+) -> str:
+    """Send the files of ``deploy_plan`` in one PUT; a dry run is the same request."""
+    return client.put_commits(
+        build_file_map(deploy_plan.contents),
+        author_email=author_email,
+        message=message,
+        dry_run=dry_run,
+    )
+
+
+def deploy_environment(
+    client: GanymedeClient,
+    settings: Settings,
+    environment: Environment,
+    deploy_plan: DeployPlan,
+    *,
+    author_email: str,
+    message: str,
+    dry_run: bool = False,
+    force: bool = False,
+) -> DeployOutcome:
+    """Validate ``deploy_plan`` and send it, never applying anything twice.
+
+    When the PUT's answer is lost (timeout, dropped connection), Ganymede may have
+    committed it: read the remote again and send only what is still missing.
+    """
+    current, delivered = deploy_plan, ()
+    for attempt in range(MAX_REPLANS + 1):
+        reasons = refusal_reasons(current, environment.folder)
+        if reasons:
+            raise DeployRefused(f"nothing was sent to {environment.name}: " + "; ".join(reasons))
+        if not current.to_send:
+            return DeployOutcome(current, delivered, dry_run, replanned=attempt > 0)
+        try:
+            answer = send(
+                client, current, author_email=author_email, message=message, dry_run=dry_run
+            )
+        except UncertainDeliveryError:
+            if dry_run or attempt == MAX_REPLANS:
+                raise
+            logger.warning("no answer to the deploy of %s: reading Ganymede again", environment)
+            pending = set(current.to_send)
+            current = plan_environment(client, settings, environment, force=force)
+            delivered = tuple(sorted({*delivered, *(pending - set(current.to_send))}))
+            continue
+        sent = tuple(sorted({*delivered, *current.to_send}))
+        return DeployOutcome(current, sent, dry_run, answer, replanned=attempt > 0)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def resolve_author_email(option: str | None, settings: Settings) -> str:
+    """Pick the commit author: the option, else GANYMEDE_AUTHOR_EMAIL, else HEAD's author."""
+    if option:
+        return option
+    if settings.author_email:
+        return settings.author_email
+    head = gitops.head_commit(settings.root)
+    if head and head[0]:
+        return head[0]
+    raise ConfigError(
+        "no author email for the Ganymede commit: pass --author-email or set "
+        "GANYMEDE_AUTHOR_EMAIL to the email of your Ganymede user"
+    )
+
+
+def resolve_message(option: str | None, settings: Settings) -> str:
+    """Pick the commit message: the option, else HEAD's subject and short SHA."""
+    if option:
+        return option
+    head = gitops.head_commit(settings.root)
+    if head:
+        return f"{head[1]} ({head[2]})"
+    return "Deploy from the self-managed repository"
+
+
+def _listing(folder: str, paths: Iterable[str]) -> str:
+    return ", ".join(f"{folder}/{path}" for path in paths)

@@ -104,3 +104,114 @@ def _resolve_commit(repo: git.Repo, ref: str) -> str | None:
 
 def _split_paths(output: str) -> list[str]:
     return [path for path in output.split("\0") if path]
+
+
+# --- deploy history -----------------------------------------------------------
+SHALLOW_HELP = (
+    "fetch the full history (git fetch --unshallow), or in GitHub Actions "
+    "check out with actions/checkout and fetch-depth: 0"
+)
+
+
+def head_commit(root: Path) -> tuple[str, str, str] | None:
+    """Return author email, subject and short SHA of ``HEAD``, or None without commits."""
+    repo = open_repository(root)
+    if repo is None or not repo.head.is_valid():
+        return None
+    commit = repo.head.commit
+    subject = commit.message.splitlines()[0] if commit.message else ""
+    return commit.author.email or "", str(subject), repo.git.rev_parse("--short", commit.hexsha)
+
+
+def committed_versions(root: Path, folder: Path, manifest_path: Path) -> dict[str, set[str]]:
+    """Return the blob ids of each file of ``folder`` committed since the manifest last changed.
+
+    Keys are paths relative to ``folder``. A deploy uses them to recognise its own
+    earlier deploys in Ganymede. A shallow clone is deepened from its remote when
+    the history since that commit is missing; without a remote, ``GitError`` says
+    how to fix the checkout: a guess here could hide someone else's edit.
+    """
+    repo = open_repository(root)
+    if repo is None or not repo.head.is_valid():
+        return {}
+    top = Path(repo.working_tree_dir).resolve()
+    prefix = folder.resolve().relative_to(top).as_posix()
+    manifest = manifest_path.resolve().relative_to(top).as_posix()
+    since = _complete_history_since(repo, manifest)
+    if since is None:
+        return {}
+    versions: dict[str, set[str]] = {}
+    for path, blob in _tree_blobs(repo, since, prefix) + _logged_blobs(repo, since, prefix):
+        versions.setdefault(path[len(prefix) + 1 :], set()).add(blob)
+    return versions
+
+
+def _complete_history_since(repo: git.Repo, manifest: str) -> str | None:
+    """Return the last commit that changed ``manifest``, deepening a shallow clone if needed."""
+    for deepen in ("--deepen=100", "--unshallow", None):
+        since = repo.git.log("-1", "--format=%H", "--", manifest) or None
+        if since is None or not _is_cut_off(repo, since):
+            return since
+        if deepen is None or not _fetch_more(repo, deepen):
+            break
+    raise GitError(
+        f"this clone is shallow and lacks the history since {manifest} last changed, "
+        f"which a deploy needs to tell its own earlier deploys from edits in Ganymede: "
+        f"{SHALLOW_HELP}"
+    )
+
+
+def _is_cut_off(repo: git.Repo, since: str) -> bool:
+    """Tell whether a shallow boundary lies in ``since..HEAD`` or at ``since`` itself."""
+    shallow_file = Path(repo.common_dir) / "shallow"
+    if not shallow_file.is_file():
+        return False
+    boundary = set(shallow_file.read_text(encoding="ascii").split())
+    between = set(repo.git.rev_list(f"{since}..HEAD").split())
+    return bool(boundary & (between | {since}))
+
+
+def _fetch_more(repo: git.Repo, option: str) -> bool:
+    """Fetch more history from the first remote; tell whether that worked."""
+    if not repo.remotes:
+        return False
+    remote = "origin" if "origin" in [r.name for r in repo.remotes] else repo.remotes[0].name
+    try:
+        repo.git.fetch("--quiet", option, remote)
+    except git.GitCommandError:
+        return False
+    return True
+
+
+def _tree_blobs(repo: git.Repo, commit: str, prefix: str) -> list[tuple[str, str]]:
+    """Return (path, blob id) of every file under ``prefix`` in ``commit``."""
+    output = repo.git.ls_tree("-r", "-z", "--full-tree", commit, "--", prefix)
+    pairs = []
+    for line in output.split("\0"):
+        meta, _, path = line.partition("\t")
+        if path and meta.split()[1] == "blob":
+            pairs.append((path, meta.split()[2]))
+    return pairs
+
+
+def _logged_blobs(repo: git.Repo, since: str, prefix: str) -> list[tuple[str, str]]:
+    """Return (path, blob id) of every version of a file under ``prefix`` after ``since``.
+
+    ``-m`` shows merges against each parent, so content first made while resolving
+    a merge counts too; ``--full-history`` keeps side branches that simplification
+    would drop.
+    """
+    output = repo.git.log(
+        "--format=", "--raw", "-z", "-m", "--no-renames", "--no-abbrev", "--full-history",
+        f"{since}..HEAD", "--", prefix,
+    )  # fmt: skip
+    pairs = []
+    tokens = iter(output.split("\0"))
+    for token in tokens:
+        meta = token.strip("\n")
+        if meta.startswith(":"):
+            path = next(tokens, "")
+            fields = meta.split()
+            if fields[-1] != "D" and path:
+                pairs.append((path, fields[3]))
+    return pairs
