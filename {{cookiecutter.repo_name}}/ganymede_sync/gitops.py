@@ -215,3 +215,24 @@ def _logged_blobs(repo: git.Repo, since: str, prefix: str) -> list[tuple[str, st
             if fields[-1] != "D" and path:
                 pairs.append((path, fields[3]))
     return pairs
+
+
+# --- doctor -------------------------------------------------------------------
+def repository_root(path: Path) -> Path | None:
+    """Return the top folder of the repository holding ``path``, or None outside one."""
+    repo = open_repository(path)
+    return Path(repo.working_tree_dir) if repo is not None and repo.working_tree_dir else None
+
+
+def branch_names(path: Path) -> list[str]:
+    """Return the local branches of the repository holding ``path`` (none before a commit)."""
+    repo = open_repository(path)
+    return sorted(head.name for head in repo.heads) if repo is not None else []
+
+
+def current_branch(path: Path) -> str | None:
+    """Return the checked-out branch, or None when HEAD is detached or outside a repository."""
+    repo = open_repository(path)
+    if repo is None or repo.head.is_detached:
+        return None
+    return repo.head.ref.name
