@@ -1,0 +1,167 @@
+"""Pull benchmarks: cold (empty folder) and warm (after an upstream edit), per size.
+
+Our download, our apply (validate + mirror + manifest) and a whole pull are timed
+in the same rounds as `unzip -q` and `zipfile.extractall` of the very archive our
+code applies, so the ratios compare the same bytes on the same machine state.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from benchmarks import baselines, harness, synthetic, workspace
+from benchmarks.context import Context, verify
+from benchmarks.harness import Case, Row
+
+
+def run(ctx: Context, sizes: list[int]) -> None:
+    for flows in sizes:
+        environment = f"pull{flows}"
+        files = synthetic.environment_files(flows)
+        workspace.write_pipeline(ctx.pipeline(environment), files, message="Synthetic flows")
+        ctx.log(f"pull cold: {flows} flows, {len(files)} files")
+        empty = ctx.commit_all(f"Before pulling {environment}")
+        _cold(ctx, environment, files, empty)
+        ctx.log(f"pull warm: {flows} flows")
+        _warm(ctx, environment, files, empty)
+
+
+def _cold(ctx: Context, environment: str, files: Mapping[str, bytes], empty: str) -> None:
+    archive = _fetch_archive(ctx, environment, "cold.zip")
+    size = _describe(files, archive)
+
+    def restore() -> None:
+        ctx.restore(empty)
+
+    rows = _measure_round(ctx, environment, archive, size, "pull cold", restore, None)
+    ctx.rows.extend(rows)
+    restore()
+    _check(ctx, environment, files, rows)
+
+
+def _warm(ctx: Context, environment: str, files: Mapping[str, bytes], empty: str) -> None:
+    ctx.restore(empty)
+    folder = ctx.folder(environment)
+    if ctx.library.missing("pull") is None:
+        ctx.library.pull(environment)
+    else:  # the files a pull would leave, without its manifest
+        for path, data in files.items():
+            (folder / path).parent.mkdir(parents=True, exist_ok=True)
+            (folder / path).write_bytes(data)
+    previous = ctx.commit_all(f"Pulled {environment}")
+    state = ctx.scratch / "previous-state"
+    shutil.rmtree(state, ignore_errors=True)
+    shutil.copytree(folder, state)
+
+    updates, deleted = synthetic.upstream_edit(dict(files))
+    workspace.write_pipeline(ctx.pipeline(environment), updates, deleted, "Upstream edit")
+    expected = {**files, **updates}
+    for path in deleted:
+        del expected[path]
+    archive = _fetch_archive(ctx, environment, "warm.zip")
+    size = _describe(expected, archive) + f", {len(updates)} changed, {len(deleted)} deleted"
+
+    def restore() -> None:
+        ctx.restore(previous)
+
+    rows = _measure_round(ctx, environment, archive, size, "pull warm", restore, state)
+    ctx.rows.extend(rows)
+    restore()
+    _check(ctx, environment, expected, rows)
+    shutil.rmtree(state, ignore_errors=True)
+
+
+def _measure_round(
+    ctx: Context,
+    environment: str,
+    archive: Path,
+    size: str,
+    suite: str,
+    restore: Callable[[], None],
+    state: Path | None,
+) -> list[Row]:
+    """Time ours and the baselines in interleaved rounds; return the table rows."""
+    library = ctx.library
+    target = ctx.scratch / "baseline-target"
+    downloaded = ctx.scratch / "downloaded.zip"
+    url_of = ctx.api_url, workspace.TOKEN, environment
+
+    def baseline_setup() -> None:
+        shutil.rmtree(target, ignore_errors=True)
+        if state is None:
+            target.mkdir()
+        else:
+            shutil.copytree(state, target)
+
+    cases = [
+        Case("urllib", lambda: baselines.download(baselines.snapshot_url(*url_of), downloaded)),
+        Case("unzip", lambda: baselines.unzip(archive, target), baseline_setup),
+        Case("extractall", lambda: baselines.extractall(archive, target), baseline_setup),
+    ]
+    if not library.missing("download"):
+        cases.append(Case("download", lambda: library.download(environment, downloaded)))
+    if not library.missing("apply"):
+        cases.append(Case("apply", lambda: library.apply(environment, archive), restore))
+    if not library.missing("pull"):
+        cases.append(Case("pull", lambda: library.pull(environment), restore))
+    if not baselines.has_unzip():
+        cases = [case for case in cases if case.label != "unzip"]
+    timings = harness.measure(cases, repeat=ctx.repeat)
+    downloaded.unlink(missing_ok=True)
+    shutil.rmtree(target, ignore_errors=True)
+    return _rows(ctx, suite, size, timings)
+
+
+def _rows(ctx: Context, suite: str, size: str, timings: dict[str, harness.Timing]) -> list[Row]:
+    def median(label: str) -> float | None:
+        return timings[label].median if label in timings else None
+
+    def spread(label: str) -> float:
+        return timings[label].spread if label in timings else 0.0
+
+    def why(piece: str) -> str:
+        missing = ctx.library.missing(piece)
+        return f"missing {missing}" if missing else ""
+
+    goal = 2.0 if suite == "pull cold" else 3.0
+    unzip_total = None
+    if median("unzip") is not None and median("urllib") is not None:
+        unzip_total = median("urllib") + median("unzip")
+    return [
+        Row(suite, "download", size, median("download"), "urllib stream",
+            median("urllib"), note=why("download"), spread=spread("download")),
+        Row(suite, "apply", size, median("apply"), "unzip -q", median("unzip"),
+            goal=goal, note=why("apply"), spread=spread("apply")),
+        Row(suite, "apply", size, median("apply"), "zipfile.extractall",
+            median("extractall"), note=why("apply"), spread=spread("apply")),
+        Row(suite, "whole pull", size, median("pull"), "urllib + unzip -q", unzip_total,
+            note=why("pull"), spread=spread("pull")),
+    ]  # fmt: skip
+
+
+def _check(ctx: Context, environment: str, expected: Mapping[str, bytes], rows: list[Row]) -> None:
+    """Run our pull once more and make sure it produced exactly the upstream files."""
+    if ctx.library.missing("pull"):
+        return
+    ctx.library.pull(environment)
+    problem = verify(ctx.folder(environment), expected)
+    if problem:
+        for row in rows:
+            if row.case == "whole pull":
+                row.note = problem
+
+
+def _fetch_archive(ctx: Context, environment: str, name: str) -> Path:
+    """Download the current snapshot once with plain HTTP: the bytes every case applies."""
+    archive = ctx.scratch / name
+    baselines.download(baselines.snapshot_url(ctx.api_url, workspace.TOKEN, environment),
+                       archive)  # fmt: skip
+    return archive
+
+
+def _describe(files: Mapping[str, bytes], archive: Path) -> str:
+    flows = len({path.split("/")[0] for path in files if not path.startswith("lib/")})
+    megabytes = archive.stat().st_size / 1e6
+    return f"{flows} flows, {len(files):,} files, {megabytes:.1f} MB zip"
