@@ -1,0 +1,339 @@
+"""What each endpoint of the emulated Ganymede API answers, written from its public contract.
+
+``Ganymede`` holds the emulated tenant (environments, registered users, the API key, the
+URL signer, one pipeline repository per environment) and turns a parsed request into a
+``Reply``. The archive layout (``<flow>/<node>/...`` and ``lib/**``, only ``.py`` and
+``.sql``) and the PUT rules live here. It never touches sockets, never injects faults and
+shares no code with the client side of this repository.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import io
+import json
+import re
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ganymede_sync.emulator.signing import SignatureError, Ticket, UrlSigner
+from ganymede_sync.emulator.store import PipelineRepository, TreeEntry
+
+ARCHIVE_SUFFIXES = (".py", ".sql")
+MAX_PAGE_SIZE = 10000
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_TEXT = "text/plain; charset=utf-8"
+_JSON = "application/json"
+
+
+@dataclass
+class Reply:
+    """A response to send: status, body and content type, plus extra headers."""
+
+    status: int
+    body: bytes = b""
+    content_type: str = _TEXT
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def text(status: int, message: str) -> Reply:
+    """Return a plain-text reply; Ganymede answers errors with a message body."""
+    return Reply(status, message.encode())
+
+
+def as_json(status: int, value: object) -> Reply:
+    """Return a JSON reply."""
+    return Reply(status, json.dumps(value).encode(), _JSON)
+
+
+class BadRequest(Exception):
+    """The request is malformed; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class CommitRequest:
+    """A validated PUT body: API paths with decoded contents."""
+
+    files: dict[str, bytes]
+    author_email: str
+    message: str
+    dry_run: bool
+
+
+class Ganymede:
+    """The emulated tenant: its environments, users, key and pipeline repositories."""
+
+    def __init__(
+        self,
+        *,
+        repositories: Mapping[str, PipelineRepository],
+        users: tuple[str, ...],
+        api_key: str,
+        signer: UrlSigner,
+        url_ttl: float,
+        quote_signed_url: bool = False,
+    ) -> None:
+        self.repositories = dict(repositories)
+        self.users = {user.lower() for user in users}
+        self._api_key = api_key
+        self._signer = signer
+        self._url_ttl = url_ttl
+        self._quote = quote_signed_url
+
+    def is_authorised(self, headers: Mapping[str, str]) -> bool:
+        """Tell whether the request carries the tenant's API key in the ``api-key`` header."""
+        return hmac.compare_digest(headers.get("api-key", "").encode(), self._api_key.encode())
+
+    def carries_key(self, headers: Mapping[str, str]) -> bool:
+        """Tell whether the request sent an ``api-key`` header or the key in any header."""
+        return "api-key" in headers or any(self._api_key in v for v in headers.values())
+
+    def repository(self, environment: str) -> PipelineRepository | None:
+        """Return the environment's repository, or None for an unknown environment."""
+        return self.repositories.get(environment)
+
+    # --- GET /v0/environment/{env}/commits --------------------------------------------------
+    def signed_url(
+        self,
+        environment: str,
+        query: Mapping[str, str],
+        *,
+        base_url: str,
+        now: float,
+        expired: bool = False,
+    ) -> Reply:
+        """Answer the signed download URL of the environment's current code."""
+        repository = self.repository(environment)
+        if repository is None:
+            return _unknown_environment(environment)
+        include_lib = _boolean(query.get("includeLibFiles"), "includeLibFiles", default=True)
+        flow = query.get("flowName") or None
+        commit = repository.head() or ""
+        if flow is not None and flow not in flows_of(repository.tree(commit or None)):
+            return text(404, f"Flow '{flow}' not found in environment '{environment}'")
+        expires = int(now) - 60 if expired else int(now + self._url_ttl)
+        path = self._signer.sign(Ticket(environment, commit, flow, include_lib), expires=expires)
+        url = base_url + path
+        if self._quote:
+            return as_json(200, url)
+        return text(200, url)
+
+    # --- GET /_download/{token} --------------------------------------------------------------
+    def download(self, token: str, query: Mapping[str, str], *, now: float) -> Reply:
+        """Serve the ZIP a signed URL names, or 403 when it is expired or tampered with."""
+        try:
+            ticket = self._signer.verify(
+                token, query.get("expires", ""), query.get("signature", ""), now=now
+            )
+        except SignatureError as error:
+            return text(403, f"Access denied: {error}")
+        repository = self.repository(ticket.environment)
+        if repository is None or (ticket.commit and not repository.has_commit(ticket.commit)):
+            return text(404, "The archive of this link no longer exists")
+        data = build_archive(repository, ticket.commit or None, ticket.flow, ticket.include_lib)
+        name = ticket.flow or ticket.environment
+        disposition = f'attachment; filename="{name}.zip"'
+        return Reply(200, data, "application/zip", {"Content-Disposition": disposition})
+
+    # --- GET /v2/environment/{env}/flows -----------------------------------------------------
+    def list_flows(self, environment: str, query: Mapping[str, str]) -> Reply:
+        """Answer one page of the environment's flows, ordered by id."""
+        repository = self.repository(environment)
+        if repository is None:
+            return _unknown_environment(environment)
+        page = _page_number(query.get("pageNumber"), "pageNumber", default=1, maximum=None)
+        size = _page_number(
+            query.get("pageSize"), "pageSize", default=MAX_PAGE_SIZE, maximum=MAX_PAGE_SIZE
+        )
+        flows = sorted(flows_of(repository.tree()))
+        chosen = flows[(page - 1) * size : page * size]
+        return as_json(200, [_flow_record(flow, environment) for flow in chosen])
+
+    # --- PUT /v0/environment/{env}/commits ---------------------------------------------------
+    def put_commits(self, environment: str, body: bytes, *, now: float) -> tuple[Reply, bool]:
+        """Validate and apply a PUT; return the reply and whether a commit was made."""
+        repository = self.repository(environment)
+        if repository is None:
+            return _unknown_environment(environment), False
+        request = parse_commit_request(body)
+        if request.author_email.lower() not in self.users:
+            raise BadRequest(
+                f"authorEmail '{request.author_email}' is not a registered user of "
+                f"environment '{environment}'"
+            )
+        with repository.lock:
+            changes = _changes(repository, environment, request.files)
+            if request.dry_run:
+                return text(200, _summary("Dry run", request.files, changes)), False
+            if not changes:
+                return text(200, _summary("No changes", request.files, changes)), False
+            sha = repository.commit(
+                changes,
+                author_email=request.author_email,
+                message=request.message,
+                timestamp=int(now),
+            )
+        return text(200, f"Committed {len(changes)} file(s) as {sha}"), True
+
+
+def parse_commit_request(body: bytes) -> CommitRequest:
+    """Validate a PUT body against the documented schema and the path rules."""
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest("The request body is not valid JSON") from None
+    if not isinstance(document, dict):
+        raise BadRequest("The request body must be a JSON object")
+    for name in ("fileMap", "authorEmail", "message"):
+        if name not in document:
+            raise BadRequest(f"The request body is missing the required field '{name}'")
+    file_map, email, message = document["fileMap"], document["authorEmail"], document["message"]
+    dry_run = document.get("dry_run", False)
+    if not isinstance(file_map, dict):
+        raise BadRequest("fileMap must be an object of path -> base64 content")
+    if not isinstance(email, str) or not _EMAIL.match(email):
+        raise BadRequest("authorEmail must be an email address")
+    if not isinstance(message, str):
+        raise BadRequest("message must be a string")
+    if not isinstance(dry_run, bool):
+        raise BadRequest("dry_run must be a boolean")
+    files = {check_api_path(path): _decode(path, content) for path, content in file_map.items()}
+    return CommitRequest(files, email, message, dry_run)
+
+
+def check_api_path(path: str) -> str:
+    """Return ``path`` if it names a file of a flow node or of lib/, else raise BadRequest."""
+    parts = path.split("/")
+    malformed = (
+        not path or "\\" in path or "\0" in path or any(part in ("", ".", "..") for part in parts)
+    )
+    if malformed:
+        raise BadRequest(f"Invalid path '{path}': use a relative path without '.', '..' or '\\'")
+    if not (parts[0] == "lib" and len(parts) >= 2) and len(parts) < 3:
+        raise BadRequest(f"Invalid path '{path}': files live at <flow>/<node>/<file> or under lib/")
+    return path
+
+
+def pipeline_path(api_path: str) -> str:
+    """Map an API path (archive and fileMap layout) to the pipeline repository path."""
+    return api_path if api_path.split("/", 1)[0] == "lib" else f"dags/{api_path}"
+
+
+def archive_path(path: str, *, flow: str | None, include_lib: bool) -> str | None:
+    """Map a pipeline repository path to its archive path, or None when it is left out."""
+    if not path.endswith(ARCHIVE_SUFFIXES):
+        return None
+    parts = path.split("/")
+    if parts[0] == "lib" and len(parts) >= 2:
+        return path if include_lib else None
+    if parts[0] == "dags" and len(parts) >= 4 and flow in (None, parts[1]):
+        return "/".join(parts[1:])
+    return None
+
+
+def flows_of(entries: list[TreeEntry]) -> set[str]:
+    """Return the flow ids of a tree: the folders under ``dags/``."""
+    return {
+        e.path.split("/")[1]
+        for e in entries
+        if e.path.startswith("dags/") and e.path.count("/") >= 2
+    }
+
+
+def build_archive(
+    repository: PipelineRepository, commit: str | None, flow: str | None, include_lib: bool
+) -> bytes:
+    """Build the ZIP of a commit's flow code, reading every blob through one git process."""
+    chosen = []
+    for entry in repository.tree(commit):
+        name = archive_path(entry.path, flow=flow, include_lib=include_lib)
+        if name is not None:
+            chosen.append((name, entry))
+    buffer = io.BytesIO()
+    names = {entry.path: name for name, entry in chosen}
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for entry, data in repository.read_blobs([entry for _, entry in chosen]):
+            info = zipfile.ZipInfo(names[entry.path], date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, data)
+    return buffer.getvalue()
+
+
+def _changes(
+    repository: PipelineRepository, environment: str, files: Mapping[str, bytes]
+) -> dict[str, bytes | None]:
+    """Return the pipeline files whose content the PUT changes; refuse new node files."""
+    tree = {entry.path: entry for entry in repository.tree()}
+    targets = {pipeline_path(path): content for path, content in files.items()}
+    missing = sorted(p for p in files if not p.startswith("lib/") and pipeline_path(p) not in tree)
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise BadRequest(
+            "Creating a file with this API is prohibited: "
+            f"{shown} does not exist in environment '{environment}'"
+        )
+    _check_no_clash(tree, targets)
+    existing = [tree[path] for path in targets if path in tree]
+    current = {entry.path: data for entry, data in repository.read_blobs(existing)}
+    return {path: data for path, data in targets.items() if current.get(path) != data}
+
+
+def _check_no_clash(tree: Mapping[str, TreeEntry], targets: Mapping[str, bytes]) -> None:
+    """Refuse a new lib file whose path is a folder, or lies inside a file, of the tree."""
+    folders = {path.rsplit("/", i)[0] for path in tree for i in range(1, path.count("/") + 1)}
+    for path in targets:
+        parents = [path.rsplit("/", i)[0] for i in range(1, path.count("/") + 1)]
+        if path in folders or any(parent in tree for parent in parents):
+            raise BadRequest(f"Invalid path '{path}': it clashes with an existing file or folder")
+
+
+def _summary(prefix: str, files: Mapping[str, bytes], changes: Mapping[str, object]) -> str:
+    return f"{prefix}: {len(files)} file(s) valid, {len(changes)} would change; nothing committed"
+
+
+def _decode(path: str, content: object) -> bytes:
+    if not isinstance(content, str):
+        raise BadRequest(f"fileMap['{path}'] must be a base64 string")
+    try:
+        return base64.b64decode(content, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest(f"fileMap['{path}'] is not valid base64") from None
+
+
+def _boolean(value: str | None, name: str, *, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise BadRequest(f"{name} must be true or false")
+
+
+def _page_number(value: str | None, name: str, *, default: int, maximum: int | None) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise BadRequest(f"{name} must be a number") from None
+    if not number.is_integer() or number < 1 or (maximum is not None and number > maximum):
+        limit = f" and at most {maximum}" if maximum else ""
+        raise BadRequest(f"{name} must be a whole number of at least 1{limit}")
+    return int(number)
+
+
+def _flow_record(flow: str, environment: str) -> dict[str, str]:
+    return {"id": flow, "name": flow.replace("_", " "), "environment": environment}
+
+
+def _unknown_environment(environment: str) -> Reply:
+    return text(404, f"Environment '{environment}' not found")
+
+
+def repositories_in(data_dir: Path, environments: tuple[str, ...]) -> dict[str, PipelineRepository]:
+    """Return the pipeline repository of each environment, at ``data_dir/<environment>``."""
+    return {name: PipelineRepository(data_dir / name) for name in environments}

@@ -1,0 +1,210 @@
+"""The emulator's Python API: create the tenant's state, serve it, inspect and change it.
+
+``Emulator`` ties the pipeline repositories, the signed-URL secret, the faults and the
+request journal to one HTTP server that runs in a background thread (``start``/``stop`` or
+``with``). Tests use its methods to simulate edits made in Ganymede's web editor and to
+check what reached the server. It never imports the client side of this repository.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from ganymede_sync.emulator.api import Ganymede, repositories_in
+from ganymede_sync.emulator.faults import FaultRegistry, make_fault
+from ganymede_sync.emulator.seed import initial_files
+from ganymede_sync.emulator.server import EmulatorServer, Journal, RequestRecord
+from ganymede_sync.emulator.signing import UrlSigner
+from ganymede_sync.emulator.store import Commit, PipelineRepository
+
+_ENVIRONMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_SEED_MESSAGE = "Create environment"
+_SEED_AUTHOR = "setup@ganymede.invalid"
+_EDITOR_MESSAGE = "Edit {path} in Ganymede"
+
+
+class Emulator:
+    """A local Ganymede API backed by one git repository per environment under ``data_dir``."""
+
+    def __init__(
+        self,
+        data_dir: Path | str,
+        *,
+        api_key: str,
+        environments: tuple[str, ...] = ("dev",),
+        users: tuple[str, ...] = ("dev@example.com",),
+        seed: str = "example",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        url_ttl: float = 600.0,
+        quote_signed_url: bool = False,
+    ) -> None:
+        """Prepare ``data_dir``: environments missing there are created from ``seed``.
+
+        Environments already in ``data_dir`` keep their state (a restart). ``url_ttl`` is
+        how long signed download URLs stay valid; ``quote_signed_url`` answers the signed
+        URL as a JSON string instead of the bare URL Ganymede's clients rely on.
+        """
+        if not environments:
+            raise ValueError("the emulator needs at least one environment")
+        for name in environments:
+            if not _ENVIRONMENT_NAME.match(name):
+                raise ValueError(f"invalid environment name {name!r}")
+        self.data_dir = Path(data_dir).resolve()
+        self.environments = tuple(environments)
+        self.users = tuple(users)
+        self._repositories = repositories_in(self.data_dir, self.environments)
+        for repository in self._repositories.values():
+            _prepare(repository, seed)
+        self._faults = FaultRegistry()
+        self._journal = Journal()
+        self._ganymede = Ganymede(
+            repositories=self._repositories,
+            users=tuple(users),
+            api_key=api_key,
+            signer=UrlSigner.from_data_dir(self.data_dir),
+            url_ttl=url_ttl,
+            quote_signed_url=quote_signed_url,
+        )
+        self._address = (host, port)
+        self._server: EmulatorServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- serving ---------------------------------------------------------------------------
+    def start(self) -> Emulator:
+        """Listen and serve in a background thread; ``port=0`` picks a free port."""
+        if self._server is not None:
+            return self
+        server = EmulatorServer(self._address, self._ganymede, self._faults, self._journal)
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, name="ganymede-emulator", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the port (state stays in ``data_dir``)."""
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """Base URL of the running server, e.g. ``http://127.0.0.1:54321``."""
+        if self._server is None:
+            raise RuntimeError("the emulator is not running: call start() first")
+        return self._server.url
+
+    # --- state -----------------------------------------------------------------------------
+    def pipeline_path(self, environment: str) -> Path:
+        """Return the path of an environment's pipeline repository (a plain git repository)."""
+        return self._repository(environment).path
+
+    def files(self, environment: str) -> dict[str, bytes]:
+        """Return every file of the pipeline repository at HEAD: path -> content."""
+        return self._repository(environment).files()
+
+    def commits(self, environment: str) -> list[Commit]:
+        """Return the pipeline repository's commits, newest first."""
+        return self._repository(environment).commits()
+
+    def write_file(
+        self,
+        environment: str,
+        path: str,
+        content: bytes,
+        *,
+        author_email: str | None = None,
+        message: str | None = None,
+    ) -> str:
+        """Create or change one pipeline file as Ganymede's web editor would: one commit."""
+        return self._edit(environment, path, content, author_email, message)
+
+    def delete_file(
+        self,
+        environment: str,
+        path: str,
+        *,
+        author_email: str | None = None,
+        message: str | None = None,
+    ) -> str:
+        """Delete one pipeline file as Ganymede's web editor would: one commit."""
+        if path not in {entry.path for entry in self._repository(environment).tree()}:
+            raise KeyError(f"{path} is not a file of environment {environment!r}")
+        return self._edit(environment, path, None, author_email, message)
+
+    # --- faults and journal ------------------------------------------------------------------
+    def add_fault(self, kind: str, count: int = 1, endpoint: str = "any", **params: Any) -> None:
+        """Inject a fault that fires ``count`` times (see ``faults.py`` for kinds)."""
+        self._faults.add(make_fault(kind, count, endpoint, **params))
+
+    def clear_faults(self) -> None:
+        """Remove every injected fault."""
+        self._faults.clear()
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """The API and download requests received so far, oldest first."""
+        return self._journal.records()
+
+    def clear_requests(self) -> None:
+        """Forget the requests received so far."""
+        self._journal.clear()
+
+    def _edit(
+        self,
+        environment: str,
+        path: str,
+        content: bytes | None,
+        author_email: str | None,
+        message: str | None,
+    ) -> str:
+        repository = self._repository(environment)
+        author = author_email or (self.users[0] if self.users else _SEED_AUTHOR)
+        with repository.lock:
+            return repository.commit(
+                {path: content},
+                author_email=author,
+                message=message or _EDITOR_MESSAGE.format(path=path),
+                timestamp=int(time.time()),
+            )
+
+    def _repository(self, environment: str) -> PipelineRepository:
+        try:
+            return self._repositories[environment]
+        except KeyError:
+            raise KeyError(f"unknown environment {environment!r}") from None
+
+
+def _prepare(repository: PipelineRepository, seed: str) -> None:
+    """Create and seed a repository that does not exist yet; keep an existing one as it is."""
+    files = initial_files(seed)
+    if repository.exists() and repository.head() is not None:
+        return
+    if not repository.exists():
+        repository.create()
+    repository.commit(
+        files, author_email=_SEED_AUTHOR, message=_SEED_MESSAGE, timestamp=int(time.time())
+    )

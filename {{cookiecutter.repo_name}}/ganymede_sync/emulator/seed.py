@@ -1,0 +1,216 @@
+"""Example content of a new emulator environment, laid out as Ganymede's pipeline repository.
+
+Three small lab flows (plate-reader ingest, qPCR analysis, LIMS sample sync) whose nodes
+import a shared ``lib/`` package, SQL next to the Python of nodes that read tables, and the
+files Ganymede manages itself (``dags/callbacks.py``, a connector configuration, a flow
+README), which the commits API never exposes. This module only returns data.
+"""
+
+from __future__ import annotations
+
+SEEDS = ("example", "none")
+
+_CALLBACKS = '''"""Managed by Ganymede: task callbacks of every flow. Do not edit."""
+
+
+def on_failure_callback(context):
+    return None
+'''
+
+_LAB_INIT = '''"""Shared helpers of this environment's flows."""
+'''
+
+_PLATES_INIT = '''"""Plate layouts and well naming."""
+
+from lib.labtools.plates.layout import well_ids
+
+__all__ = ["well_ids"]
+'''
+
+_LAYOUT = '''"""Well identifiers of standard microplates."""
+
+ROWS = {96: "ABCDEFGH", 384: "ABCDEFGHIJKLMNOP"}
+COLUMNS = {96: 12, 384: 24}
+
+
+def well_ids(size: int = 96) -> list[str]:
+    """Return A1, A2, ... for a plate of ``size`` wells, row by row."""
+    return [f"{row}{col}" for row in ROWS[size] for col in range(1, COLUMNS[size] + 1)]
+'''
+
+_UNITS = '''"""Unit conversions used across flows."""
+
+
+def ng_per_ul_to_nm(concentration: float, length_bp: int) -> float:
+    """Convert a dsDNA concentration to nanomolar (660 g/mol per base pair)."""
+    return concentration * 1e6 / (660 * length_bp)
+'''
+
+_SAMPLE_COLUMNS = """-- Columns every sample table exposes to the LIMS sync.
+SELECT sample_id, barcode, project, collected_at
+FROM samples
+"""
+
+_READ_PLATE = '''import csv
+import io
+
+
+def execute(file_data: dict[str, bytes], ganymede_context=None) -> list[dict]:
+    """Parse the plate reader's CSV export into one row per well."""
+    name, content = next(iter(file_data.items()))
+    rows = list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
+    return [{"file": name, "well": r["Well"], "od600": float(r["OD600"])} for r in rows]
+'''
+
+_MAP_WELLS = '''from lib.labtools.plates.layout import well_ids
+
+
+def execute(readings: list[dict], ganymede_context=None) -> list[dict]:
+    """Keep readings of known wells, in plate order."""
+    order = {well: index for index, well in enumerate(well_ids(96))}
+    known = [r for r in readings if r["well"] in order]
+    return sorted(known, key=lambda r: order[r["well"]])
+'''
+
+_BLANK_QUERY = """-- Blank wells of the plates read today, used to subtract background.
+SELECT plate_barcode, well, od600
+FROM plate_reads
+WHERE well_role = 'blank'
+  AND read_date = CURRENT_DATE
+"""
+
+_SUBTRACT_BLANK = '''def execute(df_sql_result, readings: list[dict], ganymede_context=None):
+    """Subtract the mean blank OD600 from every reading."""
+    blanks = [row["od600"] for row in df_sql_result.to_dict("records")]
+    background = sum(blanks) / len(blanks) if blanks else 0.0
+    return [{**r, "od600": round(r["od600"] - background, 4)} for r in readings]
+'''
+
+_PLATE_README = """# Plate_Reader_Ingest
+
+Picks up CSV exports of the absorbance reader from the lab share and stores blank-corrected
+OD600 values per well. Owner: assay development.
+"""
+
+_LOAD_RUN = '''import json
+
+
+def execute(file_data: dict[str, bytes], ganymede_context=None) -> list[dict]:
+    """Read Cq values from the cycler's JSON export."""
+    run = json.loads(next(iter(file_data.values())))
+    return [{"sample": w["sample"], "target": w["target"], "cq": w["cq"]} for w in run["wells"]]
+'''
+
+_REFERENCE_QUERY = """-- Reference genes configured per assay.
+SELECT assay, target AS reference_target
+FROM qpcr_reference_genes
+WHERE active
+"""
+
+_DELTA_CT = '''from statistics import mean
+
+
+def execute(df_sql_result, wells: list[dict], ganymede_context=None) -> list[dict]:
+    """Compute delta Cq of every target against the mean of the reference genes."""
+    references = set(df_sql_result["reference_target"])
+    by_sample: dict[str, list[dict]] = {}
+    for well in wells:
+        by_sample.setdefault(well["sample"], []).append(well)
+    results = []
+    for sample, rows in by_sample.items():
+        ref = mean(r["cq"] for r in rows if r["target"] in references)
+        results += [
+            {"sample": sample, "target": r["target"], "delta_cq": r["cq"] - ref}
+            for r in rows
+            if r["target"] not in references
+        ]
+    return results
+'''
+
+_FLAG_OUTLIERS = '''def execute(results: list[dict], ganymede_context=None) -> list[dict]:
+    """Flag delta Cq values outside the assay's accepted window."""
+    return [{**r, "outlier": not -15.0 <= r["delta_cq"] <= 15.0} for r in results]
+'''
+
+_NEW_SAMPLES_QUERY = """-- Samples registered since the last successful sync.
+SELECT s.sample_id, s.barcode, s.project, s.collected_at
+FROM samples AS s
+LEFT JOIN lims_sync_log AS l ON l.sample_id = s.sample_id
+WHERE l.sample_id IS NULL
+"""
+
+_FETCH_SAMPLES = '''def execute(df_sql_result, ganymede_context=None) -> list[dict]:
+    """Return new samples as plain records."""
+    return df_sql_result.to_dict("records")
+'''
+
+_MAP_FIELDS = '''from lib.labtools.units import ng_per_ul_to_nm
+
+FIELD_NAMES = {"sample_id": "externalId", "barcode": "barcode", "project": "projectCode"}
+
+
+def execute(samples: list[dict], ganymede_context=None) -> list[dict]:
+    """Rename columns to the LIMS field names and add molarity where known."""
+    mapped = []
+    for sample in samples:
+        record = {FIELD_NAMES[k]: v for k, v in sample.items() if k in FIELD_NAMES}
+        if sample.get("ng_per_ul") and sample.get("length_bp"):
+            record["nM"] = ng_per_ul_to_nm(sample["ng_per_ul"], sample["length_bp"])
+        mapped.append(record)
+    return mapped
+'''
+
+_PUSH = '''import json
+
+
+def execute(records: list[dict], ganymede_context=None) -> dict:
+    """Build the LIMS batch request; the LIMS connector sends it."""
+    return {"endpoint": "/api/v2/samples:batchUpsert", "body": json.dumps({"samples": records})}
+'''
+
+_CONNECTOR = """# Managed by Ganymede: connection to the lab file share.
+name: lab_share
+type: smb
+host: files.lab.example.com
+path: /instruments/exports
+"""
+
+
+def example_files() -> dict[str, bytes]:
+    """Return the example environment: pipeline repository path -> content."""
+    files = {
+        "dags/callbacks.py": _CALLBACKS,
+        "connectors/lab_share.yaml": _CONNECTOR,
+        "lib/labtools/__init__.py": _LAB_INIT,
+        "lib/labtools/units.py": _UNITS,
+        "lib/labtools/plates/__init__.py": _PLATES_INIT,
+        "lib/labtools/plates/layout.py": _LAYOUT,
+        "lib/labtools/sql/sample_columns.sql": _SAMPLE_COLUMNS,
+        "dags/Plate_Reader_Ingest/README.md": _PLATE_README,
+        "dags/Plate_Reader_Ingest/Read_Plate/function.py": _READ_PLATE,
+        "dags/Plate_Reader_Ingest/Map_Wells/function.py": _MAP_WELLS,
+        "dags/Plate_Reader_Ingest/Subtract_Blank/query.sql": _BLANK_QUERY,
+        "dags/Plate_Reader_Ingest/Subtract_Blank/function.py": _SUBTRACT_BLANK,
+        "dags/qPCR_Analysis/Load_Run/function.py": _LOAD_RUN,
+        "dags/qPCR_Analysis/Delta_Ct/query.sql": _REFERENCE_QUERY,
+        "dags/qPCR_Analysis/Delta_Ct/function.py": _DELTA_CT,
+        "dags/qPCR_Analysis/Flag_Outliers/function.py": _FLAG_OUTLIERS,
+        "dags/LIMS_Sample_Sync/Fetch_Samples/query.sql": _NEW_SAMPLES_QUERY,
+        "dags/LIMS_Sample_Sync/Fetch_Samples/function.py": _FETCH_SAMPLES,
+        "dags/LIMS_Sample_Sync/Map_Fields/function.py": _MAP_FIELDS,
+        "dags/LIMS_Sample_Sync/Push_To_LIMS/function.py": _PUSH,
+    }
+    return {path: text.encode() for path, text in files.items()}
+
+
+def initial_files(seed: str) -> dict[str, bytes]:
+    """Return the first commit of a new environment for ``seed`` ("example" or "none").
+
+    Even an empty environment has Ganymede's managed ``dags/callbacks.py``, as a new
+    Ganymede environment does.
+    """
+    if seed == "example":
+        return example_files()
+    if seed == "none":
+        return {"dags/callbacks.py": _CALLBACKS.encode()}
+    raise ValueError(f"unknown seed {seed!r}; use one of {', '.join(SEEDS)}")

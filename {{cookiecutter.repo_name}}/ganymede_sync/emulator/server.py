@@ -1,0 +1,322 @@
+"""HTTP plumbing of the emulator: routing, api-key check, faults and the request journal.
+
+Built on the standard library's ``ThreadingHTTPServer`` (no dependency beyond Python).
+Each request is routed to one endpoint of ``api.Ganymede``, after the faults a test asked
+for have had their chance to act, and is recorded in the journal (method, path, query,
+whether an api-key was sent, status) so tests can check what the client really sent.
+The emulator-only admin endpoints live under ``/_emulator/``. This module decides nothing
+about Ganymede's answers; ``api.py`` does.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from ganymede_sync.emulator.api import BadRequest, Ganymede, Reply, as_json, text
+from ganymede_sync.emulator.faults import BEFORE_HANDLING, Fault, FaultRegistry, make_fault
+from ganymede_sync.emulator.store import StoreError
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024**3
+_ROUTES = (
+    ("GET", re.compile(r"^/v0/environment/([^/]+)/commits/?$"), "commits_get"),
+    ("PUT", re.compile(r"^/v0/environment/([^/]+)/commits/?$"), "commits_put"),
+    ("GET", re.compile(r"^/v2/environment/([^/]+)/flows/?$"), "flows"),
+    ("GET", re.compile(r"^/_download/([^/]+)$"), "download"),
+)
+_NO_ANSWER = 0
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request the emulator received (admin requests excluded)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    had_api_key: bool
+    """True when an ``api-key`` header (or the key in any other header) was sent."""
+    status: int
+    """Status answered; 0 when the connection was closed without an answer."""
+
+
+class Journal:
+    """The requests received so far, safe to use from request threads."""
+
+    def __init__(self) -> None:
+        self._records: list[RequestRecord] = []
+        self._lock = threading.Lock()
+
+    def add(self, record: RequestRecord) -> None:
+        """Append one request."""
+        with self._lock:
+            self._records.append(record)
+
+    def records(self) -> list[RequestRecord]:
+        """Return a copy of the requests, oldest first."""
+        with self._lock:
+            return list(self._records)
+
+    def clear(self) -> None:
+        """Forget every request."""
+        with self._lock:
+            self._records.clear()
+
+
+class EmulatorServer(ThreadingHTTPServer):
+    """The HTTP server, holding what request handlers need."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        ganymede: Ganymede,
+        faults: FaultRegistry,
+        journal: Journal,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(address, _Handler)
+        self.ganymede = ganymede
+        self.faults = faults
+        self.journal = journal
+        self.clock = clock
+
+    @property
+    def url(self) -> str:
+        """Base URL of the server, e.g. ``http://127.0.0.1:8765``."""
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: EmulatorServer
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # The query of a download holds its signature: log the path only.
+        logger.info("%s %s %s", self.command, urlsplit(self.path).path, code)
+
+    def log_message(self, format: str, *args: object) -> None:
+        logger.debug(format, *args)
+
+    def _dispatch(self) -> None:
+        url = urlsplit(self.path)
+        query = dict(parse_qsl(url.query, keep_blank_values=True))
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        body = self._read_body()
+        if body is None:
+            return
+        if url.path.startswith("/_emulator/"):
+            self._send(self._admin(url.path, body))
+            return
+        endpoint, argument = _route(self.command, url.path)
+        if endpoint is None:
+            status = self._send(text(405 if argument else 404, argument or "Not Found"))
+        else:
+            status = self._api(endpoint, unquote(argument), query, headers, body)
+        record = RequestRecord(
+            self.command, url.path, query, self.server.ganymede.carries_key(headers), status
+        )
+        self.server.journal.add(record)
+
+    def _api(
+        self,
+        endpoint: str,
+        argument: str,
+        query: dict[str, str],
+        headers: dict[str, str],
+        body: bytes,
+    ) -> int:
+        early = self._fault_before(endpoint)
+        if early is not None:
+            return self._send(early)
+        ganymede = self.server.ganymede
+        if endpoint != "download" and not ganymede.is_authorised(headers):
+            return self._send(text(401, "Unauthorized: missing or invalid api-key header"))
+        try:
+            return self._endpoint(endpoint, argument, query, headers, body)
+        except BadRequest as error:
+            return self._send(text(400, str(error)))
+        except StoreError as error:
+            logger.error("pipeline repository failure: %s", error)
+            return self._send(text(500, "Internal Server Error"))
+
+    def _endpoint(
+        self,
+        endpoint: str,
+        argument: str,
+        query: dict[str, str],
+        headers: dict[str, str],
+        body: bytes,
+    ) -> int:
+        ganymede, faults, now = self.server.ganymede, self.server.faults, self.server.clock()
+        if endpoint == "commits_get":
+            expired = faults.take({"expire_url"}, endpoint) is not None
+            base = f"http://{headers['host']}" if "host" in headers else self.server.url
+            reply = ganymede.signed_url(argument, query, base_url=base, now=now, expired=expired)
+            return self._send(reply)
+        if endpoint == "flows":
+            return self._send(ganymede.list_flows(argument, query))
+        if endpoint == "download":
+            return self._download(ganymede.download(argument, query, now=now))
+        reply, _ = ganymede.put_commits(argument, body, now=now)
+        if reply.status == 200 and faults.take({"drop_after_apply"}, endpoint):
+            self.close_connection = True
+            return _NO_ANSWER
+        return self._send(reply)
+
+    def _download(self, reply: Reply) -> int:
+        faults = self.server.faults
+        if reply.status != 200:
+            return self._send(reply)
+        replacement = faults.take({"archive"}, "download")
+        if replacement is not None:
+            reply.body = replacement.params["data"]
+        truncate = faults.take({"truncate"}, "download")
+        if truncate is None:
+            return self._send(reply)
+        return self._send(reply, limit=int(truncate.params["after_bytes"]))
+
+    def _fault_before(self, endpoint: str) -> Reply | None:
+        while True:
+            fault = self.server.faults.take(BEFORE_HANDLING, endpoint)
+            if fault is None:
+                return None
+            if fault.kind != "slow":
+                return _fault_reply(fault)
+            time.sleep(float(fault.params["seconds"]))
+
+    def _admin(self, path: str, body: bytes) -> Reply:
+        server = self.server
+        if path == "/_emulator/faults" and self.command == "POST":
+            try:
+                fault = _fault_from_json(body)
+            except (ValueError, TypeError) as error:
+                return text(400, str(error))
+            server.faults.add(fault)
+            return as_json(200, _fault_json(fault))
+        if path == "/_emulator/faults" and self.command == "GET":
+            return as_json(200, [_fault_json(fault) for fault in server.faults.active()])
+        if path == "/_emulator/faults" and self.command == "DELETE":
+            server.faults.clear()
+            return text(200, "All faults cleared")
+        if path == "/_emulator/requests" and self.command == "GET":
+            return as_json(200, [asdict(record) for record in server.journal.records()])
+        if path == "/_emulator/requests" and self.command == "DELETE":
+            server.journal.clear()
+            return text(200, "Request journal cleared")
+        return text(404, "Not Found")
+
+    def _read_body(self) -> bytes | None:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked()
+        length = self.headers.get("Content-Length", "0")
+        if not length.isdigit():
+            self.close_connection = True
+            self._send(text(400, "Invalid Content-Length"))
+            return None
+        if int(length) > MAX_BODY_BYTES:
+            self.close_connection = True
+            self._send(text(413, "Request body too large"))
+            return None
+        return self.rfile.read(int(length))
+
+    def _read_chunked(self) -> bytes | None:
+        chunks, total = [], 0
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            total += size
+            if total > MAX_BODY_BYTES:
+                self.close_connection = True
+                self._send(text(413, "Request body too large"))
+                return None
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                return b"".join(chunks)
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()
+
+    def _send(self, reply: Reply, *, limit: int | None = None) -> int:
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("Content-Length", str(len(reply.body)))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        if limit is not None or self.close_connection:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.write(reply.body if limit is None else reply.body[:limit])
+        self.wfile.flush()
+        return reply.status
+
+
+def _route(method: str, path: str) -> tuple[str | None, str]:
+    """Return (endpoint, path argument); (None, message) for a wrong method, (None, "")."""
+    allowed = False
+    for route_method, pattern, endpoint in _ROUTES:
+        match = pattern.match(path)
+        if match and route_method == method:
+            return endpoint, match.group(1)
+        allowed = allowed or bool(match)
+    return None, "Method Not Allowed" if allowed else ""
+
+
+def _fault_reply(fault: Fault) -> Reply:
+    params = fault.params
+    if fault.kind == "error":
+        return text(int(params["status"]), str(params["body"]))
+    if fault.kind == "rate_limit":
+        reply = text(429, "Too Many Requests")
+        reply.headers["Retry-After"] = str(params["retry_after"])
+        return reply
+    reply = text(307, "Temporary Redirect")
+    reply.headers["Location"] = str(params["location"])
+    return reply
+
+
+def _fault_from_json(body: bytes) -> Fault:
+    """Build a fault from the admin endpoint's JSON (``archive`` data as base64)."""
+    try:
+        document = json.loads(body or b"null")
+    except ValueError:
+        raise ValueError("the fault must be a JSON object") from None
+    if not isinstance(document, dict) or "kind" not in document:
+        raise ValueError("the fault must be a JSON object with a 'kind'")
+    if document.get("kind") == "archive" and isinstance(document.get("data"), str):
+        try:
+            document["data"] = base64.b64decode(document["data"], validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("fault 'archive': data must be base64") from None
+    return make_fault(**document)
+
+
+def _fault_json(fault: Fault) -> dict[str, object]:
+    params = {k: v for k, v in fault.params.items() if not isinstance(v, bytes)}
+    return {"kind": fault.kind, "count": fault.count, "endpoint": fault.endpoint, **params}
