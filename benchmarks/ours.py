@@ -15,10 +15,10 @@ from typing import Any
 from benchmarks import workspace
 
 PIECES = {
-    "download": ("ganymede_sync.client", "GanymedeClient"),
-    "apply": ("ganymede_sync.archive", "open_snapshot"),
-    "pull": ("ganymede_sync.pull", "pull_environment"),
-    "plan": ("ganymede_sync.deploy", "plan"),
+    "download": [("ganymede_sync.client", "GanymedeClient")],
+    "apply": [("ganymede_sync.archive", "open_snapshot"), ("ganymede_sync.sync", "apply_snapshot")],
+    "pull": [("ganymede_sync.pull", "pull_environment")],
+    "plan": [("ganymede_sync.deploy", "plan_environment"), ("ganymede_sync.deploy", "file_map")],
 }
 
 
@@ -31,11 +31,11 @@ class Library:
 
     def missing(self, piece: str) -> str | None:
         """Return what is missing for `piece` (e.g. `ganymede_sync.pull`), or None."""
-        module_name, attribute = PIECES[piece]
-        if not workspace.has_module(module_name):
-            return module_name
-        if not hasattr(importlib.import_module(module_name), attribute):
-            return f"{module_name}.{attribute}"
+        for module_name, attribute in PIECES[piece]:
+            if not workspace.has_module(module_name):
+                return module_name
+            if not hasattr(importlib.import_module(module_name), attribute):
+                return f"{module_name}.{attribute}"
         return None
 
     def settings(self) -> Any:
