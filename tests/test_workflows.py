@@ -1,0 +1,321 @@
+"""Workflow rules as tests: the generated workflows stay least-privilege and injection-free.
+
+Each rule parses the rendered workflows of every answer set and checks one property
+that a security review would ask for: empty default permissions, per-job grants,
+actions pinned to commits with a matching version comment, no expression inside a
+shell script, shell steps that only install tools and call `invoke`, no persisted
+credentials, timeouts, and deploys queued per environment.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ANSWER_MATRIX, bake_repository
+
+WORKFLOWS = ("pull.yml", "deploy.yml", "ci.yml")
+DEFAULTS = {
+    "environments": "dev,prod",
+    "default_branch": "main",
+    "python_version": "3.12",
+    "pull_schedule": "",
+    "sync_bot_name": "ganymede-sync-bot",
+    "sync_bot_email": "ganymede-sync-bot@users.noreply.github.com",
+}
+# The commits we pin (see the template README): SHA -> (action, version in the comment).
+PINS = {
+    "fbc6f3992d24b796d5a048ff273f7fcc4a7b6c09": ("actions/checkout", "v5.1.0"),
+    "ece7cb06caefa5fff74198d8649806c4678c61a1": ("actions/setup-python", "v6.3.0"),
+    "5f6978faf089d4d20b00c7766989d076bb2fc7f1": ("peter-evans/create-pull-request", "v8.1.1"),
+}
+USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<action>[^@\s]+)@(?P<ref>\S+)(?P<rest>.*)$")
+PINNED_COMMENT = re.compile(r"^\s+#\s+(?P<version>v\d+\.\d+\.\d+)\s*$")
+# What a shell step may do: install the pinned tools, call a task or a checker.
+ALLOWED_RUN_LINES = (
+    re.compile(r"python -m pip install --require-hashes -r requirements(-dev)?\.txt"),
+    re.compile(r'invoke [a-z-]+( --[a-z-]+( "\$[A-Z_]+")?)*( \$\{FLOW:\+--flow "\$FLOW"\})?'),
+    re.compile(r"python -m pytest"),
+    re.compile(r"ruff (check|format --check)"),
+    re.compile(r"actionlint"),
+    re.compile(r'echo "::notice title=[^:$`"]+::[^$`"]+"'),
+)
+# Exactly the permissions each job needs; anything else is a finding.
+JOB_PERMISSIONS = {
+    ("pull.yml", "pull"): {"contents": "write", "pull-requests": "write"},
+    ("deploy.yml", "changes"): {"contents": "read"},
+    ("deploy.yml", "deploy"): {"contents": "read"},
+    ("deploy.yml", "plan"): {"contents": "read"},
+    ("ci.yml", "checks"): {"contents": "read"},
+}
+
+
+def answer(answers: dict[str, str], key: str) -> str:
+    return answers.get(key, DEFAULTS[key])
+
+
+def environment_names(answers: dict[str, str]) -> list[str]:
+    return [name.strip() for name in answer(answers, "environments").split(",")]
+
+
+def load_workflow(path: Path) -> dict:
+    """Parse a workflow; PyYAML reads the key `on` as True, so put it back."""
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if True in document:
+        document["on"] = document.pop(True)
+    return document
+
+
+def steps_of(document: dict):
+    for job_id, job in document["jobs"].items():
+        for step in job.get("steps", []):
+            yield job_id, job, step
+
+
+@pytest.fixture(scope="module", params=sorted(ANSWER_MATRIX), ids=sorted(ANSWER_MATRIX))
+def generated(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """Generate once per answer set and parse its workflows."""
+    answers = ANSWER_MATRIX[request.param]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        repo = bake_repository(tmp_path_factory.mktemp(request.param), **answers)
+    folder = repo / ".github" / "workflows"
+    workflows = {name: load_workflow(folder / name) for name in WORKFLOWS}
+    return repo, answers, workflows
+
+
+def test_repository_has_exactly_the_three_workflows(generated):
+    repo, _, _ = generated
+    found = sorted(path.name for path in (repo / ".github" / "workflows").iterdir())
+    assert found == sorted(WORKFLOWS)
+
+
+def test_default_permissions_are_empty_in_every_workflow(generated):
+    _, _, workflows = generated
+    for name, document in workflows.items():
+        assert document["permissions"] == {}, name
+
+
+def test_every_job_gets_only_the_permissions_it_needs(generated):
+    _, _, workflows = generated
+    jobs = {
+        (name, job_id): job
+        for name, doc in workflows.items()
+        for job_id, job in doc["jobs"].items()
+    }
+    assert set(jobs) == set(JOB_PERMISSIONS)
+    for key, job in jobs.items():
+        assert job.get("permissions") == JOB_PERMISSIONS[key], key
+
+
+def test_every_action_is_pinned_to_a_known_commit_with_its_version(generated):
+    repo, _, workflows = generated
+    for name in workflows:
+        lines = (repo / ".github" / "workflows" / name).read_text(encoding="utf-8").splitlines()
+        uses = [USES_LINE.match(line) for line in lines if USES_LINE.match(line)]
+        assert uses, name
+        for match in uses:
+            assert re.fullmatch(r"[0-9a-f]{40}", match["ref"]), match.group(0)
+            comment = PINNED_COMMENT.match(match["rest"])
+            assert comment, f"{name}: no version comment on {match.group(0).strip()}"
+            assert PINS[match["ref"]] == (match["action"], comment["version"]), match.group(0)
+
+
+def test_parsed_uses_are_all_commit_pins(generated):
+    """The same rule from the parsed YAML, so a `uses:` the line regex misses still counts."""
+    _, _, workflows = generated
+    for name, document in workflows.items():
+        for job_id, _, step in steps_of(document):
+            if "uses" in step:
+                action, _, ref = step["uses"].partition("@")
+                assert ref in PINS and PINS[ref][0] == action, (name, job_id, step["uses"])
+
+
+def test_no_expression_is_expanded_inside_a_shell_script(generated):
+    _, _, workflows = generated
+    for name, document in workflows.items():
+        for job_id, _, step in steps_of(document):
+            assert "${{" not in step.get("run", ""), (name, job_id, step.get("name"))
+
+
+def test_shell_steps_only_install_tools_and_call_tasks(generated):
+    _, _, workflows = generated
+    for name, document in workflows.items():
+        for job_id, _, step in steps_of(document):
+            for line in step.get("run", "").splitlines():
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    allowed = any(pattern.fullmatch(line) for pattern in ALLOWED_RUN_LINES)
+                    assert allowed, f"{name} job {job_id}: {line}"
+
+
+def test_checkout_never_leaves_credentials_behind(generated):
+    _, _, workflows = generated
+    for name, document in workflows.items():
+        for job_id, _, step in steps_of(document):
+            if step.get("uses", "").startswith("actions/checkout@"):
+                assert step["with"]["persist-credentials"] is False, (name, job_id)
+
+
+def test_every_job_has_a_timeout(generated):
+    _, _, workflows = generated
+    for name, document in workflows.items():
+        for job_id, job in document["jobs"].items():
+            assert 0 < job["timeout-minutes"] <= 30, (name, job_id)
+
+
+def test_deploys_queue_per_environment_in_its_github_environment(generated):
+    _, _, workflows = generated
+    job = workflows["deploy.yml"]["jobs"]["deploy"]
+    assert job["environment"] == "${{ matrix.environment }}"
+    assert job["concurrency"] == {
+        "group": "deploy-${{ matrix.environment }}",
+        "cancel-in-progress": False,
+    }
+    checkout = job["steps"][0]
+    assert checkout["uses"].startswith("actions/checkout@")
+    assert checkout["with"]["fetch-depth"] == 0, "deploy reads history"
+    assert job["steps"][-1]["run"] == 'invoke deploy --env "$ENVIRONMENT"'
+
+
+def test_push_runs_are_never_cancelled_by_later_pushes(generated):
+    """A cancelled push run would never deploy its commits; only pull requests cancel."""
+    _, _, workflows = generated
+    concurrency = workflows["deploy.yml"]["concurrency"]
+    assert "github.run_id" in concurrency["group"]
+    assert concurrency["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}"
+
+
+def test_dispatch_choices_are_the_generated_environments(generated):
+    _, answers, workflows = generated
+    for name in ("pull.yml", "deploy.yml"):
+        inputs = workflows[name]["on"]["workflow_dispatch"]["inputs"]
+        assert inputs["environment"]["type"] == "choice"
+        assert inputs["environment"]["options"] == environment_names(answers), name
+
+
+def test_scheduled_pull_covers_every_environment_only_when_asked(generated):
+    _, answers, workflows = generated
+    pull = workflows["pull.yml"]
+    schedule = answer(answers, "pull_schedule").strip()
+    if schedule:
+        assert pull["on"]["schedule"] == [{"cron": schedule}]
+    else:
+        assert "schedule" not in pull["on"]
+    matrix = pull["jobs"]["pull"]["strategy"]["matrix"]["environment"]
+    literal = re.search(r"'(\[[^']*\])'", matrix)
+    assert literal and json.loads(literal.group(1)) == environment_names(answers)
+
+
+def test_push_and_pull_request_triggers_follow_the_answers(generated):
+    _, answers, workflows = generated
+    branch = answer(answers, "default_branch")
+    folders = [f"{name}/**" for name in environment_names(answers)]
+    deploy = workflows["deploy.yml"]["on"]
+    assert deploy["push"] == {"branches": [branch], "paths": folders}
+    assert deploy["pull_request"] == {"paths": folders}
+    assert workflows["ci.yml"]["on"]["push"] == {"branches": [branch]}
+
+
+def test_python_is_the_answered_version_with_a_pip_cache_of_the_installed_file(generated):
+    _, answers, workflows = generated
+    for name, document in workflows.items():
+        for job_id, job in document["jobs"].items():
+            setups = [
+                s for s in job["steps"] if s.get("uses", "").startswith("actions/setup-python@")
+            ]
+            installs = [s["run"] for s in job["steps"] if "pip install" in s.get("run", "")]
+            assert len(setups) == 1 and len(installs) == 1, (name, job_id)
+            settings = setups[0]["with"]
+            assert settings["python-version"] == answer(answers, "python_version")
+            assert settings["cache"] == "pip"
+            assert installs[0].endswith(f"-r {settings['cache-dependency-path']}"), (name, job_id)
+
+
+def test_the_api_token_reaches_only_pull_and_deploy_steps(generated):
+    _, _, workflows = generated
+    for name, document in workflows.items():
+        for job_id, job in document["jobs"].items():
+            for key, value in job.get("env", {}).items():
+                assert "secrets." not in value or value.endswith("!= '' }}"), (name, job_id, key)
+            for step in job.get("steps", []):
+                uses_token = "secrets.GANYMEDE_API_TOKEN" in json.dumps(step)
+                calls_api = re.match(r"invoke (pull|deploy) ", step.get("run", ""))
+                assert not uses_token or calls_api, (name, job_id, step.get("name"))
+
+
+def test_sync_pull_request_comes_from_a_fixed_branch_with_the_bot_identity(generated):
+    _, answers, workflows = generated
+    steps = workflows["pull.yml"]["jobs"]["pull"]["steps"]
+    create = next(s for s in steps if s.get("uses", "").startswith("peter-evans/"))
+    identity = f"{answer(answers, 'sync_bot_name')} <{answer(answers, 'sync_bot_email')}>"
+    assert create["with"]["branch"] == "ganymede-sync/${{ matrix.environment }}"
+    assert create["with"]["author"] == identity
+    assert create["with"]["committer"] == identity
+    expected = "Sync flows in environment ${{ matrix.environment }} from Ganymede"
+    assert create["with"]["commit-message"] == expected
+    pull = next(s for s in steps if s.get("run", "").startswith("invoke pull"))
+    assert pull["env"]["FLOW"] == "${{ inputs.flow }}", "the free-text input goes through env"
+
+
+def test_pull_request_plan_skips_with_a_notice_without_the_token(generated):
+    _, _, workflows = generated
+    job = workflows["deploy.yml"]["jobs"]["plan"]
+    assert job["env"]["HAS_TOKEN"] == "${{ secrets.GANYMEDE_API_TOKEN != '' }}"
+    by_run = {step.get("run", "").split(" ", 3)[1]: step for step in job["steps"] if "run" in step}
+    assert "if" not in by_run["check"], "the offline check always runs"
+    assert by_run["deploy"]["if"] == "env.HAS_TOKEN == 'true'"
+    assert by_run["deploy"]["run"].endswith("--dry-run")
+    assert by_run['"::notice']["if"] == "env.HAS_TOKEN != 'true'"
+
+
+def test_only_the_reviewed_zizmor_ignore_is_present(generated):
+    """A zizmor ignore needs a written reason; this one is explained in pull.yml."""
+    repo, _, _ = generated
+    ignores = []
+    for path in sorted((repo / ".github").rglob("*.yml")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if "zizmor: ignore" in line:
+                ignores.append((path.name, line.strip()))
+    assert ignores == [
+        (
+            "pull.yml",
+            "- name: Open or update the pull request # zizmor: ignore[superfluous-actions]",
+        )
+    ]
+
+
+def test_dependabot_updates_actions_and_python_tools_after_a_cooldown(generated):
+    repo, _, _ = generated
+    config = yaml.safe_load((repo / ".github" / "dependabot.yml").read_text(encoding="utf-8"))
+    ecosystems = {update["package-ecosystem"]: update for update in config["updates"]}
+    assert set(ecosystems) == {"github-actions", "pip"}
+    for update in ecosystems.values():
+        assert update["cooldown"]["default-days"] >= 7
+
+
+def test_pre_commit_runs_the_pinned_tools_locally(generated):
+    repo, answers, _ = generated
+    config = yaml.safe_load((repo / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
+    (local,) = config["repos"]
+    assert local["repo"] == "local"
+    hooks = {hook["id"]: hook for hook in local["hooks"]}
+    assert set(hooks) == {"ruff-check", "ruff-format", "invoke-check", "actionlint"}
+    assert {hook["language"] for hook in hooks.values()} == {"system"}
+    check = re.compile(hooks["invoke-check"]["files"])
+    for name in environment_names(answers):
+        assert check.search(f"{name}/flow/node/function.py"), name
+    assert not check.search("tests/test_x.py")
+    assert re.search(hooks["actionlint"]["files"], ".github/workflows/ci.yml")
+
+
+def test_codeowners_is_an_example_that_changes_nothing_until_edited(generated):
+    repo, answers, _ = generated
+    lines = (repo / ".github" / "CODEOWNERS").read_text(encoding="utf-8").splitlines()
+    assert all(not line.strip() or line.startswith("#") for line in lines)
+    for name in environment_names(answers):
+        assert any(line.startswith(f"# /{name}/ ") for line in lines), name
