@@ -49,7 +49,29 @@ def init(c):
 )
 def pull(c, env=None, flow=None, no_lib=False, force=False, commit=False):
     """Bring an environment's flow code from Ganymede into its folder."""
-    raise Exit("error: pull is not available yet", code=1)
+    import os
+    import sys
+
+    from ganymede_sync.config import load_settings
+    from ganymede_sync.progress import ProgressDisplay, wants_bar
+    from ganymede_sync.pull import describe, is_ci, pull_environment
+
+    bar = wants_bar(sys.stderr, in_ci=is_ci(os.environ), term=os.environ.get("TERM"))
+    display = ProgressDisplay(sys.stderr, bar=bar)
+    with expected_failures():
+        try:
+            summary = pull_environment(
+                load_settings(),
+                env,
+                flow=flow,
+                include_lib=not no_lib,
+                force=force,
+                commit=commit,
+                progress=display,
+            )
+        finally:
+            display.close()
+        print("\n".join(describe(summary)))
 
 
 # --- deploy -------------------------------------------------------------------
@@ -64,19 +86,79 @@ def pull(c, env=None, flow=None, no_lib=False, force=False, commit=False):
 )
 def deploy(c, env=None, dry_run=False, author_email=None, message=None, force=False):
     """Send the changed flow code of an environment folder to Ganymede."""
-    raise Exit("error: deploy is not available yet", code=1)
+    import os
+
+    from ganymede_sync import deploy as deploying
+    from ganymede_sync import report
+    from ganymede_sync.config import load_settings
+
+    with expected_failures():
+        settings = load_settings()
+        environment = settings.environment(env)
+        author = deploying.resolve_author_email(author_email, settings)
+        text = deploying.resolve_message(message, settings)
+        title = f"{'Dry run of the deploy' if dry_run else 'Deploy'} of {environment.folder}/"
+        with _deploy_client(settings, environment) as client:
+            plan = deploying.plan_environment(client, settings, environment, force=force)
+            print(report.plan_table(plan, environment.folder))
+            try:
+                outcome = deploying.deploy_environment(
+                    client, settings, environment, plan,
+                    author_email=author, message=text, dry_run=dry_run, force=force,
+                )  # fmt: skip
+            except GanymedeSyncError as error:
+                summary = report.plan_markdown(
+                    plan, environment.folder, title=title, outcome=f"Not deployed: {error}"
+                )
+                report.append_step_summary(summary, os.environ)
+                raise
+        line = report.outcome_line(outcome, environment.name, author_email=author)
+        report.append_step_summary(
+            report.plan_markdown(outcome.plan, environment.folder, title=title, outcome=line),
+            os.environ,
+        )
+    print(line)
 
 
 @task(help={"env": "environment folder to plan (e.g. dev)"})
 def status(c, env=None):
     """Show what a deploy would send, without sending anything."""
-    raise Exit("error: status is not available yet", code=1)
+    from ganymede_sync import deploy as deploying
+    from ganymede_sync import report
+    from ganymede_sync.config import load_settings
+
+    with expected_failures():
+        settings = load_settings()
+        environment = settings.environment(env)
+        with _deploy_client(settings, environment) as client:
+            plan = deploying.plan_environment(client, settings, environment)
+    print(report.plan_table(plan, environment.folder))
+    for reason in deploying.refusal_reasons(plan, environment.folder):
+        print(f"a deploy would be refused: {reason}")
 
 
 @task(help={"env": "check only this environment folder (default: all)"})
 def check(c, env=None):
     """Validate flow code offline: Python compiles, no stray or new node files."""
-    raise Exit("error: check is not available yet", code=1)
+    from ganymede_sync.check import check_environment
+    from ganymede_sync.config import load_settings
+
+    with expected_failures():
+        settings = load_settings()
+        folders = [settings.environment(env)] if env else list(settings.environments.values())
+        problems = [problem for folder in folders for problem in check_environment(folder)]
+    if problems:
+        print("\n".join(str(problem) for problem in problems))
+        raise Exit(f"error: {len(problems)} problem(s) in flow code: fix them, then check again", 1)
+    print(f"checked {', '.join(f.folder + '/' for f in folders)}: no problems")
+
+
+def _deploy_client(settings, environment):
+    """Return the API client of ``environment`` (the token is checked before any request)."""
+    from ganymede_sync.client import GanymedeClient
+
+    token = settings.require_token(environment)
+    return GanymedeClient(settings.api_url, token, environment.name)
 
 
 # --- emulator -----------------------------------------------------------------
@@ -136,7 +218,16 @@ def github_setup(c, repo=None, env=None, dry_run=False):
 @task(help={"env": "check only this environment folder (default: all)"})
 def doctor(c, env=None):
     """Check configuration, token, API, git and GitHub, with a fix for each problem."""
-    raise Exit("error: doctor is not available yet", code=1)
+    from ganymede_sync import doctor as checkup
+
+    with expected_failures():
+        checks = checkup.run_checks(folder=env)
+    for check in checks:
+        print(checkup.format_check(check))
+    failed = sum(not check.ok for check in checks)
+    if failed:
+        raise Exit(f"doctor: {failed} problem(s) found: apply the fix lines above", code=1)
+    print("doctor: everything checked is in place")
 
 
 # --- changed environments -----------------------------------------------------

@@ -106,6 +106,73 @@ def _split_paths(output: str) -> list[str]:
     return [path for path in output.split("\0") if path]
 
 
+# --- pull ---------------------------------------------------------------------
+def dirty_paths(root: Path, folder: Path) -> list[str] | None:
+    """Return the files of ``folder`` that differ from ``HEAD`` (staged, unstaged or untracked).
+
+    Paths are POSIX and relative to ``folder``. Returns None outside a repository,
+    where no safety check is possible.
+    """
+    repo = open_repository(root)
+    if repo is None or repo.working_tree_dir is None:
+        return None
+    top = Path(repo.working_tree_dir).resolve()
+    try:
+        prefix = folder.resolve().relative_to(top).as_posix()
+    except ValueError:
+        return None
+    output = repo.git.status(
+        "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames", "--", prefix
+    )
+    dirty = []
+    for entry in output.split("\0"):
+        path = entry[3:]
+        if path.startswith(prefix + "/"):
+            dirty.append(path[len(prefix) + 1 :])
+    return sorted(dirty)
+
+
+def commit_paths(
+    root: Path,
+    paths: list[Path],
+    message: str,
+    *,
+    author_name: str | None = None,
+    author_email: str | None = None,
+) -> str | None:
+    """Commit exactly ``paths`` (files or folders, additions and deletions); return the SHA.
+
+    Whatever else is staged stays staged and out of the commit. Returns None when
+    the paths hold nothing to commit. Hooks are skipped: the commit records content
+    exactly as it came, and a formatting hook would make it differ from Ganymede's.
+    With ``author_name``/``author_email`` the commit is authored and committed by
+    that identity (the sync bot in CI); otherwise by the user's own git identity.
+    """
+    repo = _require_repository(root)
+    top = Path(repo.working_tree_dir).resolve()
+    specs = [path.resolve().relative_to(top).as_posix() for path in paths]
+    repo.git.add("--all", "--", *specs)
+    if not repo.git.diff("--cached", "--name-only", "--", *specs):
+        return None
+    identity = {}
+    if author_name and author_email:
+        for kind in ("AUTHOR", "COMMITTER"):
+            identity[f"GIT_{kind}_NAME"] = author_name
+            identity[f"GIT_{kind}_EMAIL"] = author_email
+    elif not has_identity(top):
+        raise GitError(IDENTITY_HELP)
+    try:
+        repo.git.commit("--quiet", "--no-verify", "-m", message, "--", *specs, env=identity)
+    except git.GitCommandError as error:
+        raise GitError(f"git commit failed: {_last_line(error)}") from None
+    return repo.head.commit.hexsha
+
+
+def _last_line(error: git.GitCommandError) -> str:
+    lines = str(error.stderr or error).strip().splitlines()
+    return lines[-1].strip() if lines else "unknown error"
+
+
 # --- deploy history -----------------------------------------------------------
 SHALLOW_HELP = (
     "fetch the full history (git fetch --unshallow), or in GitHub Actions "

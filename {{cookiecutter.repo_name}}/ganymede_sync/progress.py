@@ -1,0 +1,71 @@
+"""Show download progress: a bar on a terminal, a few plain lines in CI and logs.
+
+The library reports progress through a ``progress(done, total)`` callback and never
+prints; ``tasks.py`` builds a ``ProgressDisplay`` on its own output stream and
+passes it as that callback. Never decides anything about a pull.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TextIO
+
+_BAR_WIDTH = 30
+_LINE_INTERVAL = 5.0
+_REDRAW_INTERVAL = 0.1
+
+
+def wants_bar(stream: TextIO, *, in_ci: bool, term: str | None = None) -> bool:
+    """Tell whether to draw a live bar: only on a terminal, never in CI logs."""
+    return stream.isatty() and not in_ci and term != "dumb"
+
+
+class ProgressDisplay:
+    """A ``progress(done, total)`` callback that draws on ``stream``."""
+
+    def __init__(self, stream: TextIO, *, bar: bool, label: str = "downloading") -> None:
+        self._stream = stream
+        self._bar = bar
+        self._label = label
+        self._last = 0.0
+        self._drawn = False
+
+    def __call__(self, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        finished = total is not None and done >= total
+        interval = _REDRAW_INTERVAL if self._bar else _LINE_INTERVAL
+        if not finished and now - self._last < interval:
+            return
+        self._last = now
+        if self._bar:
+            self._stream.write("\r" + render_bar(self._label, done, total))
+        elif not finished or self._drawn:
+            self._stream.write(render_line(self._label, done, total) + "\n")
+        self._drawn = True
+        self._stream.flush()
+
+    def close(self) -> None:
+        """End the bar's line so the next message starts on a fresh one."""
+        if self._bar and self._drawn:
+            self._stream.write("\n")
+            self._stream.flush()
+
+
+def render_bar(label: str, done: int, total: int | None) -> str:
+    """Return one bar line: ``label [#####     ] 1.2/3.4 MiB``."""
+    if not total:
+        return f"{label} {_mib(done)} MiB"
+    filled = min(_BAR_WIDTH, _BAR_WIDTH * done // total)
+    bar = "#" * filled + " " * (_BAR_WIDTH - filled)
+    return f"{label} [{bar}] {_mib(done)}/{_mib(total)} MiB"
+
+
+def render_line(label: str, done: int, total: int | None) -> str:
+    """Return one log line: ``label: 1.2 of 3.4 MiB (35%)``."""
+    if not total:
+        return f"{label}: {_mib(done)} MiB"
+    return f"{label}: {_mib(done)} of {_mib(total)} MiB ({100 * done // total}%)"
+
+
+def _mib(count: int) -> str:
+    return f"{count / (1 << 20):.1f}"

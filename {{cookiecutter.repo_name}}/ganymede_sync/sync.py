@@ -1,0 +1,299 @@
+"""Apply a validated snapshot to an environment folder, all or nothing.
+
+Two steps. ``plan_sync`` compares the snapshot with the folder (byte for byte, within
+the pull's scope) and says what would be added, changed and removed, touching
+nothing. ``apply_plan`` then writes every new and changed file into a staging folder
+beside the target (same file system), and only once all of them are written and
+verified swaps them in with renames, keeping the replaced files aside; any failure
+or interruption puts every renamed file back and removes the staging folder, so the
+environment folder is exactly as before. Unchanged files are never rewritten (their
+mtimes stay), files a pull does not manage are never touched, folders emptied by
+removals are cleaned, and the manifest is written last.
+
+Knows nothing about HTTP or git; never prints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ganymede_sync.archive import Snapshot
+from ganymede_sync.errors import GanymedeSyncError, LocalChangesError
+from ganymede_sync.layout import Scope, scan_managed
+from ganymede_sync.manifest import Manifest, save_manifest, utc_now
+
+logger = logging.getLogger(__name__)
+_CHUNK = 1 << 20
+
+
+@dataclass
+class SyncPlan:
+    """What a pull would do to one environment folder."""
+
+    folder: Path
+    scope: Scope
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: dict[str, str] = field(default_factory=dict)
+    """Paths whose local content already equals the snapshot -> sha256."""
+    out_of_scope: int = 0
+    """Snapshot files outside the scope (ignored)."""
+
+    @property
+    def is_empty(self) -> bool:
+        """Tell whether the folder already matches the snapshot."""
+        return not (self.added or self.changed or self.removed)
+
+    @property
+    def overwritten(self) -> list[str]:
+        """Return the local files this plan replaces or deletes (what could hold local work)."""
+        return sorted(self.changed + self.removed)
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What a pull did: sorted repo paths, and whether the manifest was rewritten."""
+
+    added: list[str]
+    changed: list[str]
+    removed: list[str]
+    manifest: Manifest
+    manifest_written: bool
+
+
+def plan_sync(folder: Path, snapshot: Snapshot, scope: Scope) -> SyncPlan:
+    """Compare the snapshot with the folder within ``scope``; change nothing.
+
+    Raises LocalChangesError when a local folder, file or link sits where the
+    snapshot needs the other kind, since replacing it could lose work.
+    """
+    plan = SyncPlan(folder=folder, scope=scope)
+    wanted = [path for path in snapshot.paths if scope.covers(path)]
+    plan.out_of_scope = len(snapshot.paths) - len(wanted)
+    if not folder.exists():
+        plan.added = wanted
+        return plan
+    checked: set[str] = set()
+    for path in wanted:
+        _refuse_blocked_parents(folder, path, checked)
+        _classify(plan, snapshot, path)
+    local = scan_managed(folder)
+    plan.removed = sorted(path for path in local if scope.covers(path) and path not in snapshot)
+    return plan
+
+
+def _classify(plan: SyncPlan, snapshot: Snapshot, path: str) -> None:
+    target = plan.folder / path
+    try:
+        status = target.lstat()
+    except FileNotFoundError:
+        plan.added.append(path)
+        return
+    if _is_dir(status.st_mode):
+        raise LocalChangesError(
+            f"{plan.folder.name}/{path} is a folder where Ganymede has a file: "
+            "move it away, then pull again"
+        )
+    if not _is_regular(status.st_mode) or status.st_size != snapshot.size(path):
+        plan.changed.append(path)
+        return
+    digest = _same_content(snapshot, path, target)
+    if digest is None:
+        plan.changed.append(path)
+    else:
+        plan.unchanged[path] = digest
+
+
+def _same_content(snapshot: Snapshot, path: str, target: Path) -> str | None:
+    """Return the sha256 when the local file equals the snapshot's, else None."""
+    digest = hashlib.sha256()
+    with target.open("rb") as local:
+        for chunk in snapshot.chunks(path):
+            if local.read(len(chunk)) != chunk:
+                return None
+            digest.update(chunk)
+        if local.read(1):
+            return None
+    return digest.hexdigest()
+
+
+def _refuse_blocked_parents(folder: Path, path: str, checked: set[str]) -> None:
+    """Refuse a file, link or other non-folder where the snapshot needs a folder.
+
+    A link to a folder would make a pull write outside the repository.
+    """
+    parts = path.split("/")[:-1]
+    for depth in range(1, len(parts) + 1):
+        parent = "/".join(parts[:depth])
+        if parent in checked:
+            continue
+        try:
+            mode = (folder / parent).lstat().st_mode
+        except FileNotFoundError:
+            return
+        if not _is_dir(mode):
+            raise LocalChangesError(
+                f"{folder.name}/{parent} is a file or link where Ganymede has a folder: "
+                "move it away, then pull again"
+            )
+        checked.add(parent)
+
+
+def next_manifest(
+    old: Manifest | None,
+    environment: str,
+    scope: Scope,
+    in_scope: dict[str, str],
+    *,
+    now: Callable[[], str] = utc_now,
+) -> Manifest:
+    """Return the manifest after a pull: entries outside the scope kept, the scope replaced.
+
+    The old manifest is returned as is when nothing changed, so its time and bytes stay.
+    """
+    kept = {path: sha for path, sha in (old.files if old else {}).items() if not scope.covers(path)}
+    files = {**kept, **in_scope}
+    if old is not None and old.files == files and old.environment == environment:
+        return old
+    return Manifest(
+        environment=environment,
+        files=files,
+        changed_at=now(),
+        flow=scope.flow,
+        include_lib=scope.include_lib,
+    )
+
+
+def apply_plan(
+    plan: SyncPlan,
+    snapshot: Snapshot,
+    *,
+    manifest_path: Path,
+    old_manifest: Manifest | None,
+    environment: str,
+    now: Callable[[], str] = utc_now,
+) -> SyncResult:
+    """Make the folder match the snapshot within the plan's scope, then write the manifest.
+
+    All or nothing: on any failure the folder and manifest are left exactly as before.
+    """
+    if plan.is_empty:
+        manifest = next_manifest(old_manifest, environment, plan.scope, plan.unchanged, now=now)
+        written = save_manifest(manifest_path, manifest)
+        return SyncResult([], [], [], manifest, written)
+    parent = plan.folder.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{plan.folder.name}.pull-", dir=parent))
+    try:
+        hashes = _stage(plan, snapshot, staging / "new")
+        manifest = next_manifest(
+            old_manifest, environment, plan.scope, {**plan.unchanged, **hashes}, now=now
+        )
+        _swap(plan, staging, lambda: save_manifest(manifest_path, manifest))
+    except OSError as error:
+        raise GanymedeSyncError(
+            f"could not update {plan.folder.name}/ ({error.strerror or error}): "
+            f"it was left as it was; check permissions and free space"
+        ) from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    _remove_empty_folders(plan.folder, plan.removed)
+    return SyncResult(sorted(plan.added), sorted(plan.changed), plan.removed, manifest, True)
+
+
+def _stage(plan: SyncPlan, snapshot: Snapshot, root: Path) -> dict[str, str]:
+    """Write every new and changed file under ``root``; return their sha256 values."""
+    hashes: dict[str, str] = {}
+    made: set[Path] = set()
+    for path in sorted(plan.added + plan.changed):
+        target = root / path
+        if target.parent not in made:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            made.add(target.parent)
+        digest = hashlib.sha256()
+        with target.open("wb") as handle:
+            for chunk in snapshot.chunks(path):
+                handle.write(chunk)
+                digest.update(chunk)
+        hashes[path] = digest.hexdigest()
+    return hashes
+
+
+def _swap(plan: SyncPlan, staging: Path, write_manifest: Callable[[], bool]) -> None:
+    """Rename the staged files in and the replaced ones aside; undo it all on any failure."""
+    journal: list[tuple[Path, Path]] = []
+    try:
+        if not plan.folder.exists():
+            _move(staging / "new", plan.folder, journal)
+        else:
+            _swap_files(plan, staging, journal)
+        write_manifest()
+    except BaseException:
+        for moved_to, moved_from in reversed(journal):
+            os.replace(moved_to, moved_from)
+        raise
+
+
+def _swap_files(plan: SyncPlan, staging: Path, journal: list[tuple[Path, Path]]) -> None:
+    new, old = staging / "new", staging / "old"
+    for path in plan.overwritten:
+        (old / path).parent.mkdir(parents=True, exist_ok=True)
+        _move(plan.folder / path, old / path, journal)
+    for path in plan.changed:
+        _move(new / path, plan.folder / path, journal)
+    placed: set[str] = set()
+    for path in sorted(plan.added):
+        top = _highest_missing(plan.folder, path, placed)
+        if top is not None:
+            _move(new / top, plan.folder / top, journal)
+            placed.add(top)
+
+
+def _highest_missing(folder: Path, path: str, placed: set[str]) -> str | None:
+    """Return the shortest prefix of ``path`` missing locally (moved as one), or None if placed.
+
+    Moving a whole new flow folder at once costs one rename instead of one per file.
+    """
+    parts = path.split("/")
+    for depth in range(1, len(parts) + 1):
+        prefix = "/".join(parts[:depth])
+        if prefix in placed:
+            return None
+        if not os.path.lexists(folder / prefix):
+            return prefix
+    return path
+
+
+def _move(source: Path, destination: Path, journal: list[tuple[Path, Path]]) -> None:
+    os.replace(source, destination)
+    journal.append((destination, source))
+
+
+def _remove_empty_folders(folder: Path, removed: list[str]) -> None:
+    """Remove the folders that removals left empty, up to (not including) ``folder``."""
+    candidates = {
+        "/".join(path.split("/")[:depth])
+        for path in removed
+        for depth in range(1, path.count("/") + 1)
+    }
+    for relative in sorted(candidates, key=lambda name: name.count("/"), reverse=True):
+        try:
+            (folder / relative).rmdir()
+        except OSError:
+            logger.debug("kept %s: not empty", relative)
+
+
+def _is_dir(mode: int) -> bool:
+    return (mode & 0o170000) == 0o040000
+
+
+def _is_regular(mode: int) -> bool:
+    return (mode & 0o170000) == 0o100000
