@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ganymede_sync.config import Environment
 from ganymede_sync.layout import MANAGED_SUFFIXES, is_lib_path, scan_managed
 
 _IGNORED_FOLDERS = frozenset({"__pycache__"})
@@ -86,6 +87,14 @@ def new_node_problems(
         for path in sorted(local)
         if path not in known and not is_lib_path(path)
     ]
+
+
+def check_environment(environment: Environment) -> list[Problem]:
+    """Check one environment folder against the manifest of its last pull."""
+    from ganymede_sync.manifest import load_manifest
+
+    manifest = load_manifest(environment.manifest_path)
+    return check_folder(environment.path, manifest.files if manifest else None)
 
 
 def check_folder(folder: Path, known_paths: Iterable[str] | None) -> list[Problem]:

@@ -1,0 +1,174 @@
+"""A real git repository of flow code next to a running emulator, for deploy tests.
+
+The repository holds this repository's own ``ganymede.toml`` and works on its
+first environment folder. Pulls here are written with the pull's building blocks
+(``fetch_snapshot``, the manifest), so a deploy test depends on nothing else.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from ganymede_sync import deploy
+from ganymede_sync.client import GanymedeClient
+from ganymede_sync.config import Environment, Settings, load_settings
+from ganymede_sync.emulator import Emulator
+from ganymede_sync.layout import scan_managed
+from ganymede_sync.manifest import Manifest, save_manifest, sha256_bytes
+from ganymede_sync.snapshot import fetch_snapshot
+
+TOKEN = "test-token-3f9a"
+USER = "dev@example.com"
+SOURCE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def git(root: Path, *args: str) -> str:
+    """Run git in ``root`` and return its output (identity comes from GIT_* variables)."""
+    return subprocess.run(
+        ["git", "-C", str(root), *args], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def environment_names() -> tuple[str, str]:
+    """Return the first environment's folder and Ganymede name from this repository's config."""
+    settings = load_settings(SOURCE_ROOT, environ={})
+    first = next(iter(settings.environments.values()))
+    return first.folder, first.name
+
+
+@dataclass
+class Workspace:
+    root: Path
+    emu: Emulator
+
+    def __post_init__(self) -> None:
+        self.folder, self.name = environment_names()
+
+    # --- configuration ------------------------------------------------------------
+    def settings(self, **variables: str) -> Settings:
+        environ = {"GANYMEDE_API_TOKEN": TOKEN, "GANYMEDE_API_URL": self.emu.url, **variables}
+        return load_settings(self.root, environ=environ)
+
+    @property
+    def environment(self) -> Environment:
+        return self.settings().environment(self.folder)
+
+    def client(self, token: str = TOKEN) -> GanymedeClient:
+        return GanymedeClient(self.emu.url, token, self.name, backoff=0.01)
+
+    # --- local side -----------------------------------------------------------------
+    def write(self, path: str, data: bytes) -> None:
+        target = self.root / self.folder / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+    def read(self, path: str) -> bytes | None:
+        target = self.root / self.folder / path
+        return target.read_bytes() if target.is_file() else None
+
+    def delete(self, path: str) -> None:
+        (self.root / self.folder / path).unlink()
+
+    def commit(self, message: str = "Edit flow code") -> str:
+        git(self.root, "add", "-A")
+        git(self.root, "commit", "-q", "--allow-empty", "-m", message)
+        return git(self.root, "rev-parse", "HEAD")
+
+    def local_files(self) -> dict[str, bytes]:
+        folder = self.root / self.folder
+        return {path: file.read_bytes() for path, file in scan_managed(folder).items()}
+
+    def pull(self, *, commit: bool = True) -> None:
+        """Mirror Ganymede into the folder and record the manifest, like a full pull."""
+        folder = self.root / self.folder
+        with self.client() as client, fetch_snapshot(client) as snapshot:
+            remote = {path: snapshot.read(path) for path in snapshot.paths}
+        for path, file in scan_managed(folder).items():
+            if path not in remote:
+                file.unlink()
+        for path, data in remote.items():
+            self.write(path, data)
+        files = {path: sha256_bytes(data) for path, data in remote.items()}
+        save_manifest(self.environment.manifest_path, Manifest(self.name, files))
+        if commit:
+            self.commit(f"Sync flows in environment {self.name} from Ganymede")
+
+    # --- remote side ----------------------------------------------------------------
+    def remote_files(self) -> dict[str, bytes]:
+        """Ganymede's flow code in repository layout, read from the pipeline repository."""
+        files = {}
+        for path, data in self.emu.files(self.name).items():
+            if not path.endswith((".py", ".sql")):
+                continue
+            if path.startswith("lib/"):
+                files[path] = data
+            elif path.startswith("dags/") and path.count("/") >= 3:
+                files[path.removeprefix("dags/")] = data
+        return files
+
+    def web_edit(self, path: str, data: bytes | None) -> None:
+        """Change a file as a scientist would in Ganymede's web editor."""
+        pipeline = path if path.startswith("lib/") else f"dags/{path}"
+        if data is None:
+            self.emu.delete_file(self.name, pipeline)
+        else:
+            self.emu.write_file(self.name, pipeline, data, author_email=USER)
+
+    def commit_count(self) -> int:
+        return len(self.emu.commits(self.name))
+
+    def puts(self) -> int:
+        return sum(1 for record in self.emu.requests if record.method == "PUT")
+
+    # --- deploying --------------------------------------------------------------------
+    def plan(self, *, force: bool = False) -> deploy.DeployPlan:
+        settings = self.settings()
+        with self.client() as client:
+            return deploy.plan_environment(client, settings, self.environment, force=force)
+
+    def deploy(
+        self,
+        *,
+        force: bool = False,
+        dry_run: bool = False,
+        author_email: str | None = None,
+        message: str | None = None,
+        token: str = TOKEN,
+    ) -> deploy.DeployOutcome:
+        settings = self.settings()
+        environment = settings.environment(self.folder)
+        author = deploy.resolve_author_email(author_email, settings)
+        text = deploy.resolve_message(message, settings)
+        with self.client(token) as client:
+            planned = deploy.plan_environment(client, settings, environment, force=force)
+            return deploy.deploy_environment(
+                client, settings, environment, planned,
+                author_email=author, message=text, dry_run=dry_run, force=force,
+            )  # fmt: skip
+
+    def clone(self, destination: Path, *, depth: int | None = None) -> Workspace:
+        """Clone the repository the way CI checks it out (``depth``: a shallow clone)."""
+        options = ["--depth", str(depth)] if depth else []
+        git(destination.parent, "clone", "-q", *options, f"file://{self.root}", str(destination))
+        return Workspace(destination, self.emu)
+
+
+def make_workspace(root: Path, emu: Emulator) -> Workspace:
+    """Create a repository with this repository's configuration, pulled and committed."""
+    root.mkdir(parents=True)
+    shutil.copy(SOURCE_ROOT / "ganymede.toml", root / "ganymede.toml")
+    git(root, "init", "-q", "-b", "main")
+    workspace = Workspace(root, emu)
+    workspace.pull(commit=False)
+    workspace.commit("Start from the template and pull")
+    return workspace
+
+
+def start_emulator(data_dir: Path) -> Emulator:
+    """Start an emulator serving this repository's first environment, with example flows."""
+    _, name = environment_names()
+    emulator = Emulator(data_dir, api_key=TOKEN, environments=(name,), users=(USER,))
+    return emulator.start()
