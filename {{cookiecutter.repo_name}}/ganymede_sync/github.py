@@ -150,8 +150,7 @@ class GitHubCli:
 def _failure_line(argv: Sequence[str], text: str, secret: str | None) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     reason = lines[-1] if lines else "no message"
-    if secret:
-        reason = reason.replace(secret, "***")
+    reason = _redact(reason, [secret] if secret else [])
     return f"{shlex.join(['gh', *argv[:4]])} failed: {reason}"
 
 
@@ -354,5 +353,15 @@ def apply_plan(
         if step.stdin_secret and not secret:
             raise GitHubError(f"no API token for environment {step.environment}")
         before_step(step)
-        cli.run(step.argv[1:], secret=secret)
+        try:
+            cli.run(step.argv[1:], secret=secret)
+        except GitHubError as error:
+            raise GitHubError(_redact(str(error), tokens.values())) from None
     return len(steps)
+
+
+def _redact(text: str, secrets: Iterable[str]) -> str:
+    """Hide every token of this run, whichever call's error happens to repeat one."""
+    for secret in secrets:
+        text = text.replace(secret, "***") if secret else text
+    return text

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import shutil
 import subprocess
 import sys
@@ -45,13 +44,6 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     (root / "ganymede.toml").write_text(CONFIG, encoding="utf-8")
     return root
-
-
-@pytest.fixture(autouse=True)
-def no_ganymede_variables(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("GANYMEDE_"):
-            monkeypatch.delenv(name)
 
 
 def invoke(root: Path, *arguments: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -178,11 +170,11 @@ def test_dry_run_prints_the_plan_and_changes_nothing(gh: FakeGh, repository: Pat
 
 
 def test_env_option_limits_setup_to_that_environment(gh: FakeGh, repository: Path) -> None:
-    result = invoke(repository, "github-setup", "--env", "prod", stdin=f"{PROD_TOKEN}\n")
+    set_up(repository, f"{PROD_TOKEN}\n", "prod")
 
-    assert result.returncode == 0, result.stderr
     assert set(gh.state["environments"]) == {"prod"}
-    assert gh.state["environments"]["prod"]["secrets"] == {"GANYMEDE_API_TOKEN": sha256(PROD_TOKEN)}
+    secrets = gh.state["environments"]["prod"]["secrets"]
+    assert secrets == {"GANYMEDE_API_TOKEN": sha256(PROD_TOKEN)}
 
 
 def test_environment_variable_comes_from_config_even_with_a_local_override(
@@ -198,15 +190,14 @@ def test_environment_variable_comes_from_config_even_with_a_local_override(
 
 
 def test_missing_token_stops_before_any_change(gh: FakeGh, repository: Path) -> None:
-    result = invoke(repository, "github-setup", stdin=f"{DEV_TOKEN}\n")
+    with pytest.raises(github.GitHubError) as caught:
+        set_up(repository, f"{DEV_TOKEN}\n")
 
-    assert result.returncode == 1
     assert gh.changing_calls() == []
-    assert result.stderr.strip() == (
-        "error: no API token for environment prod: give one line per environment on "
+    assert str(caught.value) == (
+        "no API token for environment prod: give one line per environment on "
         "standard input (in this order: dev, prod), or run this in a terminal to be asked"
     )
-    assert DEV_TOKEN not in result.stdout + result.stderr
 
 
 def test_missing_gh_says_what_to_install(
@@ -233,14 +224,11 @@ def test_unauthenticated_gh_says_to_log_in(gh: FakeGh, repository: Path) -> None
     assert gh.changing_calls() == []
 
 
-def test_folder_without_github_remote_asks_for_repo_option(gh: FakeGh, repository: Path) -> None:
+def test_folder_without_github_remote_asks_for_repo_option(gh: FakeGh) -> None:
     gh.update(remote=False)
 
-    result = invoke(repository, "github-setup", stdin="")
-
-    assert result.returncode == 1
-    assert "pass --repo OWNER/NAME" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    with pytest.raises(github.GitHubError, match="pass --repo OWNER/NAME"):
+        github.resolve_repository(github.connect())
 
 
 def test_repo_option_is_checked_before_use(gh: FakeGh) -> None:
@@ -256,13 +244,14 @@ def test_refused_step_reports_ghs_reason_in_one_line_without_the_token(
 ) -> None:
     gh.update(refuse_permissions=f"HTTP 409: organization policy forbids this ({DEV_TOKEN})")
 
-    result = invoke(repository, "github-setup", stdin=f"{DEV_TOKEN}\n{PROD_TOKEN}\n")
+    with pytest.raises(github.GitHubError) as caught:
+        set_up(repository, f"{DEV_TOKEN}\n{PROD_TOKEN}\n")
 
-    assert result.returncode == 1
-    last_line = result.stderr.strip().splitlines()[-1]
-    assert last_line.startswith("error: gh api -X PUT repos/")
-    assert "HTTP 409: organization policy forbids this" in last_line
-    assert "Traceback" not in result.stderr
+    message = str(caught.value)
+    assert message.startswith("gh api -X PUT repos/")
+    assert "HTTP 409: organization policy forbids this" in message
+    assert "\n" not in message
+    assert DEV_TOKEN not in message
 
 
 def test_secret_failure_message_never_contains_the_token() -> None:

@@ -80,7 +80,7 @@ def install_fake_gh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeGh:
     bin_dir = tmp_path / "fake-gh-bin"
     bin_dir.mkdir()
     gh = bin_dir / "gh"
-    gh.write_text(f"#!{sys.executable}\n" + SCRIPT.read_text(encoding="utf-8"), encoding="utf-8")
+    gh.write_text(f"#!{sys.executable} -S\n" + SCRIPT.read_text(encoding="utf-8"), encoding="utf-8")
     gh.chmod(gh.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     fake = FakeGh(bin_dir, tmp_path / "fake-gh-state.json", tmp_path / "fake-gh-log.jsonl")
     fake.state_path.write_text(json.dumps(FRESH_STATE), encoding="utf-8")

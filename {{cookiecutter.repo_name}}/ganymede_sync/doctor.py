@@ -1,0 +1,373 @@
+"""Check every prerequisite of pulls and deploys, and name the fix for each problem.
+
+One job: run read-only checks in a fixed order (configuration, token, API, git,
+GitHub) and return them as data (``Check``). It never changes anything: no file
+writes, no deploys, no commits, no ``gh ... set``. It never shows the API token,
+only its length, and never prints (tasks.py does).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ganymede_sync import github, gitops
+from ganymede_sync.client import GanymedeClient
+from ganymede_sync.config import (
+    CONFIG_FILE,
+    DOTENV_FILE,
+    Environment,
+    Settings,
+    find_root,
+    load_settings,
+)
+from ganymede_sync.errors import ApiError, AuthenticationError, ConfigError
+
+TOKEN_VARIABLE = github.TOKEN_SECRET
+WORKFLOWS_DIR = Path(".github") / "workflows"
+SETUP_FIX = "run invoke github-setup (or follow 'Set-up in GitHub' in README.md)"
+_OPTIONS = re.compile(r"^(?P<indent>\s*)options:\s*(?P<inline>\[[^\]]*\])?\s*(#.*)?$")
+_KEY = re.compile(r"^\s*(?P<key>[\w-]+):\s*(#.*)?$")
+
+
+@dataclass(frozen=True)
+class Check:
+    """The outcome of one check: what was checked, what was found, how to fix it."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    skipped: bool = False
+
+
+def skipped(name: str, reason: str) -> Check:
+    """A check that could not run; it does not count as a failure."""
+    return Check(name, ok=True, detail=f"skipped: {reason}", skipped=True)
+
+
+def format_check(check: Check) -> str:
+    """Render one check as a check-list line, with its fix on the next line."""
+    mark = "-" if check.skipped else ("ok" if check.ok else "FAIL")
+    line = f"{'[' + mark + ']':<6} {check.name}: {check.detail}"
+    return line if check.ok or not check.fix else f"{line}\n       fix: {check.fix}"
+
+
+def run_checks(
+    start: Path | None = None,
+    *,
+    folder: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> list[Check]:
+    """Run every check in order; a ``ConfigError`` escapes only for an unknown ``folder``."""
+    environ = os.environ if environ is None else environ
+    try:
+        settings = load_settings(start, environ)
+    except ConfigError as error:
+        later = ("token", "API", "git", "GitHub")
+        return [_config_failure(error, start)] + [skipped(n, f"needs {CONFIG_FILE}") for n in later]
+    chosen = [settings.environment(folder)] if folder else list(settings.environments.values())
+    return [
+        _config_ok(settings),
+        check_folders(settings),
+        check_workflows(settings),
+        check_token(settings, environ, chosen[0] if len(chosen) == 1 else None),
+        check_api(settings, chosen[0] if folder or len(chosen) == 1 else None),
+        *check_git(settings),
+        *check_github(settings, _own_names(settings, environ), [e.folder for e in chosen]),
+    ]
+
+
+def _config_failure(error: ConfigError, start: Path | None) -> Check:
+    try:
+        where = f"fix {find_root(start) / CONFIG_FILE}"
+    except ConfigError:
+        where = f"run this in your repository's folder (the one with {CONFIG_FILE})"
+    return Check("configuration", ok=False, detail=str(error), fix=where)
+
+
+def _config_ok(settings: Settings) -> Check:
+    names = ", ".join(f"{e.folder} ({e.name})" for e in settings.environments.values())
+    return Check("configuration", ok=True, detail=f"tenant {settings.subdomain}; {names}")
+
+
+def _own_names(settings: Settings, environ: Mapping[str, str]) -> dict[str, str]:
+    """Each folder's Ganymede name from ganymede.toml, ignoring a one-name local override."""
+    if not environ.get("GANYMEDE_ENVIRONMENT"):
+        return {folder: e.name for folder, e in settings.environments.items()}
+    plain = load_settings(settings.root, {**environ, "GANYMEDE_ENVIRONMENT": ""})
+    return {folder: e.name for folder, e in plain.environments.items()}
+
+
+def check_folders(settings: Settings) -> Check:
+    """Every environment of ganymede.toml has its folder."""
+    missing = [e.folder for e in settings.environments.values() if not e.path.is_dir()]
+    if not missing:
+        return Check("environment folders", ok=True, detail="all present")
+    return Check(
+        "environment folders",
+        ok=False,
+        detail=f"missing: {', '.join(missing)}",
+        fix=f"create them (mkdir {' '.join(missing)}), or remove their "
+        f"[environments.<folder>] tables from {CONFIG_FILE}",
+    )
+
+
+def check_workflows(settings: Settings) -> Check:
+    """The workflows' environment choices list exactly the environments of ganymede.toml."""
+    folder = settings.root / WORKFLOWS_DIR
+    files = sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")])
+    if not files:
+        return Check(
+            "workflows",
+            ok=False,
+            detail=f"no workflow in {WORKFLOWS_DIR.as_posix()}/",
+            fix="restore the pull and deploy workflows from the template (cruft update)",
+        )
+    wanted = list(settings.environments)
+    problems = []
+    for path in files:
+        for options in environment_choices(path.read_text(encoding="utf-8")):
+            if sorted(options) != sorted(wanted):
+                problems.append(f"{path.name} offers {', '.join(options) or 'nothing'}")
+    if problems:
+        return Check(
+            "workflows",
+            ok=False,
+            detail=f"{'; '.join(problems)}; {CONFIG_FILE} lists {', '.join(wanted)}",
+            fix=f"make the environment options in {WORKFLOWS_DIR.as_posix()}/ list exactly "
+            f"{', '.join(wanted)}",
+        )
+    return Check("workflows", ok=True, detail=f"environment choices match ({', '.join(wanted)})")
+
+
+def environment_choices(text: str) -> list[list[str]]:
+    """Return the ``options`` lists of workflow inputs whose name mentions "env".
+
+    Read as text: the workflows need no YAML library at run time, and choice
+    options are always written as a plain list, inline or one item per line.
+    """
+    lines = text.splitlines()
+    found = []
+    for number, line in enumerate(lines):
+        match = _OPTIONS.match(line)
+        if not match or "env" not in _parent_key(lines, number, len(match["indent"])):
+            continue
+        if match["inline"]:
+            found.append([_scalar(item) for item in match["inline"][1:-1].split(",")])
+        else:
+            found.append(_block_items(lines[number + 1 :], len(match["indent"])))
+    return [[item for item in options if item] for options in found]
+
+
+def _parent_key(lines: Sequence[str], number: int, indent: int) -> str:
+    for line in reversed(lines[:number]):
+        match = _KEY.match(line)
+        if match and len(line) - len(line.lstrip()) < indent:
+            return match["key"].lower()
+    return ""
+
+
+def _block_items(lines: Sequence[str], indent: int) -> list[str]:
+    items = []
+    for line in lines:
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if not stripped.startswith("- ") or len(line) - len(line.lstrip()) < indent:
+            break
+        items.append(_scalar(stripped[2:]))
+    return items
+
+
+def _scalar(text: str) -> str:
+    return text.split(" #", 1)[0].strip().strip("'\"")
+
+
+def check_token(
+    settings: Settings, environ: Mapping[str, str], environment: Environment | None = None
+) -> Check:
+    """A token is set (in the environment or .env); only its length is shown."""
+    if not settings.token:
+        whose = f"Ganymede environment '{environment.name}'" if environment else "the environment"
+        return Check(
+            "token",
+            ok=False,
+            detail=f"{TOKEN_VARIABLE} is not set",
+            fix=f"export {TOKEN_VARIABLE}=<API token of {whose}>, or put that line "
+            f"in {DOTENV_FILE} (gitignored); never in {CONFIG_FILE}",
+        )
+    source = "the environment" if environ.get(TOKEN_VARIABLE) else DOTENV_FILE
+    return Check("token", ok=True, detail=f"set in {source} ({len(settings.token)} characters)")
+
+
+def check_api(settings: Settings, environment: Environment | None) -> Check:
+    """The API answers a read-only call for this environment with this token."""
+    if environment is None:
+        return skipped(
+            "API", "several environments: run invoke doctor --env <folder of your token>"
+        )
+    if not settings.token:
+        return skipped("API", "needs a token")
+    where = f"Ganymede environment '{environment.name}' at {settings.api_url}"
+    try:
+        with GanymedeClient(
+            settings.api_url, settings.token, environment.name, timeout=15.0, max_attempts=2
+        ) as client:
+            client.list_flows()
+    except AuthenticationError as error:
+        return Check(
+            "API",
+            ok=False,
+            detail=f"token refused by environment {environment.folder}: {where} "
+            f"answered {error.status}",
+            fix=f"set {TOKEN_VARIABLE} to the API token of Ganymede environment "
+            f"'{environment.name}' (its environment secret named ganymede_api_key...)",
+        )
+    except ApiError as error:
+        return _api_failure(settings, environment, error, where)
+    return Check("API", ok=True, detail=f"{where} answers with this token")
+
+
+def _api_failure(
+    settings: Settings, environment: Environment, error: ApiError, where: str
+) -> Check:
+    if error.status == 404:
+        return Check(
+            "API",
+            ok=False,
+            detail=f"environment {environment.folder} unknown: {where} does not exist (404)",
+            fix=f"set ganymede_environment under [environments.{environment.folder}] in "
+            f"{CONFIG_FILE} (or GANYMEDE_ENVIRONMENT) to the first path segment of the "
+            f"environment's address: https://{settings.subdomain}.ganymede.bio/<name>",
+        )
+    return Check(
+        "API",
+        ok=False,
+        detail=str(error),
+        fix="check GANYMEDE_API_URL ([ganymede] api_url) and the network, then try again",
+    )
+
+
+def check_git(settings: Settings) -> list[Check]:
+    """The folder is a git repository with the default branch and a commit identity."""
+    root = gitops.repository_root(settings.root)
+    identity = _identity_check(settings.root)
+    if root is None:
+        return [
+            Check(
+                "git repository",
+                ok=False,
+                detail=f"{settings.root} is not in a git repository",
+                fix="run invoke init",
+            ),
+            skipped("default branch", "needs a git repository"),
+            identity,
+        ]
+    repository = Check("git repository", ok=True, detail=str(root))
+    return [repository, _branch_check(root, settings.default_branch), identity]
+
+
+def _branch_check(root: Path, default: str) -> Check:
+    branches = gitops.branch_names(root)
+    current = gitops.current_branch(root)
+    if default in branches:
+        where = "checked out" if current == default else f"you are on {current or 'no branch'}"
+        return Check("default branch", ok=True, detail=f"{default} exists ({where})")
+    if not branches:
+        return Check(
+            "default branch",
+            ok=False,
+            detail="the repository has no commit yet",
+            fix=f"commit your files on {default}: git add -A && git commit -m 'First commit'",
+        )
+    other = current or branches[0]
+    return Check(
+        "default branch",
+        ok=False,
+        detail=f"{default} (default_branch in {CONFIG_FILE}) does not exist; branches: "
+        f"{', '.join(branches)}",
+        fix=f'git branch -m {other} {default}, or set default_branch = "{other}" under '
+        f"[sync] in {CONFIG_FILE}",
+    )
+
+
+def _identity_check(root: Path) -> Check:
+    if gitops.has_identity(root):
+        return Check("git identity", ok=True, detail="name and email set")
+    return Check(
+        "git identity",
+        ok=False,
+        detail="git does not know who you are",
+        fix='git config --global user.name "Your Name" && '
+        "git config --global user.email you@example.com",
+    )
+
+
+def check_github(settings: Settings, names: Mapping[str, str], folders: list[str]) -> list[Check]:
+    """The GitHub side holds what the workflows need, when gh can tell."""
+    cli = github.find_gh()
+    if cli is None:
+        return [skipped("GitHub", "gh not available (https://cli.github.com)")]
+    if not github.is_logged_in(cli):
+        return [skipped("GitHub", "gh is not logged in (run gh auth login to check GitHub)")]
+    try:
+        repository = github.resolve_repository(cli)
+    except github.GitHubError as error:
+        fix = "push it: gh repo create --source . --push"
+        return [Check("GitHub repository", ok=False, detail=str(error), fix=fix)]
+    try:
+        state = github.read_state(cli, repository, folders)
+    except github.GitHubError as error:
+        fix = f"ask an administrator of {repository} to run invoke doctor"
+        return [Check("GitHub repository", ok=False, detail=str(error), fix=fix)]
+    return [
+        Check("GitHub repository", ok=True, detail=repository),
+        _subdomain_check(state, settings.subdomain),
+        *(_environment_check(state, folder, names[folder]) for folder in folders),
+        _permissions_check(state),
+    ]
+
+
+def _subdomain_check(state: github.GitHubState, subdomain: str) -> Check:
+    name = f"GitHub variable {github.SUBDOMAIN_VARIABLE}"
+    value = state.variables.get(github.SUBDOMAIN_VARIABLE)
+    if value == subdomain:
+        return Check(name, ok=True, detail=value)
+    found = "not set" if value is None else f"is '{value}'"
+    return Check(name, ok=False, detail=f"{found}, expected '{subdomain}'", fix=SETUP_FIX)
+
+
+def _environment_check(state: github.GitHubState, folder: str, name: str) -> Check:
+    label = f"GitHub environment {folder}"
+    fix = f"run invoke github-setup --env {folder}"
+    if folder not in state.environments:
+        return Check(label, ok=False, detail="missing", fix=fix)
+    problems = []
+    value = state.environment_variables.get(folder, {}).get(github.ENVIRONMENT_VARIABLE)
+    if value != name:
+        found = "not set" if value is None else f"'{value}'"
+        problems.append(f"variable {github.ENVIRONMENT_VARIABLE} is {found}, expected '{name}'")
+    if not state.has_token_secret(folder):
+        problems.append(f"secret {github.TOKEN_SECRET} is missing")
+    if problems:
+        return Check(label, ok=False, detail="; ".join(problems), fix=fix)
+    detail = f"{github.ENVIRONMENT_VARIABLE}={name}, secret {github.TOKEN_SECRET} set"
+    return Check(label, ok=True, detail=detail)
+
+
+def _permissions_check(state: github.GitHubState) -> Check:
+    name = "GitHub workflow permissions"
+    if state.has_workflow_permissions():
+        return Check(name, ok=True, detail="read and write; Actions may create pull requests")
+    found = state.workflow_permissions
+    return Check(
+        name,
+        ok=False,
+        detail=f"default {found.get('default_workflow_permissions', 'unknown')}, "
+        f"Actions may create pull requests: {found.get('can_approve_pull_request_reviews')}",
+        fix=SETUP_FIX,
+    )

@@ -1,0 +1,283 @@
+"""`invoke doctor` against the emulator, real git repositories and the fake `gh`."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ganymede_sync import doctor, gitops
+from ganymede_sync.emulator import Emulator
+from tests.conftest import API_KEY
+from tests.fake_gh import FakeGh, hide_gh, install_fake_gh
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = """\
+[ganymede]
+subdomain = "acme"
+
+[environments.dev]
+ganymede_environment = "{dev}"
+
+[environments.prod]
+ganymede_environment = "prod"
+"""
+WORKFLOW = """\
+name: pull
+on:
+  workflow_dispatch:
+    inputs:
+      environment:
+        description: Environment folder to pull
+        type: choice
+        options:
+{options}
+      level:
+        type: choice
+        options: [debug, info]
+jobs: {{}}
+"""
+CONFIGURED_GITHUB = {
+    "variables": {"GANYMEDE_SUBDOMAIN": "acme"},
+    "environments": {
+        folder: {
+            "variables": {"GANYMEDE_ENVIRONMENT": folder},
+            "secrets": {"GANYMEDE_API_TOKEN": "sha256-of-the-token"},
+        }
+        for folder in ("dev", "prod")
+    },
+    "workflow_permissions": {
+        "default_workflow_permissions": "write",
+        "can_approve_pull_request_reviews": True,
+    },
+}
+
+
+def make_repository(root: Path, *, dev_name: str = "dev", options=("dev", "prod")) -> Path:
+    """A committed repository with this project's tooling and a two-environment config."""
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(ROOT / "tasks.py", root / "tasks.py")
+    shutil.copytree(
+        ROOT / "ganymede_sync", root / "ganymede_sync", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    (root / "ganymede.toml").write_text(CONFIG.format(dev=dev_name), encoding="utf-8")
+    (root / ".gitignore").write_text(".env\n__pycache__/\n", encoding="utf-8")
+    for folder in ("dev", "prod"):
+        (root / folder).mkdir()
+        (root / folder / "README.md").write_text(f"# {folder}\n", encoding="utf-8")
+    workflows = root / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    lines = "\n".join(f"          - {option}" for option in options)
+    (workflows / "pull.yml").write_text(WORKFLOW.format(options=lines), encoding="utf-8")
+    gitops.init_repository(root, branch="main")
+    return root
+
+
+def environ_for(emulator: Emulator, token: str = API_KEY) -> dict[str, str]:
+    return {"GANYMEDE_API_URL": emulator.url, "GANYMEDE_API_TOKEN": token}
+
+
+def by_name(checks: list[doctor.Check]) -> dict[str, doctor.Check]:
+    return {check.name: check for check in checks}
+
+
+def failures(checks: list[doctor.Check]) -> list[str]:
+    return [check.name for check in checks if not check.ok]
+
+
+@pytest.fixture
+def gh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeGh:
+    fake = install_fake_gh(tmp_path, monkeypatch)
+    fake.update(**CONFIGURED_GITHUB)
+    return fake
+
+
+@pytest.fixture
+def repository(tmp_path: Path) -> Path:
+    return make_repository(tmp_path / "repo")
+
+
+def run_doctor(
+    root: Path, *arguments: str, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", "doctor", *arguments],
+        cwd=root,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_healthy_repository_passes_every_check_in_order(
+    gh: FakeGh, repository: Path, emulator: Emulator
+) -> None:
+    checks = doctor.run_checks(repository, folder="dev", environ=environ_for(emulator))
+
+    assert failures(checks) == []
+    assert [check.name for check in checks] == [
+        "configuration",
+        "environment folders",
+        "workflows",
+        "token",
+        "API",
+        "git repository",
+        "default branch",
+        "git identity",
+        "GitHub repository",
+        "GitHub variable GANYMEDE_SUBDOMAIN",
+        "GitHub environment dev",
+        "GitHub workflow permissions",
+    ]
+    assert by_name(checks)["token"].detail == f"set in the environment ({len(API_KEY)} characters)"
+    assert gh.changing_calls() == []
+
+
+def test_healthy_doctor_exits_zero_and_never_shows_the_token(
+    gh: FakeGh, repository: Path, emulator: Emulator
+) -> None:
+    result = run_doctor(repository, "--env", "dev", env=environ_for(emulator))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert API_KEY not in result.stdout + result.stderr
+    assert "[ok]   API: Ganymede environment 'dev'" in result.stdout
+    assert "doctor: everything checked is in place" in result.stdout
+
+
+def test_wrong_token_is_refused_by_the_named_environment(
+    gh: FakeGh, repository: Path, emulator: Emulator
+) -> None:
+    result = run_doctor(repository, "--env", "dev", env=environ_for(emulator, "wrong-token-123"))
+
+    assert result.returncode == 1
+    assert "[FAIL] API: token refused by environment dev:" in result.stdout
+    assert "fix: set GANYMEDE_API_TOKEN to the API token of Ganymede environment 'dev'" in (
+        result.stdout
+    )
+    assert "wrong-token-123" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip() == "doctor: 1 problem(s) found: apply the fix lines above"
+
+
+def test_unknown_environment_names_the_setting_to_fix(
+    gh: FakeGh, tmp_path: Path, emulator: Emulator
+) -> None:
+    root = make_repository(tmp_path / "repo", dev_name="acme-dev")
+
+    checks = doctor.run_checks(root, folder="dev", environ=environ_for(emulator))
+
+    api = by_name(checks)["API"]
+    assert failures(checks) == ["API", "GitHub environment dev"]
+    assert api.detail.startswith("environment dev unknown: Ganymede environment 'acme-dev'")
+    assert "ganymede_environment under [environments.dev]" in api.fix
+
+
+def test_missing_configuration_fails_first_and_skips_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hide_gh(tmp_path, monkeypatch)
+    shutil.copy2(ROOT / "tasks.py", tmp_path / "tasks.py")
+    shutil.copytree(ROOT / "ganymede_sync", tmp_path / "ganymede_sync")
+
+    result = run_doctor(tmp_path, env={})
+
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("[FAIL] configuration: no ganymede.toml in")
+    assert (
+        lines[1] == "       fix: run this in your repository's folder (the one with ganymede.toml)"
+    )
+    assert all(line.startswith("[-]") for line in lines[2:])
+    assert "Traceback" not in result.stderr
+
+
+def test_invalid_configuration_names_the_file(tmp_path: Path) -> None:
+    (tmp_path / "ganymede.toml").write_text("[ganymede\n", encoding="utf-8")
+
+    check = doctor.run_checks(tmp_path, environ={})[0]
+
+    assert not check.ok
+    assert "not valid TOML" in check.detail
+    assert check.fix == f"fix {tmp_path.resolve() / 'ganymede.toml'}"
+
+
+def test_missing_token_and_folder_and_stale_workflow_are_each_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hide_gh(tmp_path, monkeypatch)
+    root = make_repository(tmp_path / "repo", options=("dev", "staging"))
+    shutil.rmtree(root / "prod")
+
+    checks = by_name(doctor.run_checks(root, environ={}))
+
+    assert checks["environment folders"].detail == "missing: prod"
+    assert "mkdir prod" in checks["environment folders"].fix
+    assert checks["workflows"].detail == (
+        "pull.yml offers dev, staging; ganymede.toml lists dev, prod"
+    )
+    assert checks["token"].detail == "GANYMEDE_API_TOKEN is not set"
+    assert checks["API"].skipped
+    assert checks["GitHub"].detail == "skipped: gh not available (https://cli.github.com)"
+
+
+def test_token_from_dotenv_is_reported_by_length_only(repository: Path) -> None:
+    (repository / ".env").write_text("GANYMEDE_API_TOKEN=from-the-dotenv-file\n", encoding="utf-8")
+
+    check = by_name(doctor.run_checks(repository, environ={}))["token"]
+
+    assert check.detail == f"set in .env ({len('from-the-dotenv-file')} characters)"
+
+
+def test_git_problems_name_their_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    hide_gh(tmp_path, monkeypatch)
+    root = make_repository(tmp_path / "repo")
+    shutil.rmtree(root / ".git")
+
+    checks = by_name(doctor.run_checks(root, environ={}))
+    assert checks["git repository"].fix == "run invoke init"
+
+    gitops.init_repository(root, branch="trunk")
+    checks = by_name(doctor.run_checks(root, environ={}))
+    assert checks["git repository"].ok
+    assert checks["default branch"].fix.startswith("git branch -m trunk main")
+
+
+def test_github_gaps_point_to_github_setup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, repository: Path
+) -> None:
+    fake = install_fake_gh(tmp_path, monkeypatch)
+    fake.update(variables={"GANYMEDE_SUBDOMAIN": "other"}, environments={
+        "dev": {"variables": {"GANYMEDE_ENVIRONMENT": "dev"}, "secrets": {}},
+    })  # fmt: skip
+
+    checks = by_name(doctor.run_checks(repository, environ={}))
+
+    assert checks["GitHub variable GANYMEDE_SUBDOMAIN"].detail == "is 'other', expected 'acme'"
+    assert checks["GitHub environment dev"].detail == "secret GANYMEDE_API_TOKEN is missing"
+    assert checks["GitHub environment prod"].detail == "missing"
+    assert checks["GitHub environment prod"].fix == "run invoke github-setup --env prod"
+    assert not checks["GitHub workflow permissions"].ok
+    assert fake.changing_calls() == []
+
+
+def test_unauthenticated_gh_skips_the_github_checks(gh: FakeGh, repository: Path) -> None:
+    gh.update(authenticated=False)
+
+    checks = doctor.run_checks(repository, environ={})
+
+    assert checks[-1].skipped
+    assert "gh auth login" in checks[-1].detail
+
+
+def test_environment_choices_are_read_from_inline_and_block_lists() -> None:
+    text = WORKFLOW.format(options="          - dev\n          - 'prod'  # production")
+    text += '      env_name:\n        options: [ qa , "prod" ]\n'
+
+    assert doctor.environment_choices(text) == [["dev", "prod"], ["qa", "prod"]]
