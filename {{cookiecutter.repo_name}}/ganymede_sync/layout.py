@@ -53,7 +53,9 @@ def is_managed(repo_path: str) -> bool:
 
 def is_valid_flow_name(flow: str) -> bool:
     """Tell whether ``flow`` can name a flow folder (one plain path segment, not ``lib``)."""
-    return bool(flow) and flow not in (".", "..", LIB_DIR) and is_managed(f"{flow}/node/x.py")
+    if not flow or flow in (".", "..", LIB_DIR) or "/" in flow or "\\" in flow:
+        return False
+    return is_managed(f"{flow}/node/x.py")
 
 
 def repo_path_from_archive(name: str) -> str | None:

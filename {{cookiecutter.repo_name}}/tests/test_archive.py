@@ -1,0 +1,252 @@
+"""Archive validation: every predicate alone, then whole archives, safe and hostile."""
+
+from __future__ import annotations
+
+import stat
+import zipfile
+
+import pytest
+
+from ganymede_sync import archive
+from ganymede_sync.archive import ArchiveLimits, open_snapshot
+from ganymede_sync.errors import ArchiveError
+from tests.pull_helpers import entry_with_mode, zip_bytes
+
+LIMITS = ArchiveLimits()
+
+
+# --- predicates ------------------------------------------------------------------
+@pytest.mark.parametrize(("name", "expected"), [("/etc/x.py", True), ("a/b.py", False)])
+def test_is_absolute_name(name, expected):
+    assert archive.is_absolute_name(name) is expected
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"), [("C:/x.py", True), ("c:x.py", True), ("a/C:", False)]
+)
+def test_has_drive_letter(name, expected):
+    assert archive.has_drive_letter(name) is expected
+
+
+@pytest.mark.parametrize(("name", "expected"), [("a\\b.py", True), ("a/b.py", False)])
+def test_has_backslash(name, expected):
+    assert archive.has_backslash(name) is expected
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("../x.py", True), ("a/../../x.py", True), ("a/..b/x.py", False), ("a/b..py", False)],
+)
+def test_has_traversal(name, expected):
+    assert archive.has_traversal(name) is expected
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("a//b.py", True), ("./a.py", True), ("a/\nb.py", True), ("a/b/", False), ("a/b.py", False)],
+)
+def test_has_odd_segment(name, expected):
+    assert archive.has_odd_segment(name) is expected
+
+
+def test_is_link_reads_the_unix_mode():
+    assert archive.is_link(entry_with_mode("a", stat.S_IFLNK | 0o777))
+    assert not archive.is_link(entry_with_mode("a", stat.S_IFREG | 0o644))
+    assert not archive.is_link(zipfile.ZipInfo("a"))
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        (stat.S_IFREG | 0o644, True),
+        (stat.S_IFDIR | 0o755, True),
+        (0, True),
+        (stat.S_IFIFO | 0o644, False),
+        (stat.S_IFCHR | 0o644, False),
+        (stat.S_IFLNK | 0o777, False),
+    ],
+)
+def test_is_plain_entry(mode, expected):
+    assert archive.is_plain_entry(entry_with_mode("a", mode)) is expected
+
+
+def test_is_encrypted_reads_the_flag():
+    info = zipfile.ZipInfo("a.py")
+    assert not archive.is_encrypted(info)
+    info.flag_bits |= 0x1
+    assert archive.is_encrypted(info)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"), [("a.py", True), ("a.sql", True), ("a.txt", False), ("a.pyc", False)]
+)
+def test_has_allowed_suffix(name, expected):
+    assert archive.has_allowed_suffix(name) is expected
+
+
+def test_exceeds_ratio_only_for_large_entries():
+    limits = ArchiveLimits(max_ratio=10, ratio_floor_bytes=1000)
+    assert not archive.exceeds_ratio(999, 1, limits)
+    assert archive.exceeds_ratio(2000, 100, limits)
+    assert not archive.exceeds_ratio(2000, 200, limits)
+    assert archive.exceeds_ratio(2000, 0, limits)
+
+
+# --- whole archives --------------------------------------------------------------
+def write(tmp_path, data: bytes):
+    path = tmp_path / "snapshot.zip"
+    path.write_bytes(data)
+    return path
+
+
+def refusal(tmp_path, data: bytes, limits: ArchiveLimits = LIMITS) -> str:
+    with pytest.raises(ArchiveError) as caught, open_snapshot(write(tmp_path, data), limits=limits):
+        pass
+    return str(caught.value)
+
+
+def test_a_valid_archive_lists_managed_files_and_counts_the_rest(tmp_path):
+    data = zip_bytes(
+        ("f/n/function.py", b"print(1)\n"),
+        ("f/n/query.sql", b"select 1\n"),
+        ("f/n/notes.txt", b"x"),
+        ("lib/pkg/mod.py", b"x = 1\n"),
+        ("f/", b""),
+        ("f/function.py", b"too shallow"),
+    )
+    with open_snapshot(write(tmp_path, data)) as snapshot:
+        assert snapshot.paths == ["f/n/function.py", "f/n/query.sql", "lib/pkg/mod.py"]
+        assert snapshot.ignored == 2
+        assert snapshot.read("f/n/query.sql") == b"select 1\n"
+        assert "lib/pkg/mod.py" in snapshot
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("../evil/n/function.py", "'..'"),
+        ("f/../../evil.py", "'..'"),
+        ("/etc/cron.d/x.py", "absolute"),
+        ("C:/Windows/x.py", "drive letter"),
+        ("f\\n\\function.py", "backslash"),
+        ("f//function.py", "empty"),
+    ],
+)
+def test_unsafe_names_are_refused_naming_the_entry(tmp_path, name, words):
+    message = refusal(tmp_path, zip_bytes(("ok/n/function.py", b"x"), (name, b"x")))
+    assert name.replace("\\", "\\") in message or repr(name)[1:-1] in message
+    assert words in message
+
+
+def test_symbolic_links_are_refused(tmp_path):
+    link = entry_with_mode("f/n/function.py", stat.S_IFLNK | 0o777)
+    message = refusal(tmp_path, zip_bytes((link, b"/etc/passwd")))
+    assert "'f/n/function.py' is a symbolic link" in message
+
+
+def test_links_are_refused_even_with_an_ignored_suffix(tmp_path):
+    link = entry_with_mode("f/n/notes.txt", stat.S_IFLNK | 0o777)
+    assert "symbolic link" in refusal(tmp_path, zip_bytes((link, b"/etc")))
+
+
+def test_pipes_and_devices_are_refused(tmp_path):
+    pipe = entry_with_mode("f/n/function.py", stat.S_IFIFO | 0o644)
+    assert "not a regular file" in refusal(tmp_path, zip_bytes((pipe, b"")))
+
+
+def test_duplicate_entries_are_refused(tmp_path):
+    with pytest.warns(UserWarning):
+        data = zip_bytes(("f/n/function.py", b"a"), ("f/n/function.py", b"b"))
+    assert "appears twice" in refusal(tmp_path, data)
+
+
+def test_entries_differing_only_in_case_are_refused(tmp_path):
+    data = zip_bytes(("f/n/function.py", b"a"), ("F/n/function.py", b"b"))
+    assert "appears twice" in refusal(tmp_path, data)
+
+
+def test_a_path_used_as_file_and_folder_is_refused(tmp_path):
+    data = zip_bytes(("f/n/x.py", b"a"), ("f/n/x.py/y.py", b"b"))
+    assert "both a file and a folder" in refusal(tmp_path, data)
+
+
+def test_encrypted_entries_are_refused(tmp_path):
+    data = bytearray(zip_bytes(("f/n/function.py", b"x"), deflate=False))
+    data[6] |= 0x1
+    central = data.rindex(b"PK\x01\x02")
+    data[central + 8] |= 0x1
+    path = write(tmp_path, bytes(data))
+    with pytest.raises(ArchiveError, match="encrypted"), open_snapshot(path):
+        pass
+
+
+def test_an_entry_over_the_size_limit_is_refused(tmp_path):
+    data = zip_bytes(("f/n/function.py", b"x" * 2000))
+    message = refusal(tmp_path, data, ArchiveLimits(max_file_bytes=1000))
+    assert "'f/n/function.py' declares 2000 bytes" in message
+
+
+def test_an_archive_over_the_total_limit_is_refused(tmp_path):
+    data = zip_bytes(*((f"f/n{i}/function.py", b"y" * 600) for i in range(3)))
+    message = refusal(tmp_path, data, ArchiveLimits(max_total_bytes=1000))
+    assert "total" in message
+
+
+def test_a_zip_bomb_is_refused_before_anything_is_read(tmp_path):
+    data = zip_bytes(("f/n/function.py", b"\0" * (8 << 20)))
+    assert len(data) < 20_000
+    assert "compression ratio" in refusal(tmp_path, data)
+
+
+def test_too_many_entries_are_refused(tmp_path):
+    data = zip_bytes(*((f"f/n/{i}.txt", b"") for i in range(11)))
+    assert "11 entries" in refusal(tmp_path, data, ArchiveLimits(max_entries=10))
+
+
+def test_garbage_is_refused_as_corrupt(tmp_path):
+    assert "corrupt or truncated" in refusal(tmp_path, b"this is not a zip file" * 10)
+
+
+def test_a_truncated_archive_is_refused(tmp_path):
+    data = zip_bytes(("f/n/function.py", b"print(1)\n" * 100))
+    assert "corrupt or truncated" in refusal(tmp_path, data[: len(data) // 2])
+
+
+def test_damaged_content_is_refused_naming_the_entry(tmp_path):
+    content = bytes(range(256)) * 40
+    data = bytearray(zip_bytes(("f/n/function.py", content), deflate=False))
+    offset = data.index(content[:64]) + 100
+    data[offset] ^= 0xFF
+    with (
+        open_snapshot(write(tmp_path, bytes(data))) as snapshot,
+        pytest.raises(ArchiveError, match=r"'f/n/function\.py' is corrupt"),
+    ):
+        snapshot.read("f/n/function.py")
+
+
+def test_an_understated_size_is_caught_while_reading(tmp_path):
+    """A central directory that lies about the size never yields unchecked bytes."""
+    content = b"print('hello')\n" * 100
+    data = bytearray(zip_bytes(("f/n/function.py", content), deflate=False))
+    central = data.rindex(b"PK\x01\x02")
+    data[central + 24 : central + 28] = (10).to_bytes(4, "little")
+    with open_snapshot(write(tmp_path, bytes(data))) as snapshot:
+        assert snapshot.size("f/n/function.py") == 10
+        with pytest.raises(ArchiveError, match="corrupt"):
+            snapshot.read("f/n/function.py")
+
+
+def test_limits_hold_while_streaming_across_entries(tmp_path):
+    """The running total counts bytes actually produced, entry after entry."""
+    data = zip_bytes(("a/n/function.py", b"1" * 700), ("b/n/function.py", b"2" * 700))
+    path = write(tmp_path, data)
+    with open_snapshot(path, limits=ArchiveLimits(max_total_bytes=1500)) as snapshot:
+        snapshot.read("a/n/function.py")
+        snapshot.read("b/n/function.py")
+        with pytest.raises(ArchiveError, match="total limit"):
+            snapshot.read("a/n/function.py")
+
+
+def test_names_with_control_characters_are_shown_on_one_line(tmp_path):
+    message = refusal(tmp_path, zip_bytes(("f/n/x\n.py", b"x")))
+    assert "\n" not in message
