@@ -1,8 +1,7 @@
 """A real git repository of flow code next to a running emulator, for deploy tests.
 
 The repository holds this repository's own ``ganymede.toml`` and works on its
-first environment folder. Pulls here are written with the pull's building blocks
-(``fetch_snapshot``, the manifest), so a deploy test depends on nothing else.
+first environment folder; pulls go through ``pull_environment``, as ``invoke pull``.
 """
 
 from __future__ import annotations
@@ -17,8 +16,7 @@ from ganymede_sync.client import GanymedeClient
 from ganymede_sync.config import Environment, Settings, load_settings
 from ganymede_sync.emulator import Emulator
 from ganymede_sync.layout import scan_managed
-from ganymede_sync.manifest import Manifest, save_manifest, sha256_bytes
-from ganymede_sync.snapshot import fetch_snapshot
+from ganymede_sync.pull import pull_environment
 
 TOKEN = "test-token-3f9a"
 USER = "dev@example.com"
@@ -82,17 +80,8 @@ class Workspace:
         return {path: file.read_bytes() for path, file in scan_managed(folder).items()}
 
     def pull(self, *, commit: bool = True) -> None:
-        """Mirror Ganymede into the folder and record the manifest, like a full pull."""
-        folder = self.root / self.folder
-        with self.client() as client, fetch_snapshot(client) as snapshot:
-            remote = {path: snapshot.read(path) for path in snapshot.paths}
-        for path, file in scan_managed(folder).items():
-            if path not in remote:
-                file.unlink()
-        for path, data in remote.items():
-            self.write(path, data)
-        files = {path: sha256_bytes(data) for path, data in remote.items()}
-        save_manifest(self.environment.manifest_path, Manifest(self.name, files))
+        """Run a full pull of the folder (``commit``: then commit it, as the sync branch does)."""
+        pull_environment(self.settings(), self.folder, environ={})
         if commit:
             self.commit(f"Sync flows in environment {self.name} from Ganymede")
 

@@ -1,0 +1,118 @@
+"""`invoke deploy`, `invoke status` and `invoke check` as a user runs them."""
+
+from __future__ import annotations
+
+import pytest
+from deploy_workspace import TOKEN, USER, make_workspace, start_emulator
+from invoke import Collection, Program
+
+import tasks
+
+NODE = "Plate_Reader_Ingest/Map_Wells/function.py"
+
+
+@pytest.fixture
+def ws(tmp_path, monkeypatch):
+    emulator = start_emulator(tmp_path / "emulator")
+    try:
+        workspace = make_workspace(tmp_path / "repo", emulator)
+        monkeypatch.chdir(workspace.root)
+        monkeypatch.setenv("GANYMEDE_API_TOKEN", TOKEN)
+        monkeypatch.setenv("GANYMEDE_API_URL", emulator.url)
+        monkeypatch.setenv("GIT_AUTHOR_EMAIL", USER)
+        yield workspace
+    finally:
+        emulator.stop()
+
+
+def run(capsys, *arguments: str) -> tuple[int, str, str]:
+    """Run one task like the `invoke` command does; return exit code, stdout, stderr."""
+    program = Program(namespace=Collection.from_module(tasks), name="invoke", binary="invoke")
+    try:
+        program.run(["invoke", *arguments], exit=True)
+        code = 0
+    except SystemExit as stop:
+        code = stop.code or 0
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def edit(ws, text: str) -> None:
+    ws.write(NODE, ws.read(NODE) + text.encode())
+    ws.commit("Tune well mapping")
+
+
+def test_status_shows_the_plan_and_sends_nothing(ws, capsys):
+    edit(ws, "# tuned\n")
+    ws.web_edit("qPCR_Analysis/Load_Run/function.py", b"# from the web editor\n")
+    code, out, _ = run(capsys, "status", "--env", ws.folder)
+    assert code == 0
+    assert f"{ws.folder}/{NODE}  send" in out
+    assert "changed in Ganymede: pull to update" in out
+    assert "1 to send" in out and "1 changed in Ganymede" in out
+    assert ws.puts() == 0
+
+
+def test_deploy_prints_plan_and_result_and_writes_the_step_summary(
+    ws, capsys, tmp_path, monkeypatch
+):
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    edit(ws, "# tuned\n")
+    code, out, err = run(capsys, "deploy", "--env", ws.folder)
+    assert code == 0, err
+    assert f"deployed 1 file to {ws.name} as one commit by {USER}" in out
+    assert ws.emu.commits(ws.name)[0].message.startswith("Tune well mapping (")
+    markdown = summary.read_text()
+    assert "| path | status |" in markdown and f"`{ws.folder}/{NODE}`" in markdown
+    assert TOKEN not in out + err + markdown
+
+
+def test_dry_run_says_nothing_was_committed(ws, capsys):
+    edit(ws, "# tuned\n")
+    before = ws.commit_count()
+    code, out, _ = run(capsys, "deploy", "--env", ws.folder, "--dry-run")
+    assert code == 0 and "nothing was committed" in out
+    assert ws.commit_count() == before
+
+
+def test_refused_deploy_exits_non_zero_with_one_line(ws, capsys, tmp_path, monkeypatch):
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    ws.web_edit(NODE, b"# from the web editor\n")
+    edit(ws, "# tuned\n")
+    code, out, err = run(capsys, "deploy", "--env", ws.folder)
+    assert code == 1
+    assert "conflict" in out
+    error_lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1 and f"{ws.folder}/{NODE}" in error_lines[0]
+    assert "Not deployed" in summary.read_text()
+
+
+def test_deploy_with_a_wrong_token_exits_non_zero_without_showing_it(ws, capsys, monkeypatch):
+    monkeypatch.setenv("GANYMEDE_API_TOKEN", "wrong-token-5c1d")
+    code, out, err = run(capsys, "deploy", "--env", ws.folder)
+    assert code == 1 and err.startswith("error:")
+    assert "wrong-token-5c1d" not in out + err
+
+
+def test_deploy_without_token_says_where_to_put_it(ws, capsys, monkeypatch):
+    monkeypatch.delenv("GANYMEDE_API_TOKEN")
+    code, _, err = run(capsys, "deploy", "--env", ws.folder)
+    assert code == 1 and "GANYMEDE_API_TOKEN" in err
+
+
+def test_check_passes_on_pulled_code(ws, capsys):
+    code, out, _ = run(capsys, "check")
+    assert code == 0 and "no problems" in out
+
+
+def test_check_reports_every_problem_and_fails(ws, capsys):
+    ws.write(NODE, b"def broken(:\n")
+    ws.write("lib/labtools/data.csv", b"a,b\n")
+    ws.write("Plate_Reader_Ingest/New_Node/function.py", b"x = 1\n")
+    code, out, err = run(capsys, "check", "--env", ws.folder)
+    assert code == 1 and "3 problem(s)" in err
+    assert f"{ws.folder}/{NODE} line 1:" in out
+    assert f"{ws.folder}/lib/labtools/data.csv:" in out
+    assert f"{ws.folder}/Plate_Reader_Ingest/New_Node/function.py:" in out
