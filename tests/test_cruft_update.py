@@ -172,3 +172,28 @@ def test_generated_pyproject_skips_every_user_owned_path(bake):
         "ganymede.toml",
         ".github/CODEOWNERS",
     ]
+
+
+@pytest.mark.slow
+def test_adding_an_environment_through_cruft_updates_choices_and_skip_list(template_repo, tmp_path):
+    """The README's recipe for a new environment works as written."""
+    project = generate(template_repo, tmp_path / "out")
+    make_user_edits(project)
+    variables = json.dumps({"environments": "dev,prod,qa"})
+    result = cruft(
+        project,
+        "update",
+        "--skip-apply-ask",
+        "--allow-untracked-files",
+        "--variables-to-update",
+        variables,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not list(project.rglob("*.rej")), "the update left rejected hunks"
+    pull = (project / ".github" / "workflows" / "pull.yml").read_text(encoding="utf-8")
+    assert "          - qa\n" in pull
+    settings = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    assert settings["tool"]["cruft"]["skip"][:3] == ["dev", "prod", "qa"]
+    assert (project / "qa" / "README.md").is_file()
+    assert (project / "dev" / "flow" / "node" / "function.py").read_text() == USER_FLOW
+    assert "lab-dev" in (project / "ganymede.toml").read_text(encoding="utf-8")
