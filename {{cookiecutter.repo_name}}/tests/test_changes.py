@@ -87,6 +87,16 @@ def test_deleting_a_file_counts_as_a_change(repo: git.Repo):
     assert changed_environments(settings, before, "HEAD") == ["prod"]
 
 
+def test_pull_request_counts_only_its_own_changes_when_the_base_moved_on(repo: git.Repo):
+    """A pull request is compared from where it branched off, as GitHub shows it."""
+    fork_point = repo.head.commit.hexsha
+    base = _commit(repo, {"prod/f/n/function.py": "x = 5\n"}, "prod moves on")
+    repo.git.checkout("--quiet", "-b", "feature", fork_point)
+    head = _commit(repo, {"dev/lib/util.py": "y = 1\n"}, "dev change")
+    settings = load_settings(Path(repo.working_tree_dir), environ={})
+    assert changed_environments(settings, base, head) == ["dev"]
+
+
 @pytest.mark.parametrize("before", [NULL_SHA, "", "1234567890abcdef1234567890abcdef12345678"])
 def test_new_branch_or_unknown_before_deploys_every_folder_with_files(repo: git.Repo, before):
     settings = load_settings(Path(repo.working_tree_dir), environ={})
