@@ -6,6 +6,7 @@ first environment folder; pulls go through ``pull_environment``, as ``invoke pul
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -44,6 +45,12 @@ class Workspace:
 
     def __post_init__(self) -> None:
         self.folder, self.name = environment_names()
+        self._client: GanymedeClient | None = None
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
     # --- configuration ------------------------------------------------------------
     def settings(self, **variables: str) -> Settings:
@@ -54,8 +61,16 @@ class Workspace:
     def environment(self) -> Environment:
         return self.settings().environment(self.folder)
 
-    def client(self, token: str = TOKEN) -> GanymedeClient:
-        return GanymedeClient(self.emu.url, token, self.name, backoff=0.01)
+    def client(self, token: str = TOKEN) -> contextlib.AbstractContextManager[GanymedeClient]:
+        """Return a client for a ``with`` block; the one with the right token is reused.
+
+        Building a client costs a TLS context, the bulk of a small request's time.
+        """
+        if token != TOKEN:
+            return GanymedeClient(self.emu.url, token, self.name, backoff=0.01)
+        if self._client is None:
+            self._client = GanymedeClient(self.emu.url, token, self.name, backoff=0.01)
+        return contextlib.nullcontext(self._client)
 
     # --- local side -----------------------------------------------------------------
     def write(self, path: str, data: bytes) -> None:

@@ -28,9 +28,11 @@ def git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def ws(tmp_path):
     emulator = start_emulator(tmp_path / "emulator")
+    workspace = make_workspace(tmp_path / "repo", emulator)
     try:
-        yield make_workspace(tmp_path / "repo", emulator)
+        yield workspace
     finally:
+        workspace.close()
         emulator.stop()
 
 

@@ -21,6 +21,7 @@ def ws(tmp_path, monkeypatch):
         monkeypatch.setenv("GANYMEDE_API_URL", emulator.url)
         monkeypatch.setenv("GIT_AUTHOR_EMAIL", USER)
         yield workspace
+        workspace.close()
     finally:
         emulator.stop()
 
