@@ -27,7 +27,7 @@ DEFAULTS = {
     "sync_bot_name": "ganymede-sync-bot",
     "sync_bot_email": "ganymede-sync-bot@users.noreply.github.com",
 }
-# The commits we pin (see the template README): SHA -> (action, version in the comment).
+# The commits the workflows pin: SHA -> (action, version in its comment). Change both together.
 PINS = {
     "fbc6f3992d24b796d5a048ff273f7fcc4a7b6c09": ("actions/checkout", "v5.1.0"),
     "ece7cb06caefa5fff74198d8649806c4678c61a1": ("actions/setup-python", "v6.3.0"),
