@@ -47,6 +47,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                         "one --only")  # fmt: skip
     parser.add_argument("--deploy-files", type=int, help="files in the deploy environment "
                         f"(default {FULL_DEPLOY_FILES:,})")  # fmt: skip
+    parser.add_argument("--scratch", type=Path, help="folder for temporary files (default: the "
+                        "system's; a tmpfs such as /dev/shm measures CPU, not disk)")  # fmt: skip
+    parser.add_argument("--profile", type=Path, metavar="DIR", help="also profile one run of "
+                        "each of our cases with cProfile into DIR (.prof and .txt)")  # fmt: skip
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the rows as JSON")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a piece of our code "
                         "is missing or gives a wrong result")  # fmt: skip
@@ -74,19 +78,19 @@ def sizes_of(args: argparse.Namespace, suites: list[str]) -> dict[str, list[int]
 def run_suites(ctx: Context, suites: list[str], sizes: dict[str, list[int]], files: int) -> None:
     from benchmarks import deploy_suite, generation_suite, memory_suite, pull_suite
 
-    if "generation" in suites:
-        generation_suite.run(ctx, sizes["generation"])
     served = [name for name in suites if name != "generation"]
-    if served and ctx.emulator is None:
+    if ctx.emulator is None:
         for name in served:
             ctx.rows.append(harness.Row(name, "all", "", None, note=f"missing {EMULATOR}"))
-        return
-    if "pull" in suites:
+        served = []
+    if "pull" in served:
         pull_suite.run(ctx, sizes["pull"])
-    if "deploy" in suites:
+    if "deploy" in served:
         deploy_suite.run(ctx, sizes["deploy"], files)
-    if "memory" in suites:
+    if "memory" in served:
         memory_suite.run(ctx, sizes["memory"][-1])
+    if "generation" in suites:
+        generation_suite.run(ctx, sizes["generation"])
 
 
 def environments_for(suites: list[str], sizes: dict[str, list[int]]) -> list[str]:
@@ -101,8 +105,9 @@ def main(argv: Sequence[str]) -> int:
     repeat = args.repeat or (1 if args.quick else 5)
     files = args.deploy_files or (QUICK_DEPLOY_FILES if args.quick else FULL_DEPLOY_FILES)
     workspace.use_identity()
+    harness.PROFILE_DIR = args.profile.resolve() if args.profile else None
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="ganymede-bench-") as scratch_name:
+    with tempfile.TemporaryDirectory(prefix="ganymede-bench-", dir=args.scratch) as scratch_name:
         scratch = Path(scratch_name)
         environments = environments_for(suites, sizes)
         template = workspace.copy_template(scratch / "template")
@@ -116,10 +121,12 @@ def main(argv: Sequence[str]) -> int:
             library = Library(root, emulator.url if emulator else "")
             ctx = Context(repeat, scratch, template, root, emulator, library, args.quick)
             run_suites(ctx, suites, sizes, files)
+            where = filesystem_of(scratch)
     runtime = time.perf_counter() - started
-    print(report(ctx.rows, repeat, runtime))
+    print(report(ctx.rows, repeat, runtime, where))
     if args.json:
-        args.json.write_text(json.dumps(as_json(ctx.rows, repeat, runtime), indent=2) + "\n")
+        data = as_json(ctx.rows, repeat, runtime, where)
+        args.json.write_text(json.dumps(data, indent=2) + "\n")
     problems = [row for row in ctx.rows if row.ours is None or "WRONG" in row.note]
     return 1 if args.strict and problems else 0
 
@@ -128,14 +135,32 @@ def machine() -> str:
     return f"{os.cpu_count()} CPUs, {platform.python_implementation()} {platform.python_version()}"
 
 
-def report(rows: list[harness.Row], repeat: int, runtime: float) -> str:
-    title = f"Benchmarks ({machine()}; median of {repeat} run(s); total runtime {runtime:.0f} s)"
+def filesystem_of(path: Path) -> str:
+    """Name the file system under `path` (`tmpfs`, `ext4`, ...): it decides file costs."""
+    mounts = Path("/proc/mounts")
+    if not mounts.exists():
+        return "unknown file system"
+    best = ("", "unknown file system")
+    for line in mounts.read_text().splitlines():
+        _, point, kind, *_ = line.split()
+        inside = str(path).startswith(point.rstrip("/") + "/") or str(path) == point
+        if inside and len(point) > len(best[0]):
+            best = (point, kind)
+    return f"{best[1]} at {best[0]}"
+
+
+def report(rows: list[harness.Row], repeat: int, runtime: float, where: str) -> str:
+    title = (
+        f"Benchmarks ({machine()}; scratch on {where}; median of {repeat} run(s); "
+        f"total runtime {runtime:.0f} s)"
+    )
     return f"{title}\n\n{harness.format_table(rows)}"
 
 
-def as_json(rows: list[harness.Row], repeat: int, runtime: float) -> dict[str, object]:
+def as_json(rows: list[harness.Row], repeat: int, runtime: float, where: str) -> dict[str, object]:
     return {
         "machine": machine(),
+        "scratch_file_system": where,
         "platform": platform.platform(),
         "repeat": repeat,
         "runtime_seconds": runtime,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,10 +24,12 @@ class Context:
     library: Library
     quick: bool = False
     rows: list[harness.Row] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
 
     def log(self, message: str) -> None:
         """Progress goes to stderr so stdout holds only the table."""
-        print(f"bench: {message}", file=sys.stderr, flush=True)
+        elapsed = time.perf_counter() - self.started
+        print(f"bench [{elapsed:5.0f} s]: {message}", file=sys.stderr, flush=True)
 
     @property
     def api_url(self) -> str:

@@ -72,9 +72,10 @@ def _measure(
         sent = len(plan.to_send)
         if sent != len(paths):
             note = f"WRONG RESULT: plan sends {sent} files, {len(paths)} changed"
+        name = f"deploy-{len(paths)}"
         cases += [
-            Case("plan", lambda: library.plan(environment)),
-            Case("payload", lambda: library.payload(plan)),
+            Case("plan", lambda: library.plan(environment), profile=f"{name}-plan"),
+            Case("payload", lambda: library.payload(plan), profile=f"{name}-payload"),
         ]
     return harness.measure(cases, repeat=ctx.repeat), note
 
@@ -82,14 +83,11 @@ def _measure(
 def _rows(ctx: Context, size: str, timings: dict[str, harness.Timing], note: str) -> list[Row]:
     missing = ctx.library.missing("plan")
     note = f"missing {missing}" if missing else note
-    baseline = timings["one-pass"].median
+    baseline = timings["one-pass"]
 
     def row(label: str, case: str, goal: float | None) -> Row:
-        timing = timings.get(label)
-        ours = timing.median if timing else None
-        spread = timing.spread if timing else 0.0
-        return Row("deploy", case, size, ours, "read+b64+json", baseline, goal=goal,
-                   note=note, spread=spread)  # fmt: skip
+        return Row.timed("deploy", case, size, timings.get(label), "read+b64+json", baseline,
+                         goal=goal, note=note)  # fmt: skip
 
     return [row("plan", "plan (incl. remote)", None), row("payload", "payload", 2.0)]
 

@@ -33,9 +33,8 @@ def run(ctx: Context, sizes: list[int]) -> None:
     workspace.fresh_dir(output)
     for count in sizes:
         timing = timings[f"generate {count}"]
-        row = Row("generation", "cookiecutter --no-input", f"{count} environment(s)",
-                  timing.median, "python + import cookiecutter", timings["import"].median,
-                  spread=timing.spread)  # fmt: skip
+        row = Row.timed("generation", "cookiecutter --no-input", f"{count} environment(s)",
+                        timing, "python + import cookiecutter", timings["import"])  # fmt: skip
         ctx.rows.append(row)
 
 

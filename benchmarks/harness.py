@@ -7,32 +7,61 @@ favouring one side. Never prints except through `format_table`'s caller.
 
 from __future__ import annotations
 
+import cProfile
 import gc
+import io
 import math
+import pstats
+import re
+import resource
 import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+PROFILE_DIR: Path | None = None
+"""Where `measure` writes a cProfile of one extra run of each profiled case (None: off)."""
 
 
 @dataclass
 class Case:
-    """One thing to time: `run` is timed, `setup` (untimed) prepares each run."""
+    """One thing to time: `run` is timed, `setup` (untimed) prepares each run.
+
+    `profile` names the profile file of this case when profiling is on.
+    """
 
     label: str
     run: Callable[[], object]
     setup: Callable[[], object] | None = None
+    profile: str = ""
 
 
 @dataclass
 class Timing:
-    """Durations in seconds of the runs of one case."""
+    """Wall-clock and CPU seconds of the runs of one case.
+
+    CPU time (ours plus waited-for child processes such as git or unzip) moves
+    less than wall time when other work shares the machine: a cross-check.
+    """
 
     samples: list[float] = field(default_factory=list)
+    cpu_samples: list[float] = field(default_factory=list)
 
     @property
     def median(self) -> float:
         return statistics.median(self.samples)
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu_samples)
+
+    def plus(self, other: Timing) -> Timing:
+        """Run by run sum: the time of doing one case, then the other."""
+        return Timing(
+            [a + b for a, b in zip(self.samples, other.samples, strict=True)],
+            [a + b for a, b in zip(self.cpu_samples, other.cpu_samples, strict=True)],
+        )
 
     @property
     def spread(self) -> float:
@@ -50,10 +79,38 @@ def measure(cases: Sequence[Case], *, repeat: int) -> dict[str, Timing]:
             if case.setup is not None:
                 case.setup()
             gc.collect()
-            start = time.perf_counter()
+            cpu, start = cpu_seconds(), time.perf_counter()
             case.run()
             timings[case.label].samples.append(time.perf_counter() - start)
+            timings[case.label].cpu_samples.append(cpu_seconds() - cpu)
+    for case in cases:
+        if PROFILE_DIR is not None and case.profile:
+            profile(case, PROFILE_DIR)
     return timings
+
+
+def cpu_seconds() -> float:
+    """User + system time of this process and of its finished child processes."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def profile(case: Case, folder: Path) -> Path:
+    """Run a case once under cProfile; write NAME.prof and a readable NAME.txt summary."""
+    if case.setup is not None:
+        case.setup()
+    profiler = cProfile.Profile()
+    profiler.runcall(case.run)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", case.profile)
+    folder.mkdir(parents=True, exist_ok=True)
+    profiler.dump_stats(folder / f"{name}.prof")
+    text = io.StringIO()
+    stats = pstats.Stats(profiler, stream=text).strip_dirs()
+    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats(40)
+    (folder / f"{name}.txt").write_text(text.getvalue())
+    return folder / f"{name}.prof"
 
 
 @dataclass
@@ -75,12 +132,45 @@ class Row:
     limit: float | None = None
     note: str = ""
     spread: float = 0.0
+    ours_cpu: float | None = None
+    baseline_cpu: float | None = None
+
+    @classmethod
+    def timed(
+        cls,
+        suite: str,
+        case: str,
+        size: str,
+        ours: Timing | None,
+        baseline_name: str,
+        baseline: Timing | None,
+        **options: object,
+    ) -> Row:
+        """Build a row from two timings (either may be None: not measured)."""
+        return cls(
+            suite,
+            case,
+            size,
+            ours.median if ours else None,
+            baseline_name,
+            baseline.median if baseline else None,
+            spread=ours.spread if ours else 0.0,
+            ours_cpu=ours.cpu_median if ours else None,
+            baseline_cpu=baseline.cpu_median if baseline else None,
+            **options,  # type: ignore[arg-type]
+        )
 
     @property
     def ratio(self) -> float | None:
         if self.ours is None or not self.baseline:
             return None
         return self.ours / self.baseline
+
+    @property
+    def cpu_ratio(self) -> float | None:
+        if self.ours_cpu is None or not self.baseline_cpu:
+            return None
+        return self.ours_cpu / self.baseline_cpu
 
     @property
     def status(self) -> str:
@@ -96,7 +186,12 @@ class Row:
         return "ok" if all(checks) else "MISSED"
 
     def as_dict(self) -> dict[str, object]:
-        return {**asdict(self), "ratio": self.ratio, "status": self.status}
+        return {
+            **asdict(self),
+            "ratio": self.ratio,
+            "cpu_ratio": self.cpu_ratio,
+            "status": self.status,
+        }
 
 
 def growth_exponent(sizes: Sequence[float], seconds: Sequence[float]) -> float:
@@ -114,6 +209,8 @@ def _value(value: float | None, unit: str) -> str:
     if value is None:
         return "-"
     if unit == "s":
+        if value < 0.01:
+            return f"{value * 1000:.1f} ms"
         return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
     if unit == "MB":
         return f"{value:.0f} MB"
@@ -131,10 +228,12 @@ def _goal(row: Row) -> str:
 
 def format_table(rows: Sequence[Row]) -> str:
     """Render rows as an aligned plain-text table (also valid Markdown)."""
-    header = ["suite", "case", "size", "ours", "baseline", "base", "ratio", "goal", "", "note"]
+    header = ["suite", "case", "size", "ours", "baseline", "base", "ratio", "cpu ratio", "goal",
+              "", "note"]  # fmt: skip
     lines = [header]
     for row in rows:
         ratio = f"{row.ratio:.2f}x" if row.ratio is not None else ""
+        cpu_ratio = f"{row.cpu_ratio:.2f}x" if row.cpu_ratio is not None else ""
         noise = f" ±{row.spread * 50:.0f}%" if row.spread >= 0.2 else ""
         lines.append(
             [
@@ -145,6 +244,7 @@ def format_table(rows: Sequence[Row]) -> str:
                 row.baseline_name,
                 _value(row.baseline, row.unit) if row.baseline_name else "",
                 ratio,
+                cpu_ratio,
                 _goal(row),
                 row.status,
                 row.note,

@@ -16,9 +16,13 @@ from benchmarks import workspace
 
 PIECES = {
     "download": [("ganymede_sync.client", "GanymedeClient")],
-    "apply": [("ganymede_sync.archive", "open_snapshot"), ("ganymede_sync.sync", "apply_snapshot")],
+    "apply": [("ganymede_sync.archive", "open_snapshot"), ("ganymede_sync.sync", "apply_plan")],
     "pull": [("ganymede_sync.pull", "pull_environment")],
-    "plan": [("ganymede_sync.deploy", "plan_environment"), ("ganymede_sync.deploy", "file_map")],
+    "plan": [
+        ("ganymede_sync.deploy", "plan_environment"),
+        ("ganymede_sync.deploy", "refusal_reasons"),
+        ("ganymede_sync.deploy", "build_file_map"),
+    ],
 }
 
 
@@ -55,33 +59,52 @@ class Library:
             return client.download(client.snapshot_url(include_lib=True), destination)
 
     def apply(self, environment: str, archive: Path) -> Any:
-        """Validate a downloaded archive and mirror it into the environment folder."""
-        from ganymede_sync import sync
+        """Validate a downloaded archive and mirror it into the folder with its manifest.
+
+        What a pull does between download and commit, minus the check for
+        uncommitted work (git), which the whole-pull measurement includes.
+        """
         from ganymede_sync.archive import open_snapshot
+        from ganymede_sync.layout import Scope
+        from ganymede_sync.manifest import load_manifest
+        from ganymede_sync.sync import apply_plan, plan_sync
 
         target = self.settings().environment(environment)
         with open_snapshot(archive) as snapshot:
-            return sync.apply_snapshot(snapshot, target)
+            plan = plan_sync(target.path, snapshot, Scope(flow=None, include_lib=True))
+            return apply_plan(
+                plan,
+                snapshot,
+                manifest_path=target.manifest_path,
+                old_manifest=load_manifest(target.manifest_path),
+                environment=target.name,
+            )
 
     def pull(self, environment: str) -> Any:
         """A whole `invoke pull --env ENV`, minus printing."""
         from ganymede_sync.pull import pull_environment
 
-        settings = self.settings()
-        return pull_environment(settings, settings.environment(environment))
+        return pull_environment(self.settings(), environment)
 
     def plan(self, environment: str) -> Any:
-        """Everything `invoke deploy --dry-run` decides, including the remote snapshot."""
+        """Everything a deploy decides before sending: local files, git history, the
+        remote snapshot, the classification and the validation (compiling what it sends)."""
         from ganymede_sync import deploy
 
         settings = self.settings()
-        return deploy.plan_environment(settings, settings.environment(environment))
+        target = settings.environment(environment)
+        with self.client(target.name) as client:
+            result = deploy.plan_environment(client, settings, target)
+        problems = deploy.refusal_reasons(result, target.folder)
+        if problems:
+            raise RuntimeError(f"the benchmark's deploy was refused: {problems}")
+        return result
 
     def payload(self, plan: Any) -> str:
-        """The PUT body of a plan, serialised as the client sends it."""
+        """The PUT body of a plan: the fileMap, serialised once as the client would."""
         from ganymede_sync import deploy
 
-        file_map = deploy.file_map(plan)
+        file_map = deploy.build_file_map(plan.contents)
         return json.dumps(
             {"fileMap": file_map, "authorEmail": workspace.AUTHOR, "message": "m", "dry_run": True}
         )

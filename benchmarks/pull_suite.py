@@ -100,12 +100,15 @@ def _measure_round(
         Case("unzip", lambda: baselines.unzip(archive, target), baseline_setup),
         Case("extractall", lambda: baselines.extractall(archive, target), baseline_setup),
     ]
+    name = f"{suite.replace(' ', '-')}-{environment}"
     if not library.missing("download"):
-        cases.append(Case("download", lambda: library.download(environment, downloaded)))
+        download = Case("download", lambda: library.download(environment, downloaded))
+        cases.append(download)
     if not library.missing("apply"):
-        cases.append(Case("apply", lambda: library.apply(environment, archive), restore))
+        apply = Case("apply", lambda: library.apply(environment, archive), restore, f"{name}-apply")
+        cases.append(apply)
     if not library.missing("pull"):
-        cases.append(Case("pull", lambda: library.pull(environment), restore))
+        cases.append(Case("pull", lambda: library.pull(environment), restore, f"{name}-pull"))
     if not baselines.has_unzip():
         cases = [case for case in cases if case.label != "unzip"]
     timings = harness.measure(cases, repeat=ctx.repeat)
@@ -115,29 +118,23 @@ def _measure_round(
 
 
 def _rows(ctx: Context, suite: str, size: str, timings: dict[str, harness.Timing]) -> list[Row]:
-    def median(label: str) -> float | None:
-        return timings[label].median if label in timings else None
-
-    def spread(label: str) -> float:
-        return timings[label].spread if label in timings else 0.0
-
     def why(piece: str) -> str:
         missing = ctx.library.missing(piece)
         return f"missing {missing}" if missing else ""
 
     goal = 2.0 if suite == "pull cold" else 3.0
-    unzip_total = None
-    if median("unzip") is not None and median("urllib") is not None:
-        unzip_total = median("urllib") + median("unzip")
+    get = timings.get
+    urllib, unzip = get("urllib"), get("unzip")
+    baseline_total = urllib.plus(unzip) if urllib and unzip else None
     return [
-        Row(suite, "download", size, median("download"), "urllib stream",
-            median("urllib"), note=why("download"), spread=spread("download")),
-        Row(suite, "apply", size, median("apply"), "unzip -q", median("unzip"),
-            goal=goal, note=why("apply"), spread=spread("apply")),
-        Row(suite, "apply", size, median("apply"), "zipfile.extractall",
-            median("extractall"), note=why("apply"), spread=spread("apply")),
-        Row(suite, "whole pull", size, median("pull"), "urllib + unzip -q", unzip_total,
-            note=why("pull"), spread=spread("pull")),
+        Row.timed(suite, "download", size, get("download"), "urllib stream", get("urllib"),
+                  note=why("download")),
+        Row.timed(suite, "apply", size, get("apply"), "unzip -q", get("unzip"), goal=goal,
+                  note=why("apply")),
+        Row.timed(suite, "apply", size, get("apply"), "zipfile.extractall", get("extractall"),
+                  note=why("apply")),
+        Row.timed(suite, "whole pull", size, get("pull"), "urllib + unzip -q", baseline_total,
+                  note=why("pull")),
     ]  # fmt: skip
 
 

@@ -18,9 +18,10 @@ from tests.conftest import TEMPLATE
 
 
 def test_quick_benchmark_measures_every_suite_and_writes_json(tmp_path: Path) -> None:
+    """--strict fails when a piece of our code is missing or gives a wrong result."""
     output = tmp_path / "bench.json"
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--repeat", "1", "--json", str(output)],
+        [sys.executable, "-m", "benchmarks", "--quick", "--strict", "--json", str(output)],
         cwd=TEMPLATE,
         capture_output=True,
         text=True,
