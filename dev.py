@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -49,6 +50,18 @@ def run(command: list[str], **kwargs: object) -> int:
     if code:
         sys.exit(code)
     return code
+
+
+def remove_tool_caches() -> None:
+    """Delete caches that tools leave in the template folder.
+
+    cookiecutter copies that folder as it is, so a stray `.ruff_cache` or
+    `__pycache__` would end up in (or break) every generated repository.
+    """
+    template = ROOT / TEMPLATE_DIR
+    for name in ("__pycache__", ".ruff_cache", ".pytest_cache", ".hypothesis", ".emulator"):
+        for path in template.rglob(name):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def command_test(python: Path, extra: list[str]) -> int:
@@ -97,6 +110,7 @@ def main() -> int:
     parser.add_argument("command", choices=COMMANDS, help="what to run (see below)")
     args, extra = parser.parse_known_args()
     python = ensure_venv()
+    remove_tool_caches()
     function, _ = COMMANDS[args.command]
     return function(python, extra)
 
