@@ -1,0 +1,382 @@
+"""Pull end to end: the emulator over 127.0.0.1, real git repositories, the real task."""
+
+from __future__ import annotations
+
+import stat
+
+import pytest
+
+from ganymede_sync.errors import ApiError, ArchiveError, GitError, LocalChangesError
+from ganymede_sync.manifest import load_manifest
+from ganymede_sync.pull import describe, pull_environment
+from tests.pull_helpers import (
+    API_KEY,
+    Sleeps,
+    commit_all,
+    entry_with_mode,
+    fast_client,
+    files_under,
+    make_repository,
+    run_git,
+    run_invoke,
+    settings_for,
+    tree_state,
+    zip_bytes,
+)
+
+DELTA = "qPCR_Analysis/Delta_Ct/function.py"
+LOAD_RUN = "qPCR_Analysis/Load_Run/function.py"
+PLATE = "Plate_Reader_Ingest/Read_Plate/function.py"
+LIB = "lib/labtools/units.py"
+EXAMPLE_FILES = 17
+
+
+@pytest.fixture
+def repo(tmp_path):
+    return make_repository(tmp_path / "repo")
+
+
+def pull(repo, emulator, **options):
+    settings = settings_for(repo, emulator.url, token=options.pop("token", API_KEY))
+    options.setdefault("client_options", fast_client())
+    return pull_environment(settings, "dev", **options)
+
+
+def edit_upstream(emulator, path, content: bytes):
+    emulator.write_file("dev", path if path.startswith("lib/") else f"dags/{path}", content)
+
+
+def delete_upstream(emulator, path):
+    emulator.delete_file("dev", path if path.startswith("lib/") else f"dags/{path}")
+
+
+def is_clean(repo) -> bool:
+    return run_git(repo, "status", "--porcelain") == ""
+
+
+def outside_of(repo) -> set[str]:
+    """Everything beside the repository: a pull must never write there."""
+    return {path.name for path in repo.parent.iterdir()}
+
+
+# --- the happy paths ------------------------------------------------------------
+def test_a_first_pull_brings_the_example_flows_and_a_manifest(repo, emulator):
+    summary = pull(repo, emulator)
+    folder = repo / "dev"
+    assert len(summary.added) == EXAMPLE_FILES and not summary.changed and not summary.removed
+    assert files_under(folder)[DELTA] == emulator.files("dev")[f"dags/{DELTA}"]
+    assert (folder / "README.md").read_text() == "My notes about dev.\n"
+    manifest = load_manifest(repo / ".ganymede" / "dev.json")
+    assert len(manifest.files) == EXAMPLE_FILES and manifest.environment == "dev"
+    assert summary.safety_checked and summary.downloaded_bytes > 0
+
+
+def test_pulling_again_changes_nothing_and_leaves_git_clean(repo, emulator):
+    pull(repo, emulator)
+    commit_all(repo, "First pull")
+    before = tree_state(repo)
+    summary = pull(repo, emulator)
+    assert not summary.has_changes and not summary.manifest_written
+    assert tree_state(repo) == before and is_clean(repo)
+    assert "no changes" in describe(summary)[0]
+
+
+def test_pulling_twice_without_committing_is_fine(repo, emulator):
+    pull(repo, emulator)
+    edit_upstream(emulator, DELTA, b"print('second')\n")
+    summary = pull(repo, emulator)
+    assert summary.changed == [DELTA]
+
+
+def test_upstream_changes_are_mirrored(repo, emulator):
+    pull(repo, emulator)
+    commit_all(repo, "First pull")
+    edit_upstream(emulator, DELTA, b"print('changed')\n")
+    edit_upstream(emulator, "New_Flow/Step/function.py", b"print('new')\n")
+    edit_upstream(emulator, "lib/labtools/extra.py", b"EXTRA = 1\n")
+    delete_upstream(emulator, "qPCR_Analysis/Delta_Ct/query.sql")
+    for path in [p for p in emulator.files("dev") if p.startswith("dags/LIMS_Sample_Sync/")]:
+        emulator.delete_file("dev", path)
+    summary = pull(repo, emulator)
+    folder = repo / "dev"
+    assert summary.added == ["New_Flow/Step/function.py", "lib/labtools/extra.py"]
+    assert summary.changed == [DELTA]
+    assert "qPCR_Analysis/Delta_Ct/query.sql" in summary.removed
+    assert len(summary.removed) == 5
+    assert not (folder / "LIMS_Sample_Sync").exists()
+    assert (folder / DELTA).read_bytes() == b"print('changed')\n"
+    manifest = load_manifest(repo / ".ganymede" / "dev.json")
+    assert set(manifest.files) == set(files_under(folder)) - {"README.md"}
+
+
+def test_files_a_pull_does_not_manage_survive(repo, emulator):
+    pull(repo, emulator)
+    notes = {
+        "README.md": b"My notes about dev.\n",
+        "qPCR_Analysis/NOTES.md": b"flow notes\n",
+        "qPCR_Analysis/Delta_Ct/data.csv": b"a,b\n",
+        "qPCR_Analysis/scratch.py": b"too shallow to be managed\n",
+    }
+    for path, data in notes.items():
+        (repo / "dev" / path).write_bytes(data)
+    commit_all(repo, "Notes")
+    for path in [p for p in emulator.files("dev") if p.startswith("dags/qPCR_Analysis/")]:
+        emulator.delete_file("dev", path)
+    pull(repo, emulator)
+    found = files_under(repo / "dev")
+    assert {path: found[path] for path in notes} == notes
+
+
+def test_a_single_flow_pull_leaves_other_flows_alone(repo, emulator):
+    pull(repo, emulator)
+    (repo / "dev" / PLATE).write_text("my local edit\n")
+    edit_upstream(emulator, LOAD_RUN, b"print('upstream')\n")
+    edit_upstream(emulator, "Plate_Reader_Ingest/Map_Wells/function.py", b"not pulled\n")
+    summary = pull(repo, emulator, flow="qPCR_Analysis")
+    assert summary.changed == [LOAD_RUN]
+    assert (repo / "dev" / PLATE).read_text() == "my local edit\n"
+    requested = [r for r in emulator.requests if r.path.endswith("/commits")][-1]
+    assert requested.query["flowName"] == "qPCR_Analysis"
+
+
+def test_no_lib_leaves_lib_alone(repo, emulator):
+    pull(repo, emulator)
+    edit_upstream(emulator, LIB, b"changed upstream\n")
+    summary = pull(repo, emulator, include_lib=False)
+    assert not summary.has_changes
+    assert (repo / "dev" / LIB).read_bytes() != b"changed upstream\n"
+    assert emulator.requests[-2].query["includeLibFiles"] == "false"
+
+
+def test_the_api_key_never_reaches_the_signed_url(repo, emulator):
+    pull(repo, emulator)
+    downloads = [r for r in emulator.requests if r.path.startswith("/_download")]
+    api_calls = [r for r in emulator.requests if r.path.startswith("/v0/")]
+    assert downloads and not any(r.had_api_key for r in downloads)
+    assert api_calls and all(r.had_api_key for r in api_calls)
+
+
+def test_outside_git_a_pull_works_and_says_no_check_was_possible(tmp_path, emulator):
+    root = make_repository(tmp_path / "plain", git=False)
+    summary = pull(root, emulator)
+    assert len(summary.added) == EXAMPLE_FILES and not summary.safety_checked
+    assert "no check for uncommitted local changes" in describe(summary)[0]
+
+
+# --- local safety ---------------------------------------------------------------
+def test_uncommitted_changes_are_refused_and_listed(repo, emulator):
+    pull(repo, emulator)
+    commit_all(repo, "First pull")
+    (repo / "dev" / DELTA).write_text("hours of work\n")
+    edit_upstream(emulator, DELTA, b"upstream\n")
+    before = tree_state(repo)
+    with pytest.raises(LocalChangesError) as caught:
+        pull(repo, emulator)
+    assert DELTA in str(caught.value) and "--force" in str(caught.value)
+    assert tree_state(repo) == before
+
+
+def test_an_uncommitted_file_upstream_deleted_is_refused(repo, emulator):
+    pull(repo, emulator)
+    commit_all(repo, "First pull")
+    (repo / "dev" / "qPCR_Analysis/Delta_Ct/helper.py").write_text("new local work\n")
+    with pytest.raises(LocalChangesError, match=r"helper\.py"):
+        pull(repo, emulator)
+    assert (repo / "dev" / "qPCR_Analysis/Delta_Ct/helper.py").exists()
+
+
+def test_local_changes_the_pull_does_not_touch_are_no_obstacle(repo, emulator):
+    pull(repo, emulator)
+    commit_all(repo, "First pull")
+    (repo / "dev" / PLATE).write_text("work in progress\n")
+    edit_upstream(emulator, DELTA, b"upstream\n")
+    summary = pull(repo, emulator, flow="qPCR_Analysis")
+    assert summary.changed == [DELTA]
+    assert (repo / "dev" / PLATE).read_text() == "work in progress\n"
+
+
+def test_force_overwrites_local_changes(repo, emulator):
+    pull(repo, emulator)
+    commit_all(repo, "First pull")
+    (repo / "dev" / DELTA).write_text("throw this away\n")
+    summary = pull(repo, emulator, force=True)
+    assert summary.changed == [DELTA]
+    assert (repo / "dev" / DELTA).read_bytes() == emulator.files("dev")[f"dags/{DELTA}"]
+
+
+# --- commit ---------------------------------------------------------------------
+def test_commit_records_exactly_the_folder_and_manifest(repo, emulator):
+    (repo / "other.txt").write_text("staged elsewhere\n")
+    run_git(repo, "add", "other.txt")
+    summary = pull(repo, emulator, commit=True)
+    assert summary.commit
+    message = run_git(repo, "log", "-1", "--format=%s|%an|%ae")
+    assert message == "Sync flows in environment dev from Ganymede|Test Author|dev@example.com\n"
+    shown = run_git(repo, "show", "--name-only", "--format=", "HEAD").split()
+    assert ".ganymede/dev.json" in shown and f"dev/{DELTA}" in shown
+    assert "other.txt" not in shown
+    assert run_git(repo, "status", "--porcelain") == "A  other.txt\n"
+
+
+def test_commit_in_ci_uses_the_sync_bot(repo, emulator, monkeypatch):
+    monkeypatch.delenv("GIT_AUTHOR_NAME")
+    monkeypatch.delenv("GIT_AUTHOR_EMAIL")
+    settings = settings_for(repo, emulator.url)
+    pull_environment(
+        settings, "dev", commit=True, environ={"CI": "true"}, client_options=fast_client()
+    )
+    author = run_git(repo, "log", "-1", "--format=%an <%ae>|%cn <%ce>").strip()
+    bot = f"{settings.bot_name} <{settings.bot_email}>"
+    assert author == f"{bot}|{bot}"
+
+
+def test_nothing_to_commit_is_not_an_error(repo, emulator):
+    pull(repo, emulator, commit=True)
+    head = run_git(repo, "rev-parse", "HEAD")
+    summary = pull(repo, emulator, commit=True)
+    assert summary.commit is None and run_git(repo, "rev-parse", "HEAD") == head
+    assert "nothing to commit" in describe(summary)
+
+
+def test_commit_outside_git_fails_before_downloading(tmp_path, emulator):
+    root = make_repository(tmp_path / "plain", git=False)
+    with pytest.raises(GitError, match="invoke init"):
+        pull(root, emulator, commit=True)
+    assert emulator.requests == []
+
+
+# --- failures leave everything as it was ----------------------------------------
+def test_rate_limits_and_server_errors_are_retried_then_the_pull_succeeds(repo, emulator):
+    emulator.add_fault("rate_limit", endpoint="commits_get", retry_after=2)
+    emulator.add_fault("error", count=2, endpoint="download", status=502)
+    sleeps = Sleeps()
+    summary = pull(repo, emulator, client_options=fast_client(sleeps))
+    assert len(summary.added) == EXAMPLE_FILES
+    assert sleeps[0] == 2.0 and len(sleeps) == 3
+
+
+def test_failure_after_retries_leaves_the_tree_unchanged(repo, emulator):
+    pull(repo, emulator)
+    commit_all(repo, "First pull")
+    edit_upstream(emulator, DELTA, b"never arrives\n")
+    emulator.add_fault("error", count=4, endpoint="download", status=500)
+    before = tree_state(repo)
+    with pytest.raises(ApiError, match="after 4 attempts"):
+        pull(repo, emulator)
+    assert tree_state(repo) == before
+
+
+VICTIM = "qPCR_Analysis/Flag_Outliers/function.py"
+
+
+def test_a_download_that_keeps_breaking_changes_nothing(repo, emulator):
+    pull(repo, emulator)
+    edit_upstream(emulator, DELTA, b"never arrives\n")
+    emulator.add_fault("truncate", count=4, endpoint="download", after_bytes=40)
+    before = tree_state(repo)
+    with pytest.raises(ApiError, match="download") as caught:
+        pull(repo, emulator)
+    assert "stopped after" in str(caught.value) or "dropped" in str(caught.value)
+    assert tree_state(repo) == before
+
+
+HOSTILE = {
+    "traversal": ([("../../escaped.py", b"x")], "'..'"),
+    "absolute": ([("/tmp/escaped.py", b"x")], "absolute"),
+    "drive": ([("C:/escaped.py", b"x")], "drive letter"),
+    "backslash": ([("..\\escaped.py", b"x")], "backslash"),
+    "symlink": ([(entry_with_mode(VICTIM, stat.S_IFLNK | 0o777), b"/etc/passwd")], "link"),
+    "bomb": ([(VICTIM, b"\0" * (8 << 20))], "compression ratio"),
+    "case-twins": ([("a/n/function.py", b"1"), ("A/n/function.py", b"2")], "twice"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_archives_are_refused_with_nothing_written(repo, emulator, case):
+    pull(repo, emulator)
+    commit_all(repo, "First pull")
+    hostile, words = HOSTILE[case]
+    emulator.add_fault("archive", data=zip_bytes((LOAD_RUN, b"fine\n"), *hostile))
+    before, beside = tree_state(repo), outside_of(repo)
+    with pytest.raises(ArchiveError, match="unsafe archive: entry") as caught:
+        pull(repo, emulator)
+    assert words in str(caught.value)
+    assert tree_state(repo) == before and outside_of(repo) == beside
+
+
+def test_a_corrupt_archive_is_refused_with_nothing_written(repo, emulator):
+    pull(repo, emulator)
+    before = tree_state(repo)
+    emulator.add_fault("archive", data=b"PK\x03\x04 this is no archive")
+    with pytest.raises(ArchiveError, match="corrupt or truncated"):
+        pull(repo, emulator)
+    assert tree_state(repo) == before
+
+
+# --- the task, as a user runs it ------------------------------------------------
+def invoke_pull(repo, emulator, *args, token=API_KEY):
+    return run_invoke(
+        repo, "pull", "--env", "dev", *args,
+        GANYMEDE_API_URL=emulator.url, GANYMEDE_API_TOKEN=token,
+    )  # fmt: skip
+
+
+def test_invoke_pull_twice_shows_the_files_then_no_changes(repo, emulator):
+    first = invoke_pull(repo, emulator)
+    assert first.returncode == 0, first.stderr
+    assert f"{EXAMPLE_FILES} added, 0 changed, 0 removed" in first.stdout
+    assert f"+ dev/{DELTA}" in first.stdout and "done in" in first.stdout
+    second = invoke_pull(repo, emulator, "--commit")
+    assert second.returncode == 0 and "no changes" in second.stdout
+    assert "committed" in second.stdout
+    assert is_clean(repo)
+    assert API_KEY not in first.stdout + first.stderr + second.stdout + second.stderr
+
+
+@pytest.mark.parametrize(
+    ("fault", "arguments", "token", "words"),
+    [
+        (
+            None,
+            (),
+            "wrong-secret-token",
+            "GANYMEDE_API_TOKEN is the API token of environment 'dev'",
+        ),
+        (None, ("--flow", "No_Such_Flow"), API_KEY, "flow 'No_Such_Flow'"),
+        ({"kind": "expire_url"}, (), API_KEY, "expired"),
+    ],
+    ids=["wrong-token", "unknown-flow", "expired-url"],
+)
+def test_invoke_pull_failures_are_one_clear_line_and_change_nothing(
+    repo, emulator, fault, arguments, token, words
+):
+    if fault:
+        emulator.add_fault(**fault)
+    before = tree_state(repo)
+    done = invoke_pull(repo, emulator, *arguments, token=token)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: ") and words in lines[-1]
+    assert "Traceback" not in done.stderr
+    assert token not in done.stdout + done.stderr
+    assert "signature=" not in done.stdout + done.stderr
+    assert tree_state(repo) == before
+
+
+def test_invoke_pull_of_an_unknown_environment_says_what_to_check(repo, emulator):
+    done = run_invoke(
+        repo, "pull", "--env", "dev",
+        GANYMEDE_API_URL=emulator.url, GANYMEDE_API_TOKEN=API_KEY, GANYMEDE_ENVIRONMENT="nope",
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "environment 'nope'" in done.stderr and "GANYMEDE_ENVIRONMENT" in done.stderr
+    assert API_KEY not in done.stdout + done.stderr
+
+
+def test_invoke_pull_refuses_local_changes_and_lists_them(repo, emulator):
+    assert invoke_pull(repo, emulator, "--commit").returncode == 0
+    (repo / "dev" / DELTA).write_text("work\n")
+    edit_upstream(emulator, DELTA, b"upstream\n")
+    done = invoke_pull(repo, emulator)
+    assert done.returncode == 1 and f"{DELTA}" in done.stderr and "--force" in done.stderr
+    assert (repo / "dev" / DELTA).read_text() == "work\n"
