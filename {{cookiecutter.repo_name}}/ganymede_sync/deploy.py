@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import enum
 import hashlib
+import json
 import logging
 from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
@@ -198,8 +199,55 @@ def plan_environment(
         )
     local = read_managed(environment.path)
     ours = gitops.committed_versions(settings.root, environment.path, environment.manifest_path)
+    for path, blobs in recorded_deploys(settings, environment).items():
+        ours.setdefault(path, set()).update(blobs)
     remote = read_remote(client)
     return plan(local, remote, manifest.files, ours=ours, force=force)
+
+
+def recorded_deploys(settings: Settings, environment: Environment) -> dict[str, set[str]]:
+    """Return the blob ids this clone sent since the last pull, uncommitted files included.
+
+    Git history knows what was committed; this record (in the git folder, never
+    committed) also knows what was deployed straight from the working tree, so a
+    second local deploy without a commit in between is no false conflict.
+    """
+    record = _read_record(settings, environment)
+    if record.get("manifest") != _manifest_blob(environment):
+        return {}
+    files = record.get("files", {})
+    return {path: set(blobs) for path, blobs in files.items() if isinstance(blobs, list)}
+
+
+def record_deploy(
+    settings: Settings, environment: Environment, contents: Mapping[str, bytes]
+) -> None:
+    """Remember the versions just sent, for ``recorded_deploys``."""
+    target = gitops.local_state_path(settings.root, f"deployed-{environment.folder}.json")
+    if target is None or not contents:
+        return
+    files = {path: sorted(blobs) for path, blobs in recorded_deploys(settings, environment).items()}
+    for path, data in contents.items():
+        files[path] = sorted({*files.get(path, []), blob_id(data)})
+    record = {"manifest": _manifest_blob(environment), "files": files}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _read_record(settings: Settings, environment: Environment) -> dict:
+    target = gitops.local_state_path(settings.root, f"deployed-{environment.folder}.json")
+    try:
+        record = json.loads(target.read_text(encoding="utf-8")) if target else {}
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _manifest_blob(environment: Environment) -> str | None:
+    try:
+        return blob_id(environment.manifest_path.read_bytes())
+    except OSError:
+        return None
 
 
 def refusal_reasons(deploy_plan: DeployPlan, folder: str) -> list[str]:
@@ -276,10 +324,14 @@ def deploy_environment(
             if dry_run or attempt == MAX_REPLANS:
                 raise
             logger.warning("no answer to the deploy of %s: reading Ganymede again", environment)
-            pending = set(current.to_send)
+            sent_plan = current
             current = plan_environment(client, settings, environment, force=force)
-            delivered = tuple(sorted({*delivered, *(pending - set(current.to_send))}))
+            arrived = set(sent_plan.to_send) & set(current.paths(Status.UNCHANGED))
+            record_deploy(settings, environment, {p: sent_plan.contents[p] for p in arrived})
+            delivered = tuple(sorted({*delivered, *arrived}))
             continue
+        if not dry_run:
+            record_deploy(settings, environment, current.contents)
         sent = tuple(sorted({*delivered, *current.to_send}))
         return DeployOutcome(current, sent, dry_run, answer, replanned=attempt > 0)
     raise AssertionError("unreachable")  # pragma: no cover

@@ -284,6 +284,18 @@ def _logged_blobs(repo: git.Repo, since: str, prefix: str) -> list[tuple[str, st
     return pairs
 
 
+def local_state_path(root: Path, name: str) -> Path | None:
+    """Return where to keep ``name`` inside the git folder, or None outside a repository.
+
+    For state that belongs to this clone only and must never be committed, such as
+    the versions a deploy sent from uncommitted files.
+    """
+    repo = open_repository(root)
+    if repo is None:
+        return None
+    return Path(repo.common_dir) / "ganymede" / name
+
+
 # --- doctor -------------------------------------------------------------------
 def repository_root(path: Path) -> Path | None:
     """Return the top folder of the repository holding ``path``, or None outside one."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from deploy_workspace import TOKEN, USER, Workspace, git, make_workspace, start_emulator
 
+from ganymede_sync import deploy
 from ganymede_sync.deploy import Status
 from ganymede_sync.errors import ApiError, AuthenticationError, DeployRefused
 
@@ -156,6 +157,28 @@ def test_deploy_after_deploy_without_pull_is_no_conflict(ws):
     second = edit(ws, NODE, "# second\n")
     assert ws.deploy().sent == (NODE,)
     assert ws.remote_files()[NODE] == second
+
+
+def test_second_deploy_of_uncommitted_edits_is_no_conflict(ws):
+    """Trying a change straight from the working tree, twice, before any commit."""
+    edit(ws, NODE, "# first try\n", commit=False)
+    ws.deploy()
+    second = edit(ws, NODE, "# second try\n", commit=False)
+    assert ws.deploy().sent == (NODE,)
+    assert ws.remote_files()[NODE] == second
+
+
+def test_record_of_uncommitted_deploys_ends_with_the_next_pull(ws):
+    first = edit(ws, NODE, "# first try\n", commit=False)
+    ws.deploy()
+    ws.commit("Keep the first try")
+    ws.web_edit(NODE, b"# edited in Ganymede\n")
+    ws.pull()
+    assert deploy.recorded_deploys(ws.settings(), ws.environment) == {}
+    ws.web_edit(NODE, first)
+    edit(ws, NODE, "# mine\n")
+    with pytest.raises(DeployRefused):
+        ws.deploy()
 
 
 def test_deploy_after_deploy_from_fresh_and_shallow_clones(ws, tmp_path):
