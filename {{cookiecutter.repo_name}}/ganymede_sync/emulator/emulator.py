@@ -83,7 +83,7 @@ class Emulator:
         server = EmulatorServer(self._address, self._ganymede, self._faults, self._journal)
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, name="ganymede-emulator", daemon=True
+            target=server.serve_forever, args=(0.05,), name="ganymede-emulator", daemon=True
         )
         self._thread.start()
         return self

@@ -64,7 +64,7 @@ class PipelineRepository:
     def create(self) -> None:
         """Create an empty repository on the main branch."""
         self.path.mkdir(parents=True, exist_ok=True)
-        self._git("init", "-q", "-b", BRANCH)
+        self._git("init", "-q", "--template=", "-b", BRANCH)
 
     def head(self) -> str | None:
         """Return the commit id of HEAD, or None while the repository has no commit."""

@@ -1,0 +1,111 @@
+"""`python -m ganymede_sync.emulator` serves in the foreground and stops cleanly on signals."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LISTENING = re.compile(r"^Ganymede emulator listening on (http://127\.0\.0\.1:\d+)$")
+
+
+@contextmanager
+def running(data_dir: Path, *extra: str) -> Iterator[tuple[subprocess.Popen[str], str, str]]:
+    """Start the emulator command on a free port; yield the process, its URL and banner."""
+    command = [
+        sys.executable,
+        "-m",
+        "ganymede_sync.emulator",
+        "--port",
+        "0",
+        "--data-dir",
+        str(data_dir),
+        "--api-key",
+        "cli-token",
+        "--environment",
+        "dev",
+        "--environment",
+        "prod",
+        "--user",
+        "dev@example.com",
+        *extra,
+    ]
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline().rstrip("\n")
+        match = LISTENING.match(first)
+        if match is None:
+            process.kill()
+            _, err = process.communicate()
+            raise AssertionError(f"unexpected first line {first!r}: {err}")
+        banner = first + process.stdout.readline() + process.stdout.readline()
+        yield process, match.group(1), banner
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_command_serves_then_exits_cleanly_on_a_signal(tmp_path, stop_signal):
+    with running(tmp_path / "data") as (process, url, banner):
+        response = httpx.get(f"{url}/v0/environment/prod/commits", headers={"api-key": "cli-token"})
+        assert response.status_code == 200
+        assert httpx.get(response.text).status_code == 200
+        process.send_signal(stop_signal)
+        out, err = process.communicate(timeout=10)
+    assert process.returncode == 0, err
+    assert "environments: dev, prod" in banner
+    assert "users: dev@example.com" in banner
+    assert "cli-token" not in banner + out + err
+    assert (tmp_path / "data" / "dev" / ".git").is_dir()
+
+
+def test_command_injects_faults_given_at_start_up(tmp_path):
+    fault = json.dumps({"kind": "rate_limit", "count": 1, "retry_after": 7})
+    with running(tmp_path / "data", "--fault", fault, "--seed", "none") as (process, url, _):
+        headers = {"api-key": "cli-token"}
+        limited = httpx.get(f"{url}/v2/environment/dev/flows", headers=headers)
+        assert (limited.status_code, limited.headers["retry-after"]) == (429, "7")
+        assert httpx.get(f"{url}/v2/environment/dev/flows", headers=headers).json() == []
+        process.terminate()
+        process.communicate(timeout=10)
+    assert process.returncode == 0
+
+
+def test_command_refuses_a_bad_fault(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ganymede_sync.emulator",
+            "--port",
+            "0",
+            "--data-dir",
+            str(tmp_path),
+            "--api-key",
+            "k",
+            "--environment",
+            "dev",
+            "--fault",
+            '{"kind": "explode"}',
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "unknown fault kind" in result.stderr
