@@ -113,11 +113,12 @@ def plan(
     so local changes may replace it; anything else is someone else's edit.
     """
     ours = ours or {}
+    nothing: Set[str] = frozenset()
     entries = []
     contents = {}
     for path in sorted(set(local) | set(remote) | set(base)):
         status = _classify(
-            path, local.get(path), remote.get(path), base.get(path), ours.get(path, ()), force
+            path, local.get(path), remote.get(path), base.get(path), ours.get(path, nothing), force
         )
         if status is None:
             continue
@@ -132,20 +133,20 @@ def _classify(
     local: bytes | None,
     remote: bytes | None,
     base: str | None,
-    ours: Iterable[str],
+    ours: Set[str],
     force: bool,
 ) -> Status | None:
     """Return the status of one path, or None for a file gone on both sides."""
     if local is None:
         if remote is None:
             return None
-        known = base is not None or blob_id(remote) in set(ours)
+        known = base is not None or blob_id(remote) in ours
         return Status.DELETED_LOCALLY if known else Status.REMOTE_AHEAD
     if remote is None:
         return _classify_absent_remotely(path, local, base, force)
     if local == remote:
         return Status.UNCHANGED
-    if sha256_bytes(remote) == base or blob_id(remote) in set(ours):
+    if sha256_bytes(remote) == base or blob_id(remote) in ours:
         return Status.SEND
     if base is not None and sha256_bytes(local) == base:
         return Status.REMOTE_AHEAD
