@@ -162,6 +162,9 @@ def _deploy_client(settings, environment):
 
 
 # --- emulator -----------------------------------------------------------------
+EMULATOR_TOKEN = "local-emulator-token"  # noqa: S105 - opens only the local emulator
+
+
 @task(
     help={
         "port": "port to listen on (default 8765; 0 picks a free one)",
@@ -170,8 +173,48 @@ def _deploy_client(settings, environment):
     }
 )
 def emulator(c, port=8765, data_dir=".emulator", seed="example"):
-    """Run a local Ganymede emulator to try pulls and deploys offline."""
-    raise Exit("error: emulator is not available yet", code=1)
+    """Run a local Ganymede emulator to try pulls and deploys offline.
+
+    It serves the Ganymede environments named in ganymede.toml with a fixed local token
+    (not a secret: it only opens this emulator) and registers your git email as a user,
+    so deploys of your own commits are accepted. State stays in DATA_DIR between runs.
+    """
+    import threading
+
+    from ganymede_sync.config import load_settings
+    from ganymede_sync.emulator import Emulator
+
+    with expected_failures():
+        settings = load_settings()
+    names = tuple(dict.fromkeys(env.name for env in settings.environments.values()))
+    found = c.run("git config user.email", hide=True, warn=True)
+    user = found.stdout.strip() if found and found.ok else ""
+    try:
+        server = Emulator(
+            settings.root / data_dir,
+            api_key=EMULATOR_TOKEN,
+            environments=names,
+            users=(user or "you@example.com",),
+            seed=seed,
+            port=int(port),
+        ).start()
+    except (OSError, ValueError) as error:
+        raise Exit(f"error: the emulator could not start: {error}", code=1) from None
+    print(f"Ganymede emulator listening on {server.url}", flush=True)
+    print(f"environments: {', '.join(names)}   users: {', '.join(server.users)}")
+    print(f"token: {EMULATOR_TOKEN}   state: {settings.root / data_dir}")
+    print("In another shell (GANYMEDE_ENVIRONMENT overrides the name of every folder):")
+    print(
+        f"export GANYMEDE_API_URL={server.url} GANYMEDE_ENVIRONMENT={names[0]} "
+        f"GANYMEDE_API_TOKEN={EMULATOR_TOKEN}",
+        flush=True,
+    )
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        print("emulator stopped")
+    finally:
+        server.stop()
 
 
 # --- set-up -------------------------------------------------------------------

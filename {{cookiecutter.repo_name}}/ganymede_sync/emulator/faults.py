@@ -7,7 +7,7 @@ decides what each kind does to a response.
 
 Kinds and parameters:
 
-- ``error`` (``status`` = 500, ``body``): answer that status with that text body.
+- ``error`` (``status`` = 500, ``body`` = the status's reason phrase): answer that status.
 - ``rate_limit`` (``retry_after`` = 1): answer 429 with a ``Retry-After`` header (seconds).
 - ``slow`` (``seconds`` = 2): wait before handling the request normally.
 - ``redirect`` (``location``, required absolute URL): answer 307 to that location.
@@ -34,7 +34,7 @@ _ONLY_ON = {
     "drop_after_apply": "commits_put",
 }
 _DEFAULTS: dict[str, dict[str, Any]] = {
-    "error": {"status": 500, "body": "Internal Server Error"},
+    "error": {"status": 500, "body": None},
     "rate_limit": {"retry_after": 1},
     "slow": {"seconds": 2.0},
     "redirect": {},
@@ -93,6 +93,8 @@ def _check_types(kind: str, params: dict[str, Any]) -> None:
             raise ValueError(f"fault {kind!r}: {name} must be a number")
     if kind == "error" and not 400 <= int(params["status"]) <= 599:
         raise ValueError("fault 'error': status must be between 400 and 599")
+    if kind == "error" and not isinstance(params["body"], (str, type(None))):
+        raise ValueError("fault 'error': body must be text")
     if kind == "archive" and not isinstance(params["data"], bytes):
         raise ValueError("fault 'archive': data must be bytes")
     if kind == "redirect" and not str(params["location"]).startswith(("http://", "https://")):

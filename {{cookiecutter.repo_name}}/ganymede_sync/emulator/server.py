@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -104,6 +105,7 @@ class EmulatorServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: EmulatorServer
     protocol_version = "HTTP/1.1"
+    _unrecorded: tuple[str, dict[str, str], bool] | None = None
 
     def do_GET(self) -> None:
         self._dispatch()
@@ -134,15 +136,20 @@ class _Handler(BaseHTTPRequestHandler):
         if url.path.startswith("/_emulator/"):
             self._send(self._admin(url.path, body))
             return
+        self._unrecorded = (url.path, query, self.server.ganymede.carries_key(headers))
         endpoint, argument = _route(self.command, url.path)
         if endpoint is None:
-            status = self._send(text(405 if argument else 404, argument or "Not Found"))
+            self._send(text(405 if argument else 404, argument or "Not Found"))
         else:
-            status = self._api(endpoint, unquote(argument), query, headers, body)
-        record = RequestRecord(
-            self.command, url.path, query, self.server.ganymede.carries_key(headers), status
-        )
-        self.server.journal.add(record)
+            self._api(endpoint, unquote(argument), query, headers, body)
+        self._record(_NO_ANSWER)
+
+    def _record(self, status: int) -> None:
+        """Journal the current request once, before its answer leaves, so tests never race it."""
+        if self._unrecorded is not None:
+            path, query, had_api_key = self._unrecorded
+            self.server.journal.add(RequestRecord(self.command, path, query, had_api_key, status))
+            self._unrecorded = None
 
     def _api(
         self,
@@ -263,6 +270,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.rfile.readline()
 
     def _send(self, reply: Reply, *, limit: int | None = None) -> int:
+        self._record(reply.status)
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(reply.body)))
@@ -291,7 +299,8 @@ def _route(method: str, path: str) -> tuple[str | None, str]:
 def _fault_reply(fault: Fault) -> Reply:
     params = fault.params
     if fault.kind == "error":
-        return text(int(params["status"]), str(params["body"]))
+        status = int(params["status"])
+        return text(status, params["body"] or _phrase(status))
     if fault.kind == "rate_limit":
         reply = text(429, "Too Many Requests")
         reply.headers["Retry-After"] = str(params["retry_after"])
@@ -299,6 +308,13 @@ def _fault_reply(fault: Fault) -> Reply:
     reply = text(307, "Temporary Redirect")
     reply.headers["Location"] = str(params["location"])
     return reply
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 def _fault_from_json(body: bytes) -> Fault:
