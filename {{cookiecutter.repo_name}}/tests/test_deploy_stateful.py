@@ -50,6 +50,8 @@ def test_no_edit_is_lost_without_force(tmp_path):
             """Path -> content (None: deleted) of web edits since the last pull."""
             self.edited: set[str] = set()
             """Paths edited locally since the last pull."""
+            self.pulled = set(self.ws.remote_files())
+            """Paths Ganymede had at the last pull."""
 
         def teardown(self) -> None:
             self.ws.close()
@@ -70,13 +72,17 @@ def test_no_edit_is_lost_without_force(tmp_path):
         def web_delete(self, path: str) -> None:
             if path in self.ws.remote_files():
                 self.ws.web_edit(path, None)
-                self.web_pending[path] = None
+                if path in self.pulled:
+                    self.web_pending[path] = None
+                else:  # created and deleted in Ganymede since the pull: no change left
+                    self.web_pending.pop(path, None)
 
         @rule()
         def pull(self) -> None:
             self.ws.pull()
             self.web_pending.clear()
             self.edited.clear()
+            self.pulled = set(self.ws.remote_files())
 
         @rule(force=st.booleans())
         def deploy(self, force: bool) -> None:
