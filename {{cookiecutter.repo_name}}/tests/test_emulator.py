@@ -479,3 +479,20 @@ def test_emulator_refuses_bad_settings(tmp_path):
         Emulator(tmp_path / "b", api_key=KEY, environments=("../x",))
     with pytest.raises(RuntimeError):
         _ = Emulator(tmp_path / "c", api_key=KEY).url
+
+
+def test_paths_with_spaces_quotes_and_non_ascii_letters_round_trip(emulator, api):
+    node_file = 'Flöw Ä/Nöde "q"/function.py'
+    emulator.write_file("dev", f"dags/{node_file}", b"x = 1\n")
+    assert archive_of(api, flowName="Flöw Ä", includeLibFiles="false") == {node_file: b"x = 1\n"}
+    assert put(api, {node_file: b64(b"x = 2\n"), "lib/ü tools/ä.py": b64(b"y\n")}).is_success
+    assert set(emulator.commits("dev")[0].paths) == {f"dags/{node_file}", "lib/ü tools/ä.py"}
+    assert archive_of(api)[node_file] == b"x = 2\n"
+
+
+def test_a_short_key_is_not_mistaken_for_part_of_another_header(tmp_path):
+    emulator = Emulator(tmp_path, api_key="k")
+    with emulator, httpx.Client(base_url=emulator.url, headers={"api-key": "k"}) as client:
+        url = client.get("/v0/environment/dev/commits").text
+        httpx.get(url, headers={"Connection": "keep-alive", "X-Note": "kk"})
+        assert emulator.requests[-1].had_api_key is False

@@ -73,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
         except (ValueError, TypeError) as error:
             print(f"error: --fault {fault}: {error}", file=sys.stderr)
             return 2
+    serve_until_signalled(emulator)
+    return 0
+
+
+def serve_until_signalled(emulator: Emulator) -> None:
+    """Serve, print the address line and the tenant, and return on SIGINT or SIGTERM."""
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -86,7 +92,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"users: {', '.join(emulator.users) or '(none)'}", flush=True)
         while not stop.wait(0.5):
             pass
-    return 0
 
 
 if __name__ == "__main__":

@@ -89,8 +89,14 @@ class Ganymede:
         return hmac.compare_digest(headers.get("api-key", "").encode(), self._api_key.encode())
 
     def carries_key(self, headers: Mapping[str, str]) -> bool:
-        """Tell whether the request sent an ``api-key`` header or the key in any header."""
-        return "api-key" in headers or any(self._api_key in v for v in headers.values())
+        """Tell whether the request sent an ``api-key`` header, or the key in another header.
+
+        The key counts as sent when it is a whole word of a header value (``Bearer KEY``),
+        so a short test key never matches inside ``keep-alive``.
+        """
+        if "api-key" in headers:
+            return True
+        return any(self._api_key in value.replace(",", " ").split() for value in headers.values())
 
     def repository(self, environment: str) -> PipelineRepository | None:
         """Return the environment's repository, or None for an unknown environment."""

@@ -50,11 +50,7 @@ class Emulator:
         how long signed download URLs stay valid; ``quote_signed_url`` answers the signed
         URL as a JSON string instead of the bare URL Ganymede's clients rely on.
         """
-        if not environments:
-            raise ValueError("the emulator needs at least one environment")
-        for name in environments:
-            if not _ENVIRONMENT_NAME.match(name):
-                raise ValueError(f"invalid environment name {name!r}")
+        _check_environment_names(environments)
         self.data_dir = Path(data_dir).resolve()
         self.environments = tuple(environments)
         self.users = tuple(users)
@@ -196,6 +192,15 @@ class Emulator:
             return self._repositories[environment]
         except KeyError:
             raise KeyError(f"unknown environment {environment!r}") from None
+
+
+def _check_environment_names(environments: tuple[str, ...]) -> None:
+    """Refuse names that could not be a URL segment and a folder name at the same time."""
+    if not environments:
+        raise ValueError("the emulator needs at least one environment")
+    for name in environments:
+        if not _ENVIRONMENT_NAME.match(name):
+            raise ValueError(f"invalid environment name {name!r}: use letters, digits, _ . -")
 
 
 def _prepare(repository: PipelineRepository, seed: str) -> None:
