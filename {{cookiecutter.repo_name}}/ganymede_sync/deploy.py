@@ -6,7 +6,8 @@ the versions of each file that this repository committed since that pull) and
 classifies every path. Doing is small: ``send()`` turns a plan into one PUT.
 ``deploy_environment()`` wires both to the client, git history and validation.
 
-Never does: write to the working tree, print, decide anything from commit
+Never does: write to the working tree (the only file it writes is a record of
+sent versions inside the git folder), print, decide anything from commit
 messages, or retry a PUT that may have reached Ganymede without reading the
 remote state again first.
 """
