@@ -496,3 +496,15 @@ def test_a_short_key_is_not_mistaken_for_part_of_another_header(tmp_path):
         url = client.get("/v0/environment/dev/commits").text
         httpx.get(url, headers={"Connection": "keep-alive", "X-Note": "kk"})
         assert emulator.requests[-1].had_api_key is False
+
+
+def test_a_key_opens_only_its_own_environment(tmp_path):
+    keys = {"dev": "dev-key", "prod": "prod-key"}
+    emulator = Emulator(tmp_path, api_key=keys, environments=("dev", "prod"))
+    with emulator:
+        commits = emulator.url + "/v0/environment/{}/commits"
+        assert httpx.get(commits.format("prod"), headers={"api-key": "prod-key"}).is_success
+        assert httpx.get(commits.format("prod"), headers={"api-key": "dev-key"}).status_code == 401
+        assert httpx.get(commits.format("qa"), headers={"api-key": "dev-key"}).status_code == 404
+    with pytest.raises(ValueError, match="api key"):
+        Emulator(tmp_path, api_key={"dev": "dev-key"}, environments=("dev", "prod"))

@@ -16,7 +16,7 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,21 +72,33 @@ class Ganymede:
         *,
         repositories: Mapping[str, PipelineRepository],
         users: tuple[str, ...],
-        api_key: str,
+        api_key: str | Mapping[str, str],
         signer: UrlSigner,
         url_ttl: float,
         quote_signed_url: bool = False,
     ) -> None:
         self.repositories = dict(repositories)
         self.users = {user.lower() for user in users}
-        self._api_key = api_key
+        self._keys = (
+            {name: api_key for name in self.repositories}
+            if isinstance(api_key, str)
+            else dict(api_key)
+        )
+        if set(self._keys) != set(self.repositories):
+            raise ValueError("give one api key, or one for each environment")
         self._signer = signer
         self._url_ttl = url_ttl
         self._quote = quote_signed_url
 
-    def is_authorised(self, headers: Mapping[str, str]) -> bool:
-        """Tell whether the request carries the tenant's API key in the ``api-key`` header."""
-        return hmac.compare_digest(headers.get("api-key", "").encode(), self._api_key.encode())
+    def is_authorised(self, headers: Mapping[str, str], environment: str) -> bool:
+        """Tell whether the ``api-key`` header holds the key of ``environment``.
+
+        A key belongs to one environment, as in Ganymede. For an unknown environment any
+        known key is accepted, so the answer can be 404 rather than 401.
+        """
+        sent = headers.get("api-key", "").encode()
+        keys = [self._keys[environment]] if environment in self._keys else self._keys.values()
+        return any(hmac.compare_digest(sent, key.encode()) for key in keys)
 
     def carries_key(self, headers: Mapping[str, str]) -> bool:
         """Tell whether the request sent an ``api-key`` header, or the key in another header.
@@ -96,7 +108,8 @@ class Ganymede:
         """
         if "api-key" in headers:
             return True
-        return any(self._api_key in value.replace(",", " ").split() for value in headers.values())
+        words = {word for value in headers.values() for word in value.replace(",", " ").split()}
+        return any(key in words for key in self._keys.values())
 
     def repository(self, environment: str) -> PipelineRepository | None:
         """Return the environment's repository, or None for an unknown environment."""
@@ -110,9 +123,13 @@ class Ganymede:
         *,
         base_url: str,
         now: float,
-        expired: bool = False,
+        expired: Callable[[], bool] = lambda: False,
     ) -> Reply:
-        """Answer the signed download URL of the environment's current code."""
+        """Answer the signed download URL of the environment's current code.
+
+        ``expired`` is asked only when a URL is issued: it tells whether to issue it already
+        expired (a fault), so a refused request never uses up that fault.
+        """
         repository = self.repository(environment)
         if repository is None:
             return _unknown_environment(environment)
@@ -121,7 +138,7 @@ class Ganymede:
         commit = repository.head() or ""
         if flow is not None and flow not in flows_of(repository.tree(commit or None)):
             return text(404, f"Flow '{flow}' not found in environment '{environment}'")
-        expires = int(now) - 60 if expired else int(now + self._url_ttl)
+        expires = int(now) - 60 if expired() else int(now + self._url_ttl)
         path = self._signer.sign(Ticket(environment, commit, flow, include_lib), expires=expires)
         url = base_url + path
         if self._quote:

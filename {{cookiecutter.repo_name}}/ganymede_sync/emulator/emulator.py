@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -35,7 +36,7 @@ class Emulator:
         self,
         data_dir: Path | str,
         *,
-        api_key: str,
+        api_key: str | Mapping[str, str],
         environments: tuple[str, ...] = ("dev",),
         users: tuple[str, ...] = ("dev@example.com",),
         seed: str = "example",
@@ -46,7 +47,8 @@ class Emulator:
     ) -> None:
         """Prepare ``data_dir``: environments missing there are created from ``seed``.
 
-        Environments already in ``data_dir`` keep their state (a restart). ``url_ttl`` is
+        Environments already in ``data_dir`` keep their state (a restart). ``api_key`` is
+        one key for every environment or a key per environment name. ``url_ttl`` is
         how long signed download URLs stay valid; ``quote_signed_url`` answers the signed
         URL as a JSON string instead of the bare URL Ganymede's clients rely on.
         """

@@ -163,7 +163,7 @@ class _Handler(BaseHTTPRequestHandler):
         if early is not None:
             return self._send(early)
         ganymede = self.server.ganymede
-        if endpoint != "download" and not ganymede.is_authorised(headers):
+        if endpoint != "download" and not ganymede.is_authorised(headers, argument):
             return self._send(text(401, "Unauthorized: missing or invalid api-key header"))
         try:
             return self._endpoint(endpoint, argument, query, headers, body)
@@ -183,9 +183,14 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> int:
         ganymede, faults, now = self.server.ganymede, self.server.faults, self.server.clock()
         if endpoint == "commits_get":
-            expired = faults.take({"expire_url"}, endpoint) is not None
             base = f"http://{headers['host']}" if "host" in headers else self.server.url
-            reply = ganymede.signed_url(argument, query, base_url=base, now=now, expired=expired)
+            reply = ganymede.signed_url(
+                argument,
+                query,
+                base_url=base,
+                now=now,
+                expired=lambda: faults.take({"expire_url"}, endpoint) is not None,
+            )
             return self._send(reply)
         if endpoint == "flows":
             return self._send(ganymede.list_flows(argument, query))
