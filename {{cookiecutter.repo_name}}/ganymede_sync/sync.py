@@ -193,11 +193,11 @@ def apply_plan(
     parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{plan.folder.name}.pull-", dir=parent))
     try:
-        hashes = _stage(plan, snapshot, staging / "new")
+        moves, hashes = _stage(plan, snapshot, staging)
         manifest = next_manifest(
             old_manifest, environment, plan.scope, {**plan.unchanged, **hashes}, now=now
         )
-        _swap(plan, staging, lambda: save_manifest(manifest_path, manifest))
+        _swap(plan, staging, moves, lambda: save_manifest(manifest_path, manifest))
     except OSError as error:
         raise GanymedeSyncError(
             f"could not update {plan.folder.name}/ ({error.strerror or error}): "
@@ -209,67 +209,87 @@ def apply_plan(
     return SyncResult(sorted(plan.added), sorted(plan.changed), plan.removed, manifest, True)
 
 
-def _stage(plan: SyncPlan, snapshot: Snapshot, root: Path) -> dict[str, str]:
-    """Write every new and changed file under ``root``; return their sha256 values."""
+def _stage(
+    plan: SyncPlan, snapshot: Snapshot, staging: Path
+) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """Write every new and changed file into ``staging``; return the moves and the hashes.
+
+    A file whose local folder exists is staged flat (``f<n>``) and moved alone; files
+    under a folder missing locally are staged in a tree (``t<n>/...``) moved in one
+    rename. The staging folder is left nearly empty: folders are slow to delete on
+    some file systems, and a whole new flow costs one rename instead of one per file.
+    Moves are (staged name, repo path), the repo path "" being the folder itself.
+    """
+    moves: list[tuple[str, str]] = []
     hashes: dict[str, str] = {}
-    made: set[Path] = set()
-    for path in sorted(plan.added + plan.changed):
-        target = root / path
-        if target.parent not in made:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            made.add(target.parent)
-        digest = hashlib.sha256()
-        with target.open("wb") as handle:
-            for chunk in snapshot.chunks(path):
-                handle.write(chunk)
-                digest.update(chunk)
-        hashes[path] = digest.hexdigest()
-    return hashes
+    trees: dict[str, str] = {}
+    exists: dict[str, bool] = {}
+    made: set[str] = set()
+    root = str(staging)
+    for number, path in enumerate(sorted(plan.added + plan.changed)):
+        top = _highest_missing(plan.folder, path, exists)
+        if top == path:
+            name = f"f{number}"
+            moves.append((name, path))
+            target = os.path.join(root, name)
+        else:
+            if top not in trees:
+                trees[top] = f"t{len(trees)}"
+                moves.append((trees[top], top))
+            inner = path[len(top) + 1 :] if top else path
+            target = os.path.join(root, trees[top], inner)
+            _make_parents(target, made)
+        hashes[path] = _write(snapshot, path, target)
+    return moves, hashes
 
 
-def _swap(plan: SyncPlan, staging: Path, write_manifest: Callable[[], bool]) -> None:
-    """Rename the staged files in and the replaced ones aside; undo it all on any failure."""
+def _highest_missing(folder: Path, path: str, exists: dict[str, bool]) -> str:
+    """Return the shortest prefix of ``path`` missing locally ("" when ``folder`` is)."""
+    parts = ["", *path.split("/")]
+    for depth in range(1, len(parts) + 1):
+        prefix = "/".join(parts[1:depth])
+        if prefix not in exists:
+            exists[prefix] = os.path.lexists(os.path.join(folder, prefix))
+        if not exists[prefix]:
+            return prefix
+    return path
+
+
+def _make_parents(target: str, made: set[str]) -> None:
+    parent = os.path.dirname(target)
+    if parent not in made:
+        os.makedirs(parent, exist_ok=True)
+        made.add(parent)
+
+
+def _write(snapshot: Snapshot, path: str, target: str) -> str:
+    """Stream one snapshot file to ``target``, hashing as it goes; return the sha256."""
+    digest = hashlib.sha256()
+    with open(target, "wb") as handle:
+        for chunk in snapshot.chunks(path):
+            handle.write(chunk)
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _swap(
+    plan: SyncPlan,
+    staging: Path,
+    moves: list[tuple[str, str]],
+    write_manifest: Callable[[], bool],
+) -> None:
+    """Move replaced files aside and staged ones in, then the manifest; undo all on failure."""
     journal: list[tuple[Path, Path]] = []
     try:
-        if not plan.folder.exists():
-            _move(staging / "new", plan.folder, journal)
-        else:
-            _swap_files(plan, staging, journal)
+        for number, path in enumerate(plan.overwritten):
+            _move(plan.folder / path, staging / f"o{number}", journal)
+        for name, path in moves:
+            _move(staging / name, plan.folder / path if path else plan.folder, journal)
         write_manifest()
     except BaseException:
         for moved_to, moved_from in reversed(journal):
             os.replace(moved_to, moved_from)
         raise
-
-
-def _swap_files(plan: SyncPlan, staging: Path, journal: list[tuple[Path, Path]]) -> None:
-    new, old = staging / "new", staging / "old"
-    for path in plan.overwritten:
-        (old / path).parent.mkdir(parents=True, exist_ok=True)
-        _move(plan.folder / path, old / path, journal)
-    for path in plan.changed:
-        _move(new / path, plan.folder / path, journal)
-    placed: set[str] = set()
-    for path in sorted(plan.added):
-        top = _highest_missing(plan.folder, path, placed)
-        if top is not None:
-            _move(new / top, plan.folder / top, journal)
-            placed.add(top)
-
-
-def _highest_missing(folder: Path, path: str, placed: set[str]) -> str | None:
-    """Return the shortest prefix of ``path`` missing locally (moved as one), or None if placed.
-
-    Moving a whole new flow folder at once costs one rename instead of one per file.
-    """
-    parts = path.split("/")
-    for depth in range(1, len(parts) + 1):
-        prefix = "/".join(parts[:depth])
-        if prefix in placed:
-            return None
-        if not os.path.lexists(folder / prefix):
-            return prefix
-    return path
 
 
 def _move(source: Path, destination: Path, journal: list[tuple[Path, Path]]) -> None:
