@@ -97,7 +97,7 @@ class GanymedeClient:
         params = {"includeLibFiles": "true" if include_lib else "false"}
         if flow:
             params["flowName"] = flow
-        what = f"the code of flow '{flow}'" if flow else "the code"
+        what = f"getting the code of flow '{flow}'" if flow else "getting the code"
         response = self._request("GET", self._path("commits"), what, params=params, flow=flow)
         return self._parse_signed_url(response.text, what)
 
@@ -108,7 +108,7 @@ class GanymedeClient:
 
         Retried like any safe request; each attempt starts the file afresh.
         """
-        what = "the download of the code archive"
+        what = "downloading the code"
         for attempt in range(1, self._max_attempts + 1):
             try:
                 return self._download_once(url, destination, progress, what)
@@ -118,7 +118,7 @@ class GanymedeClient:
 
     def list_flows(self) -> list[dict[str, Any]]:
         """Return the environment's flows as Ganymede describes them (id, name, ...)."""
-        what = "the list of flows"
+        what = "listing the flows"
         response = self._request("GET", f"/v2/environment/{self._quoted_env}/flows", what)
         try:
             flows = response.json()
@@ -345,7 +345,7 @@ class GanymedeClient:
         return text.replace(self._token, "<token>") if self._token else text
 
     def _where(self, what: str) -> str:
-        return f"{what} of environment '{self.environment}' failed"
+        return f"{what} in environment '{self.environment}' failed"
 
     def _parse_signed_url(self, body: str, what: str) -> str:
         text: object = body.strip()
