@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import subprocess
 import urllib.parse
@@ -57,6 +58,27 @@ def one_pass_payload(folder: Path, paths: Iterable[str]) -> str:
     return json.dumps(
         {"fileMap": file_map, "authorEmail": "a@example.com", "message": "m", "dry_run": False}
     )
+
+
+def plain_diff(url: str, archive: Path, folder: Path) -> list[str]:
+    """Download the snapshot, read both sides whole and list the local files that differ.
+
+    The least work a correct deploy plan can do, with no history, manifest or checks.
+    """
+    download(url, archive)
+    with zipfile.ZipFile(archive) as handle:
+        remote = {name: handle.read(name) for name in handle.namelist() if not name.endswith("/")}
+    archive.unlink()
+    changed = []
+    for directory, _, names in os.walk(folder):
+        for name in names:
+            if name.endswith((".py", ".sql")):
+                full = os.path.join(directory, name)
+                relative = os.path.relpath(full, folder)
+                with open(full, "rb") as handle:
+                    if remote.get(relative) != handle.read():
+                        changed.append(relative)
+    return changed
 
 
 def has_unzip() -> bool:

@@ -1,10 +1,12 @@
 """Deploy benchmarks: plan and payload for N changed files out of a large environment.
 
 The plan includes everything a deploy decides before sending (scanning the folder,
-fetching and reading the remote snapshot, the manifest and git history); the
-payload is the serialised PUT body of that plan. Both are compared with reading,
-base64-encoding and serialising the same N files in one pass, and the growth
-exponent over N shows whether the cost stays linear.
+fetching and reading the remote snapshot, the manifest and git history, compiling
+the Python it would send); the payload is the serialised PUT body of that plan.
+Both are compared with reading, base64-encoding and serialising the same N files
+in one pass; the plan also with the least work any correct plan does (download,
+read both sides whole, compare). The growth exponent over N shows whether the
+cost stays linear.
 """
 
 from __future__ import annotations
@@ -65,7 +67,16 @@ def _measure(
 ) -> tuple[dict[str, harness.Timing], str]:
     library = ctx.library
     folder = ctx.folder(environment)
-    cases = [Case("one-pass", lambda: baselines.one_pass_payload(folder, paths))]
+    scratch = ctx.scratch / "diff.zip"
+
+    def diff() -> None:
+        url = baselines.snapshot_url(ctx.api_url, workspace.TOKEN, environment)
+        baselines.plain_diff(url, scratch, folder)
+
+    cases = [
+        Case("one-pass", lambda: baselines.one_pass_payload(folder, paths)),
+        Case("plain diff", diff),
+    ]
     note = ""
     if library.missing("plan") is None:
         plan = library.plan(environment)
@@ -83,13 +94,16 @@ def _measure(
 def _rows(ctx: Context, size: str, timings: dict[str, harness.Timing], note: str) -> list[Row]:
     missing = ctx.library.missing("plan")
     note = f"missing {missing}" if missing else note
-    baseline = timings["one-pass"]
 
-    def row(label: str, case: str, goal: float | None) -> Row:
-        return Row.timed("deploy", case, size, timings.get(label), "read+b64+json", baseline,
+    def row(label: str, case: str, baseline: str, name: str, goal: float | None) -> Row:
+        return Row.timed("deploy", case, size, timings.get(label), name, timings[baseline],
                          goal=goal, note=note)  # fmt: skip
 
-    return [row("plan", "plan (incl. remote)", None), row("payload", "payload", 2.0)]
+    return [
+        row("plan", "plan (incl. remote)", "plain diff", "urllib + read both + compare", None),
+        row("plan", "plan (incl. remote)", "one-pass", "read+b64+json", None),
+        row("payload", "payload", "one-pass", "read+b64+json", 2.0),
+    ]
 
 
 def _growth_rows(sizes: list[int], measured: dict[str, list[float]]) -> list[Row]:
