@@ -6,6 +6,7 @@ import stat
 
 import pytest
 
+from ganymede_sync.emulator import Emulator
 from ganymede_sync.errors import ApiError, ArchiveError, GitError, LocalChangesError
 from ganymede_sync.manifest import load_manifest
 from ganymede_sync.pull import describe, pull_environment
@@ -29,6 +30,13 @@ LOAD_RUN = "qPCR_Analysis/Load_Run/function.py"
 PLATE = "Plate_Reader_Ingest/Read_Plate/function.py"
 LIB = "lib/labtools/units.py"
 EXAMPLE_FILES = 17
+
+
+@pytest.fixture
+def emulator(tmp_path):
+    """The example environment only: a pull needs no other, and each one costs a repository."""
+    with Emulator(tmp_path / "emulator", api_key=API_KEY, environments=("dev",)) as running:
+        yield running
 
 
 @pytest.fixture
