@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ganymede_sync import gitops
+from ganymede_sync.archive import Snapshot
 from ganymede_sync.client import GanymedeClient, ProgressCallback
 from ganymede_sync.config import Environment, Settings
 from ganymede_sync.errors import ConfigError, GitError, LocalChangesError
 from ganymede_sync.layout import Scope, is_valid_flow_name
 from ganymede_sync.manifest import Manifest, load_manifest, sha256_file
 from ganymede_sync.snapshot import fetch_snapshot
-from ganymede_sync.sync import SyncPlan, apply_plan, plan_sync
+from ganymede_sync.sync import SyncPlan, SyncResult, apply_plan, plan_sync
 
 COMMIT_MESSAGE = "Sync flows in environment {folder} from Ganymede"
 LISTED_PATHS = 20
@@ -79,29 +80,14 @@ def pull_environment(
     environ = os.environ if environ is None else environ
     if commit:
         _check_can_commit(settings, environ)
-    downloaded = [0]
-
-    def counting(done: int, total: int | None) -> None:
-        downloaded[0] = done
-        if progress:
-            progress(done, total)
-
-    options = dict(client_options or {})
+    counter = _ByteCounter(progress)
     with (
-        GanymedeClient(settings.api_url, token, environment.name, **options) as client,
-        fetch_snapshot(client, flow=flow, include_lib=include_lib, progress=counting) as snapshot,
+        GanymedeClient(
+            settings.api_url, token, environment.name, **(client_options or {})
+        ) as client,
+        fetch_snapshot(client, flow=flow, include_lib=include_lib, progress=counter) as snapshot,
     ):
-        plan = plan_sync(environment.path, snapshot, scope)
-        old_manifest = load_manifest(environment.manifest_path)
-        checked = _refuse_local_work(settings, environment, plan, old_manifest, force=force)
-        result = apply_plan(
-            plan,
-            snapshot,
-            manifest_path=environment.manifest_path,
-            old_manifest=old_manifest,
-            environment=environment.name,
-        )
-        ignored = snapshot.ignored + plan.out_of_scope
+        result, ignored, checked = _apply(settings, environment, snapshot, scope, force=force)
     sha = _commit(settings, environment, environ) if commit else None
     return PullSummary(
         folder=environment.folder,
@@ -115,9 +101,44 @@ def pull_environment(
         commit=sha,
         commit_requested=commit,
         safety_checked=checked,
-        downloaded_bytes=downloaded[0],
+        downloaded_bytes=counter.done,
         seconds=time.monotonic() - started,
     )
+
+
+class _ByteCounter:
+    """Pass download progress on, and remember how many bytes arrived."""
+
+    def __init__(self, progress: ProgressCallback | None) -> None:
+        self.progress = progress
+        self.done = 0
+
+    def __call__(self, done: int, total: int | None) -> None:
+        self.done = done
+        if self.progress:
+            self.progress(done, total)
+
+
+def _apply(
+    settings: Settings,
+    environment: Environment,
+    snapshot: Snapshot,
+    scope: Scope,
+    *,
+    force: bool,
+) -> tuple[SyncResult, int, bool]:
+    """Plan, check for local work, apply; return the result, ignored count, and if git checked."""
+    plan = plan_sync(environment.path, snapshot, scope)
+    old_manifest = load_manifest(environment.manifest_path)
+    checked = _refuse_local_work(settings, environment, plan, old_manifest, force=force)
+    result = apply_plan(
+        plan,
+        snapshot,
+        manifest_path=environment.manifest_path,
+        old_manifest=old_manifest,
+        environment=environment.name,
+    )
+    return result, snapshot.ignored + plan.out_of_scope, checked
 
 
 def _scope(flow: str | None, include_lib: bool) -> Scope:
