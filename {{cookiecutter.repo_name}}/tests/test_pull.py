@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import stat
 
 import pytest
 
 from ganymede_sync.emulator import Emulator
 from ganymede_sync.errors import ApiError, ArchiveError, GitError, LocalChangesError
+from ganymede_sync.layout import Scope
 from ganymede_sync.manifest import load_manifest
-from ganymede_sync.pull import describe, pull_environment
+from ganymede_sync.progress import ProgressDisplay, wants_bar
+from ganymede_sync.pull import PullSummary, describe, pull_environment
 from tests.pull_helpers import (
     API_KEY,
     Sleeps,
@@ -388,3 +391,55 @@ def test_invoke_pull_refuses_local_changes_and_lists_them(repo, emulator):
     done = invoke_pull(repo, emulator)
     assert done.returncode == 1 and f"{DELTA}" in done.stderr and "--force" in done.stderr
     assert (repo / "dev" / DELTA).read_text() == "work\n"
+
+
+# --- what people see ------------------------------------------------------------
+def test_many_changes_are_counted_not_listed():
+    paths = [f"f/n{i}/function.py" for i in range(25)]
+    summary = PullSummary(folder="dev", environment="dev", scope=Scope(), added=paths)
+    lines = describe(summary)
+    assert "25 added, 0 changed, 0 removed" in lines[0]
+    assert not any(line.startswith("  +") for line in lines)
+
+
+class Terminal(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+def test_a_bar_is_drawn_only_on_a_terminal_outside_ci():
+    assert wants_bar(Terminal(True), in_ci=False)
+    assert not wants_bar(Terminal(True), in_ci=True)
+    assert not wants_bar(Terminal(False), in_ci=False)
+    assert not wants_bar(Terminal(True), in_ci=False, term="dumb")
+
+
+def test_the_bar_redraws_one_line_and_ends_it():
+    stream = Terminal(True)
+    display = ProgressDisplay(stream, bar=True)
+    display(512, 1024)
+    display(1024, 1024)
+    display.close()
+    output = stream.getvalue()
+    assert output.startswith("\rdownloading [") and "1024" not in output
+    assert output.count("\r") == 2 and output.endswith("\n") and output.count("\n") == 1
+
+
+def test_logs_get_a_few_plain_lines_and_nothing_for_a_quick_download():
+    quick = Terminal(False)
+    ProgressDisplay(quick, bar=False)(100, 100)
+    assert quick.getvalue() == ""
+    slow = Terminal(False)
+    display = ProgressDisplay(slow, bar=False)
+    display(1 << 20, 4 << 20)
+    display(2 << 20, 4 << 20)
+    display(4 << 20, 4 << 20)
+    assert slow.getvalue().splitlines() == [
+        "downloading: 1.0 of 4.0 MiB (25%)",
+        "downloading: 4.0 of 4.0 MiB (100%)",
+    ]
+    assert "\r" not in slow.getvalue()
