@@ -22,7 +22,7 @@ USERS = ("dev@example.com", "ops@example.com")
 
 @pytest.fixture(autouse=True)
 def isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Give git an identity and hide the shell's GANYMEDE_* variables."""
+    """Give git an identity, ignore the user's git config, hide GANYMEDE_* variables."""
     for name in list(os.environ):
         if name.startswith("GANYMEDE_"):
             monkeypatch.delenv(name)
@@ -31,6 +31,8 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GIT_COMMITTER_NAME", "Test Committer")
     monkeypatch.setenv("GIT_COMMITTER_EMAIL", "dev@example.com")
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    # The developer's ~/.gitconfig (signing, hooks, default branch) must not change results.
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
 
 
 def _serve(data_dir: Path, seed: str) -> Iterator[Emulator]:

@@ -15,6 +15,7 @@ import binascii
 import json
 import logging
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -94,6 +95,14 @@ class EmulatorServer(ThreadingHTTPServer):
         self.faults = faults
         self.journal = journal
         self.clock = clock
+
+    def handle_error(self, request: object, client_address: tuple[str, int]) -> None:
+        """Log a client that went away (a timeout, a test's dropped socket) without a trace."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError):
+            logger.debug("client %s went away: %s", client_address, error)
+            return
+        super().handle_error(request, client_address)
 
     @property
     def url(self) -> str:
