@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -109,3 +110,29 @@ def test_command_refuses_a_bad_fault(tmp_path):
     )
     assert result.returncode == 2
     assert "unknown fault kind" in result.stderr
+
+
+def test_command_explains_a_bad_environment_name_and_a_busy_port(tmp_path):
+    base = [sys.executable, "-m", "ganymede_sync.emulator", "--data-dir", str(tmp_path)]
+    bad_name = subprocess.run(
+        [*base, "--api-key", "k", "--environment", "a/b"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert bad_name.returncode == 1
+    assert bad_name.stderr.startswith("error: ") and "a/b" in bad_name.stderr
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        taken = subprocess.run(
+            [*base, "--api-key", "k", "--environment", "dev", "--port", port],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert taken.returncode == 1
+    assert taken.stderr.startswith("error: cannot listen")

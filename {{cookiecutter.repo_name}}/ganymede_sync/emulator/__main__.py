@@ -16,6 +16,7 @@ from types import FrameType
 
 from ganymede_sync.emulator.emulator import Emulator
 from ganymede_sync.emulator.seed import SEEDS
+from ganymede_sync.emulator.store import StoreError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,23 +58,31 @@ def main(argv: list[str] | None = None) -> int:
     options = build_parser().parse_args(argv)
     if options.verbose:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
-    emulator = Emulator(
-        options.data_dir,
-        api_key=options.api_key,
-        environments=tuple(options.environment),
-        users=tuple(options.user),
-        seed=options.seed,
-        host=options.host,
-        port=options.port,
-        quote_signed_url=options.quote_signed_url,
-    )
+    try:
+        emulator = Emulator(
+            options.data_dir,
+            api_key=options.api_key,
+            environments=tuple(options.environment),
+            users=tuple(options.user),
+            seed=options.seed,
+            host=options.host,
+            port=options.port,
+            quote_signed_url=options.quote_signed_url,
+        )
+    except (OSError, ValueError, StoreError) as error:
+        print(f"error: the emulator could not prepare {options.data_dir}: {error}", file=sys.stderr)
+        return 1
     for fault in options.fault:
         try:
             emulator.add_fault(**json.loads(fault))
         except (ValueError, TypeError) as error:
             print(f"error: --fault {fault}: {error}", file=sys.stderr)
             return 2
-    serve_until_signalled(emulator)
+    try:
+        serve_until_signalled(emulator)
+    except OSError as error:
+        print(f"error: cannot listen on {options.host}:{options.port}: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
