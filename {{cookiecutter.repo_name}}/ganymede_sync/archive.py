@@ -159,13 +159,14 @@ class Snapshot:
         """Return the size the archive declares for ``path`` (a hint: reading verifies)."""
         return self._entries[path].file_size
 
-    def chunks(self, path: str) -> Iterator[bytes]:
+    def chunks(self, path: str, *, whole: bool = False) -> Iterator[bytes]:
         """Yield the content of ``path`` in pieces, refusing it as soon as a limit is passed."""
         info = self._entries[path]
         produced = 0
+        size = -1 if whole else _CHUNK
         try:
             with self._archive.open(info) as stream:
-                while chunk := stream.read(_CHUNK):
+                while chunk := stream.read(size):
                     produced += len(chunk)
                     self._total += len(chunk)
                     self._check_streamed(info, produced)
@@ -178,7 +179,11 @@ class Snapshot:
 
     def read(self, path: str) -> bytes:
         """Return the whole content of ``path`` (code files are small; limits still apply)."""
-        return b"".join(self.chunks(path))
+        if self._entries[path].file_size > _CHUNK:
+            return b"".join(self.chunks(path))
+        # One read for a small entry: zipfile stops at the declared size and checks the
+        # CRC; the limits are still checked on what it actually produced.
+        return next(self.chunks(path, whole=True), b"")
 
     def _check_streamed(self, info: zipfile.ZipInfo, produced: int) -> None:
         limits = self._limits

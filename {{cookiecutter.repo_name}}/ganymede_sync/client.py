@@ -254,7 +254,7 @@ class GanymedeClient:
             if response is not None:
                 raise self._status_error(response, what, flow=flow, attempts=attempt)
             raise ApiError(
-                f"{self._where(what)}: {retry.reason} (after {attempt} attempts): check "
+                f"{self._where(what)}: {retry.reason}{_after(attempt)}: check "
                 "your network and GANYMEDE_API_URL, or try again later"
             )
         delay = retry.wait
@@ -296,9 +296,10 @@ class GanymedeClient:
                 f"applied it: pull first to see what arrived, then deploy again if needed{said}",
                 status=status,
             )
-        tries = f" after {attempts} attempts" if attempts > 1 else ""
         hint = "try again later" if status >= 500 or status == 429 else "check the request"
-        return ApiError(f"{where}: Ganymede answered {status}{tries}: {hint}{said}", status=status)
+        return ApiError(
+            f"{where}: Ganymede answered {status}{_after(attempts)}: {hint}{said}", status=status
+        )
 
     def _download_error(self, response: httpx.Response, what: str) -> ApiError:
         status = response.status_code
@@ -374,6 +375,10 @@ class _Retry(Exception):
         self.reason = reason
         self.wait = wait
         self.response = response
+
+
+def _after(attempts: int) -> str:
+    return f" after {attempts} attempts" if attempts > 1 else ""
 
 
 def _retry_after(response: httpx.Response) -> float | None:

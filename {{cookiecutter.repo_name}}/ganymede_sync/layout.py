@@ -13,6 +13,7 @@ its only filesystem access.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,9 +98,13 @@ def scan_managed(folder: Path) -> dict[str, Path]:
     Symbolic links and hidden folders are skipped: a link is never a managed file,
     and walking into ``.venv`` would only cost time. A missing folder has no files.
     """
-    found: dict[str, Path] = {}
+    return {path: Path(absolute) for path, absolute in walk_managed(folder)}
+
+
+def walk_managed(folder: Path) -> Iterator[tuple[str, str]]:
+    """Yield (repo path, absolute path as text) of every managed file, as ``scan_managed``."""
     if not folder.is_dir():
-        return found
+        return
     pending = [(str(folder), "")]
     while pending:
         directory, prefix = pending.pop()
@@ -111,5 +116,4 @@ def scan_managed(folder: Path) -> dict[str, Path]:
                 if entry.is_dir(follow_symlinks=False):
                     pending.append((entry.path, relative + "/"))
                 elif entry.is_file(follow_symlinks=False) and is_managed(relative):
-                    found[relative] = Path(entry.path)
-    return found
+                    yield relative, entry.path

@@ -26,11 +26,12 @@ from pathlib import Path
 
 from ganymede_sync.archive import Snapshot
 from ganymede_sync.errors import GanymedeSyncError, LocalChangesError
-from ganymede_sync.layout import Scope, scan_managed
-from ganymede_sync.manifest import Manifest, save_manifest, utc_now
+from ganymede_sync.layout import Scope, walk_managed
+from ganymede_sync.manifest import Manifest, save_manifest, sha256_bytes, utc_now
 
 logger = logging.getLogger(__name__)
 _CHUNK = 1 << 20
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 
 
 @dataclass
@@ -81,19 +82,21 @@ def plan_sync(folder: Path, snapshot: Snapshot, scope: Scope) -> SyncPlan:
     if not folder.exists():
         plan.added = wanted
         return plan
-    checked: set[str] = set()
+    known: dict[str, bool] = {}
     for path in wanted:
-        _refuse_blocked_parents(folder, path, checked)
-        _classify(plan, snapshot, path)
-    local = scan_managed(folder)
+        if _parent_exists(folder, path, known):
+            _classify(plan, snapshot, path)
+        else:
+            plan.added.append(path)
+    local = [path for path, _ in walk_managed(folder)]
     plan.removed = sorted(path for path in local if scope.covers(path) and path not in snapshot)
     return plan
 
 
 def _classify(plan: SyncPlan, snapshot: Snapshot, path: str) -> None:
-    target = plan.folder / path
+    target = os.path.join(plan.folder, path)
     try:
-        status = target.lstat()
+        status = os.lstat(target)
     except FileNotFoundError:
         plan.added.append(path)
         return
@@ -112,10 +115,13 @@ def _classify(plan: SyncPlan, snapshot: Snapshot, path: str) -> None:
         plan.unchanged[path] = digest
 
 
-def _same_content(snapshot: Snapshot, path: str, target: Path) -> str | None:
+def _same_content(snapshot: Snapshot, path: str, target: str) -> str | None:
     """Return the sha256 when the local file equals the snapshot's, else None."""
     digest = hashlib.sha256()
-    with target.open("rb") as local:
+    with open(target, "rb") as local:
+        if snapshot.size(path) <= _CHUNK:
+            data = snapshot.read(path)
+            return sha256_bytes(data) if local.read(len(data) + 1) == data else None
         for chunk in snapshot.chunks(path):
             if local.read(len(chunk)) != chunk:
                 return None
@@ -125,26 +131,30 @@ def _same_content(snapshot: Snapshot, path: str, target: Path) -> str | None:
     return digest.hexdigest()
 
 
-def _refuse_blocked_parents(folder: Path, path: str, checked: set[str]) -> None:
-    """Refuse a file, link or other non-folder where the snapshot needs a folder.
+def _parent_exists(folder: Path, path: str, known: dict[str, bool]) -> bool:
+    """Tell whether the folder of ``path`` exists; refuse a non-folder on the way.
 
-    A link to a folder would make a pull write outside the repository.
+    A file or link where the snapshot needs a folder is refused: replacing it could
+    lose work, and following a link to a folder would write outside the repository.
     """
     parts = path.split("/")[:-1]
     for depth in range(1, len(parts) + 1):
         parent = "/".join(parts[:depth])
-        if parent in checked:
-            continue
-        try:
-            mode = (folder / parent).lstat().st_mode
-        except FileNotFoundError:
-            return
-        if not _is_dir(mode):
-            raise LocalChangesError(
-                f"{folder.name}/{parent} is a file or link where Ganymede has a folder: "
-                "move it away, then pull again"
-            )
-        checked.add(parent)
+        if parent not in known:
+            try:
+                mode = os.lstat(os.path.join(folder, parent)).st_mode
+            except FileNotFoundError:
+                known[parent] = False
+            else:
+                if not _is_dir(mode):
+                    raise LocalChangesError(
+                        f"{folder.name}/{parent} is a file or link where Ganymede has a "
+                        "folder: move it away, then pull again"
+                    )
+                known[parent] = True
+        if not known[parent]:
+            return False
+    return True
 
 
 def next_manifest(
@@ -263,12 +273,21 @@ def _make_parents(target: str, made: set[str]) -> None:
 
 
 def _write(snapshot: Snapshot, path: str, target: str) -> str:
-    """Stream one snapshot file to ``target``, hashing as it goes; return the sha256."""
+    """Stream one snapshot file to a new ``target``, hashing as it goes; return the sha256.
+
+    ``O_EXCL`` refuses to follow or reuse anything already at ``target``.
+    """
     digest = hashlib.sha256()
-    with open(target, "wb") as handle:
-        for chunk in snapshot.chunks(path):
-            handle.write(chunk)
-            digest.update(chunk)
+    descriptor = os.open(target, _NEW_FILE, 0o666)
+    try:
+        pieces = [snapshot.read(path)] if snapshot.size(path) <= _CHUNK else snapshot.chunks(path)
+        for piece in pieces:
+            view = memoryview(piece)
+            while view:
+                view = view[os.write(descriptor, view) :]
+            digest.update(piece)
+    finally:
+        os.close(descriptor)
     return digest.hexdigest()
 
 
