@@ -77,6 +77,7 @@ def pull_environment(
     environment = settings.environment(folder)
     token = settings.require_token(environment)
     scope = _scope(flow, include_lib)
+    flow = scope.flow
     environ = os.environ if environ is None else environ
     if commit:
         _check_can_commit(settings, environ)
@@ -142,7 +143,8 @@ def _apply(
 
 
 def _scope(flow: str | None, include_lib: bool) -> Scope:
-    if flow is not None and not is_valid_flow_name(flow):
+    """Return the pull's scope; an empty flow name means every flow (workflows pass one)."""
+    if flow and not is_valid_flow_name(flow):
         raise ConfigError(
             f"'{flow}' is not a flow name: give the flow's id as in its Ganymede URL "
             "(one folder name, not 'lib')"

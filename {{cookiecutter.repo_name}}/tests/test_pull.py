@@ -8,7 +8,13 @@ import stat
 import pytest
 
 from ganymede_sync.emulator import Emulator
-from ganymede_sync.errors import ApiError, ArchiveError, GitError, LocalChangesError
+from ganymede_sync.errors import (
+    ApiError,
+    ArchiveError,
+    ConfigError,
+    GitError,
+    LocalChangesError,
+)
 from ganymede_sync.layout import Scope
 from ganymede_sync.manifest import load_manifest
 from ganymede_sync.progress import ProgressDisplay, wants_bar
@@ -148,6 +154,18 @@ def test_a_single_flow_pull_leaves_other_flows_alone(repo, emulator):
     assert (repo / "dev" / PLATE).read_text() == "my local edit\n"
     requested = [r for r in emulator.requests if r.path.endswith("/commits")][-1]
     assert requested.query["flowName"] == "qPCR_Analysis"
+
+
+def test_an_empty_flow_name_pulls_every_flow(repo, emulator):
+    summary = pull(repo, emulator, flow="")
+    assert len(summary.added) == EXAMPLE_FILES and summary.scope.flow is None
+
+
+@pytest.mark.parametrize("flow", ["../x", "a/b", "lib", ".hidden"])
+def test_a_flow_name_that_is_no_folder_is_refused_before_any_request(repo, emulator, flow):
+    with pytest.raises(ConfigError, match="not a flow name"):
+        pull(repo, emulator, flow=flow)
+    assert emulator.requests == []
 
 
 def test_no_lib_leaves_lib_alone(repo, emulator):
