@@ -247,6 +247,16 @@ def test_commit_records_exactly_the_folder_and_manifest(repo, emulator):
     assert run_git(repo, "status", "--porcelain") == "A  other.txt\n"
 
 
+def test_commit_records_removals_too(repo, emulator):
+    pull(repo, emulator, commit=True)
+    delete_upstream(emulator, LOAD_RUN)
+    summary = pull(repo, emulator, commit=True)
+    assert summary.removed == [LOAD_RUN] and summary.commit
+    status = run_git(repo, "show", "--name-status", "--format=", "HEAD").splitlines()
+    assert f"D\tdev/{LOAD_RUN}" in status and "M\t.ganymede/dev.json" in status
+    assert is_clean(repo)
+
+
 def test_commit_in_ci_uses_the_sync_bot(repo, emulator, monkeypatch):
     monkeypatch.delenv("GIT_AUTHOR_NAME")
     monkeypatch.delenv("GIT_AUTHOR_EMAIL")
