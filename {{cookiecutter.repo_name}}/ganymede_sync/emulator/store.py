@@ -19,6 +19,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 BRANCH = "main"
 _COMMITTER = "Ganymede Emulator <emulator@ganymede.invalid>"
@@ -103,19 +104,21 @@ class PipelineRepository:
             stdout=subprocess.PIPE,
             env=_git_environment(),
         )
-        assert process.stdin is not None and process.stdout is not None  # noqa: S101
-        feeder = threading.Thread(target=_feed_ids, args=(process.stdin, entries), daemon=True)
+        stdin, stdout = process.stdin, process.stdout
+        if stdin is None or stdout is None:
+            raise StoreError("git cat-file started without pipes")
+        feeder = threading.Thread(target=_feed_ids, args=(stdin, entries), daemon=True)
         feeder.start()
         try:
             for entry in entries:
-                header = process.stdout.readline().split()
+                header = stdout.readline().split()
                 if len(header) != 3:
                     raise StoreError(f"git cat-file could not read {entry.path}")
-                data = process.stdout.read(int(header[2]))
-                process.stdout.read(1)
+                data = stdout.read(int(header[2]))
+                stdout.read(1)
                 yield entry, data
         finally:
-            process.stdout.close()
+            stdout.close()
             process.wait()
             feeder.join()
 
@@ -186,7 +189,7 @@ class PipelineRepository:
         return result
 
 
-def _feed_ids(stdin, entries: list[TreeEntry]) -> None:
+def _feed_ids(stdin: IO[bytes], entries: list[TreeEntry]) -> None:
     """Write blob ids to ``cat-file --batch`` from a thread, so its output never blocks."""
     try:
         for entry in entries:
