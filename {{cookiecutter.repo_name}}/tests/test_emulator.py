@@ -9,6 +9,7 @@ import subprocess
 import time
 import zipfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -536,3 +537,19 @@ def test_example_flow_code_compiles_and_its_lib_imports_exist(emulator):
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lib."):
                 assert node.module in modules, f"{path} imports {node.module}"
+
+
+def test_concurrent_puts_each_become_one_commit(emulator):
+    nodes = ["Load_Run", "Delta_Ct", "Flag_Outliers"]
+
+    def send(node: str) -> int:
+        with httpx.Client(base_url=emulator.url, headers={"api-key": KEY}) as client:
+            path = f"qPCR_Analysis/{node}/function.py"
+            return put(client, {path: b64(f"# {node}\n".encode())}, message=node).status_code
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        assert list(pool.map(send, nodes)) == [200, 200, 200]
+    assert sorted(c.message for c in emulator.commits("dev")[:3]) == sorted(nodes)
+    files = emulator.files("dev")
+    for node in nodes:
+        assert files[f"dags/qPCR_Analysis/{node}/function.py"] == f"# {node}\n".encode()
