@@ -45,6 +45,23 @@ _PUT_RETRY_STATUSES = frozenset({429, 503})
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
+class _RedactSignedUrls(logging.Filter):
+    """Strip query strings from httpx's request log lines (``invoke --debug`` shows them).
+
+    A signed URL's query is its signature: a credential for as long as it lives.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _SIGNED_QUERY.sub(r"\1?<query removed>", message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+logging.getLogger("httpx").addFilter(_RedactSignedUrls())
+
+
 class GanymedeClient:
     """Talk to one Ganymede environment with one token."""
 

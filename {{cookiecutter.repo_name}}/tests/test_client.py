@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
 import zipfile
@@ -275,3 +276,13 @@ def test_an_answer_that_is_not_a_url_is_refused():
     client = GanymedeClient("http://api.invalid", API_KEY, "dev", transport=transport)
     with client, pytest.raises(ApiError, match="not a download link"):
         client.snapshot_url()
+
+
+def test_request_logs_never_show_a_signature(emulator, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    with client_for(emulator) as client:
+        url = client.snapshot_url()
+        client.download(url, tmp_path / "a.zip")
+    signature = url.split("?", 1)[1]
+    assert "HTTP Request" in caplog.text
+    assert signature not in caplog.text and API_KEY not in caplog.text

@@ -402,6 +402,16 @@ def test_invoke_pull_failures_are_one_clear_line_and_change_nothing(
     assert tree_state(repo) == before
 
 
+def test_invoke_debug_output_shows_neither_token_nor_signature(repo, emulator):
+    done = run_invoke(
+        repo, "--debug", "pull", "--env", "dev",
+        GANYMEDE_API_URL=emulator.url, GANYMEDE_API_TOKEN=API_KEY,
+    )  # fmt: skip
+    output = done.stdout + done.stderr
+    assert done.returncode == 0 and "HTTP Request" in output
+    assert API_KEY not in output and "signature=" not in output
+
+
 def test_invoke_pull_of_an_unknown_environment_says_what_to_check(repo, emulator):
     done = run_invoke(
         repo, "pull", "--env", "dev",
