@@ -207,7 +207,7 @@ def apply_plan(
         manifest = next_manifest(
             old_manifest, environment, plan.scope, {**plan.unchanged, **hashes}, now=now
         )
-        _swap(plan, staging, moves, lambda: save_manifest(manifest_path, manifest))
+        written = _swap(plan, staging, moves, lambda: save_manifest(manifest_path, manifest))
     except OSError as error:
         raise GanymedeSyncError(
             f"could not update {plan.folder.name}/ ({error.strerror or error}): "
@@ -216,7 +216,7 @@ def apply_plan(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     _remove_empty_folders(plan.folder, plan.removed)
-    return SyncResult(sorted(plan.added), sorted(plan.changed), plan.removed, manifest, True)
+    return SyncResult(sorted(plan.added), sorted(plan.changed), plan.removed, manifest, written)
 
 
 def _stage(
@@ -296,15 +296,18 @@ def _swap(
     staging: Path,
     moves: list[tuple[str, str]],
     write_manifest: Callable[[], bool],
-) -> None:
-    """Move replaced files aside and staged ones in, then the manifest; undo all on failure."""
+) -> bool:
+    """Move replaced files aside and staged ones in, then the manifest; undo all on failure.
+
+    Returns whether the manifest was rewritten.
+    """
     journal: list[tuple[Path, Path]] = []
     try:
         for number, path in enumerate(plan.overwritten):
             _move(plan.folder / path, staging / f"o{number}", journal)
         for name, path in moves:
             _move(staging / name, plan.folder / path if path else plan.folder, journal)
-        write_manifest()
+        return write_manifest()
     except BaseException:
         for moved_to, moved_from in reversed(journal):
             os.replace(moved_to, moved_from)
