@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ganymede_sync.archive import ArchiveLimits, open_snapshot
 from ganymede_sync.errors import ArchiveError, GanymedeSyncError, LocalChangesError
@@ -224,3 +226,30 @@ def test_an_unreadable_manifest_says_how_to_recover(tmp_path):
     path.write_text("{not json")
     with pytest.raises(GanymedeSyncError, match="restore it from git"):
         load_manifest(path)
+
+
+managed_paths = st.sampled_from(
+    ["a/n/function.py", "a/n/query.sql", "a/m/function.py", "b/n/function.py", "lib/x.py",
+     "lib/p/y.sql"]
+)  # fmt: skip
+contents = st.sampled_from([b"", b"one\n", b"two\n", b"x" * 300])
+scopes = st.sampled_from([FULL, Scope(flow="a"), Scope(include_lib=False), Scope("b", False)])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    local=st.dictionaries(managed_paths, contents),
+    remote=st.dictionaries(managed_paths, contents),
+    scope=scopes,
+)
+def test_a_pull_mirrors_its_scope_and_keeps_everything_else(tmp_path_factory, local, remote, scope):
+    root = tmp_path_factory.mktemp("repo")
+    for path, data in {**local, "README.md": b"mine\n", "a/notes.txt": b"n\n"}.items():
+        write(root / "dev", path, data)
+    sync(root, *remote.items(), scope=scope)
+    found = files_under(root / "dev")
+    expected = {p: d for p, d in local.items() if not scope.covers(p)}
+    expected.update({p: d for p, d in remote.items() if scope.covers(p)})
+    expected.update({"README.md": b"mine\n", "a/notes.txt": b"n\n"})
+    assert found == expected
+    assert leftovers(root) == []
