@@ -30,6 +30,21 @@ def api(emulator: Emulator) -> Iterator[httpx.Client]:
         yield client
 
 
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    """One seeded emulator for the tests that only read: none of them changes its state."""
+    data_dir = tmp_path_factory.mktemp("shared-emulator")
+    with Emulator(data_dir, api_key=KEY, environments=("dev", "prod")) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def reader(shared: Emulator) -> Iterator[httpx.Client]:
+    """An HTTP client of the shared, read-only emulator."""
+    with httpx.Client(base_url=shared.url, headers={"api-key": KEY}) as client:
+        yield client
+
+
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
@@ -72,41 +87,41 @@ def expected_archive(emulator: Emulator, *, flow: str | None = None, lib: bool =
         ("GET", "/v2/environment/dev/flows"),
     ],
 )
-def test_api_refuses_requests_without_the_right_api_key(emulator, headers, method, path):
-    response = httpx.request(method, emulator.url + path, headers=headers, json={})
+def test_api_refuses_requests_without_the_right_api_key(shared, headers, method, path):
+    response = httpx.request(method, shared.url + path, headers=headers, json={})
     assert response.status_code == 401
     assert "api-key" in response.text
-    assert emulator.commits("dev")[0].message == "Create environment"
+    assert shared.commits("dev")[0].message == "Create environment"
 
 
-def test_unknown_environment_is_404(api):
+def test_unknown_environment_is_404(reader):
     for response in (
-        api.get("/v0/environment/staging/commits"),
-        api.get("/v2/environment/staging/flows"),
-        api.put("/v0/environment/staging/commits", json={}),
+        reader.get("/v0/environment/staging/commits"),
+        reader.get("/v2/environment/staging/flows"),
+        reader.put("/v0/environment/staging/commits", json={}),
     ):
         assert response.status_code == 404
         assert "staging" in response.text
 
 
-def test_unknown_flow_is_404(api):
-    response = api.get("/v0/environment/dev/commits", params={"flowName": "No_Such_Flow"})
+def test_unknown_flow_is_404(reader):
+    response = reader.get("/v0/environment/dev/commits", params={"flowName": "No_Such_Flow"})
     assert response.status_code == 404
     assert "No_Such_Flow" in response.text
 
 
-def test_unknown_path_is_404_and_wrong_method_is_405(api):
-    assert api.get("/v1/environment/dev/commits").status_code == 404
-    assert api.post("/v0/environment/dev/commits", json={}).status_code == 405
+def test_unknown_path_is_404_and_wrong_method_is_405(reader):
+    assert reader.get("/v1/environment/dev/commits").status_code == 404
+    assert reader.post("/v0/environment/dev/commits", json={}).status_code == 405
 
 
 # --- signed URL -----------------------------------------------------------------------------
-def test_commits_answers_a_bare_signed_url_of_the_emulator(emulator, api):
-    response = api.get("/v0/environment/dev/commits", params={"includeLibFiles": "true"})
+def test_commits_answers_a_bare_signed_url_of_the_emulator(shared, reader):
+    response = reader.get("/v0/environment/dev/commits", params={"includeLibFiles": "true"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     url = urlsplit(response.text)
-    assert f"{url.scheme}://{url.netloc}" == emulator.url
+    assert f"{url.scheme}://{url.netloc}" == shared.url
     assert url.path.startswith("/_download/")
     assert set(dict(parse_qsl(url.query))) == {"expires", "signature"}
 
@@ -143,10 +158,10 @@ def _tampered(url: str, **changes: str) -> str:
     return parts._replace(query=urlencode(query)).geturl()
 
 
-def test_download_refuses_tampered_links(api):
-    url = api.get("/v0/environment/dev/commits").text
+def test_download_refuses_tampered_links(reader):
+    url = reader.get("/v0/environment/dev/commits").text
     parts = urlsplit(url)
-    other_token = api.get("/v0/environment/prod/commits").text.split("?")[0]
+    other_token = reader.get("/v0/environment/prod/commits").text.split("?")[0]
     signature = dict(parse_qsl(parts.query))["signature"]
     forged = [
         _tampered(url, signature="0" * len(signature)),
@@ -162,21 +177,23 @@ def test_download_refuses_tampered_links(api):
 
 
 def test_download_refuses_an_expired_link(tmp_path):
-    emulator = Emulator(tmp_path, api_key=KEY, url_ttl=1)
+    now = [1_800_000_000.0]
+    emulator = Emulator(tmp_path, api_key=KEY, url_ttl=60, clock=lambda: now[0])
     with emulator, httpx.Client(base_url=emulator.url, headers={"api-key": KEY}) as client:
         url = client.get("/v0/environment/dev/commits").text
+        assert dict(parse_qsl(urlsplit(url).query))["expires"] == "1800000060"
+        now[0] += 60
         assert httpx.get(url).status_code == 200
-        deadline = time.monotonic() + 5
-        while (status := httpx.get(url).status_code) == 200 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert status == 403
-        assert "expired" in httpx.get(url).text
+        now[0] += 1
+        expired = httpx.get(url)
+        assert expired.status_code == 403
+        assert "expired" in expired.text
 
 
 # --- archive content ------------------------------------------------------------------------
-def test_archive_holds_flow_and_lib_code_in_the_documented_layout(emulator, api):
-    files = archive_of(api)
-    assert files == expected_archive(emulator)
+def test_archive_holds_flow_and_lib_code_in_the_documented_layout(shared, reader):
+    files = archive_of(reader)
+    assert files == expected_archive(shared)
     assert {name.split("/")[0] for name in files} == {*FLOWS, "lib"}
     assert "lib/labtools/plates/layout.py" in files
     assert "Plate_Reader_Ingest/Subtract_Blank/query.sql" in files
@@ -184,33 +201,33 @@ def test_archive_holds_flow_and_lib_code_in_the_documented_layout(emulator, api)
     assert not any(name.endswith("callbacks.py") for name in files)
 
 
-def test_archive_leaves_out_what_the_api_never_exposes(emulator, api):
-    pipeline = emulator.files("dev")
+def test_archive_leaves_out_what_the_api_never_exposes(shared, reader):
+    pipeline = shared.files("dev")
     assert {"dags/callbacks.py", "connectors/lab_share.yaml"} <= set(pipeline)
     assert "dags/Plate_Reader_Ingest/README.md" in pipeline
-    names = set(archive_of(api))
+    names = set(archive_of(reader))
     assert not any(name.startswith(("dags/", "connectors/")) for name in names)
     assert "Plate_Reader_Ingest/README.md" not in names
 
 
-def test_single_flow_archive_holds_that_flow_and_lib(emulator, api):
-    files = archive_of(api, flowName="qPCR_Analysis")
-    assert files == expected_archive(emulator, flow="qPCR_Analysis")
+def test_single_flow_archive_holds_that_flow_and_lib(shared, reader):
+    files = archive_of(reader, flowName="qPCR_Analysis")
+    assert files == expected_archive(shared, flow="qPCR_Analysis")
     assert {name.split("/")[0] for name in files} == {"qPCR_Analysis", "lib"}
 
 
-def test_include_lib_false_leaves_lib_out(emulator, api):
-    assert archive_of(api, includeLibFiles="false") == expected_archive(emulator, lib=False)
-    flow_only = archive_of(api, flowName="qPCR_Analysis", includeLibFiles="false")
+def test_include_lib_false_leaves_lib_out(shared, reader):
+    assert archive_of(reader, includeLibFiles="false") == expected_archive(shared, lib=False)
+    flow_only = archive_of(reader, flowName="qPCR_Analysis", includeLibFiles="false")
     assert {name.split("/")[0] for name in flow_only} == {"qPCR_Analysis"}
 
 
-def test_include_lib_defaults_to_true_and_empty_flow_name_means_all(emulator, api):
-    assert archive_of(api, flowName="") == expected_archive(emulator)
+def test_include_lib_defaults_to_true_and_empty_flow_name_means_all(shared, reader):
+    assert archive_of(reader, flowName="") == expected_archive(shared)
 
 
-def test_include_lib_must_be_a_boolean(api):
-    response = api.get("/v0/environment/dev/commits", params={"includeLibFiles": "yes"})
+def test_include_lib_must_be_a_boolean(reader):
+    response = reader.get("/v0/environment/dev/commits", params={"includeLibFiles": "yes"})
     assert response.status_code == 400
 
 
@@ -404,15 +421,15 @@ def test_put_commits_only_the_files_that_change(emulator, api):
 
 
 # --- flows ----------------------------------------------------------------------------------
-def test_flows_lists_every_flow_of_the_environment(api):
-    flows = api.get("/v2/environment/dev/flows").json()
+def test_flows_lists_every_flow_of_the_environment(reader):
+    flows = reader.get("/v2/environment/dev/flows").json()
     assert [flow["id"] for flow in flows] == list(FLOWS)
     assert all(flow["environment"] == "dev" and flow["name"] for flow in flows)
 
 
-def test_flows_are_paginated_from_page_one(api):
+def test_flows_are_paginated_from_page_one(reader):
     def page(number: int) -> list[str]:
-        response = api.get(
+        response = reader.get(
             "/v2/environment/dev/flows", params={"pageNumber": number, "pageSize": 2}
         )
         assert response.status_code == 200
@@ -433,8 +450,8 @@ def test_flows_are_paginated_from_page_one(api):
         {"pageSize": 1.5},
     ],
 )
-def test_flows_refuses_bad_pagination(api, params):
-    assert api.get("/v2/environment/dev/flows", params=params).status_code == 400
+def test_flows_refuses_bad_pagination(reader, params):
+    assert reader.get("/v2/environment/dev/flows", params=params).status_code == 400
 
 
 # --- Python API and persistence -----------------------------------------------------------------

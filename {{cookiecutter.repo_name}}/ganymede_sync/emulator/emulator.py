@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -44,13 +44,15 @@ class Emulator:
         port: int = 0,
         url_ttl: float = 600.0,
         quote_signed_url: bool = False,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         """Prepare ``data_dir``: environments missing there are created from ``seed``.
 
         Environments already in ``data_dir`` keep their state (a restart). ``api_key`` is
         one key for every environment or a key per environment name. ``url_ttl`` is
         how long signed download URLs stay valid; ``quote_signed_url`` answers the signed
-        URL as a JSON string instead of the bare URL Ganymede's clients rely on.
+        URL as a JSON string instead of the bare URL Ganymede's clients rely on. ``clock``
+        tells the time for signed URLs (tests pass their own to check expiry at once).
         """
         _check_environment_names(environments)
         self.data_dir = Path(data_dir).resolve()
@@ -70,6 +72,7 @@ class Emulator:
             quote_signed_url=quote_signed_url,
         )
         self._address = (host, port)
+        self._clock = clock
         self._server: EmulatorServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -78,7 +81,9 @@ class Emulator:
         """Listen and serve in a background thread; ``port=0`` picks a free port."""
         if self._server is not None:
             return self
-        server = EmulatorServer(self._address, self._ganymede, self._faults, self._journal)
+        server = EmulatorServer(
+            self._address, self._ganymede, self._faults, self._journal, clock=self._clock
+        )
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, args=(0.05,), name="ganymede-emulator", daemon=True
