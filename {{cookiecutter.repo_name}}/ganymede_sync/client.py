@@ -119,16 +119,22 @@ class GanymedeClient:
         return self._parse_signed_url(response.text, what)
 
     def download(
-        self, url: str, destination: Path, *, progress: ProgressCallback | None = None
+        self,
+        url: str,
+        destination: Path,
+        *,
+        progress: ProgressCallback | None = None,
+        max_bytes: int | None = None,
     ) -> int:
         """Stream a signed URL into ``destination`` (constant memory) and return its size.
 
-        Retried like any safe request; each attempt starts the file afresh.
+        Retried like any safe request; each attempt starts the file afresh. More than
+        ``max_bytes`` is refused at once, so a runaway answer cannot fill the disk.
         """
         what = "downloading the code"
         for attempt in range(1, self._max_attempts + 1):
             try:
-                return self._download_once(url, destination, progress, what)
+                return self._download_once(url, destination, progress, what, max_bytes)
             except _Retry as retry:
                 self._pause_or_fail(attempt, retry, what)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -224,7 +230,12 @@ class GanymedeClient:
         raise ApiError(f"{self._where(what)}: too many redirects: check GANYMEDE_API_URL")
 
     def _download_once(
-        self, url: str, destination: Path, progress: ProgressCallback | None, what: str
+        self,
+        url: str,
+        destination: Path,
+        progress: ProgressCallback | None,
+        what: str,
+        max_bytes: int | None,
     ) -> int:
         written = 0
         try:
@@ -236,10 +247,12 @@ class GanymedeClient:
                         raise self._download_error(response, what)
                     raise retry
                 total = _content_length(response)
+                self._refuse_oversize(total or 0, max_bytes, what)
                 with destination.open("wb") as handle:
                     for chunk in response.iter_bytes(_CHUNK):
                         handle.write(chunk)
                         written += len(chunk)
+                        self._refuse_oversize(written, max_bytes, what)
                         if progress:
                             progress(written, total)
         except httpx.TransportError as error:
@@ -248,6 +261,13 @@ class GanymedeClient:
         if total is not None and received != total:
             raise _Retry(f"the download stopped after {received} of {total} bytes")
         return written
+
+    def _refuse_oversize(self, size: int, max_bytes: int | None, what: str) -> None:
+        if max_bytes is not None and size > max_bytes:
+            raise ApiError(
+                f"{self._where(what)}: the archive is over the {max_bytes}-byte limit: "
+                "raise the limit only if this environment really holds that much code"
+            )
 
     def _retry_for(self, response: httpx.Response, repeatable: bool) -> _Retry | None:
         """Return how to retry an error answer, or None when retrying cannot help."""

@@ -19,6 +19,9 @@ from pathlib import Path
 from ganymede_sync.archive import ArchiveLimits, Snapshot, open_snapshot
 from ganymede_sync.client import GanymedeClient, ProgressCallback
 
+_ENTRY_OVERHEAD = 1024
+"""Generous bytes of ZIP headers per entry (local header, central record, long names)."""
+
 
 @contextmanager
 def fetch_snapshot(
@@ -30,12 +33,15 @@ def fetch_snapshot(
     progress: ProgressCallback | None = None,
 ) -> Iterator[Snapshot]:
     """Download and validate the environment's code; yield it while the archive exists."""
+    limits = limits or ArchiveLimits()
     url = client.snapshot_url(flow=flow, include_lib=include_lib)
     descriptor, name = tempfile.mkstemp(prefix="ganymede-snapshot-", suffix=".zip")
     os.close(descriptor)
     path = Path(name)
     try:
-        client.download(url, path, progress=progress)
+        # Compressed data never needs more room than the content it holds, plus headers.
+        ceiling = limits.max_total_bytes + limits.max_entries * _ENTRY_OVERHEAD
+        client.download(url, path, progress=progress, max_bytes=ceiling)
         with open_snapshot(path, limits=limits) as snapshot:
             yield snapshot
     finally:

@@ -286,3 +286,11 @@ def test_request_logs_never_show_a_signature(emulator, tmp_path, caplog):
     signature = url.split("?", 1)[1]
     assert "HTTP Request" in caplog.text
     assert signature not in caplog.text and API_KEY not in caplog.text
+
+
+def test_a_download_over_the_limit_is_stopped_and_not_repeated(emulator, tmp_path):
+    with client_for(emulator) as client:
+        url = client.snapshot_url()
+        with pytest.raises(ApiError, match="over the 100-byte limit"):
+            client.download(url, tmp_path / "a.zip", max_bytes=100)
+    assert len([r for r in emulator.requests if r.path.startswith("/_download")]) == 1
