@@ -274,7 +274,8 @@ def test_archive_of_thousands_of_files_is_built_quickly(emulator, api):
     git("commit", "-qm", "Many nodes")
     started = time.monotonic()
     files = archive_of(api)
-    assert time.monotonic() - started < 5
+    # One git process per file would take far longer; bulk reads take about a second.
+    assert time.monotonic() - started < 10
     assert files["Flow_7/Node_37/function.py"] == b"value = 7\n"
     assert len([name for name in files if name.startswith("Flow_")]) == 3000
 
