@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ganymede_sync import gitops
-from ganymede_sync.archive import Snapshot
+from ganymede_sync.archive import ArchiveLimits, Snapshot
 from ganymede_sync.client import GanymedeClient, ProgressCallback
 from ganymede_sync.config import Environment, Settings
 from ganymede_sync.errors import ConfigError, GitError, LocalChangesError
@@ -67,6 +67,7 @@ def pull_environment(
     progress: ProgressCallback | None = None,
     environ: Mapping[str, str] | None = None,
     client_options: Mapping[str, Any] | None = None,
+    limits: ArchiveLimits | None = None,
 ) -> PullSummary:
     """Make the folder's managed files equal Ganymede's, within the flow/lib scope.
 
@@ -86,7 +87,9 @@ def pull_environment(
         GanymedeClient(
             settings.api_url, token, environment.name, **(client_options or {})
         ) as client,
-        fetch_snapshot(client, flow=flow, include_lib=include_lib, progress=counter) as snapshot,
+        fetch_snapshot(
+            client, flow=flow, include_lib=include_lib, limits=limits, progress=counter
+        ) as snapshot,
     ):
         result, ignored, checked = _apply(settings, environment, snapshot, scope, force=force)
     sha = _commit(settings, environment, environ) if commit else None

@@ -7,6 +7,7 @@ import stat
 
 import pytest
 
+from ganymede_sync.archive import ArchiveLimits
 from ganymede_sync.emulator import Emulator
 from ganymede_sync.errors import (
     ApiError,
@@ -341,6 +342,12 @@ def test_hostile_archives_are_refused_with_nothing_written(repo, emulator, case)
         pull(repo, emulator)
     assert words in str(caught.value)
     assert tree_state(repo) == before and outside_of(repo) == beside
+
+
+def test_archive_limits_are_configurable(repo, emulator):
+    with pytest.raises(ArchiveError, match="over the 100-byte limit"):
+        pull(repo, emulator, limits=ArchiveLimits(max_file_bytes=100))
+    assert not (repo / "dev" / "qPCR_Analysis").exists()
 
 
 def test_a_corrupt_archive_is_refused_with_nothing_written(repo, emulator):
