@@ -5,6 +5,11 @@ URL signer, one pipeline repository per environment) and turns a parsed request 
 ``Reply``. The archive layout (``<flow>/<node>/...`` and ``lib/**``, only ``.py`` and
 ``.sql``) and the PUT rules live here. It never touches sockets, never injects faults and
 shares no code with the client side of this repository.
+
+Where Ganymede's public material is silent, these are guesses, kept simple and documented
+in the README: error bodies are one line of text; a flow's ``name`` is its id with spaces
+for underscores; a PUT answers one line of text; an empty ``fileMap``, or one that changes
+nothing, answers 200 without an (empty) commit; an empty ``flowName`` means every flow.
 """
 
 from __future__ import annotations
