@@ -44,12 +44,13 @@ def ensure_venv() -> Path:
     return venv_python()
 
 
-def run(command: list[str], **kwargs: object) -> int:
-    """Run a command; stop this script with its exit code when it fails."""
-    code = subprocess.call(command, **kwargs)
-    if code:
-        sys.exit(code)
-    return code
+def run(command: list[str], **kwargs: object) -> None:
+    """Run a command quietly; on failure show its output and stop with its exit code."""
+    result = subprocess.run(command, capture_output=True, text=True, **kwargs)
+    if result.returncode:
+        sys.stdout.write(result.stdout)
+        sys.stderr.write(result.stderr)
+        sys.exit(result.returncode)
 
 
 def remove_tool_caches() -> None:
@@ -89,7 +90,9 @@ def command_lock(python: Path, extra: list[str]) -> int:
     for source in ("requirements.in", "requirements-dev.in"):
         target = source.replace(".in", ".txt")
         run([*uv, source, "-o", target], cwd=generated)
+        print(f"dev: locked {TEMPLATE_DIR}/{target}")
     run([*uv, "requirements-dev.in", "-o", "requirements-dev.txt"], cwd=ROOT)
+    print("dev: locked requirements-dev.txt")
     return 0
 
 

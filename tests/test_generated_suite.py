@@ -29,7 +29,8 @@ def suite_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     python = folder / "bin" / "python"
     requirements = repo / "requirements-dev.txt"
     install = ["install", "--quiet", "--require-hashes", "-r", str(requirements)]
-    subprocess.run([str(python), "-m", "pip", *install], check=True)
+    result = subprocess.run([str(python), "-m", "pip", *install], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return python
 
 
