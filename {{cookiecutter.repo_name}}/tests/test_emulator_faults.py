@@ -208,3 +208,13 @@ def test_admin_endpoint_shows_the_request_journal(emulator, api):
     ]
     assert admin.delete("/_emulator/requests").status_code == 200
     assert emulator.requests == []
+
+
+def test_clearing_the_journal_forgets_a_request_still_in_flight(emulator, api):
+    emulator.add_fault("slow", seconds=0.5, endpoint="flows")
+    with pytest.raises(httpx.ReadTimeout):
+        api.get(FLOWS, timeout=0.1)
+    emulator.clear_requests()
+    time.sleep(0.8)
+    assert api.get(FLOWS).status_code == 200
+    assert [r.status for r in emulator.requests] == [200]

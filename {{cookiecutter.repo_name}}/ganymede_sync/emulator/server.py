@@ -54,16 +54,27 @@ class RequestRecord:
 
 
 class Journal:
-    """The requests received so far, safe to use from request threads."""
+    """The requests received so far, safe to use from request threads.
+
+    Clearing also forgets requests still in flight (a slow fault still waiting), so a
+    request of an earlier test never shows up after the journal was cleared for the next.
+    """
 
     def __init__(self) -> None:
         self._records: list[RequestRecord] = []
         self._lock = threading.Lock()
+        self._generation = 0
 
-    def add(self, record: RequestRecord) -> None:
-        """Append one request."""
+    @property
+    def generation(self) -> int:
+        """Number of clears so far; a request remembers it when it arrives."""
+        return self._generation
+
+    def add(self, record: RequestRecord, generation: int) -> None:
+        """Append one request, unless the journal was cleared since it arrived."""
         with self._lock:
-            self._records.append(record)
+            if generation == self._generation:
+                self._records.append(record)
 
     def records(self) -> list[RequestRecord]:
         """Return a copy of the requests, oldest first."""
@@ -71,9 +82,10 @@ class Journal:
             return list(self._records)
 
     def clear(self) -> None:
-        """Forget every request."""
+        """Forget every request, including those still being answered."""
         with self._lock:
             self._records.clear()
+            self._generation += 1
 
 
 class EmulatorServer(ThreadingHTTPServer):
@@ -114,7 +126,7 @@ class EmulatorServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: EmulatorServer
     protocol_version = "HTTP/1.1"
-    _unrecorded: tuple[str, dict[str, str], bool] | None = None
+    _unrecorded: tuple[str, dict[str, str], bool, int] | None = None
 
     def do_GET(self) -> None:
         self._dispatch()
@@ -145,7 +157,8 @@ class _Handler(BaseHTTPRequestHandler):
         if url.path.startswith("/_emulator/"):
             self._send(self._admin(url.path, body))
             return
-        self._unrecorded = (url.path, query, self.server.ganymede.carries_key(headers))
+        had_api_key = self.server.ganymede.carries_key(headers)
+        self._unrecorded = (url.path, query, had_api_key, self.server.journal.generation)
         endpoint, argument = _route(self.command, url.path)
         if endpoint is None:
             self._send(text(405 if argument else 404, argument or "Not Found"))
@@ -156,8 +169,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _record(self, status: int) -> None:
         """Journal the current request once, before its answer leaves, so tests never race it."""
         if self._unrecorded is not None:
-            path, query, had_api_key = self._unrecorded
-            self.server.journal.add(RequestRecord(self.command, path, query, had_api_key, status))
+            path, query, had_api_key, generation = self._unrecorded
+            record = RequestRecord(self.command, path, query, had_api_key, status)
+            self.server.journal.add(record, generation)
             self._unrecorded = None
 
     def _api(
