@@ -240,6 +240,12 @@ def describe(summary: PullSummary) -> list[str]:
         )
         lines.append(f"pulled {where}: {counts}")
         lines.extend(_listed(summary))
+    elif summary.manifest_written:
+        # Typically after a deploy: Ganymede now holds what this folder already had.
+        lines.append(
+            f"pulled {where}: no file changes; recorded Ganymede's current state "
+            f"in .ganymede/{summary.folder}.json"
+        )
     else:
         lines.append(f"pulled {where}: no changes")
     if summary.ignored:

@@ -99,6 +99,17 @@ def test_pulling_again_changes_nothing_and_leaves_git_clean(repo, emulator):
     assert "no changes" in describe(summary)[0]
 
 
+def test_ganymede_catching_up_with_the_folder_updates_only_the_manifest(repo, emulator):
+    pull(repo, emulator)
+    (repo / "dev" / DELTA).write_bytes(b"print('deployed')\n")
+    commit_all(repo, "Local change, then deployed")
+    edit_upstream(emulator, DELTA, b"print('deployed')\n")
+    summary = pull(repo, emulator)
+    assert not summary.has_changes and summary.manifest_written
+    expected = "no file changes; recorded Ganymede's current state in .ganymede/dev.json"
+    assert expected in describe(summary)[0]
+
+
 def test_pulling_twice_without_committing_is_fine(repo, emulator):
     pull(repo, emulator)
     edit_upstream(emulator, DELTA, b"print('second')\n")
