@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -31,9 +32,10 @@ def step(title: str) -> None:
 
 def run(command: list[str], cwd: Path, env: dict[str, str]) -> None:
     """Show and run a command; stop the demo if it fails."""
-    print(f"$ {' '.join(command)}", flush=True)
+    shown = shlex.join(Path(part).name if part == sys.executable else part for part in command)
+    print(f"$ {shown}", flush=True)
     if subprocess.call(command, cwd=cwd, env=env) != 0:
-        raise SystemExit(f"demo: '{' '.join(command)}' failed; see the output above")
+        raise SystemExit(f"demo: '{shown}' failed; see the output above")
 
 
 def reset_output(output: Path) -> None:
