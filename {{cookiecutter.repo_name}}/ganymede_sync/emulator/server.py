@@ -238,13 +238,15 @@ class _Handler(BaseHTTPRequestHandler):
         return self._send(reply, limit=int(truncate.params["after_bytes"]))
 
     def _fault_before(self, endpoint: str) -> Reply | None:
-        while True:
-            fault = self.server.faults.take(BEFORE_HANDLING, endpoint)
-            if fault is None:
-                return None
-            if fault.kind != "slow":
-                return _fault_reply(fault)
-            time.sleep(float(fault.params["seconds"]))
+        """Use at most one fault per request: a request delayed by ``slow`` must not wake up
+        later and take a fault that was meant for a later request (or a later test)."""
+        fault = self.server.faults.take(BEFORE_HANDLING, endpoint)
+        if fault is None:
+            return None
+        if fault.kind != "slow":
+            return _fault_reply(fault)
+        time.sleep(float(fault.params["seconds"]))
+        return None
 
     def _admin(self, path: str, body: bytes) -> Reply:
         server = self.server
