@@ -51,6 +51,20 @@ class Context:
         workspace.git(self.root, "reset", "-q", "--hard", commit)
         workspace.git(self.root, "clean", "-fdq")
 
+    def pulled_state(self, environment: str, files: Mapping[str, bytes]) -> str:
+        """Pull `environment` and commit the result: where a warm pull or a deploy starts.
+
+        Without our pull, write the files it would leave (no manifest) instead.
+        """
+        if self.library.missing("pull") is None:
+            self.library.pull(environment)
+        else:
+            folder = self.folder(environment)
+            for path, data in files.items():
+                (folder / path).parent.mkdir(parents=True, exist_ok=True)
+                (folder / path).write_bytes(data)
+        return self.commit_all(f"Pulled {environment}")
+
     def commit_all(self, message: str) -> str:
         workspace.git(self.root, "add", "-A")
         workspace.git(self.root, "commit", "-q", "--no-verify", "--allow-empty", "-m", message)

@@ -25,7 +25,7 @@ def run(ctx: Context, changed_sizes: list[int], total: int) -> None:
     files = synthetic.environment_files(flows)
     ctx.log(f"deploy: {len(files)} files, changed {changed_sizes}")
     workspace.write_pipeline(ctx.pipeline(environment), files, message="Synthetic flows")
-    pulled = _pulled_state(ctx, environment, files)
+    pulled = ctx.pulled_state(environment, files)
     measured: dict[str, list[float]] = {"plan": [], "payload": [], "one-pass": []}
     for count in changed_sizes:
         ctx.restore(pulled)
@@ -37,18 +37,6 @@ def run(ctx: Context, changed_sizes: list[int], total: int) -> None:
         ctx.rows.extend(_rows(ctx, f"{count:,} of {len(files):,} files", timings, note))
     ctx.restore(pulled)
     ctx.rows.extend(_growth_rows(changed_sizes, measured))
-
-
-def _pulled_state(ctx: Context, environment: str, files: dict[str, bytes]) -> str:
-    """Commit the folder as a pull leaves it: the starting point of every size."""
-    if ctx.library.missing("pull") is None:
-        ctx.library.pull(environment)
-    else:
-        folder = ctx.folder(environment)
-        for path, data in files.items():
-            (folder / path).parent.mkdir(parents=True, exist_ok=True)
-            (folder / path).write_bytes(data)
-    return ctx.commit_all(f"Pulled {environment}")
 
 
 def _change(ctx: Context, environment: str, paths: list[str], count: int) -> list[str]:

@@ -43,17 +43,10 @@ def _cold(ctx: Context, environment: str, files: Mapping[str, bytes], empty: str
 
 def _warm(ctx: Context, environment: str, files: Mapping[str, bytes], empty: str) -> None:
     ctx.restore(empty)
-    folder = ctx.folder(environment)
-    if ctx.library.missing("pull") is None:
-        ctx.library.pull(environment)
-    else:  # the files a pull would leave, without its manifest
-        for path, data in files.items():
-            (folder / path).parent.mkdir(parents=True, exist_ok=True)
-            (folder / path).write_bytes(data)
-    previous = ctx.commit_all(f"Pulled {environment}")
+    previous = ctx.pulled_state(environment, files)
     state = ctx.scratch / "previous-state"
     shutil.rmtree(state, ignore_errors=True)
-    shutil.copytree(folder, state)
+    shutil.copytree(ctx.folder(environment), state)
 
     updates, deleted = synthetic.upstream_edit(dict(files))
     workspace.write_pipeline(ctx.pipeline(environment), updates, deleted, "Upstream edit")
