@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks import harness
-from tests.conftest import TEMPLATE
+
+TEMPLATE = Path(__file__).resolve().parent.parent
 
 
 def test_quick_benchmark_measures_every_suite_and_writes_json(tmp_path: Path) -> None:
