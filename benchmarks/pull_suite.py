@@ -117,16 +117,17 @@ def _rows(ctx: Context, suite: str, size: str, timings: dict[str, harness.Timing
 
     goal = 2.0 if suite == "pull cold" else 3.0
     get = timings.get
+    unzip_name = "unzip -q" if "unzip" in timings else "unzip -q (not installed)"
     urllib, unzip = get("urllib"), get("unzip")
     baseline_total = urllib.plus(unzip) if urllib and unzip else None
     return [
         Row.timed(suite, "download", size, get("download"), "urllib stream", get("urllib"),
                   note=why("download")),
-        Row.timed(suite, "apply", size, get("apply"), "unzip -q", get("unzip"), goal=goal,
+        Row.timed(suite, "apply", size, get("apply"), unzip_name, get("unzip"), goal=goal,
                   note=why("apply")),
         Row.timed(suite, "apply", size, get("apply"), "zipfile.extractall", get("extractall"),
                   note=why("apply")),
-        Row.timed(suite, "whole pull", size, get("pull"), "urllib + unzip -q", baseline_total,
+        Row.timed(suite, "whole pull", size, get("pull"), f"urllib + {unzip_name}", baseline_total,
                   note=why("pull")),
     ]  # fmt: skip
 
