@@ -22,9 +22,9 @@ USERS = ("dev@example.com", "ops@example.com")
 
 @pytest.fixture(autouse=True)
 def isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Give git an identity, ignore the user's git config, hide GANYMEDE_* variables."""
+    """Give git an identity, ignore the user's git config, hide GANYMEDE_*/GITHUB_* outputs."""
     for name in list(os.environ):
-        if name.startswith("GANYMEDE_"):
+        if name.startswith("GANYMEDE_") or name in ("GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("GIT_AUTHOR_NAME", "Test Author")
     monkeypatch.setenv("GIT_AUTHOR_EMAIL", "dev@example.com")

@@ -14,27 +14,10 @@ import pytest
 from ganymede_sync.changes import changed_environments, folders_touched
 from ganymede_sync.config import load_settings
 from ganymede_sync.errors import GitError
+from tests.pull_helpers import CONFIG
 
 REPOSITORY = Path(__file__).resolve().parent.parent
-CONFIG = """\
-[ganymede]
-subdomain = "acme"
-
-[environments.dev]
-ganymede_environment = "dev"
-
-[environments.prod]
-ganymede_environment = "prod"
-"""
 NULL_SHA = "0" * 40
-
-
-@pytest.fixture(autouse=True)
-def git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
-    for kind in ("AUTHOR", "COMMITTER"):
-        monkeypatch.setenv(f"GIT_{kind}_NAME", "Flow Tests")
-        monkeypatch.setenv(f"GIT_{kind}_EMAIL", "flow-tests@example.com")
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
 
 
 @pytest.fixture

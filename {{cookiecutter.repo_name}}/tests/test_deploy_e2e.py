@@ -15,17 +15,6 @@ QUERY = "qPCR_Analysis/Delta_Ct/query.sql"
 LIB = "lib/labtools/units.py"
 
 
-@pytest.fixture(autouse=True)
-def git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
-    for kind in ("AUTHOR", "COMMITTER"):
-        monkeypatch.setenv(f"GIT_{kind}_NAME", "Dev User")
-        monkeypatch.setenv(f"GIT_{kind}_EMAIL", USER)
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", "/dev/null")
-    for name in ("GANYMEDE_API_TOKEN", "GANYMEDE_AUTHOR_EMAIL", "GITHUB_STEP_SUMMARY"):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture
 def ws(tmp_path):
     emulator = start_emulator(tmp_path / "emulator")

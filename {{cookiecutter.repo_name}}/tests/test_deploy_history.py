@@ -15,12 +15,9 @@ NODE = "flow/node/function.py"
 
 
 @pytest.fixture(autouse=True)
-def git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
-    for kind in ("AUTHOR", "COMMITTER"):
-        monkeypatch.setenv(f"GIT_{kind}_NAME", "Deploy Tests")
-        monkeypatch.setenv(f"GIT_{kind}_EMAIL", "deployer@example.com")
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", "/dev/null")
+def deployer_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Author commits as someone other than conftest's default, to see it read back."""
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "deployer@example.com")
 
 
 def git(root: Path, *args: str) -> str:

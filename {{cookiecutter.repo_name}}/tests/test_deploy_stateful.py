@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import itertools
 
-import pytest
-from deploy_workspace import USER, Workspace, make_workspace, start_emulator
+from deploy_workspace import Workspace, make_workspace, start_emulator
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
@@ -26,15 +25,6 @@ PATHS = (
     "lib/labtools/extra.py",
 )
 LIB_PATHS = tuple(path for path in PATHS if path.startswith("lib/"))
-
-
-@pytest.fixture(autouse=True)
-def git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
-    for kind in ("AUTHOR", "COMMITTER"):
-        monkeypatch.setenv(f"GIT_{kind}_NAME", "Dev User")
-        monkeypatch.setenv(f"GIT_{kind}_EMAIL", USER)
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", "/dev/null")
 
 
 def test_no_edit_is_lost_without_force(tmp_path):
