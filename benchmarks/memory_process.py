@@ -1,6 +1,6 @@
 """Child process that does one memory-measured job and prints its peak RSS as JSON.
 
-Arguments: mode (`pull`, `extractall` or `idle`), repository root, API URL,
+Arguments: mode (`pull`, `plan`, `extractall` or `idle`), repository root, API URL,
 API key, environment. A process of its own, so the peak belongs to this job
 alone: not to the emulator, the benchmark driver or earlier runs.
 """
@@ -37,6 +37,8 @@ def main(argv: list[str]) -> int:
     start = time.perf_counter()
     if mode == "pull":
         library.pull(environment)
+    elif mode == "plan":
+        library.plan(environment)
     elif mode == "extractall":
         with tempfile.TemporaryDirectory() as scratch:
             archive = Path(scratch) / "snapshot.zip"

@@ -45,7 +45,18 @@ def run(ctx: Context, archive_mb: int) -> None:
             values.append(result["peak_mb"])
             seconds.get(mode, []).append(result["seconds"])
     ctx.restore(base)
+    ctx.rows.extend(_pull_rows(size, peaks, seconds, pull_missing))
+    if not pull_missing and ctx.library.missing("plan") is None:
+        ctx.rows.append(_plan_row(ctx, environment, size))
+        ctx.restore(base)
 
+
+def _pull_rows(
+    size: str,
+    peaks: dict[str, list[float]],
+    seconds: dict[str, list[float]],
+    pull_missing: str | None,
+) -> list[Row]:
     def peak(mode: str) -> float | None:
         return statistics.median(peaks[mode]) if peaks[mode] else None
 
@@ -53,12 +64,23 @@ def run(ctx: Context, archive_mb: int) -> None:
         f"took {_median(seconds['pull']):.1f} s, extractall {_median(seconds['extractall']):.1f} s"
     )
     note = f"missing {pull_missing}" if pull_missing else took
-    ctx.rows += [
+    return [
         Row("memory", "peak RSS of a pull", size, peak("pull"), "idle, modules imported",
             peak("idle"), unit="MB", limit=LIMIT_MB, note=note),
         Row("memory", "peak RSS of a pull", size, peak("pull"), "urllib + zipfile.extractall",
             peak("extractall"), unit="MB"),
     ]  # fmt: skip
+
+
+def _plan_row(ctx: Context, environment: str, size: str) -> Row:
+    """Peak RSS of planning a deploy of the same environment (no goal: for information).
+
+    The folder is pulled and committed first, as a deploy always follows a pull.
+    """
+    ctx.pulled_state(environment, {})
+    result = _child(ctx, "plan", environment)
+    return Row("memory", "peak RSS of a deploy plan", size, result["peak_mb"], unit="MB",
+               note=f"took {result['seconds']:.1f} s; no goal set")  # fmt: skip
 
 
 def _populate(pipeline: Path, archive_mb: int) -> int:
