@@ -246,11 +246,7 @@ def github_setup(c, repo=None, env=None, dry_run=False):
         state = github.read_state(cli, github.resolve_repository(cli, repo), target.environments)
         if dry_run:
             steps = github.plan_setup(state, target)
-            print(f"plan for {state.repository} (dry run: nothing is changed)")
-            for step in steps:
-                print(f"- {step.description}\n    $ {step.command_line()}")
-            print("nothing to do: GitHub is set up" if not steps else f"{len(steps)} step(s)")
-            print("secrets already set are kept unless a new token is given")
+            print("\n".join(github.describe_dry_run(state.repository, steps)))
             return
         tokens = github.read_tokens(state, target)
         steps = github.plan_setup(state, target, new_tokens=tokens)

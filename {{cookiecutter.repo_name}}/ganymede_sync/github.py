@@ -294,6 +294,16 @@ def _permissions_step(repo: str) -> Step:
     )  # fmt: skip
 
 
+def describe_dry_run(repository: str, steps: Sequence[Step]) -> list[str]:
+    """Return the lines of a dry run: each step with the exact gh command it would run."""
+    lines = [f"plan for {repository} (dry run: nothing is changed)"]
+    for step in steps:
+        lines += [f"- {step.description}", f"    $ {step.command_line()}"]
+    lines.append(f"{len(steps)} step(s)" if steps else "nothing to do: GitHub is set up")
+    lines.append("secrets already set are kept unless a new token is given")
+    return lines
+
+
 def read_tokens(
     state: GitHubState,
     target: Target,
