@@ -29,6 +29,10 @@ MIB = 1 << 20
 _CHUNK = 1 << 20
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_PLAIN_SEGMENT = r"[^./\\\x00-\x1f\x7f][^/\\\x00-\x1f\x7f]*"
+_PLAINLY_SAFE = re.compile(rf"(?![A-Za-z]:)(?:{_PLAIN_SEGMENT}/)*{_PLAIN_SEGMENT}\.(?:py|sql)")
+"""Relative names of plain segments (none empty, hidden, ``.`` or ``..``; no backslash or
+control character) ending in ``.py``/``.sql``: nearly every entry of a real archive."""
 
 
 @dataclass(frozen=True)
@@ -102,8 +106,20 @@ def exceeds_ratio(size: int, compressed: int, limits: ArchiveLimits) -> bool:
     return size > limits.ratio_floor_bytes and size > limits.max_ratio * max(compressed, 1)
 
 
+def is_plainly_safe_name(name: str) -> bool:
+    """Tell at once whether a name is a plain relative code path that no predicate refuses.
+
+    One precompiled match instead of five predicates per entry: archives hold tens of
+    thousands of entries. A name it does not recognise is not unsafe, only left to the
+    predicates, which also say precisely what is wrong.
+    """
+    return _PLAINLY_SAFE.fullmatch(name) is not None
+
+
 def name_problem(name: str) -> str | None:
     """Say what makes an entry name unsafe, or return None when it is fine."""
+    if is_plainly_safe_name(name):
+        return None
     checks = (
         (is_absolute_name, "is an absolute path"),
         (has_drive_letter, "starts with a drive letter"),

@@ -6,6 +6,8 @@ import stat
 import zipfile
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ganymede_sync import archive
 from ganymede_sync.archive import ArchiveLimits, open_snapshot
@@ -250,3 +252,45 @@ def test_limits_hold_while_streaming_across_entries(tmp_path):
 def test_names_with_control_characters_are_shown_on_one_line(tmp_path):
     message = refusal(tmp_path, zip_bytes(("f/n/x\n.py", b"x")))
     assert "\n" not in message
+
+
+# --- the fast path for plainly safe names ------------------------------------------
+_NAME_CHARS = st.sampled_from([*"ab.:/\\C_-é", "py", "sql", "..", "\x00", "\n", "\x7f"])
+_PREDICATES = (
+    archive.is_absolute_name,
+    archive.has_drive_letter,
+    archive.has_backslash,
+    archive.has_traversal,
+    archive.has_odd_segment,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_NAME_CHARS, max_size=14).map("".join))
+def test_a_name_recognised_as_plainly_safe_passes_every_predicate(name):
+    if archive.is_plainly_safe_name(name):
+        assert not any(check(name) for check in _PREDICATES)
+        assert archive.name_problem(name) is None
+        assert archive.has_allowed_suffix(name)
+
+
+_SEGMENT = st.text(alphabet=st.characters(blacklist_characters="/\\", codec="utf-8"), min_size=1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(_SEGMENT.filter(lambda part: not part.startswith(".")), min_size=1, max_size=4),
+    st.sampled_from([".py", ".sql"]),
+)
+def test_plain_code_paths_take_the_fast_path_unless_a_predicate_objects(segments, suffix):
+    name = "/".join(segments) + suffix
+    refused = any(check(name) for check in _PREDICATES)
+    assert archive.is_plainly_safe_name(name) is not refused
+
+
+@pytest.mark.parametrize(
+    "name", ["../x.py", "a/../b.py", "/a/b.py", "C:/a.py", "a\\b.py", "a//b.py", "a/\x00.py"]
+)
+def test_unsafe_names_never_take_the_fast_path(name):
+    assert not archive.is_plainly_safe_name(name)
+    assert archive.name_problem(name)
