@@ -15,6 +15,7 @@ Knows nothing about HTTP or git; never prints.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -266,10 +267,25 @@ def _highest_missing(folder: Path, path: str, exists: dict[str, bool]) -> str:
 
 
 def _make_parents(target: str, made: set[str]) -> None:
+    """Create the folder of a staged file; ``made`` remembers the folders already made.
+
+    Files come sorted, so once a folder is made its siblings follow: when the parent
+    of a new folder is known to exist, one ``mkdir`` does. ``makedirs`` (a check per
+    level) runs only for the first folder of each new subtree. Only ever called
+    inside the pull's own staging folder.
+    """
     parent = os.path.dirname(target)
-    if parent not in made:
+    if parent in made:
+        return
+    above = os.path.dirname(parent)
+    if above in made:
+        # Made already on the way to a deeper folder; O_EXCL opens still check the files.
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(parent)
+    else:
         os.makedirs(parent, exist_ok=True)
-        made.add(parent)
+        made.add(above)
+    made.add(parent)
 
 
 def _write(snapshot: Snapshot, path: str, target: str) -> str:

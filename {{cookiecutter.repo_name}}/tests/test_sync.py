@@ -69,6 +69,25 @@ def test_a_first_pull_creates_the_folder_and_manifest(tmp_path):
     assert leftovers(tmp_path) == []
 
 
+def test_new_folders_at_every_depth_are_created_in_any_order(tmp_path):
+    entries = [
+        ("lib/0.py", b"a"),
+        ("lib/a/b/c/x.py", b"b"),
+        ("lib/a/b/y.py", b"c"),
+        ("lib/a/z.py", b"d"),
+        ("lib/b.py", b"e"),
+        ("f/n/function.py", b"f"),
+        ("f/n2/deep/er/x.py", b"g"),
+        ("f/n3/query.sql", b"h"),
+    ]
+    sync(tmp_path, *entries)
+    write(tmp_path / "dev", "f/n/notes.md", b"mine")
+    more = [("f/n/sub/x.py", b"i"), ("f/n2/deep/y.py", b"j"), ("f/n4/a/b/x.py", b"k")]
+    result = sync(tmp_path, *entries, *more)
+    assert result.added == sorted(path for path, _ in more)
+    assert files_under(tmp_path / "dev") == {**dict(entries), **dict(more), "f/n/notes.md": b"mine"}
+
+
 def test_changes_upstream_are_mirrored_and_the_rest_kept(tmp_path):
     sync(tmp_path, A, A_SQL, B, LIB)
     folder = tmp_path / "dev"
