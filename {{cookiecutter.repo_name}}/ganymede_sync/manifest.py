@@ -42,16 +42,35 @@ class Manifest:
     """Whether that pull covered ``lib/``."""
 
     def to_json(self) -> str:
-        """Serialise deterministically: the same manifest always gives the same bytes."""
-        data = {
-            "changed_at": self.changed_at,
-            "environment": self.environment,
-            "files": dict(sorted(self.files.items())),
-            "flow": self.flow,
-            "include_lib": self.include_lib,
-            "version": FORMAT_VERSION,
-        }
-        return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        """Serialise deterministically: the same manifest always gives the same bytes.
+
+        The bytes are exactly those of ``json.dumps(..., indent=2, sort_keys=True,
+        ensure_ascii=False)`` plus a newline, the format manifests in repositories
+        already have. ``indent`` would force json's pure-Python encoder over tens of
+        thousands of files, so the ``files`` block is encoded in one C-encoder call
+        whose item separator carries the indentation.
+        """
+        lines = (
+            f'  "changed_at": {_json(self.changed_at)}',
+            f'  "environment": {_json(self.environment)}',
+            f'  "files": {_files_json(self.files)}',
+            f'  "flow": {_json(self.flow)}',
+            f'  "include_lib": {_json(self.include_lib)}',
+            f'  "version": {_json(FORMAT_VERSION)}',
+        )
+        return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _files_json(files: dict[str, str]) -> str:
+    """Encode ``files`` as ``indent=2`` would at the second level (keys sorted)."""
+    if not files:
+        return "{}"
+    inner = json.dumps(files, ensure_ascii=False, sort_keys=True, separators=(",\n    ", ": "))
+    return "{\n    " + inner[1:-1] + "\n  }"
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -238,6 +239,44 @@ def test_manifest_json_is_deterministic_and_rewritten_only_on_change(tmp_path):
     assert text.endswith("}\n") and text.index("a/x/y.py") < text.index("b/x/y.py")
     assert not save_manifest(path, Manifest("dev", {"a/x/y.py": "1", "b/x/y.py": "2"}, "T0"))
     assert load_manifest(path) == manifest
+
+
+def reference_manifest_json(manifest: Manifest) -> str:
+    """The manifest format as first defined: indented, sorted, non-ASCII kept."""
+    data = {
+        "changed_at": manifest.changed_at,
+        "environment": manifest.environment,
+        "files": manifest.files,
+        "flow": manifest.flow,
+        "include_lib": manifest.include_lib,
+        "version": 1,
+    }
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def test_manifest_json_keeps_the_exact_bytes_of_existing_manifests():
+    manifest = Manifest("dev", {"b/x/y.py": "2", "a/x/y.py": "1"}, changed_at="T0", flow="b")
+    assert manifest.to_json() == (
+        '{\n  "changed_at": "T0",\n  "environment": "dev",\n  "files": {\n'
+        '    "a/x/y.py": "1",\n    "b/x/y.py": "2"\n  },\n  "flow": "b",\n'
+        '  "include_lib": true,\n  "version": 1\n}\n'
+    )
+    assert Manifest("dev").to_json() == reference_manifest_json(Manifest("dev"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(st.text(), st.text(), max_size=6),
+    st.text(),
+    st.none() | st.text(),
+    st.none() | st.text(),
+    st.booleans(),
+)
+def test_manifest_json_equals_the_indented_format_for_any_content(
+    files, environment, changed_at, flow, include_lib
+):
+    manifest = Manifest(environment, files, changed_at, flow, include_lib)
+    assert manifest.to_json() == reference_manifest_json(manifest)
 
 
 def test_an_unreadable_manifest_says_how_to_recover(tmp_path):
