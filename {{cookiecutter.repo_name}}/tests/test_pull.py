@@ -236,6 +236,30 @@ def test_local_changes_the_pull_does_not_touch_are_no_obstacle(repo, emulator):
     assert (repo / "dev" / PLATE).read_text() == "work in progress\n"
 
 
+def git_commands_run(trace) -> list[str]:
+    """Return the git subcommands a GIT_TRACE2 file recorded (none when it was never written)."""
+    if not trace.exists():
+        return []
+    return [
+        line.split("cmd_name ", 1)[1].split()[0]
+        for line in trace.read_text().splitlines()
+        if "cmd_name " in line
+    ]
+
+
+def test_a_pull_that_overwrites_nothing_skips_git_status(repo, emulator, monkeypatch, tmp_path):
+    trace = tmp_path / "git-trace.txt"
+    monkeypatch.setenv("GIT_TRACE2", str(trace))
+    first = pull(repo, emulator)
+    commit_all(repo, "First pull")
+    again = pull(repo, emulator)
+    assert first.safety_checked and again.safety_checked and not again.has_changes
+    assert "status" not in git_commands_run(trace)
+    edit_upstream(emulator, DELTA, b"upstream\n")
+    assert pull(repo, emulator).changed == [DELTA]
+    assert "status" in git_commands_run(trace)
+
+
 def test_force_overwrites_local_changes(repo, emulator):
     pull(repo, emulator)
     commit_all(repo, "First pull")
