@@ -15,10 +15,12 @@ Never prints, never touches files other than a download's destination.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
 import re
+import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -62,6 +64,18 @@ class _RedactSignedUrls(logging.Filter):
 logging.getLogger("httpx").addFilter(_RedactSignedUrls())
 
 
+@functools.cache
+def default_ssl_context() -> ssl.SSLContext:
+    """Return the process's one certificate-verifying SSL context, made on first use.
+
+    The same context httpx would make (its CA bundle, ``SSL_CERT_FILE``/``SSL_CERT_DIR``
+    honoured), built once: loading the CA bundle costs tens of milliseconds, and
+    every client needs a context even for ``http://``, as a redirect or a proxy may
+    lead to TLS. An SSL context is safe to share between clients and threads.
+    """
+    return httpx.create_ssl_context()
+
+
 class GanymedeClient:
     """Talk to one Ganymede environment with one token."""
 
@@ -90,9 +104,15 @@ class GanymedeClient:
             timeout=timeouts,
             follow_redirects=False,
             transport=transport,
+            verify=default_ssl_context(),
         )
         # No api-key here: signed URLs live on another host and carry their own signature.
-        self._plain = httpx.Client(timeout=timeouts, follow_redirects=True, transport=transport)
+        self._plain = httpx.Client(
+            timeout=timeouts,
+            follow_redirects=True,
+            transport=transport,
+            verify=default_ssl_context(),
+        )
 
     def __enter__(self) -> GanymedeClient:
         return self

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import http.server
 import logging
+import shutil
 import socket
+import ssl
+import subprocess
+import threading
 import time
 import zipfile
 
 import httpx
 import pytest
 
-from ganymede_sync.client import GanymedeClient
+from ganymede_sync.client import GanymedeClient, default_ssl_context
 from ganymede_sync.emulator import Emulator
 from ganymede_sync.errors import ApiError, AuthenticationError, UncertainDeliveryError
 from tests.pull_helpers import API_KEY, Sleeps
@@ -294,3 +299,42 @@ def test_a_download_over_the_limit_is_stopped_and_not_repeated(emulator, tmp_pat
         with pytest.raises(ApiError, match="over the 100-byte limit"):
             client.download(url, tmp_path / "a.zip", max_bytes=100)
     assert len([r for r in emulator.requests if r.path.startswith("/_download")]) == 1
+
+
+# --- TLS -------------------------------------------------------------------------
+def test_clients_share_one_verifying_ssl_context():
+    with GanymedeClient("http://127.0.0.1:9", "t", "dev"), GanymedeClient("https://x", "t", "p"):
+        pass
+    context = default_ssl_context()
+    assert context is default_ssl_context() and default_ssl_context.cache_info().misses == 1
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+
+
+@pytest.fixture
+def self_signed_server(tmp_path):
+    """An HTTPS server on 127.0.0.1 whose certificate no CA vouches for."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is needed to make a certificate")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    request = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj"]
+    request += ["/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)]
+    subprocess.run([openssl, *request], check=True, capture_output=True)
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_download_from_an_unverifiable_https_host_is_refused(self_signed_server, tmp_path):
+    destination = tmp_path / "snapshot.zip"
+    with GanymedeClient(self_signed_server, "t", "dev", max_attempts=1) as client:
+        with pytest.raises(ApiError, match="could not connect"):
+            client.download(self_signed_server + "/x.zip", destination)
+        with pytest.raises(ApiError):
+            client.list_flows()
