@@ -45,12 +45,19 @@ def compile_problem(display_path: str, source: bytes) -> Problem | None:
     return None
 
 
-def compile_problems(folder_name: str, files: Mapping[str, bytes]) -> list[Problem]:
-    """Return the syntax errors of every Python file in ``files`` (repo path -> bytes)."""
+def compile_problems(folder_name: str, files: Mapping[str, bytes | Path]) -> list[Problem]:
+    """Return the syntax errors of every Python file in ``files``.
+
+    ``files`` maps repo paths to their bytes or to the file to read; files are read
+    one at a time, so checking a big folder never holds all of it in memory.
+    """
     problems = []
     for path in sorted(files):
         if path.endswith(".py"):
-            problem = compile_problem(f"{folder_name}/{path}", files[path])
+            source = files[path]
+            if isinstance(source, Path):
+                source = source.read_bytes()
+            problem = compile_problem(f"{folder_name}/{path}", source)
             if problem:
                 problems.append(problem)
     return problems
@@ -103,16 +110,11 @@ def check_folder(folder: Path, known_paths: Iterable[str] | None) -> list[Proble
     ``known_paths`` are the paths of the last pull's manifest; None (no pull yet)
     skips the new-node check rather than calling every file new.
     """
-    local = read_managed(folder)
+    local = scan_managed(folder)
     problems = compile_problems(folder.name, local) + stray_problems(folder)
     if known_paths is not None:
         problems += new_node_problems(folder.name, local, known_paths)
     return sorted(problems, key=lambda problem: (problem.path, problem.line or 0))
-
-
-def read_managed(folder: Path) -> dict[str, bytes]:
-    """Return the bytes of every managed file of ``folder``, keyed by repo path."""
-    return {path: file.read_bytes() for path, file in scan_managed(folder).items()}
 
 
 def _walk(folder: Path) -> list[str]:

@@ -3,8 +3,11 @@
 Deciding is pure: ``plan()`` compares three views of an environment folder (the
 local tree, Ganymede's current snapshot, and the manifest of the last pull, plus
 the versions of each file that this repository committed since that pull) and
-classifies every path. Doing is small: ``send()`` turns a plan into one PUT.
-``deploy_environment()`` wires both to the client, git history and validation.
+classifies every path. It works from hashes: reading streams every file through
+sha256 and keeps bytes only of local files that differ from Ganymede's, the only
+ones a deploy can send, so memory does not grow with the environment. Doing is
+small: ``send()`` turns a plan into one PUT. ``deploy_environment()`` wires both to
+the client, git history and validation.
 
 Never does: write to the working tree (the only file it writes is a record of
 sent versions inside the git folder), print, decide anything from commit
@@ -19,17 +22,20 @@ import enum
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ganymede_sync import gitops
-from ganymede_sync.check import compile_problems, read_managed
-from ganymede_sync.errors import ConfigError, DeployRefused, UncertainDeliveryError
-from ganymede_sync.layout import is_lib_path
+from ganymede_sync.check import compile_problems
+from ganymede_sync.errors import ArchiveError, ConfigError, DeployRefused, UncertainDeliveryError
+from ganymede_sync.layout import is_lib_path, walk_managed
 from ganymede_sync.manifest import load_manifest, sha256_bytes
 
 if TYPE_CHECKING:
+    from ganymede_sync.archive import Snapshot
     from ganymede_sync.client import GanymedeClient
     from ganymede_sync.config import Environment, Settings
 
@@ -37,6 +43,9 @@ logger = logging.getLogger(__name__)
 
 MAX_REPLANS = 3
 """How often a deploy re-reads the remote after an answer that never came."""
+
+WHOLE_READ_BYTES = 1 << 20
+"""Files up to this size are read in one piece; bigger ones are hashed in pieces this size."""
 
 
 class Status(enum.Enum):
@@ -92,6 +101,33 @@ class DeployPlan:
         return {status: count for status, count in counts.items() if count}
 
 
+@dataclass(frozen=True)
+class RemoteFile:
+    """A file of Ganymede's snapshot, known by its hashes alone (its bytes are never kept)."""
+
+    sha256: str
+    """Compared with the local file and with the manifest of the last pull."""
+    blob: str
+    """Git blob id, compared with the versions this repository committed."""
+
+    @classmethod
+    def of(cls, data: bytes) -> RemoteFile:
+        return cls(sha256_bytes(data), blob_id(data))
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    """A managed file of the folder: its sha256, and its bytes when a deploy may send it."""
+
+    sha256: str
+    data: bytes | None = field(default=None, repr=False, compare=False)
+    """None for a file equal to Ganymede's: it is never sent, so its bytes are not kept."""
+
+    @classmethod
+    def of(cls, data: bytes) -> LocalFile:
+        return cls(sha256_bytes(data), data)
+
+
 def blob_id(data: bytes) -> str:
     """Return git's blob id of ``data``, so content compares with git history directly."""
     header = b"blob %d\0" % len(data)
@@ -99,8 +135,8 @@ def blob_id(data: bytes) -> str:
 
 
 def plan(
-    local: Mapping[str, bytes],
-    remote: Mapping[str, bytes],
+    local: Mapping[str, LocalFile],
+    remote: Mapping[str, RemoteFile],
     base: Mapping[str, str],
     *,
     ours: Mapping[str, Set[str]] | None = None,
@@ -111,7 +147,9 @@ def plan(
     ``base`` maps paths to the sha256 recorded by the last pull; ``ours`` maps paths
     to git blob ids of versions this repository committed since then. A remote
     file equal to its base or to one of ``ours`` has not been edited in Ganymede,
-    so local changes may replace it; anything else is someone else's edit.
+    so local changes may replace it; anything else is someone else's edit. Every
+    local file that differs from Ganymede's must come with its bytes: the plan
+    keeps those of the files to send.
     """
     ours = ours or {}
     nothing: Set[str] = frozenset()
@@ -125,14 +163,20 @@ def plan(
             continue
         entries.append(PlanEntry(path, status))
         if status in SENT_STATUSES:
-            contents[path] = local[path]
+            contents[path] = _kept_bytes(path, local[path])
     return DeployPlan(tuple(entries), contents)
+
+
+def _kept_bytes(path: str, local: LocalFile) -> bytes:
+    if local.data is None:
+        raise ValueError(f"the bytes of {path}, a file to send, were not kept")
+    return local.data
 
 
 def _classify(
     path: str,
-    local: bytes | None,
-    remote: bytes | None,
+    local: LocalFile | None,
+    remote: RemoteFile | None,
     base: str | None,
     ours: Set[str],
     force: bool,
@@ -141,22 +185,22 @@ def _classify(
     if local is None:
         if remote is None:
             return None
-        known = base is not None or blob_id(remote) in ours
+        known = base is not None or remote.blob in ours
         return Status.DELETED_LOCALLY if known else Status.REMOTE_AHEAD
     if remote is None:
-        return _classify_absent_remotely(path, local, base, force)
-    if local == remote:
+        return _classify_absent_remotely(path, local.sha256, base, force)
+    if local.sha256 == remote.sha256:
         return Status.UNCHANGED
-    if sha256_bytes(remote) == base or blob_id(remote) in ours:
+    if remote.sha256 == base or remote.blob in ours:
         return Status.SEND
-    if base is not None and sha256_bytes(local) == base:
+    if base is not None and local.sha256 == base:
         return Status.REMOTE_AHEAD
     return Status.OVERWRITE if force else Status.CONFLICT
 
 
-def _classify_absent_remotely(path: str, local: bytes, base: str | None, force: bool) -> Status:
-    """Classify a local file that Ganymede does not have (any more)."""
-    if base is not None and sha256_bytes(local) == base:
+def _classify_absent_remotely(path: str, local: str, base: str | None, force: bool) -> Status:
+    """Classify a local file (``local``: its sha256) that Ganymede does not have (any more)."""
+    if base is not None and local == base:
         # Deleted in Ganymede since the last pull and untouched here: a pull removes it.
         return Status.REMOTE_AHEAD
     if not is_lib_path(path):
@@ -180,12 +224,69 @@ class DeployOutcome:
     """True when an answer never came and the remote was read again to decide."""
 
 
-def read_remote(client: GanymedeClient) -> dict[str, bytes]:
-    """Download Ganymede's current snapshot exactly as a pull does, into memory only."""
+def read_remote(client: GanymedeClient) -> dict[str, RemoteFile]:
+    """Download Ganymede's current snapshot exactly as a pull does and hash every file.
+
+    Members are streamed through the hashes, so no file's bytes outlive its reading.
+    """
     from ganymede_sync.snapshot import fetch_snapshot
 
     with fetch_snapshot(client, include_lib=True) as snapshot:
-        return {path: snapshot.read(path) for path in snapshot.paths}
+        return {path: _hash_member(snapshot, path) for path in snapshot.paths}
+
+
+def _hash_member(snapshot: Snapshot, path: str) -> RemoteFile:
+    """Hash one archive member, in pieces when it is big (limits apply as when pulling)."""
+    size = snapshot.size(path)
+    if size <= WHOLE_READ_BYTES:
+        return RemoteFile.of(snapshot.read(path))
+    sha256 = hashlib.sha256()
+    # Git hashes a header with the size first: the declared size, checked below.
+    blob = hashlib.sha1(b"blob %d\0" % size, usedforsecurity=False)
+    produced = 0
+    for chunk in snapshot.chunks(path):
+        sha256.update(chunk)
+        blob.update(chunk)
+        produced += len(chunk)
+    if produced != size:
+        raise ArchiveError(
+            f"archive entry '{path}' holds {produced} bytes but declares {size}: "
+            "deploy again; nothing was sent"
+        )
+    return RemoteFile(sha256.hexdigest(), blob.hexdigest())
+
+
+def read_local(folder: Path, remote: Mapping[str, RemoteFile]) -> dict[str, LocalFile]:
+    """Hash every managed file of ``folder``; keep the bytes only of those unlike ``remote``.
+
+    A file equal to Ganymede's is never sent, so holding it would only make memory
+    grow with the environment; the others are few, and sending needs them.
+    """
+    local = {}
+    for path, file in walk_managed(folder):
+        theirs = remote.get(path)
+        local[path] = _read_local_file(file, theirs.sha256 if theirs else None)
+    return local
+
+
+def _read_local_file(file: str | Path, remote_sha256: str | None) -> LocalFile:
+    """Hash one file, keeping its bytes unless its sha256 is ``remote_sha256``."""
+    with open(file, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size <= WHOLE_READ_BYTES:
+            found = LocalFile.of(handle.read())
+            return LocalFile(found.sha256) if found.sha256 == remote_sha256 else found
+        digest = hashlib.sha256()
+        while chunk := handle.read(WHOLE_READ_BYTES):
+            digest.update(chunk)
+    sha256 = digest.hexdigest()
+    if sha256 == remote_sha256:
+        return LocalFile(sha256)
+    # A big changed file: read it again to keep it, making sure it is what was hashed.
+    with open(file, "rb") as handle:
+        data = handle.read()
+    if sha256_bytes(data) != sha256:
+        raise DeployRefused(f"{file} changed while the deploy read it: deploy again")
+    return LocalFile(sha256, data)
 
 
 def plan_environment(
@@ -199,11 +300,12 @@ def plan_environment(
             f"({environment.manifest_path.parent.name}/{environment.manifest_path.name} "
             f"is missing): run invoke pull --env {environment.folder} first"
         )
-    local = read_managed(environment.path)
     ours = gitops.committed_versions(settings.root, environment.path, environment.manifest_path)
     for path, blobs in recorded_deploys(settings, environment).items():
         ours.setdefault(path, set()).update(blobs)
     remote = read_remote(client)
+    # Local files are read after the remote, to know which ones' bytes to keep.
+    local = read_local(environment.path, remote)
     return plan(local, remote, manifest.files, ours=ours, force=force)
 
 

@@ -160,6 +160,18 @@ class Workspace:
         return Workspace(destination, self.emu)
 
 
+def plan_of_contents(
+    local: dict[str, bytes], remote: dict[str, bytes], base: dict[str, str], **options
+) -> deploy.DeployPlan:
+    """Plan from whole file contents, as ``plan_environment`` does from the files it reads."""
+    return deploy.plan(
+        {path: deploy.LocalFile.of(data) for path, data in local.items()},
+        {path: deploy.RemoteFile.of(data) for path, data in remote.items()},
+        base,
+        **options,
+    )
+
+
 def make_workspace(root: Path, emu: Emulator) -> Workspace:
     """Create a repository with this repository's configuration, pulled and committed."""
     root.mkdir(parents=True)

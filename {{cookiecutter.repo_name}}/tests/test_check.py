@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ganymede_sync.check import check_folder, compile_problems, read_managed, stray_problems
+from ganymede_sync.check import check_folder, compile_problems, stray_problems
+from ganymede_sync.layout import scan_managed
 
 
 def write(folder: Path, files: dict[str, str | bytes]) -> None:
@@ -26,7 +27,7 @@ def test_every_syntax_error_is_reported_with_file_and_line(tmp_path):
             "c/n/query.sql": "select (",
         },
     )
-    problems = compile_problems("dev", read_managed(folder))
+    problems = compile_problems("dev", scan_managed(folder))
     assert [(p.path, p.line) for p in problems] == [
         ("dev/a/n/function.py", 2),
         ("dev/lib/util.py", 3),
@@ -84,7 +85,7 @@ def test_without_a_manifest_no_file_counts_as_new(tmp_path):
 def test_a_clean_folder_has_no_problems(tmp_path):
     folder = tmp_path / "dev"
     write(folder, {"flow/node/function.py": "x = 1\n", "flow/node/query.sql": "select 1"})
-    assert check_folder(folder, known_paths=set(read_managed(folder))) == []
+    assert check_folder(folder, known_paths=set(scan_managed(folder))) == []
 
 
 def test_a_missing_folder_has_no_problems(tmp_path):

@@ -59,6 +59,13 @@ def test_local_edit_is_sent_as_one_commit_with_author_message_and_files(ws):
     assert ws.remote_files()[NODE] == data
 
 
+def test_plan_keeps_the_bytes_of_the_files_to_send_only(ws):
+    data = edit(ws, NODE, "# tuned\n")
+    planned = ws.plan()
+    assert len(planned.paths(Status.UNCHANGED)) == len(planned.entries) - 1 > 0
+    assert dict(planned.contents) == {NODE: data}
+
+
 def test_web_edit_with_untouched_local_file_is_remote_ahead_and_not_sent(ws):
     ws.web_edit(NODE, b"# edited in Ganymede\n")
     edit(ws, OTHER, "# mine\n")
@@ -188,6 +195,22 @@ def test_shallow_clone_without_its_remote_fails_with_the_checkout_fix(ws, tmp_pa
     with pytest.raises(Exception, match="fetch-depth: 0"):
         shallow.deploy()
     assert ws.puts() == 0
+
+
+def test_big_lib_file_read_in_pieces_is_recognised_after_our_deploy(ws):
+    """Files over the one-read size are hashed in pieces on both sides, git's blob id too."""
+    rows = (b"row_%d = %d\n" % (n, n * 7919 % 100_003) for n in range(2 * 120_000))
+    big = b"".join(rows)
+    assert len(big) > 2 * deploy.WHOLE_READ_BYTES
+    ws.web_edit("lib/tables.py", big)
+    ws.pull()
+    assert statuses(ws)["lib/tables.py"] is Status.UNCHANGED
+    ws.write("lib/tables.py", big + b"# first\n")
+    ws.commit()
+    assert ws.deploy().sent == ("lib/tables.py",)
+    ws.write("lib/tables.py", big + b"# second\n")
+    assert ws.deploy().sent == ("lib/tables.py",)
+    assert ws.remote_files()["lib/tables.py"] == big + b"# second\n"
 
 
 def test_web_edit_after_our_deploy_is_still_protected(ws):

@@ -6,8 +6,10 @@ import hashlib
 import subprocess
 
 import pytest
+from deploy_workspace import plan_of_contents as plan
 
-from ganymede_sync.deploy import Status, blob_id, plan
+from ganymede_sync import deploy
+from ganymede_sync.deploy import WHOLE_READ_BYTES, LocalFile, RemoteFile, Status, blob_id
 from ganymede_sync.manifest import sha256_bytes as sha256_hex
 
 NODE = "flow/node/function.py"
@@ -151,6 +153,42 @@ def test_entries_are_sorted_and_totals_count_each_status():
     result = plan(local, remote, base)
     assert [entry.path for entry in result.entries] == sorted(local)
     assert result.totals() == {Status.UNCHANGED: 1, Status.SEND: 1, Status.NEW_LIB: 1}
+
+
+def test_plan_needs_no_bytes_of_files_equal_to_ganymede():
+    result = deploy.plan(
+        {NODE: LocalFile(sha256_hex(OLD)), LIB: LocalFile.of(MINE)},
+        {NODE: RemoteFile.of(OLD), LIB: RemoteFile.of(OLD)},
+        base_of(**{NODE: OLD, LIB: OLD}),
+    )
+    assert [entry.status for entry in result.entries] == [Status.UNCHANGED, Status.SEND]
+    assert result.contents == {LIB: MINE}
+
+
+def test_a_file_to_send_whose_bytes_were_not_kept_is_refused_loudly():
+    with pytest.raises(ValueError, match=NODE):
+        deploy.plan(
+            {NODE: LocalFile(sha256_hex(MINE))}, {NODE: RemoteFile.of(OLD)}, base_of(**{NODE: OLD})
+        )
+
+
+def test_reading_the_folder_keeps_only_files_unlike_ganymede(tmp_path):
+    big = b"".join(b"row_%d = %d\n" % (n, n * 7919 % 100_003) for n in range(120_000))
+    assert len(big) > 2 * WHOLE_READ_BYTES
+    files = {NODE: OLD, "flow/other/function.py": MINE, LIB: big, "lib/big_changed.py": big}
+    for path, data in files.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_bytes(data)
+    remote = {
+        NODE: RemoteFile.of(OLD),
+        "flow/other/function.py": RemoteFile.of(THEIRS),
+        LIB: RemoteFile.of(big),
+        "lib/big_changed.py": RemoteFile.of(big + b"# more\n"),
+    }
+    local = deploy.read_local(tmp_path, remote)
+    assert {path: found.sha256 for path, found in local.items()} == base_of(**files)
+    kept = {path: found.data for path, found in local.items() if found.data is not None}
+    assert kept == {"flow/other/function.py": MINE, "lib/big_changed.py": big}
 
 
 @pytest.mark.parametrize("status", list(Status))
