@@ -13,14 +13,17 @@ go in the repository is ``layout``'s business.
 
 from __future__ import annotations
 
+import os
 import re
 import stat
+import struct
 import zipfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from ganymede_sync import layout
 from ganymede_sync.errors import ArchiveError
@@ -33,6 +36,13 @@ _PLAIN_SEGMENT = r"[^./\\\x00-\x1f\x7f][^/\\\x00-\x1f\x7f]*"
 _PLAINLY_SAFE = re.compile(rf"(?![A-Za-z]:)(?:{_PLAIN_SEGMENT}/)*{_PLAIN_SEGMENT}\.(?:py|sql)")
 """Relative names of plain segments (none empty, hidden, ``.`` or ``..``; no backslash or
 control character) ending in ``.py``/``.sql``: nearly every entry of a real archive."""
+_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
+_LOCAL_SIGNATURE = b"PK\x03\x04"
+_UTF8_NAME = 0x800
+_UNREADABLE = 0x1 | 0x20 | 0x40
+"""Flag bits of entries left to zipfile (encrypted, patched data, strong encryption)."""
+_DEFLATE_SLACK = 1024
+"""A deflate stream is at most a few bytes per 64 KiB longer than the bytes it holds."""
 
 
 @dataclass(frozen=True)
@@ -148,6 +158,74 @@ def entry_problem(info: zipfile.ZipInfo, limits: ArchiveLimits) -> str | None:
     return None
 
 
+# --- reading one small entry ----------------------------------------------------
+class SmallEntryReader:
+    """Read small stored or deflated entries in one pass, checked as zipfile checks them.
+
+    A ``ZipExtFile`` per entry costs more than inflating a 2 KB file. The same checks,
+    without it: the local header's signature, its name equal to the central
+    directory's, the data ending before the next entry begins (overlapping entries
+    are a zip-bomb technique), inflating capped one byte past the declared size,
+    then the size and the CRC.
+    """
+
+    def __init__(self, raw: BinaryIO, infos: list[zipfile.ZipInfo]) -> None:
+        self._raw = raw
+        offsets = sorted({info.header_offset for info in infos})
+        file_size = raw.seek(0, os.SEEK_END)
+        # Each entry ends where the next begins, the last one at the end of the file.
+        self._ends = dict(zip(offsets, [*offsets[1:], file_size], strict=False))
+
+    def read(self, info: zipfile.ZipInfo) -> bytes | None:
+        """Return an entry's content, or None for one left to zipfile (large, encrypted...).
+
+        Raises BadZipFile, EOFError or ValueError (an undecodable name) on a damaged entry.
+        """
+        if not _small_and_plain(info):
+            return None
+        raw = self._raw
+        raw.seek(info.header_offset)
+        header = raw.read(_LOCAL_HEADER.size)
+        if len(header) != _LOCAL_HEADER.size or not header.startswith(_LOCAL_SIGNATURE):
+            raise zipfile.BadZipFile("bad local file header")
+        fields = _LOCAL_HEADER.unpack(header)
+        flags, name_length, extra_length = fields[3], fields[10], fields[11]
+        name = raw.read(name_length).decode("utf-8" if flags & _UTF8_NAME else "cp437")
+        if name != info.orig_filename:
+            raise zipfile.BadZipFile("file name in directory and local header differ")
+        start = raw.seek(extra_length, os.SEEK_CUR)
+        if start + info.compress_size > self._ends.get(info.header_offset, start):
+            raise zipfile.BadZipFile("overlaps the next entry (possible zip bomb)")
+        data = raw.read(info.compress_size)
+        if len(data) != info.compress_size:
+            raise EOFError("entry data cut short")
+        stored = info.compress_type == zipfile.ZIP_STORED
+        content = data if stored else _inflate(data, info.file_size)
+        if len(content) != info.file_size or zlib.crc32(content) != info.CRC:
+            raise zipfile.BadZipFile("size or CRC-32 differs from the central directory")
+        return content
+
+
+def _small_and_plain(info: zipfile.ZipInfo) -> bool:
+    if info.file_size > _CHUNK or info.flag_bits & _UNREADABLE:
+        return False
+    if info.compress_type == zipfile.ZIP_STORED:
+        return info.compress_size == info.file_size
+    return (
+        info.compress_type == zipfile.ZIP_DEFLATED
+        and info.compress_size <= info.file_size + _DEFLATE_SLACK
+    )
+
+
+def _inflate(data: bytes, size: int) -> bytes:
+    """Inflate a raw deflate stream, producing at most one byte more than ``size``."""
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    content = inflater.decompress(data, size + 1)
+    if not inflater.eof:
+        raise zipfile.BadZipFile("deflate stream cut short or longer than declared")
+    return content
+
+
 # --- the validated archive -----------------------------------------------------
 class Snapshot:
     """The managed files of a validated archive, read with limits enforced."""
@@ -158,8 +236,10 @@ class Snapshot:
         entries: dict[str, zipfile.ZipInfo],
         ignored: int,
         limits: ArchiveLimits,
+        reader: SmallEntryReader | None = None,
     ) -> None:
         self._archive = archive
+        self._reader = reader
         self._entries = entries
         self._limits = limits
         self._total = 0
@@ -179,25 +259,34 @@ class Snapshot:
         """Yield the content of ``path`` in pieces, refusing it as soon as a limit is passed."""
         info = self._entries[path]
         produced = 0
-        size = -1 if whole else _CHUNK
         try:
-            with self._archive.open(info) as stream:
-                while chunk := stream.read(size):
-                    produced += len(chunk)
-                    self._total += len(chunk)
-                    self._check_streamed(info, produced)
-                    yield chunk
+            for chunk in self._pieces(info, whole):
+                produced += len(chunk)
+                self._total += len(chunk)
+                self._check_streamed(info, produced)
+                yield chunk
         except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError) as error:
             raise ArchiveError(
                 f"archive entry {_show(info.filename)} is corrupt or truncated ({error}): "
                 "pull again; nothing was written"
             ) from None
 
+    def _pieces(self, info: zipfile.ZipInfo, whole: bool) -> Iterator[bytes]:
+        """Yield an entry's bytes: small ones in one checked read, others through zipfile."""
+        content = self._reader.read(info) if whole and self._reader is not None else None
+        if content is not None:
+            if content:
+                yield content
+            return
+        with self._archive.open(info) as stream:
+            while chunk := stream.read(-1 if whole else _CHUNK):
+                yield chunk
+
     def read(self, path: str) -> bytes:
         """Return the whole content of ``path`` (code files are small; limits still apply)."""
         if self._entries[path].file_size > _CHUNK:
             return b"".join(self.chunks(path))
-        # One read for a small entry: zipfile stops at the declared size and checks the
+        # One read for a small entry, stopping past the declared size and checking the
         # CRC; the limits are still checked on what it actually produced.
         return next(self.chunks(path, whole=True), b"")
 
@@ -229,8 +318,10 @@ def open_snapshot(zip_path: Path, *, limits: ArchiveLimits | None = None) -> Ite
             "nothing was written"
         ) from None
     with archive:
-        entries, ignored = validate_entries(archive.infolist(), limits)
-        yield Snapshot(archive, entries, ignored, limits)
+        infos = archive.infolist()
+        entries, ignored = validate_entries(infos, limits)
+        with open(zip_path, "rb") as raw:
+            yield Snapshot(archive, entries, ignored, limits, SmallEntryReader(raw, infos))
 
 
 def validate_entries(

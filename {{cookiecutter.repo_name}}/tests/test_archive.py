@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import stat
+import tracemalloc
 import zipfile
+import zlib
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ganymede_sync import archive
-from ganymede_sync.archive import ArchiveLimits, open_snapshot
+from ganymede_sync.archive import MIB, ArchiveLimits, open_snapshot
 from ganymede_sync.errors import ArchiveError
 from tests.pull_helpers import entry_with_mode, zip_bytes
 
@@ -294,3 +297,114 @@ def test_plain_code_paths_take_the_fast_path_unless_a_predicate_objects(segments
 def test_unsafe_names_never_take_the_fast_path(name):
     assert not archive.is_plainly_safe_name(name)
     assert archive.name_problem(name)
+
+
+# --- the one-pass reader of small entries ------------------------------------------
+CODE = b"def run(x):\n    return x * 2\n" * 40
+
+
+def central_offset(data: bytes, field: int) -> int:
+    """Offset of a field of the (only) central-directory record."""
+    return data.rindex(b"PK\x01\x02") + field
+
+
+def read_refusal(tmp_path, data: bytes) -> str:
+    with open_snapshot(write(tmp_path, data)) as snapshot, pytest.raises(ArchiveError) as caught:
+        snapshot.read("f/n/function.py")
+    return str(caught.value)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(max_size=3000), st.booleans())
+def test_small_entries_read_exactly_as_zipfile_reads_them(content, deflate):
+    data = zip_bytes(("f/n/function.py", content), deflate=deflate)
+    stream = io.BytesIO(data)
+    with zipfile.ZipFile(stream) as plain:
+        info = plain.infolist()[0]
+        reader = archive.SmallEntryReader(stream, plain.infolist())
+        assert reader.read(info) == plain.read(info) == content
+
+
+@pytest.mark.parametrize("deflate", [True, False])
+def test_a_local_header_naming_another_file_is_refused(tmp_path, deflate):
+    data = bytearray(zip_bytes(("f/n/function.py", CODE), deflate=deflate))
+    data[30:45] = b"f/n/evil_xx.py"[:15].ljust(15, b"_")
+    assert "corrupt" in read_refusal(tmp_path, bytes(data))
+
+
+def test_an_entry_without_a_local_header_is_refused(tmp_path):
+    data = bytearray(zip_bytes(("f/n/function.py", CODE)))
+    data[0:4] = b"XXXX"
+    assert "corrupt" in read_refusal(tmp_path, bytes(data))
+
+
+@pytest.mark.parametrize("declared", [10, len(CODE) - 1, len(CODE) + 1])
+def test_a_deflated_entry_of_another_size_than_declared_is_refused(tmp_path, declared):
+    data = bytearray(zip_bytes(("f/n/function.py", CODE)))
+    offset = central_offset(bytes(data), 24)
+    data[offset : offset + 4] = declared.to_bytes(4, "little")
+    assert "corrupt" in read_refusal(tmp_path, bytes(data))
+
+
+def test_a_deflated_entry_with_a_wrong_crc_is_refused(tmp_path):
+    data = bytearray(zip_bytes(("f/n/function.py", CODE)))
+    offset = central_offset(bytes(data), 16)
+    data[offset] ^= 0xFF
+    assert "corrupt" in read_refusal(tmp_path, bytes(data))
+
+
+def test_a_deflate_stream_cut_short_is_refused(tmp_path):
+    data = bytearray(zip_bytes(("f/n/function.py", CODE)))
+    size_at = central_offset(bytes(data), 20)
+    compressed = int.from_bytes(data[size_at : size_at + 4], "little")
+    data[size_at : size_at + 4] = (compressed - 5).to_bytes(4, "little")
+    assert "corrupt" in read_refusal(tmp_path, bytes(data))
+
+
+def test_entries_the_one_pass_reader_leaves_alone_are_read_by_zipfile(tmp_path):
+    big = bytes(range(256)) * 5000
+    data = zip_bytes(("f/n/function.py", CODE), ("lib/big.py", big), deflate=False)
+    with zipfile.ZipFile(io.BytesIO(data)) as plain:
+        reader = archive.SmallEntryReader(io.BytesIO(data), plain.infolist())
+        assert reader.read(plain.getinfo("lib/big.py")) is None
+    with open_snapshot(write(tmp_path, data)) as snapshot:
+        assert snapshot.read("lib/big.py") == big and snapshot.read("f/n/function.py") == CODE
+
+
+def test_inflating_stops_just_past_the_declared_size(tmp_path):
+    """A small declared size never lets a bomb inflate whole in memory."""
+    data = bytearray(zip_bytes(("f/n/function.py", bytes(32 * MIB))))
+    offset = central_offset(bytes(data), 24)
+    data[offset : offset + 4] = MIB.to_bytes(4, "little")
+    path = write(tmp_path, bytes(data))
+    del data
+    with open_snapshot(path) as snapshot:
+        tracemalloc.start()
+        try:
+            with pytest.raises(ArchiveError, match="corrupt"):
+                snapshot.read("f/n/function.py")
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert peak < 4 * MIB
+
+
+def test_an_entry_whose_data_overlaps_the_next_one_is_refused(tmp_path):
+    """Entries sharing data multiply what a small archive inflates to (a zip bomb)."""
+    first, second = ("a/n/function.py", CODE), ("b/n/function.py", CODE)
+    data = bytearray(zip_bytes(first, second, deflate=False))
+    start = 30 + len(first[0])
+    span = bytes(data[start : data.index(b"PK\x01\x02")])
+    record = data.index(b"PK\x01\x02")
+    data[record + 16 : record + 20] = zlib.crc32(span).to_bytes(4, "little")
+    data[record + 20 : record + 24] = len(span).to_bytes(4, "little")
+    data[record + 24 : record + 28] = len(span).to_bytes(4, "little")
+    with open_snapshot(write(tmp_path, bytes(data))) as snapshot:
+        assert snapshot.read("b/n/function.py") == CODE
+        with pytest.raises(ArchiveError, match="overlaps the next entry"):
+            snapshot.read("a/n/function.py")
+
+
+def test_an_empty_archive_is_a_snapshot_without_files(tmp_path):
+    with open_snapshot(write(tmp_path, zip_bytes())) as snapshot:
+        assert snapshot.paths == [] and snapshot.ignored == 0
