@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from cookiecutter.main import cookiecutter
@@ -39,6 +40,20 @@ def bake_repository(output_dir: Path, **answers: str) -> Path:
             extra_context=answers,
         )
     )
+
+
+class Baked(NamedTuple):
+    """A repository generated from one answer set of ANSWER_MATRIX."""
+
+    path: Path
+    answers: dict[str, str]
+
+
+@pytest.fixture(scope="session", params=sorted(ANSWER_MATRIX), ids=sorted(ANSWER_MATRIX))
+def baked(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Baked:
+    """Generate each answer set once per session; tests using it must only read it."""
+    answers = ANSWER_MATRIX[request.param]
+    return Baked(bake_repository(tmp_path_factory.mktemp(request.param), **answers), answers)
 
 
 @pytest.fixture

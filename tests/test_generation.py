@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ANSWER_MATRIX, bake_repository
+from tests.conftest import ANSWER_MATRIX
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -38,14 +39,10 @@ def environment_names(answers: dict[str, str]) -> list[str]:
     return [name.strip() for name in raw.split(",")]
 
 
-@pytest.fixture(scope="module", params=sorted(ANSWER_MATRIX), ids=sorted(ANSWER_MATRIX))
-def generated(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    """Generate once per answer set; tests of this module only read the result."""
-    answers = ANSWER_MATRIX[request.param]
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-        repo = bake_repository(tmp_path_factory.mktemp(request.param), **answers)
-    return repo, answers
+@pytest.fixture
+def generated(baked):
+    """The repository of one answer set and its answers (read only)."""
+    return baked.path, baked.answers
 
 
 def test_generated_tree_has_the_skeleton(generated):
@@ -123,6 +120,8 @@ def test_invoke_lists_every_task_with_help(generated):
     result = subprocess.run(
         [sys.executable, "-m", "invoke", "--list"],
         cwd=repo,
+        # The repository is shared by other tests: leave no __pycache__ behind.
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
         capture_output=True,
         text=True,
         check=True,

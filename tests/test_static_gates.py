@@ -16,8 +16,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ANSWER_MATRIX, bake_repository
-
 TOOLS_PATH = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 UNPINNED_WORKFLOW = """\
 on: push
@@ -55,14 +53,10 @@ def workflow_files(repo: Path) -> list[str]:
     return sorted(str(path) for path in (repo / ".github" / "workflows").glob("*.yml"))
 
 
-@pytest.fixture(scope="module", params=sorted(ANSWER_MATRIX), ids=sorted(ANSWER_MATRIX))
-def repo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Generate once per answer set; the gates only read the result."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-        return bake_repository(
-            tmp_path_factory.mktemp(request.param), **ANSWER_MATRIX[request.param]
-        )
+@pytest.fixture
+def repo(baked) -> Path:
+    """The repository of one answer set; the gates only read it."""
+    return baked.path
 
 
 def test_actionlint_with_shellcheck_reports_nothing(repo: Path):

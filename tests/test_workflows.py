@@ -16,8 +16,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ANSWER_MATRIX, bake_repository
-
 WORKFLOWS = ("pull.yml", "deploy.yml", "ci.yml")
 DEFAULTS = {
     "environments": "dev,prod",
@@ -76,16 +74,12 @@ def steps_of(document: dict):
             yield job_id, job, step
 
 
-@pytest.fixture(scope="module", params=sorted(ANSWER_MATRIX), ids=sorted(ANSWER_MATRIX))
-def generated(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    """Generate once per answer set and parse its workflows."""
-    answers = ANSWER_MATRIX[request.param]
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-        repo = bake_repository(tmp_path_factory.mktemp(request.param), **answers)
-    folder = repo / ".github" / "workflows"
+@pytest.fixture
+def generated(baked):
+    """The repository of one answer set, its answers and its parsed workflows."""
+    folder = baked.path / ".github" / "workflows"
     workflows = {name: load_workflow(folder / name) for name in WORKFLOWS}
-    return repo, answers, workflows
+    return baked.path, baked.answers, workflows
 
 
 def test_repository_has_exactly_the_three_workflows(generated):
