@@ -13,7 +13,12 @@ from tests.conftest import TEMPLATE
 
 @pytest.mark.slow
 def test_demo_pulls_edits_and_deploys_one_commit(tmp_path: Path):
-    output = tmp_path / "demo"
+    # As `python3 dev.py demo` runs it: inside this template's checkout, which ignores it.
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    subprocess.run(["git", "init", "--quiet", str(checkout)], check=True)
+    (checkout / ".gitignore").write_text("/demo-output/\n", encoding="utf-8")
+    output = checkout / "demo-output"
     result = subprocess.run(
         [sys.executable, str(TEMPLATE / "scripts" / "demo.py"), "--output", str(output)],
         capture_output=True,

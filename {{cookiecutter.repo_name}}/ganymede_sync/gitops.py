@@ -37,15 +37,33 @@ def has_identity(path: Path) -> bool:
     return True
 
 
+def is_ignored(repo: git.Repo, path: Path) -> bool:
+    """Tell whether ``repo``'s ignore rules exclude ``path`` (git check-ignore)."""
+    try:
+        repo.git.check_ignore("--quiet", str(path))
+    except git.GitCommandError:
+        return False
+    return True
+
+
 def init_repository(root: Path, *, branch: str) -> str:
     """Create a repository on ``branch`` with every file in a first commit.
 
-    Does nothing when ``root`` is already inside a repository. Checks the git
-    identity before creating anything, so a failure leaves no half-made ``.git``.
+    Does nothing when ``root`` already belongs to a repository: its own, or an
+    enclosing one that tracks it (a monorepo). A folder that an enclosing
+    repository ignores (generated inside another checkout) gets a repository of
+    its own, since commits there could never include it. Checks the git identity
+    before creating anything, so a failure leaves no half-made ``.git``.
     """
     existing = open_repository(root)
-    if existing is not None:
-        return f"{existing.working_tree_dir} is already a git repository: nothing to do"
+    if existing is not None and not is_ignored(existing, root):
+        top = Path(existing.working_tree_dir or root)
+        if top.resolve() == root.resolve():
+            return f"{top} is already a git repository: nothing to do"
+        return (
+            f"{root} is inside the git repository {top}: nothing to do (GitHub runs "
+            "workflows only from .github/ at the top of a repository)"
+        )
     if not has_identity(root):
         raise GitError(IDENTITY_HELP)
     repo = git.Repo.init(root, initial_branch=branch)

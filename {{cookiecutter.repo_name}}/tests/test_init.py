@@ -77,3 +77,21 @@ def test_invoke_init_reports_the_identity_problem_in_one_line(project, no_identi
         "git config --global user.email you@example.com"
     ]
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_init_inside_a_repository_that_ignores_the_folder_makes_its_own(tmp_path, project):
+    outer = git.Repo.init(tmp_path, initial_branch="main")
+    (tmp_path / ".gitignore").write_text("project/\n", encoding="utf-8")
+    outer.git.add(".gitignore")
+    outer.git.commit("-m", "outer")
+    assert "first commit" in init_repository(project, branch="main")
+    inner = git.Repo(project)
+    assert Path(inner.working_tree_dir) == project
+    assert "ganymede.toml" in inner.git.ls_files().splitlines()
+
+
+def test_init_inside_a_repository_that_tracks_the_folder_changes_nothing(tmp_path, project):
+    git.Repo.init(tmp_path, initial_branch="main")
+    message = init_repository(project, branch="main")
+    assert f"inside the git repository {tmp_path}" in message
+    assert not (project / ".git").exists()
