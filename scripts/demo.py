@@ -102,7 +102,7 @@ def edit_and_deploy(repo: Path, env: dict[str, str]) -> None:
     run([*invoke, "deploy", "--env", "dev"], repo, env)
     step("Deploy again: nothing left to send")
     run([*invoke, "deploy", "--env", "dev"], repo, env)
-    step("Pull again: no changes")
+    step("Pull again: no file changes, Ganymede now holds the deployed code")
     run([*invoke, "pull", "--env", "dev"], repo, env)
 
 
