@@ -22,9 +22,13 @@ USERS = ("dev@example.com", "ops@example.com")
 
 @pytest.fixture(autouse=True)
 def isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Give git an identity, ignore the user's git config, hide GANYMEDE_*/GITHUB_* outputs."""
+    """Give git an identity, ignore the user's git config, hide Ganymede and CI settings.
+
+    Runners set ``CI`` and ``GITHUB_*``, which change who commits a pull and how
+    progress is shown; tests that need CI behaviour pass those variables explicitly.
+    """
     for name in list(os.environ):
-        if name.startswith("GANYMEDE_") or name in ("GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT"):
+        if name.startswith(("GANYMEDE_", "GITHUB_", "RUNNER_")) or name == "CI":
             monkeypatch.delenv(name)
     monkeypatch.setenv("GIT_AUTHOR_NAME", "Test Author")
     monkeypatch.setenv("GIT_AUTHOR_EMAIL", "dev@example.com")
