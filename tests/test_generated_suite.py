@@ -35,7 +35,7 @@ def suite_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def suite_environment() -> dict[str, str]:
-    """The caller's environment without our virtualenv or any Ganymede setting."""
+    """The caller's environment without our virtualenv or any Ganymede setting, as on a runner."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -44,6 +44,8 @@ def suite_environment() -> dict[str, str]:
     env["PATH"] = os.pathsep.join(
         part for part in env.get("PATH", "").split(os.pathsep) if str(Path(sys.prefix)) not in part
     )
+    # The generated suite runs in GitHub Actions, where runners set these: run it so here too.
+    env.update(CI="true", GITHUB_ACTIONS="true")
     return env
 
 
