@@ -42,12 +42,20 @@ _UTF8_NAME = 0x800
 _UNREADABLE = 0x1 | 0x20 | 0x40
 """Flag bits of entries left to zipfile (encrypted, patched data, strong encryption)."""
 _DEFLATE_SLACK = 1024
+FILE_LIMIT_SETTING = "[archive] max_file_mb in ganymede.toml"
+TOTAL_LIMIT_SETTING = "[archive] max_total_mb in ganymede.toml"
+RATIO_LIMIT_SETTING = "[archive] max_ratio in ganymede.toml"
+ENTRIES_LIMIT_SETTING = "[archive] max_entries in ganymede.toml"
+"""Where a user raises each limit, named in refusals so a genuine archive can pass."""
 """A deflate stream is at most a few bytes per 64 KiB longer than the bytes it holds."""
 
 
 @dataclass(frozen=True)
 class ArchiveLimits:
-    """Bounds for one archive, sized for source code (generous, never unbounded)."""
+    """Bounds for one archive, sized for source code (generous, never unbounded).
+
+    Users change them in the ``[archive]`` table of ``ganymede.toml`` (see ``config``).
+    """
 
     max_file_bytes: int = 64 * MIB
     max_total_bytes: int = 2048 * MIB
@@ -152,9 +160,12 @@ def entry_problem(info: zipfile.ZipInfo, limits: ArchiveLimits) -> str | None:
     if is_encrypted(info):
         return "is encrypted"
     if info.file_size > limits.max_file_bytes:
-        return f"declares {info.file_size} bytes, over the {limits.max_file_bytes}-byte limit"
+        return (
+            f"declares {info.file_size} bytes, over the {limits.max_file_bytes}-byte limit "
+            f"({FILE_LIMIT_SETTING})"
+        )
     if exceeds_ratio(info.file_size, info.compress_size, limits):
-        return "has a compression ratio over the limit (zip bomb?)"
+        return f"has a compression ratio over the limit (zip bomb? {RATIO_LIMIT_SETTING})"
     return None
 
 
@@ -293,11 +304,14 @@ class Snapshot:
     def _check_streamed(self, info: zipfile.ZipInfo, produced: int) -> None:
         limits = self._limits
         if produced > limits.max_file_bytes:
-            problem = f"is over the {limits.max_file_bytes}-byte limit"
+            problem = f"is over the {limits.max_file_bytes}-byte limit ({FILE_LIMIT_SETTING})"
         elif exceeds_ratio(produced, info.compress_size, limits):
-            problem = "has a compression ratio over the limit (zip bomb?)"
+            problem = f"has a compression ratio over the limit (zip bomb? {RATIO_LIMIT_SETTING})"
         elif self._total > limits.max_total_bytes:
-            problem = f"brings the archive over the {limits.max_total_bytes}-byte total limit"
+            problem = (
+                f"brings the archive over the {limits.max_total_bytes}-byte total limit "
+                f"({TOTAL_LIMIT_SETTING})"
+            )
         else:
             return
         raise ArchiveError(_refusal(info.filename, problem))
@@ -330,8 +344,8 @@ def validate_entries(
     """Check every central-directory record; return managed repo path -> record, ignored count."""
     if len(infos) > limits.max_entries:
         raise ArchiveError(
-            f"the archive holds {len(infos)} entries, over the limit of {limits.max_entries}: "
-            "nothing was written"
+            f"the archive holds {len(infos)} entries, over the limit of {limits.max_entries} "
+            f"({ENTRIES_LIMIT_SETTING}): nothing was written"
         )
     _refuse_duplicates(infos)
     total = 0
@@ -343,7 +357,8 @@ def validate_entries(
             raise ArchiveError(_refusal(info.filename, problem))
         total += info.file_size
         if total > limits.max_total_bytes:
-            raise ArchiveError(_refusal(info.filename, "brings the total over the limit"))
+            problem = f"brings the total over the {limits.max_total_bytes}-byte limit"
+            raise ArchiveError(_refusal(info.filename, f"{problem} ({TOTAL_LIMIT_SETTING})"))
         if info.is_dir() or stat.S_ISDIR(unix_mode(info)):
             continue
         path = layout.repo_path_from_archive(info.filename)

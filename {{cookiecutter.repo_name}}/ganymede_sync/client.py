@@ -29,6 +29,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 
+from ganymede_sync.archive import TOTAL_LIMIT_SETTING
 from ganymede_sync.errors import ApiError, AuthenticationError, UncertainDeliveryError
 
 logger = logging.getLogger(__name__)
@@ -285,8 +286,8 @@ class GanymedeClient:
     def _refuse_oversize(self, size: int, max_bytes: int | None, what: str) -> None:
         if max_bytes is not None and size > max_bytes:
             raise ApiError(
-                f"{self._where(what)}: the archive is over the {max_bytes}-byte limit: "
-                "raise the limit only if this environment really holds that much code"
+                f"{self._where(what)}: the archive is over the {max_bytes}-byte limit: raise "
+                f"{TOTAL_LIMIT_SETTING} only if this environment really holds that much code"
             )
 
     def _retry_for(self, response: httpx.Response, repeatable: bool) -> _Retry | None:

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ganymede_sync.archive import MIB, ArchiveLimits
 from ganymede_sync.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -57,6 +58,8 @@ class Settings:
     default_branch: str
     token: str | None = field(default=None, repr=False)
     author_email: str | None = None
+    archive_limits: ArchiveLimits = field(default_factory=ArchiveLimits)
+    """Bounds on a downloaded archive, from the optional ``[archive]`` table."""
 
     def environment(self, folder: str | None) -> Environment:
         """Return the environment for ``folder``, or explain which folders exist."""
@@ -141,7 +144,42 @@ def load_settings(
         default_branch=str(sync.get("default_branch", "main")),
         token=variables.get("GANYMEDE_API_TOKEN") or None,
         author_email=variables.get("GANYMEDE_AUTHOR_EMAIL") or None,
+        archive_limits=_archive_limits(_table(data, "archive")),
     )
+
+
+def _archive_limits(table: Mapping[str, object]) -> ArchiveLimits:
+    """Read ``[archive]``: sizes in MiB, a ratio and an entry count, each optional.
+
+    A misspelt key is an error rather than silently ignored: a user raising a limit
+    for a genuine archive must see the new limit take effect.
+    """
+    defaults = ArchiveLimits()
+    known = {
+        "max_file_mb": defaults.max_file_bytes / MIB,
+        "max_total_mb": defaults.max_total_bytes / MIB,
+        "max_ratio": defaults.max_ratio,
+        "max_entries": defaults.max_entries,
+    }
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"unknown key '{unknown[0]}' in [archive] of {CONFIG_FILE}: use {', '.join(known)}"
+        )
+    value = {key: _positive(table, key, default) for key, default in known.items()}
+    return ArchiveLimits(
+        max_file_bytes=int(value["max_file_mb"] * MIB),
+        max_total_bytes=int(value["max_total_mb"] * MIB),
+        max_ratio=float(value["max_ratio"]),
+        max_entries=int(value["max_entries"]),
+    )
+
+
+def _positive(table: Mapping[str, object], key: str, default: float) -> float:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigError(f"'archive.{key}' in {CONFIG_FILE} must be a positive number")
+    return value
 
 
 def _environments(

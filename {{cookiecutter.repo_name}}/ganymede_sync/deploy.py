@@ -35,7 +35,7 @@ from ganymede_sync.layout import is_lib_path, walk_managed
 from ganymede_sync.manifest import load_manifest, sha256_bytes
 
 if TYPE_CHECKING:
-    from ganymede_sync.archive import Snapshot
+    from ganymede_sync.archive import ArchiveLimits, Snapshot
     from ganymede_sync.client import GanymedeClient
     from ganymede_sync.config import Environment, Settings
 
@@ -224,14 +224,16 @@ class DeployOutcome:
     """True when an answer never came and the remote was read again to decide."""
 
 
-def read_remote(client: GanymedeClient) -> dict[str, RemoteFile]:
+def read_remote(
+    client: GanymedeClient, limits: ArchiveLimits | None = None
+) -> dict[str, RemoteFile]:
     """Download Ganymede's current snapshot exactly as a pull does and hash every file.
 
     Members are streamed through the hashes, so no file's bytes outlive its reading.
     """
     from ganymede_sync.snapshot import fetch_snapshot
 
-    with fetch_snapshot(client, include_lib=True) as snapshot:
+    with fetch_snapshot(client, include_lib=True, limits=limits) as snapshot:
         return {path: _hash_member(snapshot, path) for path in snapshot.paths}
 
 
@@ -303,7 +305,7 @@ def plan_environment(
     ours = gitops.committed_versions(settings.root, environment.path, environment.manifest_path)
     for path, blobs in recorded_deploys(settings, environment).items():
         ours.setdefault(path, set()).update(blobs)
-    remote = read_remote(client)
+    remote = read_remote(client, settings.archive_limits)
     # Local files are read after the remote, to know which ones' bytes to keep.
     local = read_local(environment.path, remote)
     return plan(local, remote, manifest.files, ours=ours, force=force)

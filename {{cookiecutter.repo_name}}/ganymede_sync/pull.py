@@ -89,7 +89,11 @@ def pull_environment(
             settings.api_url, token, environment.name, **(client_options or {})
         ) as client,
         fetch_snapshot(
-            client, flow=flow, include_lib=include_lib, limits=limits, progress=counter
+            client,
+            flow=flow,
+            include_lib=include_lib,
+            limits=limits or settings.archive_limits,
+            progress=counter,
         ) as snapshot,
     ):
         result, ignored, checked = _apply(settings, environment, snapshot, scope, force=force)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ganymede_sync.archive import MIB, ArchiveLimits
 from ganymede_sync.config import load_settings, read_dotenv
 from ganymede_sync.errors import ConfigError
 
@@ -104,3 +105,41 @@ def test_invalid_toml_is_reported_with_the_file_name(tmp_path):
     (tmp_path / "ganymede.toml").write_text("[ganymede\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"ganymede\.toml is not valid TOML"):
         load_settings(tmp_path, environ={})
+
+
+def set_archive_table(root: Path, *lines: str) -> None:
+    """Replace the shipped, commented ``[archive]`` keys of ganymede.toml with ``lines``."""
+    config = root / "ganymede.toml"
+    kept = [line for line in config.read_text().splitlines() if not line.startswith("# max_")]
+    config.write_text("\n".join([*kept, *lines]) + "\n", encoding="utf-8")
+
+
+def test_the_shipped_archive_comments_state_the_real_defaults(root):
+    config = root / "ganymede.toml"
+    assert load_settings(root, environ={}).archive_limits == ArchiveLimits()
+    uncommented = config.read_text().replace("# max_", "max_")
+    config.write_text(uncommented, encoding="utf-8")
+    assert load_settings(root, environ={}).archive_limits == ArchiveLimits()
+
+
+def test_archive_limits_are_read_in_mib(root):
+    set_archive_table(root, "max_file_mb = 0.5", "max_total_mb = 10", "max_entries = 7")
+    limits = load_settings(root, environ={}).archive_limits
+    assert limits.max_file_bytes == MIB // 2 and limits.max_total_bytes == 10 * MIB
+    assert limits.max_entries == 7 and limits.max_ratio == ArchiveLimits().max_ratio
+
+
+@pytest.mark.parametrize(
+    "line, fragment",
+    [
+        ("max_file_mb = 0", "'archive.max_file_mb' in ganymede.toml must be a positive number"),
+        ('max_ratio = "high"', "'archive.max_ratio' in ganymede.toml must be a positive number"),
+        ("max_entries = true", "'archive.max_entries' in ganymede.toml must be a positive number"),
+        ("max_size_mb = 3", "unknown key 'max_size_mb' in [archive] of ganymede.toml: use max_"),
+    ],
+)
+def test_bad_archive_limits_name_the_key(root, line, fragment):
+    set_archive_table(root, line)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(root, environ={})
+    assert fragment in str(caught.value)

@@ -69,6 +69,15 @@ def test_deploy_prints_plan_and_result_and_writes_the_step_summary(
     assert TOKEN not in out + err + markdown
 
 
+def test_status_reads_the_remote_within_the_archive_limits_of_ganymede_toml(ws, capsys):
+    config = ws.root / "ganymede.toml"
+    text = config.read_text()
+    assert "# max_file_mb = 64" in text
+    config.write_text(text.replace("# max_file_mb = 64", "max_file_mb = 0.0001"))
+    code, _, err = run(capsys, "status", "--env", ws.folder)
+    assert code == 1 and "[archive] max_file_mb in ganymede.toml" in err
+
+
 def test_dry_run_says_nothing_was_committed(ws, capsys):
     edit(ws, "# tuned\n")
     before = ws.commit_count()

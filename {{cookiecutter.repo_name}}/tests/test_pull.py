@@ -454,6 +454,17 @@ def test_invoke_debug_output_shows_neither_token_nor_signature(repo, emulator):
     assert API_KEY not in output and "signature=" not in output
 
 
+def test_invoke_pull_takes_archive_limits_from_ganymede_toml(repo, emulator):
+    config = repo / "ganymede.toml"
+    config.write_text(config.read_text() + "\n[archive]\nmax_file_mb = 0.0001\n")
+    refused = invoke_pull(repo, emulator)
+    assert refused.returncode == 1
+    assert "[archive] max_file_mb in ganymede.toml" in refused.stderr.strip().splitlines()[-1]
+    assert not (repo / "dev" / "qPCR_Analysis").exists()
+    config.write_text(config.read_text().replace("0.0001", "1"))
+    assert invoke_pull(repo, emulator).returncode == 0
+
+
 def test_invoke_pull_of_an_unknown_environment_says_what_to_check(repo, emulator):
     done = run_invoke(
         repo, "pull", "--env", "dev",
