@@ -32,6 +32,7 @@ from ganymede_sync.manifest import Manifest, save_manifest, sha256_bytes, utc_no
 
 logger = logging.getLogger(__name__)
 _CHUNK = 1 << 20
+_BYTECODE_CACHE = "__pycache__"
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 
 
@@ -336,17 +337,42 @@ def _move(source: Path, destination: Path, journal: list[tuple[Path, Path]]) -> 
 
 
 def _remove_empty_folders(folder: Path, removed: list[str]) -> None:
-    """Remove the folders that removals left empty, up to (not including) ``folder``."""
+    """Remove the folders that removals left empty, up to (not including) ``folder``.
+
+    A folder holding nothing but Python's byte-code cache counts as empty: the cache
+    belonged to the removed modules, and keeping it would keep a removed flow's folder.
+    """
     candidates = {
         "/".join(path.split("/")[:depth])
         for path in removed
         for depth in range(1, path.count("/") + 1)
     }
     for relative in sorted(candidates, key=lambda name: name.count("/"), reverse=True):
+        target = folder / relative
+        _remove_orphan_cache(target)
         try:
-            (folder / relative).rmdir()
+            target.rmdir()
         except OSError:
             logger.debug("kept %s: not empty", relative)
+
+
+def _remove_orphan_cache(target: Path) -> None:
+    """Delete ``target/__pycache__`` when it is all ``target`` holds and holds only .pyc files."""
+    cache = target / _BYTECODE_CACHE
+    try:
+        if [entry.name for entry in target.iterdir()] != [_BYTECODE_CACHE]:
+            return
+        files = list(cache.iterdir())
+        if all(_is_bytecode(entry) for entry in files):
+            for entry in files:
+                entry.unlink()
+            cache.rmdir()
+    except OSError as error:
+        logger.debug("kept %s: %s", cache, error)
+
+
+def _is_bytecode(entry: Path) -> bool:
+    return entry.suffix == ".pyc" and not entry.is_symlink() and entry.is_file()
 
 
 def _is_dir(mode: int) -> bool:

@@ -110,6 +110,26 @@ def test_ganymede_catching_up_with_the_folder_updates_only_the_manifest(repo, em
     assert expected in describe(summary)[0]
 
 
+def test_a_removed_flow_leaves_no_folder_behind_its_bytecode_cache(repo, emulator):
+    pull(repo, emulator)
+    flow = repo / "dev" / "LIMS_Sample_Sync"
+    caches = [node / "__pycache__" for node in flow.iterdir()]
+    for cache in caches:
+        cache.mkdir()
+        (cache / "function.cpython-312.pyc").write_bytes(b"\0")
+    (caches[0] / "notes.txt").write_text("mine\n")
+    for path in [p for p in emulator.files("dev") if p.startswith("dags/LIMS_Sample_Sync/")]:
+        emulator.delete_file("dev", path)
+    pull(repo, emulator)
+    kept = caches[0].relative_to(flow).as_posix()
+    assert sorted(path.relative_to(flow).as_posix() for path in flow.rglob("*")) == [
+        caches[0].parent.name,
+        kept,
+        f"{kept}/function.cpython-312.pyc",
+        f"{kept}/notes.txt",
+    ]
+
+
 def test_pulling_twice_without_committing_is_fine(repo, emulator):
     pull(repo, emulator)
     edit_upstream(emulator, DELTA, b"print('second')\n")
