@@ -88,53 +88,25 @@ def deploy(c, env=None, dry_run=False, author_email=None, message=None, force=Fa
     """Send the changed flow code of an environment folder to Ganymede."""
     import os
 
-    from ganymede_sync import deploy as deploying
-    from ganymede_sync import report
     from ganymede_sync.config import load_settings
+    from ganymede_sync.deploy_run import run_deploy
 
     with expected_failures():
-        settings = load_settings()
-        environment = settings.environment(env)
-        author = deploying.resolve_author_email(author_email, settings)
-        text = deploying.resolve_message(message, settings)
-        title = f"{'Dry run of the deploy' if dry_run else 'Deploy'} of {environment.folder}/"
-        with _deploy_client(settings, environment) as client:
-            plan = deploying.plan_environment(client, settings, environment, force=force)
-            print(report.plan_table(plan, environment.folder))
-            try:
-                outcome = deploying.deploy_environment(
-                    client, settings, environment, plan,
-                    author_email=author, message=text, dry_run=dry_run, force=force,
-                )  # fmt: skip
-            except GanymedeSyncError as error:
-                summary = report.plan_markdown(
-                    plan, environment.folder, title=title, outcome=f"Not deployed: {error}"
-                )
-                report.append_step_summary(summary, os.environ)
-                raise
-        line = report.outcome_line(outcome, environment.name, author_email=author)
-        report.append_step_summary(
-            report.plan_markdown(outcome.plan, environment.folder, title=title, outcome=line),
-            os.environ,
-        )
+        line = run_deploy(
+            load_settings(), env, print, os.environ,
+            dry_run=dry_run, author_email=author_email, message=message, force=force,
+        )  # fmt: skip
     print(line)
 
 
 @task(help={"env": "environment folder to plan (e.g. dev)"})
 def status(c, env=None):
     """Show what a deploy would send, without sending anything."""
-    from ganymede_sync import deploy as deploying
-    from ganymede_sync import report
     from ganymede_sync.config import load_settings
+    from ganymede_sync.deploy_run import run_status
 
     with expected_failures():
-        settings = load_settings()
-        environment = settings.environment(env)
-        with _deploy_client(settings, environment) as client:
-            plan = deploying.plan_environment(client, settings, environment)
-    print(report.plan_table(plan, environment.folder))
-    for reason in deploying.refusal_reasons(plan, environment.folder):
-        print(f"a deploy would be refused: {reason}")
+        run_status(load_settings(), env, print)
 
 
 @task(help={"env": "check only this environment folder (default: all)"})
@@ -151,14 +123,6 @@ def check(c, env=None):
         print("\n".join(str(problem) for problem in problems))
         raise Exit(f"error: {len(problems)} problem(s) in flow code: fix them, then check again", 1)
     print(f"checked {', '.join(f.folder + '/' for f in folders)}: no problems")
-
-
-def _deploy_client(settings, environment):
-    """Return the API client of ``environment`` (the token is checked before any request)."""
-    from ganymede_sync.client import GanymedeClient
-
-    token = settings.require_token(environment)
-    return GanymedeClient(settings.api_url, token, environment.name)
 
 
 # --- emulator -----------------------------------------------------------------

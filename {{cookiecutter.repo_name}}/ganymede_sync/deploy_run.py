@@ -1,0 +1,81 @@
+"""One deploy or status run as the tasks do it: plan, show, send, summarise.
+
+``deploy`` decides and sends, ``report`` renders; this module puts them in the order
+a person (or a workflow) expects and records the result in GitHub's step summary,
+whether the deploy went through or was refused. ``show`` receives each piece of
+text for the person as soon as it exists, so a plan is visible before sending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from ganymede_sync import deploy as deploying
+from ganymede_sync import report
+from ganymede_sync.client import GanymedeClient
+from ganymede_sync.config import Environment, Settings
+from ganymede_sync.errors import GanymedeSyncError
+
+Show = Callable[[str], None]
+
+
+def open_client(settings: Settings, environment: Environment) -> GanymedeClient:
+    """Return the API client of ``environment`` (the token is checked before any request)."""
+    return GanymedeClient(settings.api_url, settings.require_token(environment), environment.name)
+
+
+def run_status(settings: Settings, folder: str | None, show: Show) -> None:
+    """Show what a deploy of ``folder`` would send and why it would be refused, if it would."""
+    environment = settings.environment(folder)
+    with open_client(settings, environment) as client:
+        plan = deploying.plan_environment(client, settings, environment)
+    show(report.plan_table(plan, environment.folder))
+    for reason in deploying.refusal_reasons(plan, environment.folder):
+        show(f"a deploy would be refused: {reason}")
+
+
+def run_deploy(
+    settings: Settings,
+    folder: str | None,
+    show: Show,
+    environ: Mapping[str, str],
+    *,
+    dry_run: bool = False,
+    author_email: str | None = None,
+    message: str | None = None,
+    force: bool = False,
+) -> str:
+    """Plan, show the plan, send it; return the line that says what happened.
+
+    A refused or failed deploy still leaves its plan and reason in the step summary
+    (when ``GITHUB_STEP_SUMMARY`` is set), then raises as before.
+    """
+    environment = settings.environment(folder)
+    author = deploying.resolve_author_email(author_email, settings)
+    text = deploying.resolve_message(message, settings)
+    title = f"{'Dry run of the deploy' if dry_run else 'Deploy'} of {environment.folder}/"
+    with open_client(settings, environment) as client:
+        plan = deploying.plan_environment(client, settings, environment, force=force)
+        show(report.plan_table(plan, environment.folder))
+        try:
+            outcome = deploying.deploy_environment(
+                client, settings, environment, plan,
+                author_email=author, message=text, dry_run=dry_run, force=force,
+            )  # fmt: skip
+        except GanymedeSyncError as error:
+            _summarise(plan, environment, title, f"Not deployed: {error}", environ)
+            raise
+    line = report.outcome_line(outcome, environment.name, author_email=author)
+    _summarise(outcome.plan, environment, title, line, environ)
+    return line
+
+
+def _summarise(
+    plan: deploying.DeployPlan,
+    environment: Environment,
+    title: str,
+    outcome: str,
+    environ: Mapping[str, str],
+) -> None:
+    markdown = report.plan_markdown(plan, environment.folder, title=title, outcome=outcome)
+    report.append_step_summary(markdown, environ)
