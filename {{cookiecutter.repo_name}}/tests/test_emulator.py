@@ -85,6 +85,7 @@ def expected_archive(emulator: Emulator, *, flow: str | None = None, lib: bool =
         ("GET", "/v0/environment/dev/commits"),
         ("PUT", "/v0/environment/dev/commits"),
         ("GET", "/v2/environment/dev/flows"),
+        ("GET", "/v2/environment/dev/flows/qPCR_Analysis"),
     ],
 )
 def test_api_refuses_requests_without_the_right_api_key(shared, headers, method, path):
@@ -98,6 +99,7 @@ def test_unknown_environment_is_404(reader):
     for response in (
         reader.get("/v0/environment/staging/commits"),
         reader.get("/v2/environment/staging/flows"),
+        reader.get("/v2/environment/staging/flows/qPCR_Analysis"),
         reader.put("/v0/environment/staging/commits", json={}),
     ):
         assert response.status_code == 404
@@ -105,9 +107,12 @@ def test_unknown_environment_is_404(reader):
 
 
 def test_unknown_flow_is_404(reader):
-    response = reader.get("/v0/environment/dev/commits", params={"flowName": "No_Such_Flow"})
-    assert response.status_code == 404
-    assert "No_Such_Flow" in response.text
+    for response in (
+        reader.get("/v0/environment/dev/commits", params={"flowName": "No_Such_Flow"}),
+        reader.get("/v2/environment/dev/flows/No_Such_Flow"),
+    ):
+        assert response.status_code == 404
+        assert "No_Such_Flow" in response.text
 
 
 def test_unknown_path_is_404_and_wrong_method_is_405(reader):
@@ -439,6 +444,21 @@ def test_flows_are_paginated_from_page_one(reader):
     assert page(1) == list(FLOWS[:2])
     assert page(2) == list(FLOWS[2:])
     assert page(3) == []
+
+
+def test_one_flow_has_a_task_per_node_folder(emulator, api):
+    emulator.write_file("dev", "dags/qPCR_Analysis/Load_Run/query.sql", b"SELECT 1\n")
+    flow = api.get("/v2/environment/dev/flows/qPCR_Analysis").json()
+    assert (flow["id"], flow["environment"]) == ("qPCR_Analysis", "dev")
+    nodes = {
+        path.split("/")[2]
+        for path in emulator.files("dev")
+        if path.startswith("dags/qPCR_Analysis/")
+    }
+    tasks = flow["pipeline"]["tasks"]
+    assert list(tasks) == sorted(nodes)
+    assert tasks["Load_Run"]["operator"] == "SQL"
+    assert flow["settings"]["displayName"] == "qPCR Analysis"
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,8 @@ shares no code with the client side of this repository.
 Where Ganymede's public material is silent, these are guesses, kept simple and documented
 in the README: error bodies are one line of text; a flow's ``name`` is its id with spaces
 for underscores; a PUT answers one line of text; an empty ``fileMap``, or one that changes
-nothing, answers 200 without an (empty) commit; an empty ``flowName`` means every flow.
+nothing, answers 200 without an (empty) commit; an empty ``flowName`` means every flow;
+a flow's pipeline has a task per node folder, named after its code, without dependencies.
 """
 
 from __future__ import annotations
@@ -181,6 +182,28 @@ class Ganymede:
         chosen = flows[(page - 1) * size : page * size]
         return as_json(200, [_flow_record(flow, environment) for flow in chosen])
 
+    # --- GET /v2/environment/{env}/flows/{id} ------------------------------------------------
+    def get_flow(self, environment: str, flow: str) -> Reply:
+        """Answer one flow with its pipeline: a task per node folder, by name.
+
+        The pipeline repository holds each node's code, not the graph: the operator
+        is told from the node's code files, and dependencies are left empty (the
+        Flow Editor owns them; nothing in this tooling reads them).
+        """
+        repository = self.repository(environment)
+        if repository is None:
+            return _unknown_environment(environment)
+        nodes = nodes_of(repository.tree(), flow)
+        if not nodes:
+            return text(404, f"Flow '{flow}' not found in environment '{environment}'")
+        tasks = {
+            node: {"operator": _operator(files), "params": {}, "dependencies": []}
+            for node, files in sorted(nodes.items())
+        }
+        settings = {"displayName": _flow_record(flow, environment)["name"], "tags": []}
+        document = {"id": flow, "environment": environment, "pipeline": {"tasks": tasks}}
+        return as_json(200, {**document, "settings": settings})
+
     # --- PUT /v0/environment/{env}/commits ---------------------------------------------------
     def put_commits(self, environment: str, body: bytes, *, now: float) -> tuple[Reply, bool]:
         """Validate and apply a PUT; return the reply and whether a commit was made."""
@@ -272,6 +295,16 @@ def flows_of(entries: list[TreeEntry]) -> set[str]:
     }
 
 
+def nodes_of(entries: list[TreeEntry], flow: str) -> dict[str, set[str]]:
+    """Return the node folders of ``flow`` with the names of their files."""
+    nodes: dict[str, set[str]] = {}
+    for entry in entries:
+        parts = entry.path.split("/")
+        if len(parts) >= 4 and parts[0] == "dags" and parts[1] == flow:
+            nodes.setdefault(parts[2], set()).add("/".join(parts[3:]))
+    return nodes
+
+
 def build_archive(
     repository: PipelineRepository, commit: str | None, flow: str | None, include_lib: bool
 ) -> bytes:
@@ -356,6 +389,11 @@ def _page_number(value: str | None, name: str, *, default: int, maximum: int | N
 
 def _flow_record(flow: str, environment: str) -> dict[str, str]:
     return {"id": flow, "name": flow.replace("_", " "), "environment": environment}
+
+
+def _operator(files: set[str]) -> str:
+    """Name a node's operator after its code: SQL when it has a query, else Python."""
+    return "SQL" if "query.sql" in files else "Python"
 
 
 def _unknown_environment(environment: str) -> Reply:

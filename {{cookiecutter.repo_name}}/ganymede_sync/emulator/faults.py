@@ -24,7 +24,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-ENDPOINTS = ("commits_get", "commits_put", "download", "flows")
+ENDPOINTS = ("commits_get", "commits_put", "download", "flows", "flow")
 BEFORE_HANDLING = frozenset({"error", "rate_limit", "slow", "redirect"})
 """Kinds that act before the request is handled, on any endpoint."""
 _ONLY_ON = {

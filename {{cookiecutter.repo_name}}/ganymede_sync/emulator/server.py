@@ -35,6 +35,7 @@ _ROUTES = (
     ("GET", re.compile(r"^/v0/environment/([^/]+)/commits/?$"), "commits_get"),
     ("PUT", re.compile(r"^/v0/environment/([^/]+)/commits/?$"), "commits_put"),
     ("GET", re.compile(r"^/v2/environment/([^/]+)/flows/?$"), "flows"),
+    ("GET", re.compile(r"^/v2/environment/([^/]+)/flows/([^/]+)/?$"), "flow"),
     ("GET", re.compile(r"^/_download/([^/]+)$"), "download"),
 )
 _NO_ANSWER = 0
@@ -159,11 +160,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         had_api_key = self.server.ganymede.carries_key(headers)
         self._unrecorded = (url.path, query, had_api_key, self.server.journal.generation)
-        endpoint, argument = _route(self.command, url.path)
+        endpoint, arguments = _route(self.command, url.path)
         if endpoint is None:
-            self._send(text(405 if argument else 404, argument or "Not Found"))
+            self._send(text(405, "Method Not Allowed") if arguments else text(404, "Not Found"))
         else:
-            self._api(endpoint, unquote(argument), query, headers, body)
+            self._api(endpoint, [unquote(part) for part in arguments], query, headers, body)
         self._record(_NO_ANSWER)
 
     def _record(self, status: int) -> None:
@@ -177,7 +178,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _api(
         self,
         endpoint: str,
-        argument: str,
+        arguments: list[str],
         query: dict[str, str],
         headers: dict[str, str],
         body: bytes,
@@ -186,10 +187,10 @@ class _Handler(BaseHTTPRequestHandler):
         if early is not None:
             return self._send(early)
         ganymede = self.server.ganymede
-        if endpoint != "download" and not ganymede.is_authorised(headers, argument):
+        if endpoint != "download" and not ganymede.is_authorised(headers, arguments[0]):
             return self._send(text(401, "Unauthorized: missing or invalid api-key header"))
         try:
-            return self._endpoint(endpoint, argument, query, headers, body)
+            return self._endpoint(endpoint, arguments, query, headers, body)
         except BadRequest as error:
             return self._send(text(400, str(error)))
         except StoreError as error:
@@ -199,12 +200,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _endpoint(
         self,
         endpoint: str,
-        argument: str,
+        arguments: list[str],
         query: dict[str, str],
         headers: dict[str, str],
         body: bytes,
     ) -> int:
         ganymede, faults, now = self.server.ganymede, self.server.faults, self.server.clock()
+        argument = arguments[0]
         if endpoint == "commits_get":
             base = f"http://{headers['host']}" if "host" in headers else self.server.url
             reply = ganymede.signed_url(
@@ -217,6 +219,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(reply)
         if endpoint == "flows":
             return self._send(ganymede.list_flows(argument, query))
+        if endpoint == "flow":
+            return self._send(ganymede.get_flow(argument, arguments[1]))
         if endpoint == "download":
             return self._download(ganymede.download(argument, query, now=now))
         reply, _ = ganymede.put_commits(argument, body, now=now)
@@ -315,15 +319,16 @@ class _Handler(BaseHTTPRequestHandler):
         return reply.status
 
 
-def _route(method: str, path: str) -> tuple[str | None, str]:
-    """Return (endpoint, path argument); (None, message) for a wrong method, (None, "")."""
-    allowed = False
+def _route(method: str, path: str) -> tuple[str | None, tuple[str, ...]]:
+    """Return (endpoint, path arguments); (None, (path,)) for a known path with another
+    method, (None, ()) for an unknown path."""
+    known = False
     for route_method, pattern, endpoint in _ROUTES:
         match = pattern.match(path)
         if match and route_method == method:
-            return endpoint, match.group(1)
-        allowed = allowed or bool(match)
-    return None, "Method Not Allowed" if allowed else ""
+            return endpoint, match.groups()
+        known = known or bool(match)
+    return None, (path,) if known else ()
 
 
 def _fault_reply(fault: Fault) -> Reply:
