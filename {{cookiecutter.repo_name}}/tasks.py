@@ -53,25 +53,20 @@ def pull(c, env=None, flow=None, no_lib=False, force=False, commit=False):
     import sys
 
     from ganymede_sync.config import load_settings
-    from ganymede_sync.progress import ProgressDisplay, wants_bar
-    from ganymede_sync.pull import describe, is_ci, pull_environment
+    from ganymede_sync.progress import progress_display
+    from ganymede_sync.pull import describe, pull_environment
 
-    bar = wants_bar(sys.stderr, in_ci=is_ci(os.environ), term=os.environ.get("TERM"))
-    display = ProgressDisplay(sys.stderr, bar=bar)
-    with expected_failures():
-        try:
-            summary = pull_environment(
-                load_settings(),
-                env,
-                flow=flow,
-                include_lib=not no_lib,
-                force=force,
-                commit=commit,
-                progress=display,
-            )
-        finally:
-            display.close()
-        print("\n".join(describe(summary)))
+    with expected_failures(), progress_display(sys.stderr, os.environ) as display:
+        summary = pull_environment(
+            load_settings(),
+            env,
+            flow=flow,
+            include_lib=not no_lib,
+            force=force,
+            commit=commit,
+            progress=display,
+        )
+    print("\n".join(describe(summary)))
 
 
 # --- deploy -------------------------------------------------------------------
@@ -87,13 +82,15 @@ def pull(c, env=None, flow=None, no_lib=False, force=False, commit=False):
 def deploy(c, env=None, dry_run=False, author_email=None, message=None, force=False):
     """Send the changed flow code of an environment folder to Ganymede."""
     import os
+    import sys
 
     from ganymede_sync.config import load_settings
     from ganymede_sync.deploy_run import run_deploy
+    from ganymede_sync.progress import progress_display
 
-    with expected_failures():
+    with expected_failures(), progress_display(sys.stderr, os.environ) as display:
         line = run_deploy(
-            load_settings(), env, print, os.environ,
+            load_settings(), env, display.then(print), os.environ, progress=display,
             dry_run=dry_run, author_email=author_email, message=message, force=force,
         )  # fmt: skip
     print(line)
@@ -102,11 +99,15 @@ def deploy(c, env=None, dry_run=False, author_email=None, message=None, force=Fa
 @task(help={"env": "environment folder to plan (e.g. dev)"})
 def status(c, env=None):
     """Show what a deploy would send, without sending anything."""
+    import os
+    import sys
+
     from ganymede_sync.config import load_settings
     from ganymede_sync.deploy_run import run_status
+    from ganymede_sync.progress import progress_display
 
-    with expected_failures():
-        run_status(load_settings(), env, print)
+    with expected_failures(), progress_display(sys.stderr, os.environ) as display:
+        run_status(load_settings(), env, display.then(print), progress=display)
 
 
 @task(help={"env": "check only this environment folder (default: all)"})

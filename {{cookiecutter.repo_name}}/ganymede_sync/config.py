@@ -84,6 +84,13 @@ class Settings:
         return self.token
 
 
+def is_ci(environ: Mapping[str, str]) -> bool:
+    """Tell whether this runs in CI (``CI`` or ``GITHUB_ACTIONS`` set, as runners do)."""
+    return any(
+        environ.get(name, "").lower() not in ("", "0", "false") for name in ("CI", "GITHUB_ACTIONS")
+    )
+
+
 def find_root(start: Path | None = None) -> Path:
     """Return the nearest folder at or above ``start`` that holds ``ganymede.toml``."""
     here = (start or Path.cwd()).resolve()

@@ -36,7 +36,7 @@ from ganymede_sync.manifest import load_manifest, sha256_bytes
 
 if TYPE_CHECKING:
     from ganymede_sync.archive import ArchiveLimits, Snapshot
-    from ganymede_sync.client import GanymedeClient
+    from ganymede_sync.client import GanymedeClient, ProgressCallback
     from ganymede_sync.config import Environment, Settings
 
 logger = logging.getLogger(__name__)
@@ -225,7 +225,9 @@ class DeployOutcome:
 
 
 def read_remote(
-    client: GanymedeClient, limits: ArchiveLimits | None = None
+    client: GanymedeClient,
+    limits: ArchiveLimits | None = None,
+    progress: ProgressCallback | None = None,
 ) -> dict[str, RemoteFile]:
     """Download Ganymede's current snapshot exactly as a pull does and hash every file.
 
@@ -233,7 +235,7 @@ def read_remote(
     """
     from ganymede_sync.snapshot import fetch_snapshot
 
-    with fetch_snapshot(client, include_lib=True, limits=limits) as snapshot:
+    with fetch_snapshot(client, include_lib=True, limits=limits, progress=progress) as snapshot:
         return {path: _hash_member(snapshot, path) for path in snapshot.paths}
 
 
@@ -292,7 +294,12 @@ def _read_local_file(file: str | Path, remote_sha256: str | None) -> LocalFile:
 
 
 def plan_environment(
-    client: GanymedeClient, settings: Settings, environment: Environment, *, force: bool = False
+    client: GanymedeClient,
+    settings: Settings,
+    environment: Environment,
+    *,
+    force: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> DeployPlan:
     """Plan a deploy of ``environment``: read local files, git history and the remote."""
     manifest = load_manifest(environment.manifest_path)
@@ -305,7 +312,7 @@ def plan_environment(
     ours = gitops.committed_versions(settings.root, environment.path, environment.manifest_path)
     for path, blobs in recorded_deploys(settings, environment).items():
         ours.setdefault(path, set()).update(blobs)
-    remote = read_remote(client, settings.archive_limits)
+    remote = read_remote(client, settings.archive_limits, progress)
     # Local files are read after the remote, to know which ones' bytes to keep.
     local = read_local(environment.path, remote)
     return plan(local, remote, manifest.files, ours=ours, force=force)

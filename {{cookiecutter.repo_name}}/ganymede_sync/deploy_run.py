@@ -3,7 +3,8 @@
 ``deploy`` decides and sends, ``report`` renders; this module puts them in the order
 a person (or a workflow) expects and records the result in GitHub's step summary,
 whether the deploy went through or was refused. ``show`` receives each piece of
-text for the person as soon as it exists, so a plan is visible before sending.
+text for the person as soon as it exists, so a plan is visible before sending;
+``progress`` follows the download of Ganymede's current code that planning needs.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Callable, Mapping
 
 from ganymede_sync import deploy as deploying
 from ganymede_sync import report
-from ganymede_sync.client import GanymedeClient
+from ganymede_sync.client import GanymedeClient, ProgressCallback
 from ganymede_sync.config import Environment, Settings
 from ganymede_sync.errors import GanymedeSyncError
 
@@ -24,11 +25,16 @@ def open_client(settings: Settings, environment: Environment) -> GanymedeClient:
     return GanymedeClient(settings.api_url, settings.require_token(environment), environment.name)
 
 
-def run_status(settings: Settings, folder: str | None, show: Show) -> None:
+def run_status(
+    settings: Settings,
+    folder: str | None,
+    show: Show,
+    progress: ProgressCallback | None = None,
+) -> None:
     """Show what a deploy of ``folder`` would send and why it would be refused, if it would."""
     environment = settings.environment(folder)
     with open_client(settings, environment) as client:
-        plan = deploying.plan_environment(client, settings, environment)
+        plan = deploying.plan_environment(client, settings, environment, progress=progress)
     show(report.plan_table(plan, environment.folder))
     for reason in deploying.refusal_reasons(plan, environment.folder):
         show(f"a deploy would be refused: {reason}")
@@ -44,6 +50,7 @@ def run_deploy(
     author_email: str | None = None,
     message: str | None = None,
     force: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> str:
     """Plan, show the plan, send it; return the line that says what happened.
 
@@ -55,7 +62,9 @@ def run_deploy(
     text = deploying.resolve_message(message, settings)
     title = f"{'Dry run of the deploy' if dry_run else 'Deploy'} of {environment.folder}/"
     with open_client(settings, environment) as client:
-        plan = deploying.plan_environment(client, settings, environment, force=force)
+        plan = deploying.plan_environment(
+            client, settings, environment, force=force, progress=progress
+        )
         show(report.plan_table(plan, environment.folder))
         try:
             outcome = deploying.deploy_environment(

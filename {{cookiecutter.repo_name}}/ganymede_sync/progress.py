@@ -2,13 +2,17 @@
 
 The library reports progress through a ``progress(done, total)`` callback and never
 prints; ``tasks.py`` builds a ``ProgressDisplay`` on its own output stream and
-passes it as that callback. Never decides anything about a pull.
+passes it as that callback. Never decides anything about a pull or a deploy.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import TextIO
+
+from ganymede_sync.config import is_ci
 
 _BAR_WIDTH = 30
 _LINE_INTERVAL = 5.0
@@ -18,6 +22,17 @@ _REDRAW_INTERVAL = 0.1
 def wants_bar(stream: TextIO, *, in_ci: bool, term: str | None = None) -> bool:
     """Tell whether to draw a live bar: only on a terminal, never in CI logs."""
     return stream.isatty() and not in_ci and term != "dumb"
+
+
+@contextmanager
+def progress_display(stream: TextIO, environ: Mapping[str, str]) -> Iterator[ProgressDisplay]:
+    """Yield a display on ``stream`` (a bar on a terminal outside CI); end its line after."""
+    bar = wants_bar(stream, in_ci=is_ci(environ), term=environ.get("TERM"))
+    display = ProgressDisplay(stream, bar=bar)
+    try:
+        yield display
+    finally:
+        display.close()
 
 
 class ProgressDisplay:
@@ -44,28 +59,43 @@ class ProgressDisplay:
         self._drawn = True
         self._stream.flush()
 
+    def then(self, show: Callable[[str], None]) -> Callable[[str], None]:
+        """Wrap ``show`` so that its text starts on a fresh line, after the bar."""
+
+        def show_after_bar(text: str) -> None:
+            self.close()
+            show(text)
+
+        return show_after_bar
+
     def close(self) -> None:
-        """End the bar's line so the next message starts on a fresh one."""
+        """End the bar's line so the next message starts on a fresh one (once)."""
         if self._bar and self._drawn:
             self._stream.write("\n")
             self._stream.flush()
+        self._drawn = False
 
 
 def render_bar(label: str, done: int, total: int | None) -> str:
     """Return one bar line: ``label [#####     ] 1.2/3.4 MiB``."""
     if not total:
-        return f"{label} {_mib(done)} MiB"
+        return f"{label} {_amount(done, done)}"
     filled = min(_BAR_WIDTH, _BAR_WIDTH * done // total)
     bar = "#" * filled + " " * (_BAR_WIDTH - filled)
-    return f"{label} [{bar}] {_mib(done)}/{_mib(total)} MiB"
+    return f"{label} [{bar}] {_amount(done, total, between='/')}"
 
 
 def render_line(label: str, done: int, total: int | None) -> str:
     """Return one log line: ``label: 1.2 of 3.4 MiB (35%)``."""
     if not total:
-        return f"{label}: {_mib(done)} MiB"
-    return f"{label}: {_mib(done)} of {_mib(total)} MiB ({100 * done // total}%)"
+        return f"{label}: {_amount(done, done)}"
+    return f"{label}: {_amount(done, total, between=' of ')} ({100 * done // total}%)"
 
 
-def _mib(count: int) -> str:
-    return f"{count / (1 << 20):.1f}"
+def _amount(done: int, total: int, *, between: str | None = None) -> str:
+    """Show ``done`` (and ``total``) in MiB, or in KiB when the total is under one MiB."""
+    unit, size = ("KiB", 1 << 10) if total < (1 << 20) else ("MiB", 1 << 20)
+    shown = f"{done / size:.1f}"
+    if between is not None:
+        shown += f"{between}{total / size:.1f}"
+    return f"{shown} {unit}"

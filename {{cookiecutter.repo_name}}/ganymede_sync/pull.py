@@ -21,7 +21,7 @@ from typing import Any
 from ganymede_sync import gitops
 from ganymede_sync.archive import ArchiveLimits, Snapshot
 from ganymede_sync.client import GanymedeClient, ProgressCallback
-from ganymede_sync.config import Environment, Settings
+from ganymede_sync.config import Environment, Settings, is_ci
 from ganymede_sync.errors import ConfigError, GitError, LocalChangesError
 from ganymede_sync.layout import Scope, is_valid_flow_name
 from ganymede_sync.manifest import Manifest, load_manifest, sha256_file
@@ -158,13 +158,6 @@ def _scope(flow: str | None, include_lib: bool) -> Scope:
             "(one folder name, not 'lib')"
         )
     return Scope(flow=flow or None, include_lib=include_lib)
-
-
-def is_ci(environ: Mapping[str, str]) -> bool:
-    """Tell whether this runs in CI (``CI`` or ``GITHUB_ACTIONS`` set, as runners do)."""
-    return any(
-        environ.get(name, "").lower() not in ("", "0", "false") for name in ("CI", "GITHUB_ACTIONS")
-    )
 
 
 def _check_can_commit(settings: Settings, environ: Mapping[str, str]) -> None:

@@ -18,7 +18,7 @@ from ganymede_sync.errors import (
 )
 from ganymede_sync.layout import Scope
 from ganymede_sync.manifest import load_manifest
-from ganymede_sync.progress import ProgressDisplay, wants_bar
+from ganymede_sync.progress import ProgressDisplay, render_bar, render_line, wants_bar
 from ganymede_sync.pull import PullSummary, describe, pull_environment
 from tests.pull_helpers import (
     API_KEY,
@@ -538,6 +538,23 @@ def test_the_bar_redraws_one_line_and_ends_it():
     output = stream.getvalue()
     assert output.startswith("\rdownloading [") and "1024" not in output
     assert output.count("\r") == 2 and output.endswith("\n") and output.count("\n") == 1
+
+
+def test_sizes_under_one_mib_are_shown_in_kib():
+    assert render_bar("downloading", 2816, 5632).endswith("] 2.8/5.5 KiB")
+    assert render_line("downloading", 2 << 20, 4 << 20) == "downloading: 2.0 of 4.0 MiB (50%)"
+    assert render_line("downloading", 3 << 20, None) == "downloading: 3.0 MiB"
+
+
+def test_text_shown_during_a_bar_starts_on_a_fresh_line_once():
+    stream = Terminal(True)
+    display = ProgressDisplay(stream, bar=True)
+    shown = []
+    display(512, 1024)
+    display.then(shown.append)("plan")
+    display.close()
+    assert shown == ["plan"]
+    assert stream.getvalue().count("\n") == 1 and stream.getvalue().endswith("\n")
 
 
 def test_logs_get_a_few_plain_lines_and_nothing_for_a_quick_download():
