@@ -58,6 +58,7 @@ def run_deploy(
     (when ``GITHUB_STEP_SUMMARY`` is set), then raises as before.
     """
     environment = settings.environment(folder)
+    settings.require_token(environment)  # the first thing to fix when several are missing
     author = deploying.resolve_author_email(author_email, settings)
     text = deploying.resolve_message(message, settings)
     title = f"{'Dry run of the deploy' if dry_run else 'Deploy'} of {environment.folder}/"
