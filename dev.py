@@ -111,7 +111,10 @@ def main() -> int:
         epilog="\n".join(f"  {name:6} {help_}" for name, (_, help_) in COMMANDS.items()),
     )
     parser.add_argument("command", choices=COMMANDS, help="what to run (see below)")
-    args, extra = parser.parse_known_args()
+    # Everything after the command is the command's own: `bench --help` is bench's help.
+    known = sys.argv[1:2] if sys.argv[1:2] and sys.argv[1] in COMMANDS else sys.argv[1:]
+    args = parser.parse_args(known)
+    extra = sys.argv[len(known) + 1 :]
     python = ensure_venv()
     remove_tool_caches()
     function, _ = COMMANDS[args.command]
