@@ -21,14 +21,19 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from ganymede_sync import layout
+from ganymede_sync.config import (
+    ENTRIES_LIMIT_SETTING,
+    FILE_LIMIT_SETTING,
+    RATIO_LIMIT_SETTING,
+    TOTAL_LIMIT_SETTING,
+    ArchiveLimits,
+)
 from ganymede_sync.errors import ArchiveError
 
-MIB = 1 << 20
 _CHUNK = 1 << 20
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -42,28 +47,7 @@ _UTF8_NAME = 0x800
 _UNREADABLE = 0x1 | 0x20 | 0x40
 """Flag bits of entries left to zipfile (encrypted, patched data, strong encryption)."""
 _DEFLATE_SLACK = 1024
-FILE_LIMIT_SETTING = "[archive] max_file_mb in ganymede.toml"
-TOTAL_LIMIT_SETTING = "[archive] max_total_mb in ganymede.toml"
-RATIO_LIMIT_SETTING = "[archive] max_ratio in ganymede.toml"
-ENTRIES_LIMIT_SETTING = "[archive] max_entries in ganymede.toml"
-"""Where a user raises each limit, named in refusals so a genuine archive can pass."""
 """A deflate stream is at most a few bytes per 64 KiB longer than the bytes it holds."""
-
-
-@dataclass(frozen=True)
-class ArchiveLimits:
-    """Bounds for one archive, sized for source code (generous, never unbounded).
-
-    Users change them in the ``[archive]`` table of ``ganymede.toml`` (see ``config``).
-    """
-
-    max_file_bytes: int = 64 * MIB
-    max_total_bytes: int = 2048 * MIB
-    max_ratio: float = 200.0
-    """Largest uncompressed/compressed size ratio of an entry past ``ratio_floor_bytes``."""
-    ratio_floor_bytes: int = 1 * MIB
-    """Entries smaller than this are never refused for their ratio (tiny files compress well)."""
-    max_entries: int = 200_000
 
 
 # --- predicates on one entry -----------------------------------------------------

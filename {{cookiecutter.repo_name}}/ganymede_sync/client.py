@@ -29,7 +29,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 
-from ganymede_sync.archive import TOTAL_LIMIT_SETTING
+from ganymede_sync.config import TOTAL_LIMIT_SETTING
 from ganymede_sync.errors import ApiError, AuthenticationError, UncertainDeliveryError
 
 logger = logging.getLogger(__name__)

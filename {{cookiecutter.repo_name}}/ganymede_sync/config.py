@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ganymede_sync.archive import MIB, ArchiveLimits
 from ganymede_sync.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -28,6 +27,29 @@ CONFIG_FILE = "ganymede.toml"
 DOTENV_FILE = ".env"
 MANIFEST_DIR = ".ganymede"
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+MIB = 1 << 20
+FILE_LIMIT_SETTING = "[archive] max_file_mb in ganymede.toml"
+TOTAL_LIMIT_SETTING = "[archive] max_total_mb in ganymede.toml"
+RATIO_LIMIT_SETTING = "[archive] max_ratio in ganymede.toml"
+ENTRIES_LIMIT_SETTING = "[archive] max_entries in ganymede.toml"
+"""Where a user raises each archive limit, named in refusals so a genuine archive can pass."""
+
+
+@dataclass(frozen=True)
+class ArchiveLimits:
+    """Bounds for one downloaded archive, sized for source code (generous, never unbounded).
+
+    Users change them in the ``[archive]`` table of ``ganymede.toml``; ``archive``
+    enforces them.
+    """
+
+    max_file_bytes: int = 64 * MIB
+    max_total_bytes: int = 2048 * MIB
+    max_ratio: float = 200.0
+    """Largest uncompressed/compressed size ratio of an entry past ``ratio_floor_bytes``."""
+    ratio_floor_bytes: int = 1 * MIB
+    """Entries smaller than this are never refused for their ratio (tiny files compress well)."""
+    max_entries: int = 200_000
 
 
 @dataclass(frozen=True)

@@ -35,9 +35,9 @@ from ganymede_sync.layout import is_lib_path, walk_managed
 from ganymede_sync.manifest import load_manifest, sha256_bytes
 
 if TYPE_CHECKING:
-    from ganymede_sync.archive import ArchiveLimits, Snapshot
+    from ganymede_sync.archive import Snapshot
     from ganymede_sync.client import GanymedeClient, ProgressCallback
-    from ganymede_sync.config import Environment, Settings
+    from ganymede_sync.config import ArchiveLimits, Environment, Settings
 
 logger = logging.getLogger(__name__)
 

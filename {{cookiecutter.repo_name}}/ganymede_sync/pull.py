@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from ganymede_sync import gitops
-from ganymede_sync.archive import ArchiveLimits, Snapshot
+from ganymede_sync.archive import Snapshot
 from ganymede_sync.client import GanymedeClient, ProgressCallback
-from ganymede_sync.config import Environment, Settings, is_ci
+from ganymede_sync.config import ArchiveLimits, Environment, Settings, is_ci
 from ganymede_sync.errors import ConfigError, GitError, LocalChangesError
 from ganymede_sync.layout import Scope, is_valid_flow_name
 from ganymede_sync.manifest import Manifest, load_manifest, sha256_file

@@ -16,8 +16,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ganymede_sync.archive import ArchiveLimits, Snapshot, open_snapshot
+from ganymede_sync.archive import Snapshot, open_snapshot
 from ganymede_sync.client import GanymedeClient, ProgressCallback
+from ganymede_sync.config import ArchiveLimits
 
 _ENTRY_OVERHEAD = 1024
 """Generous bytes of ZIP headers per entry (local header, central record, long names)."""

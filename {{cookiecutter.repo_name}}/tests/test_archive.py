@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ganymede_sync import archive
-from ganymede_sync.archive import MIB, ArchiveLimits, open_snapshot
+from ganymede_sync.archive import open_snapshot
+from ganymede_sync.config import MIB, ArchiveLimits
 from ganymede_sync.errors import ArchiveError
 from tests.pull_helpers import entry_with_mode, zip_bytes
 

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ganymede_sync.archive import MIB, ArchiveLimits
-from ganymede_sync.config import load_settings, read_dotenv
+from ganymede_sync.config import MIB, ArchiveLimits, load_settings, read_dotenv
 from ganymede_sync.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from ganymede_sync.archive import ArchiveLimits
+from ganymede_sync.config import ArchiveLimits
 from ganymede_sync.emulator import Emulator
 from ganymede_sync.errors import (
     ApiError,

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ganymede_sync.archive import ArchiveLimits, open_snapshot
+from ganymede_sync.archive import open_snapshot
+from ganymede_sync.config import ArchiveLimits
 from ganymede_sync.errors import ArchiveError, GanymedeSyncError, LocalChangesError
 from ganymede_sync.layout import Scope
 from ganymede_sync.manifest import Manifest, load_manifest, save_manifest, sha256_bytes
