@@ -144,42 +144,37 @@ def emulator(c, port=8765, data_dir=".emulator", seed="example"):
     (not a secret: it only opens this emulator) and registers your git email as a user,
     so deploys of your own commits are accepted. State stays in DATA_DIR between runs.
     """
-    import threading
-
     from ganymede_sync.config import load_settings
-    from ganymede_sync.emulator import Emulator
+    from ganymede_sync.emulator import Emulator, serve_until_signalled
 
     with expected_failures():
         settings = load_settings()
     names = tuple(dict.fromkeys(env.name for env in settings.environments.values()))
     found = c.run("git config user.email", hide=True, warn=True)
     user = found.stdout.strip() if found and found.ok else ""
+    state = settings.root / data_dir
+
+    def how_to_use(server):
+        return [
+            f"token: {EMULATOR_TOKEN}   state: {state}",
+            "In another shell (GANYMEDE_ENVIRONMENT overrides the name of every folder):",
+            f"export GANYMEDE_API_URL={server.url} GANYMEDE_ENVIRONMENT={names[0]} "
+            f"GANYMEDE_API_TOKEN={EMULATOR_TOKEN}",
+        ]
+
     try:
         server = Emulator(
-            settings.root / data_dir,
+            state,
             api_key=EMULATOR_TOKEN,
             environments=names,
             users=(user or "you@example.com",),
             seed=seed,
             port=int(port),
-        ).start()
+        )
+        serve_until_signalled(server, how_to_use)
     except (OSError, ValueError) as error:
         raise Exit(f"error: the emulator could not start: {error}", code=1) from None
-    print(f"Ganymede emulator listening on {server.url}", flush=True)
-    print(f"environments: {', '.join(names)}   users: {', '.join(server.users)}")
-    print(f"token: {EMULATOR_TOKEN}   state: {settings.root / data_dir}")
-    print("In another shell (GANYMEDE_ENVIRONMENT overrides the name of every folder):")
-    print(
-        f"export GANYMEDE_API_URL={server.url} GANYMEDE_ENVIRONMENT={names[0]} "
-        f"GANYMEDE_API_TOKEN={EMULATOR_TOKEN}",
-        flush=True,
-    )
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        print("emulator stopped")
-    finally:
-        server.stop()
+    print("emulator stopped")
 
 
 # --- set-up -------------------------------------------------------------------

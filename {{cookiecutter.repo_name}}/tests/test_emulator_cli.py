@@ -1,4 +1,5 @@
-"""`python -m ganymede_sync.emulator` serves in the foreground and stops cleanly on signals."""
+"""The emulator commands (`python -m ganymede_sync.emulator`, `invoke emulator`) serve in the
+foreground and stop cleanly on signals."""
 
 from __future__ import annotations
 
@@ -136,3 +137,35 @@ def test_command_explains_a_bad_environment_name_and_a_busy_port(tmp_path):
         )
     assert taken.returncode == 1
     assert taken.stderr.startswith("error: cannot listen")
+
+
+def test_invoke_emulator_prints_a_ready_to_paste_line_and_stops_on_a_signal(tmp_path):
+    state = tmp_path / "state"
+    command = [sys.executable, "-m", "invoke", "emulator", "--port", "0", "--data-dir", str(state)]
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        lines: list[str] = []
+        while not (lines and lines[-1].startswith("export ")):
+            line = process.stdout.readline()
+            assert line, f"no export line after {lines}: {process.communicate()[1]}"
+            lines.append(line.rstrip("\n"))
+        exported = dict(pair.split("=", 1) for pair in lines[-1].split()[1:])
+        listening = LISTENING.match(lines[0])
+        assert listening and exported["GANYMEDE_API_URL"] == listening.group(1)
+        flows = httpx.get(
+            f"{listening.group(1)}/v2/environment/{exported['GANYMEDE_ENVIRONMENT']}/flows",
+            headers={"api-key": exported["GANYMEDE_API_TOKEN"]},
+        )
+        assert flows.status_code == 200 and flows.json()
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, err
+    assert out.strip().endswith("emulator stopped")
+    assert (state / exported["GANYMEDE_ENVIRONMENT"] / ".git").is_dir()

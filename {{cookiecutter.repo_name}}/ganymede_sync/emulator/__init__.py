@@ -7,9 +7,9 @@ from the client side of ``ganymede_sync``, so a misunderstanding cannot hide in 
 
 from __future__ import annotations
 
-from ganymede_sync.emulator.emulator import Emulator
+from ganymede_sync.emulator.emulator import Emulator, serve_until_signalled
 from ganymede_sync.emulator.faults import KINDS as FAULT_KINDS
 from ganymede_sync.emulator.server import RequestRecord
 from ganymede_sync.emulator.store import Commit
 
-__all__ = ["FAULT_KINDS", "Commit", "Emulator", "RequestRecord"]
+__all__ = ["FAULT_KINDS", "Commit", "Emulator", "RequestRecord", "serve_until_signalled"]

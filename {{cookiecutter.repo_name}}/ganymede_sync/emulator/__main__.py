@@ -9,12 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
 import sys
-import threading
-from types import FrameType
 
-from ganymede_sync.emulator.emulator import Emulator
+from ganymede_sync.emulator.emulator import Emulator, serve_until_signalled
 from ganymede_sync.emulator.seed import SEEDS
 from ganymede_sync.emulator.store import StoreError
 
@@ -84,23 +81,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: cannot listen on {options.host}:{options.port}: {error}", file=sys.stderr)
         return 1
     return 0
-
-
-def serve_until_signalled(emulator: Emulator) -> None:
-    """Serve, print the address line and the tenant, and return on SIGINT or SIGTERM."""
-    stop = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    with emulator:
-        print(f"Ganymede emulator listening on {emulator.url}", flush=True)
-        print(f"environments: {', '.join(emulator.environments)}", flush=True)
-        print(f"users: {', '.join(emulator.users) or '(none)'}", flush=True)
-        while not stop.wait(0.5):
-            pass
 
 
 if __name__ == "__main__":

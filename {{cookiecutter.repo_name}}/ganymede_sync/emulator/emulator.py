@@ -9,11 +9,12 @@ check what reached the server. It never imports the client side of this reposito
 from __future__ import annotations
 
 import re
+import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any
 
 from ganymede_sync.emulator.api import Ganymede, repositories_in
@@ -220,3 +221,28 @@ def _prepare(repository: PipelineRepository, seed: str) -> None:
     repository.commit(
         files, author_email=_SEED_AUTHOR, message=_SEED_MESSAGE, timestamp=int(time.time())
     )
+
+
+def serve_until_signalled(
+    emulator: Emulator, notes: Callable[[Emulator], list[str]] | None = None
+) -> None:
+    """Serve, print the address line and the tenant, and return on SIGINT or SIGTERM.
+
+    ``notes`` adds lines once the address is known (``invoke emulator`` prints the
+    ``export`` line a user pastes into another shell).
+    """
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    with emulator:
+        print(f"Ganymede emulator listening on {emulator.url}", flush=True)
+        print(f"environments: {', '.join(emulator.environments)}", flush=True)
+        print(f"users: {', '.join(emulator.users) or '(none)'}", flush=True)
+        if notes:
+            print("\n".join(notes(emulator)), flush=True)
+        while not stop.wait(0.5):
+            pass
