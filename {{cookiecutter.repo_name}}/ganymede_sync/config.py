@@ -9,6 +9,7 @@ Errors name the key and the file to fix. Secrets are never read from
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -206,7 +207,8 @@ def _archive_limits(table: Mapping[str, object]) -> ArchiveLimits:
 
 def _positive(table: Mapping[str, object], key: str, default: float) -> float:
     value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not (number and 0 < value < math.inf):
         raise ConfigError(f"'archive.{key}' in {CONFIG_FILE} must be a positive number")
     return value
 

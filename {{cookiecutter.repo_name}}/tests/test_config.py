@@ -134,6 +134,7 @@ def test_archive_limits_are_read_in_mib(root):
         ("max_file_mb = 0", "'archive.max_file_mb' in ganymede.toml must be a positive number"),
         ('max_ratio = "high"', "'archive.max_ratio' in ganymede.toml must be a positive number"),
         ("max_entries = true", "'archive.max_entries' in ganymede.toml must be a positive number"),
+        ("max_total_mb = inf", "'archive.max_total_mb' in ganymede.toml must be a positive number"),
         ("max_size_mb = 3", "unknown key 'max_size_mb' in [archive] of ganymede.toml: use max_"),
     ],
 )
