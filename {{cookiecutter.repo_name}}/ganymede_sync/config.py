@@ -130,7 +130,7 @@ def read_dotenv(path: Path) -> dict[str, str]:
     values: dict[str, str] = {}
     if not path.is_file():
         return values
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(_read_text(path).splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -239,13 +239,24 @@ def _environments(
 
 
 def _read_toml(path: Path) -> dict[str, object]:
+    if not path.exists():
+        raise ConfigError(f"{path.name} is missing in {path.parent}")
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"{path.name} is missing in {path.parent}") from None
+        return tomllib.loads(_read_text(path))
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path.name} is not valid TOML: {error}") from None
+
+
+def _read_text(path: Path) -> str:
+    """Read a settings file as UTF-8, or say in one line why it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{path.name} is not UTF-8 text (byte {error.start}): save it as UTF-8"
+        ) from None
+    except OSError as error:
+        raise ConfigError(f"cannot read {path}: {error.strerror or error}") from None
 
 
 def _table(data: Mapping[str, object], key: str) -> dict[str, object]:

@@ -143,3 +143,13 @@ def test_bad_archive_limits_name_the_key(root, line, fragment):
     with pytest.raises(ConfigError) as caught:
         load_settings(root, environ={})
     assert fragment in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["ganymede.toml", ".env"])
+def test_a_settings_file_that_is_not_utf8_is_one_clear_error(root, name):
+    with (root / name).open("ab") as handle:
+        handle.write(b"\nX=\xff\n")
+    with pytest.raises(
+        ConfigError, match=rf"{name} is not UTF-8 text \(byte \d+\): save it as UTF-8"
+    ):
+        load_settings(root, environ={})
