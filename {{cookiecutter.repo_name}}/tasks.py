@@ -16,14 +16,17 @@ from ganymede_sync.errors import GanymedeSyncError
 
 
 @contextlib.contextmanager
-def expected_failures() -> Iterator[None]:
-    """Show an expected failure as `error: ...` and exit 1, without a traceback."""
+def expected_failures(after_interrupt: str = "nothing was changed") -> Iterator[None]:
+    """Show an expected failure as `error: ...` and exit 1, without a traceback.
+
+    Ctrl-C exits 130 with ``after_interrupt``: what is true of a task stopped midway.
+    """
     try:
         yield
     except GanymedeSyncError as error:
         raise Exit(f"error: {error}", code=1) from None
     except KeyboardInterrupt:
-        raise Exit("error: interrupted; nothing was changed", code=130) from None
+        raise Exit(f"error: interrupted; {after_interrupt}", code=130) from None
 
 
 @task
@@ -88,7 +91,8 @@ def deploy(c, env=None, dry_run=False, author_email=None, message=None, force=Fa
     from ganymede_sync.deploy_run import run_deploy
     from ganymede_sync.progress import progress_display
 
-    with expected_failures(), progress_display(sys.stderr, os.environ) as display:
+    stopped = f"run invoke status --env {env} to see whether the deploy reached Ganymede"
+    with expected_failures(stopped), progress_display(sys.stderr, os.environ) as display:
         line = run_deploy(
             load_settings(), env, display.then(print), os.environ, progress=display,
             dry_run=dry_run, author_email=author_email, message=message, force=force,
@@ -198,7 +202,7 @@ def github_setup(c, repo=None, env=None, dry_run=False):
     from ganymede_sync import github
     from ganymede_sync.config import load_settings
 
-    with expected_failures():
+    with expected_failures("run invoke github-setup again: it does only what is missing"):
         # Each environment's own name from ganymede.toml, not a local override for one.
         settings = load_settings(environ={**os.environ, "GANYMEDE_ENVIRONMENT": ""})
         target = github.target_from_settings(settings, env or ())

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
-from deploy_workspace import TOKEN, USER, make_workspace, start_emulator
+from deploy_workspace import SOURCE_ROOT, TOKEN, USER, make_workspace, start_emulator
 from invoke import Collection, Program
 
 import tasks
@@ -126,3 +132,36 @@ def test_check_reports_every_problem_and_fails(ws, capsys):
     assert f"{ws.folder}/{NODE} line 1:" in out
     assert f"{ws.folder}/lib/labtools/data.csv:" in out
     assert f"{ws.folder}/Plate_Reader_Ingest/New_Node/function.py:" in out
+
+
+def test_an_interrupted_deploy_says_how_to_learn_whether_it_arrived(ws, capsys):
+    edit(ws, "# tuned\n")
+    ws.emu.add_fault("slow", endpoint="commits_put", seconds=2)
+    before = ws.commit_count()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "--search-root", str(SOURCE_ROOT), "deploy",
+         "--env", ws.folder],
+        cwd=ws.root, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        while "to send" not in (line := process.stdout.readline()):
+            assert line, process.communicate()[1]
+        time.sleep(0.5)  # the PUT is on its way; the emulator holds it for 2 s
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, err
+    expected = f"interrupted; run invoke status --env {ws.folder} to see whether the deploy"
+    assert err.strip().splitlines()[-1].startswith(f"error: {expected}")
+    assert "Traceback" not in err and TOKEN not in err
+    # The emulator applies the PUT it held, as Ganymede may have: status shows it arrived.
+    deadline = time.monotonic() + 20
+    while ws.commit_count() == before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    code, out, _ = run(capsys, "status", "--env", ws.folder)
+    assert code == 0 and "nothing to deploy" in out
