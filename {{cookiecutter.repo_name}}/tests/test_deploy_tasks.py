@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 
@@ -13,6 +12,7 @@ from deploy_workspace import SOURCE_ROOT, TOKEN, USER, make_workspace, start_emu
 from invoke import Collection, Program
 
 import tasks
+from tests.processes import background, read_until
 
 NODE = "Plate_Reader_Ingest/Map_Wells/function.py"
 
@@ -138,23 +138,16 @@ def test_an_interrupted_deploy_says_how_to_learn_whether_it_arrived(ws, capsys):
     edit(ws, "# tuned\n")
     ws.emu.add_fault("slow", endpoint="commits_put", seconds=2)
     before = ws.commit_count()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "invoke", "--search-root", str(SOURCE_ROOT), "deploy",
-         "--env", ws.folder],
-        cwd=ws.root, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        while "to send" not in (line := process.stdout.readline()):
-            assert line, process.communicate()[1]
+    command = [
+        sys.executable, "-m", "invoke", "--search-root", str(SOURCE_ROOT),
+        "deploy", "--env", ws.folder,
+    ]  # fmt: skip
+    environ = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with background(command, cwd=ws.root, env=environ) as process:
+        read_until(process, lambda line: "to send" in line)
         time.sleep(0.5)  # the PUT is on its way; the emulator holds it for 2 s
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     assert process.returncode == 130, err
     expected = f"interrupted; run invoke status --env {ws.folder} to see whether the deploy"
     assert err.strip().splitlines()[-1].startswith(f"error: {expected}")

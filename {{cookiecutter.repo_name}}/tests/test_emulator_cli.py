@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.processes import background, read_until
+
 ROOT = Path(__file__).resolve().parent.parent
 LISTENING = re.compile(r"^Ganymede emulator listening on (http://127\.0\.0\.1:\d+)$")
 
@@ -41,23 +43,11 @@ def running(data_dir: Path, *extra: str) -> Iterator[tuple[subprocess.Popen[str]
         "dev@example.com",
         *extra,
     ]
-    process = subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        assert process.stdout is not None
-        first = process.stdout.readline().rstrip("\n")
-        match = LISTENING.match(first)
-        if match is None:
-            process.kill()
-            _, err = process.communicate()
-            raise AssertionError(f"unexpected first line {first!r}: {err}")
-        banner = first + process.stdout.readline() + process.stdout.readline()
-        yield process, match.group(1), banner
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    with background(command, cwd=ROOT) as process:
+        banner = read_until(process, lambda line: line.startswith("users: "))
+        match = LISTENING.match(banner[0])
+        assert match, f"unexpected first line {banner[0]!r}"
+        yield process, match.group(1), "\n".join(banner)
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
@@ -142,16 +132,8 @@ def test_command_explains_a_bad_environment_name_and_a_busy_port(tmp_path):
 def test_invoke_emulator_prints_a_ready_to_paste_line_and_stops_on_a_signal(tmp_path):
     state = tmp_path / "state"
     command = [sys.executable, "-m", "invoke", "emulator", "--port", "0", "--data-dir", str(state)]
-    process = subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        assert process.stdout is not None
-        lines: list[str] = []
-        while not (lines and lines[-1].startswith("export ")):
-            line = process.stdout.readline()
-            assert line, f"no export line after {lines}: {process.communicate()[1]}"
-            lines.append(line.rstrip("\n"))
+    with background(command, cwd=ROOT) as process:
+        lines = read_until(process, lambda line: line.startswith("export "))
         exported = dict(pair.split("=", 1) for pair in lines[-1].split()[1:])
         listening = LISTENING.match(lines[0])
         assert listening and exported["GANYMEDE_API_URL"] == listening.group(1)
@@ -162,10 +144,6 @@ def test_invoke_emulator_prints_a_ready_to_paste_line_and_stops_on_a_signal(tmp_
         assert flows.status_code == 200 and flows.json()
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=10)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     assert process.returncode == 0, err
     assert out.strip().endswith("emulator stopped")
     assert (state / exported["GANYMEDE_ENVIRONMENT"] / ".git").is_dir()
