@@ -87,6 +87,24 @@ def test_edits_on_both_sides_are_refused_listing_the_files(ws):
     assert ws.remote_files()[NODE] == b"# edited in Ganymede\n"
 
 
+def test_a_conflict_is_merged_with_git_as_the_readme_shows(ws):
+    original = ws.read(NODE)
+    ws.web_edit(NODE, b"# edited in Ganymede\n" + original)
+    edit(ws, NODE, "# mine\n")
+    with pytest.raises(DeployRefused):
+        ws.deploy()
+    # The README's recipe: Ganymede's edits on a branch from the last pull, then a merge.
+    last_pull = git(ws.root, "log", "-1", "--format=%H", "--", f".ganymede/{ws.folder}.json")
+    git(ws.root, "switch", "-q", "-c", "ganymede-edits", last_pull.strip())
+    ws.pull(commit=True)
+    git(ws.root, "switch", "-q", "-")
+    git(ws.root, "merge", "-q", "--no-edit", "ganymede-edits")
+    merged = b"# edited in Ganymede\n" + original + b"# mine\n"
+    assert ws.read(NODE) == merged
+    assert ws.deploy().sent == (NODE,)
+    assert ws.remote_files()[NODE] == merged
+
+
 def test_force_overwrites_a_conflicting_web_edit(ws):
     ws.web_edit(NODE, b"# edited in Ganymede\n")
     mine = edit(ws, NODE, "# mine\n")
