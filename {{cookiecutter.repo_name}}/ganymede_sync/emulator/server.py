@@ -124,6 +124,23 @@ class EmulatorServer(ThreadingHTTPServer):
         return f"http://{host}:{port}"
 
 
+@dataclass(frozen=True)
+class ApiCall:
+    """One routed API request: its endpoint, path arguments, query, headers and body."""
+
+    endpoint: str
+    arguments: tuple[str, ...]
+    """Path segments the route captured: the environment (or download ticket) first."""
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def argument(self) -> str:
+        """The first path argument: the environment, or the ticket of a download."""
+        return self.arguments[0]
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: EmulatorServer
     protocol_version = "HTTP/1.1"
@@ -164,7 +181,8 @@ class _Handler(BaseHTTPRequestHandler):
         if endpoint is None:
             self._send(text(405, "Method Not Allowed") if arguments else text(404, "Not Found"))
         else:
-            self._api(endpoint, [unquote(part) for part in arguments], query, headers, body)
+            arguments = tuple(unquote(part) for part in arguments)
+            self._api(ApiCall(endpoint, arguments, query, headers, body))
         self._record(_NO_ANSWER)
 
     def _record(self, status: int) -> None:
@@ -175,55 +193,41 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.journal.add(record, generation)
             self._unrecorded = None
 
-    def _api(
-        self,
-        endpoint: str,
-        arguments: list[str],
-        query: dict[str, str],
-        headers: dict[str, str],
-        body: bytes,
-    ) -> int:
-        early = self._fault_before(endpoint)
+    def _api(self, call: ApiCall) -> int:
+        early = self._fault_before(call.endpoint)
         if early is not None:
             return self._send(early)
         ganymede = self.server.ganymede
-        if endpoint != "download" and not ganymede.is_authorised(headers, arguments[0]):
+        if call.endpoint != "download" and not ganymede.is_authorised(call.headers, call.argument):
             return self._send(text(401, "Unauthorized: missing or invalid api-key header"))
         try:
-            return self._endpoint(endpoint, arguments, query, headers, body)
+            return self._endpoint(call)
         except BadRequest as error:
             return self._send(text(400, str(error)))
         except StoreError as error:
             logger.error("pipeline repository failure: %s", error)
             return self._send(text(500, "Internal Server Error"))
 
-    def _endpoint(
-        self,
-        endpoint: str,
-        arguments: list[str],
-        query: dict[str, str],
-        headers: dict[str, str],
-        body: bytes,
-    ) -> int:
+    def _endpoint(self, call: ApiCall) -> int:
         ganymede, faults, now = self.server.ganymede, self.server.faults, self.server.clock()
-        argument = arguments[0]
+        endpoint, argument, headers = call.endpoint, call.argument, call.headers
         if endpoint == "commits_get":
             base = f"http://{headers['host']}" if "host" in headers else self.server.url
             reply = ganymede.signed_url(
                 argument,
-                query,
+                call.query,
                 base_url=base,
                 now=now,
                 expired=lambda: faults.take({"expire_url"}, endpoint) is not None,
             )
             return self._send(reply)
         if endpoint == "flows":
-            return self._send(ganymede.list_flows(argument, query))
+            return self._send(ganymede.list_flows(argument, call.query))
         if endpoint == "flow":
-            return self._send(ganymede.get_flow(argument, arguments[1]))
+            return self._send(ganymede.get_flow(argument, call.arguments[1]))
         if endpoint == "download":
-            return self._download(ganymede.download(argument, query, now=now))
-        reply, _ = ganymede.put_commits(argument, body, now=now)
+            return self._download(ganymede.download(argument, call.query, now=now))
+        reply, _ = ganymede.put_commits(argument, call.body, now=now)
         if reply.status == 200 and faults.take({"drop_after_apply"}, endpoint):
             self.close_connection = True
             return _NO_ANSWER
