@@ -28,23 +28,11 @@ def test_demo_pulls_edits_and_deploys_one_commit(tmp_path: Path):
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
     assert "Traceback" not in result.stdout + result.stderr
     pipeline = output / "emulator" / "dev"
-    log = subprocess.run(
-        ["git", "log", "--format=%ae|%s", "-n", "2"],
-        cwd=pipeline,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
+    log = git_output(pipeline, "log", "--format=%ae|%s", "-n", "2").splitlines()
     author, subject = log[0].split("|", 1)
     assert author == "demo@example.com"
     assert subject.startswith("Document the review of dev/")
-    changed = subprocess.run(
-        ["git", "show", "--name-only", "--format=", "HEAD"],
-        cwd=pipeline,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
+    changed = git_output(pipeline, "show", "--name-only", "--format=", "HEAD").split()
     assert len(changed) == 1 and changed[0].startswith("dags/") and changed[0].endswith(".py")
     repo = next(path for path in output.iterdir() if (path / "ganymede.toml").exists())
     assert "# Reviewed in git" in (pipeline / changed[0]).read_text(encoding="utf-8")
@@ -63,3 +51,11 @@ def test_demo_refuses_to_empty_a_folder_it_did_not_create(tmp_path: Path):
     assert result.returncode == 1
     assert "not a demo folder" in result.stderr
     assert keep.read_text(encoding="utf-8") == "keep me\n"
+
+
+def git_output(repository: Path, *args: str) -> str:
+    """Run git in ``repository`` and return what it printed."""
+    done = subprocess.run(
+        ["git", *args], cwd=repository, capture_output=True, text=True, check=True
+    )
+    return done.stdout
