@@ -22,27 +22,24 @@ ROOT = Path(__file__).resolve().parent.parent
 LISTENING = re.compile(r"^Ganymede emulator listening on (http://127\.0\.0\.1:\d+)$")
 
 
+def emulator_command(data_dir: Path, *options: str) -> list[str]:
+    """The emulator's command line, keeping its state in ``data_dir``."""
+    return [sys.executable, "-m", "ganymede_sync.emulator", "--data-dir", str(data_dir), *options]
+
+
+def run_to_the_end(data_dir: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    """Run the emulator command when it is expected to stop by itself (a refusal)."""
+    command = emulator_command(data_dir, *options)
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=30)
+
+
 @contextmanager
 def running(data_dir: Path, *extra: str) -> Iterator[tuple[subprocess.Popen[str], str, str]]:
     """Start the emulator command on a free port; yield the process, its URL and banner."""
-    command = [
-        sys.executable,
-        "-m",
-        "ganymede_sync.emulator",
-        "--port",
-        "0",
-        "--data-dir",
-        str(data_dir),
-        "--api-key",
-        "cli-token",
-        "--environment",
-        "dev",
-        "--environment",
-        "prod",
-        "--user",
-        "dev@example.com",
-        *extra,
-    ]
+    command = emulator_command(
+        data_dir, "--port", "0", "--api-key", "cli-token",
+        "--environment", "dev", "--environment", "prod", "--user", "dev@example.com", *extra,
+    )  # fmt: skip
     with background(command, cwd=ROOT) as process:
         banner = read_until(process, lambda line: line.startswith("users: "))
         match = LISTENING.match(banner[0])
@@ -78,53 +75,23 @@ def test_command_injects_faults_given_at_start_up(tmp_path):
 
 
 def test_command_refuses_a_bad_fault(tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ganymede_sync.emulator",
-            "--port",
-            "0",
-            "--data-dir",
-            str(tmp_path),
-            "--api-key",
-            "k",
-            "--environment",
-            "dev",
-            "--fault",
-            '{"kind": "explode"}',
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = run_to_the_end(
+        tmp_path, "--port", "0", "--api-key", "k", "--environment", "dev",
+        "--fault", '{"kind": "explode"}',
+    )  # fmt: skip
     assert result.returncode == 2
     assert "unknown fault kind" in result.stderr
 
 
 def test_command_explains_a_bad_environment_name_and_a_busy_port(tmp_path):
-    base = [sys.executable, "-m", "ganymede_sync.emulator", "--data-dir", str(tmp_path)]
-    bad_name = subprocess.run(
-        [*base, "--api-key", "k", "--environment", "a/b"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    bad_name = run_to_the_end(tmp_path, "--api-key", "k", "--environment", "a/b")
     assert bad_name.returncode == 1
     assert bad_name.stderr.startswith("error: ") and "a/b" in bad_name.stderr
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = str(busy.getsockname()[1])
-        taken = subprocess.run(
-            [*base, "--api-key", "k", "--environment", "dev", "--port", port],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        taken = run_to_the_end(tmp_path, "--api-key", "k", "--environment", "dev", "--port", port)
     assert taken.returncode == 1
     assert taken.stderr.startswith("error: cannot listen")
 
