@@ -1,12 +1,19 @@
-"""The generated repository's own test suite passes inside it, in a fresh virtualenv.
+"""Both test suites pass against generated repositories.
 
-The virtualenv is built from the generated `requirements-dev.txt` with
-`--require-hashes`, which also proves that the pinned, hash-checked file installs.
+- The user's suite (the generated ``tests/``: flow tests and their conftest) passes inside
+  the repository, in a fresh virtualenv built from its own pinned, hash-checked
+  requirements, as the generated CI runs it.
+- The tooling's suite (``tests/tooling/`` here: the tests of ``ganymede_sync``, its tasks,
+  its emulator) runs against the generated repository of every answer set. It is copied
+  into the repository's ``tests/tooling/`` for the run, so it sees exactly what a user
+  gets; it is never shipped there.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 import venv
@@ -16,8 +23,37 @@ import pytest
 
 from tests.conftest import ANSWER_MATRIX, bake_repository
 
-# Distinct combinations for the suite: the defaults and the most unusual answers.
+TOOLING_TESTS = Path(__file__).resolve().parent / "tooling"
+
+# Distinct combinations for the fresh-virtualenv run: the defaults and the most unusual answers.
 SUITE_COMBINATIONS = ("defaults", "unusual-names")
+
+
+def runner_environment() -> dict[str, str]:
+    """The caller's environment without Ganymede settings, plus what runners set."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("GANYMEDE_")}
+    # The suites run in GitHub Actions, where runners set these: run them so here too.
+    env.update(CI="true", GITHUB_ACTIONS="true")
+    return env
+
+
+def without_our_virtualenv(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with this interpreter's virtualenv taken off PATH, as on a fresh runner."""
+    env = {key: value for key, value in env.items() if not key.startswith(("VIRTUAL_ENV", "PYTHON"))}
+    env["PATH"] = os.pathsep.join(
+        part for part in env.get("PATH", "").split(os.pathsep) if str(Path(sys.prefix)) not in part
+    )
+    return env
+
+
+def run_pytest(python: Path | str, repo: Path, *arguments: str, env: dict[str, str]):
+    return subprocess.run(
+        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *arguments],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -27,40 +63,48 @@ def suite_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("venv")
     venv.EnvBuilder(with_pip=True).create(folder)
     python = folder / "bin" / "python"
-    requirements = repo / "requirements-dev.txt"
-    install = ["install", "--quiet", "--require-hashes", "-r", str(requirements)]
-    result = subprocess.run([str(python), "-m", "pip", *install], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for requirements in sorted(repo.glob("requirements*.txt")):
+        if requirements.name == "requirements.txt":
+            continue  # requirements-dev.txt includes it
+        install = ["install", "--quiet", "--require-hashes", "-r", str(requirements)]
+        result = subprocess.run(
+            [str(python), "-m", "pip", *install], capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return python
-
-
-def suite_environment() -> dict[str, str]:
-    """The caller's environment without our virtualenv or any Ganymede setting, as on a runner."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("GANYMEDE_", "VIRTUAL_ENV", "PYTHON"))
-    }
-    env["PATH"] = os.pathsep.join(
-        part for part in env.get("PATH", "").split(os.pathsep) if str(Path(sys.prefix)) not in part
-    )
-    # The generated suite runs in GitHub Actions, where runners set these: run it so here too.
-    env.update(CI="true", GITHUB_ACTIONS="true")
-    return env
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("combination", SUITE_COMBINATIONS)
-def test_generated_suite_passes_inside_the_repository(suite_python, tmp_path, combination):
+def test_user_suite_passes_inside_the_repository(suite_python, tmp_path, combination):
     repo = bake_repository(tmp_path, **ANSWER_MATRIX[combination])
-    env = suite_environment()
+    env = without_our_virtualenv(runner_environment())
     env["PATH"] = os.pathsep.join([str(suite_python.parent), env["PATH"]])
-    result = subprocess.run(
-        [str(suite_python), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    result = run_pytest(suite_python, repo, env=env)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
     assert " passed" in result.stdout.splitlines()[-1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("combination", sorted(ANSWER_MATRIX))
+def test_tooling_suite_passes_against_the_generated_repository(tmp_path, combination):
+    repo = bake_repository(tmp_path, **ANSWER_MATRIX[combination])
+    shutil.copytree(
+        TOOLING_TESTS, repo / "tests" / "tooling", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    result = run_pytest(sys.executable, repo, "tests/tooling", "-n", "2", env=runner_environment())
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    assert re.search(r"\d+ passed", result.stdout.splitlines()[-1])
+
+
+def test_generated_tests_hold_no_test_of_the_tooling(baked):
+    """The generated ``tests/`` is the user's: nothing in it tests ``ganymede_sync`` itself."""
+    tests = baked.path / "tests"
+    internal = re.compile(r"^\s*(from|import)\s+ganymede_sync(?!\.testing\b)", re.MULTILINE)
+    offenders = [
+        path.relative_to(baked.path).as_posix()
+        for path in sorted(tests.rglob("*.py"))
+        if internal.search(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []
+    assert not (tests / "tooling").exists()

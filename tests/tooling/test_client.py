@@ -18,7 +18,7 @@ import pytest
 from ganymede_sync.client import GanymedeClient, default_ssl_context
 from ganymede_sync.emulator import Emulator
 from ganymede_sync.errors import ApiError, AuthenticationError, UncertainDeliveryError
-from tests.pull_helpers import API_KEY, Sleeps
+from tests.tooling.pull_helpers import API_KEY, Sleeps
 
 
 @pytest.fixture(scope="module")

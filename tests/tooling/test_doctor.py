@@ -11,10 +11,10 @@ import pytest
 
 from ganymede_sync import doctor, gitops
 from ganymede_sync.emulator import Emulator
-from tests.conftest import API_KEY
-from tests.fake_gh import FakeGh, hide_gh, install_fake_gh
+from tests.tooling.conftest import API_KEY
+from tests.tooling.fake_gh import FakeGh, hide_gh, install_fake_gh
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CONFIG = """\
 [ganymede]
 subdomain = "acme"

@@ -13,7 +13,7 @@ import pytest
 from ganymede_sync.errors import GitError
 from ganymede_sync.gitops import init_repository
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.processes import background, read_until
+from tests.tooling.processes import background, read_until
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 LISTENING = re.compile(r"^Ganymede emulator listening on (http://127\.0\.0\.1:\d+)$")
 
 

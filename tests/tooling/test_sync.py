@@ -16,7 +16,7 @@ from ganymede_sync.errors import ArchiveError, GanymedeSyncError, LocalChangesEr
 from ganymede_sync.layout import Scope
 from ganymede_sync.manifest import Manifest, load_manifest, save_manifest, sha256_bytes
 from ganymede_sync.sync import apply_plan, next_manifest, plan_sync
-from tests.pull_helpers import files_under, tree_state, zip_bytes
+from tests.tooling.pull_helpers import files_under, tree_state, zip_bytes
 
 A = ("a/n/function.py", b"print('a')\n")
 A_SQL = ("a/n/query.sql", b"select 1\n")

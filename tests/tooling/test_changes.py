@@ -14,9 +14,9 @@ import pytest
 from ganymede_sync.changes import changed_environments, folders_touched
 from ganymede_sync.config import load_settings
 from ganymede_sync.errors import GitError
-from tests.pull_helpers import CONFIG
+from tests.tooling.pull_helpers import CONFIG
 
-REPOSITORY = Path(__file__).resolve().parent.parent
+REPOSITORY = Path(__file__).resolve().parents[2]
 NULL_SHA = "0" * 40
 
 

@@ -12,7 +12,7 @@ from deploy_workspace import SOURCE_ROOT, TOKEN, USER, make_workspace, start_emu
 from invoke import Collection, Program
 
 import tasks
-from tests.processes import background, read_until
+from tests.tooling.processes import background, read_until
 
 NODE = "Plate_Reader_Ingest/Map_Wells/function.py"
 

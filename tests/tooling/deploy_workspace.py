@@ -21,7 +21,7 @@ from ganymede_sync.pull import pull_environment
 
 TOKEN = "test-token-3f9a"
 USER = "dev@example.com"
-SOURCE_ROOT = Path(__file__).resolve().parent.parent
+SOURCE_ROOT = Path(__file__).resolve().parents[2]
 
 
 def git(root: Path, *args: str) -> str:

@@ -12,9 +12,9 @@ import pytest
 
 from ganymede_sync import github
 from ganymede_sync.config import load_settings
-from tests.fake_gh import REPOSITORY, FakeGh, hide_gh, install_fake_gh, sha256
+from tests.tooling.fake_gh import REPOSITORY, FakeGh, hide_gh, install_fake_gh, sha256
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CONFIG = """\
 [ganymede]
 subdomain = "acme"

@@ -10,7 +10,7 @@ import pytest
 from ganymede_sync.config import MIB, ArchiveLimits, load_settings, read_dotenv
 from ganymede_sync.errors import ConfigError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ganymede_sync.config import Settings, load_settings
 
-REPOSITORY = Path(__file__).resolve().parent.parent
+REPOSITORY = Path(__file__).resolve().parents[2]
 """This repository: its tasks.py is what the end-to-end tests run."""
 API_KEY = "test-token"
 

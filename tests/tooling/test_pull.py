@@ -20,7 +20,7 @@ from ganymede_sync.layout import Scope
 from ganymede_sync.manifest import load_manifest
 from ganymede_sync.progress import ProgressDisplay, render_bar, render_line, wants_bar
 from ganymede_sync.pull import PullSummary, describe, pull_environment
-from tests.pull_helpers import (
+from tests.tooling.pull_helpers import (
     API_KEY,
     Sleeps,
     commit_all,

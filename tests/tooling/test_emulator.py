@@ -553,7 +553,7 @@ def test_a_key_opens_only_its_own_environment(tmp_path):
 
 def test_emulator_imports_nothing_from_the_client_side():
     """Both sides are written from the contract: a shared bug would hide from every test."""
-    package = Path(__file__).resolve().parent.parent / "ganymede_sync" / "emulator"
+    package = Path(__file__).resolve().parents[2] / "ganymede_sync" / "emulator"
     for source in package.glob("*.py"):
         for node in ast.walk(ast.parse(source.read_text())):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else []

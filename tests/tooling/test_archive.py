@@ -16,7 +16,7 @@ from ganymede_sync import archive
 from ganymede_sync.archive import open_snapshot
 from ganymede_sync.config import MIB, ArchiveLimits
 from ganymede_sync.errors import ArchiveError
-from tests.pull_helpers import entry_with_mode, zip_bytes
+from tests.tooling.pull_helpers import entry_with_mode, zip_bytes
 
 LIMITS = ArchiveLimits()
 
