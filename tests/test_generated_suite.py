@@ -39,7 +39,8 @@ def runner_environment() -> dict[str, str]:
 
 def without_our_virtualenv(env: dict[str, str]) -> dict[str, str]:
     """``env`` with this interpreter's virtualenv taken off PATH, as on a fresh runner."""
-    env = {key: value for key, value in env.items() if not key.startswith(("VIRTUAL_ENV", "PYTHON"))}
+    prefixes = ("VIRTUAL_ENV", "PYTHON")
+    env = {key: value for key, value in env.items() if not key.startswith(prefixes)}
     env["PATH"] = os.pathsep.join(
         part for part in env.get("PATH", "").split(os.pathsep) if str(Path(sys.prefix)) not in part
     )

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from deploy_workspace import TOKEN, USER, Workspace, git, make_workspace, start_emulator
 
+from deploy_workspace import TOKEN, USER, Workspace, git, make_workspace, start_emulator
 from ganymede_sync import deploy
 from ganymede_sync.deploy import Status
 from ganymede_sync.errors import ApiError, AuthenticationError, DeployRefused

@@ -6,8 +6,8 @@ import hashlib
 import subprocess
 
 import pytest
-from deploy_workspace import plan_of_contents as plan
 
+from deploy_workspace import plan_of_contents as plan
 from ganymede_sync import deploy
 from ganymede_sync.deploy import WHOLE_READ_BYTES, LocalFile, RemoteFile, Status, blob_id
 from ganymede_sync.manifest import sha256_bytes as sha256_hex

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from deploy_workspace import plan_of_contents as plan
-
 from ganymede_sync.deploy import DeployOutcome
 from ganymede_sync.manifest import sha256_bytes
 from ganymede_sync.report import append_step_summary, outcome_line, plan_markdown, plan_table

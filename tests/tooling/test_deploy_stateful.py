@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import itertools
 
-from deploy_workspace import Workspace, make_workspace, start_emulator
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
+from deploy_workspace import Workspace, make_workspace, start_emulator
 from ganymede_sync.deploy import SENT_STATUSES, Status
 from ganymede_sync.errors import DeployRefused
 

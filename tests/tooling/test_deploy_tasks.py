@@ -8,10 +8,10 @@ import sys
 import time
 
 import pytest
-from deploy_workspace import SOURCE_ROOT, TOKEN, USER, make_workspace, start_emulator
 from invoke import Collection, Program
 
 import tasks
+from deploy_workspace import SOURCE_ROOT, TOKEN, USER, make_workspace, start_emulator
 from tests.tooling.processes import background, read_until
 
 NODE = "Plate_Reader_Ingest/Map_Wells/function.py"
