@@ -39,4 +39,3 @@ def compile_errors(folder: Path) -> list[str]:
 def test_every_python_file_in_the_environment_folder_compiles(folder: str):
     errors = compile_errors(REPO_ROOT / folder)
     assert not errors, "Python files that do not compile:\n" + "\n".join(errors)
-
