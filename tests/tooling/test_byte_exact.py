@@ -6,7 +6,6 @@ import shutil
 from pathlib import Path
 
 from deploy_workspace import SOURCE_ROOT, Workspace, git, start_emulator
-
 from ganymede_sync.deploy import Status
 
 CRLF_LIB = "lib/windows_util.py"
