@@ -49,23 +49,22 @@ def create_environment_folder(root: Path, name: str) -> None:
 
 
 def print_next_steps(names: list[str]) -> None:
+    """Print the README's "First-time set-up" steps, in its order (a test keeps them equal)."""
     first = names[0]
     print(
         f"""
 note: generated {ANSWERS["repo_name"]}/ for https://{ANSWERS["ganymede_subdomain"]}.ganymede.bio
 note: environments: {", ".join(names)}
 
-Next steps:
-  1. cd {ANSWERS["repo_name"]}
-     python3 -m venv .venv && . .venv/bin/activate
-     pip install --require-hashes -r requirements.txt
-     invoke init                      # git repository with a first commit
-  2. Configure GitHub (needs the gh CLI, logged in):
-     invoke github-setup              # or follow "Set-up in GitHub" in README.md
-  3. First pull:
-     export GANYMEDE_API_TOKEN=...    # the token of environment '{first}'
-     invoke pull --env {first}
-
+Next steps (README.md, "First-time set-up"):
+  cd {ANSWERS["repo_name"]}
+  python3 -m venv .venv && . .venv/bin/activate
+  pip install --require-hashes -r requirements-dev.txt -r requirements-flows.txt
+  invoke init                          # git repository with a first commit
+  echo "GANYMEDE_API_TOKEN=..." >> .env   # the API token of environment '{first}'
+  invoke pull --env {first} --commit     # first pull, committed
+  invoke test                          # the flow tests pass on Ganymede's code
+Then in GitHub: invoke github-setup (README.md, "In GitHub").
 Try everything offline first: invoke emulator
 """
     )

@@ -169,7 +169,10 @@ def test_generated_pyproject_skips_every_user_owned_path(bake):
         "staging",
         "prod",
         ".ganymede",
+        "tests",
         "ganymede.toml",
+        "requirements-flows.in",
+        "requirements-flows.txt",
         ".github/CODEOWNERS",
     ]
 
