@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -14,6 +18,41 @@ TEMPLATE = Path(__file__).resolve().parent.parent
 # The tooling's own tests import `ganymede_sync`, which exists only in a generated
 # repository: tests/test_generated_suite.py runs them there, for every answer set.
 collect_ignore = ["tooling"]
+
+# The defaults of cookiecutter.json, so tests never restate them (a list is a choice:
+# its first item is the default).
+DEFAULT_ANSWERS = {
+    key: value[0] if isinstance(value, list) else value
+    for key, value in json.loads((TEMPLATE / "cookiecutter.json").read_text()).items()
+    if not key.startswith("_")
+}
+
+
+def answer(answers: dict[str, str], key: str) -> str:
+    """The value of ``key`` in a generation with ``answers`` (its default when not given)."""
+    return answers.get(key, DEFAULT_ANSWERS[key])
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep cookiecutter's replay files and clones out of the user's home directory."""
+    home = Path(tempfile.mkdtemp(prefix="template-tests-cookiecutter-"))
+    settings = home / "config.yaml"
+    settings.write_text(
+        f"cookiecutters_dir: {json.dumps(str(home / 'templates'))}\n"
+        f"replay_dir: {json.dumps(str(home / 'replay'))}\n",
+        encoding="utf-8",
+    )
+    config.stash[COOKIECUTTER_HOME] = home
+    os.environ["COOKIECUTTER_CONFIG"] = str(settings)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    home = config.stash.get(COOKIECUTTER_HOME, None)
+    if home is not None:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+COOKIECUTTER_HOME = pytest.StashKey[Path]()
 
 # Answer sets that together use every choice value and the risky combinations.
 ANSWER_MATRIX = {

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ANSWER_MATRIX
+from tests.conftest import ANSWER_MATRIX, answer
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -35,7 +35,7 @@ def text_files(root: Path) -> list[Path]:
 
 
 def environment_names(answers: dict[str, str]) -> list[str]:
-    raw = answers.get("environments", "dev,prod")
+    raw = answer(answers, "environments")
     return [name.strip() for name in raw.split(",")]
 
 
@@ -88,12 +88,10 @@ def test_no_unrendered_template_marker_survives(generated):
 def test_ganymede_toml_holds_the_answers(generated):
     repo, answers = generated
     config = tomllib.loads((repo / "ganymede.toml").read_text(encoding="utf-8"))
-    assert config["ganymede"]["subdomain"] == answers.get("ganymede_subdomain", "acme")
+    assert config["ganymede"]["subdomain"] == answer(answers, "ganymede_subdomain")
     assert list(config["environments"]) == environment_names(answers)
-    assert config["sync"]["default_branch"] == answers.get("default_branch", "main")
-    assert config["sync"]["bot_email"] == answers.get(
-        "sync_bot_email", "ganymede-sync-bot@users.noreply.github.com"
-    )
+    assert config["sync"]["default_branch"] == answer(answers, "default_branch")
+    assert config["sync"]["bot_email"] == answer(answers, "sync_bot_email")
     keys = json.dumps(config).lower()
     assert "token" not in keys and "secret" not in keys and "api_key" not in keys
 
@@ -131,10 +129,12 @@ def test_invoke_lists_every_task_with_help(generated):
     assert "github-setup" in result.stdout
 
 
-def test_shell_like_answers_never_execute(generated):
-    repo, _ = generated
+def test_answers_reach_the_files_as_plain_text(generated):
+    """Quotes, backslashes and shell syntax in an answer are written as typed, never run."""
+    repo, answers = generated
+    title = (repo / "README.md").read_text(encoding="utf-8").splitlines()[0]
+    assert title == f"# {answer(answers, 'project_name')}"
     assert not list(repo.parent.rglob("pwned"))
-    assert not Path("pwned").exists()
 
 
 def test_generation_is_deterministic(bake):
@@ -148,6 +148,6 @@ def test_generation_is_deterministic(bake):
 def test_generated_readme_names_the_tenant_and_environments(generated):
     repo, answers = generated
     readme = (repo / "README.md").read_text(encoding="utf-8")
-    assert f"https://{answers.get('ganymede_subdomain', 'acme')}.ganymede.bio" in readme
+    assert f"https://{answer(answers, 'ganymede_subdomain')}.ganymede.bio" in readme
     for name in environment_names(answers):
         assert f"`{name}/`" in readme
