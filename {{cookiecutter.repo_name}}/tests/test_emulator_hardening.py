@@ -212,6 +212,15 @@ def test_a_content_length_over_the_cap_is_refused_unread(capped):
     assert len(capped.commits("dev")) == 1
 
 
+@pytest.mark.parametrize("chunked", [False, True])
+def test_an_http_client_sending_too_much_reads_the_413(capped, chunked):
+    data = b"x" * 200_000
+    with httpx.Client(base_url=capped.url, headers={"api-key": KEY}) as client:
+        response = client.put(COMMITS, content=iter([data]) if chunked else data)
+    assert response.status_code == 413
+    assert "at most 1000 bytes" in response.text
+
+
 @pytest.mark.parametrize(
     ("framing", "body"),
     [
