@@ -19,6 +19,7 @@ import time
 import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -54,15 +55,21 @@ def address(emulator: Emulator) -> tuple[str, int]:
     return parts.hostname or "127.0.0.1", parts.port or 80
 
 
-def exchange(emulator: Emulator, request: bytes, timeout: float = 10) -> http.client.HTTPResponse:
-    """Send raw bytes on a new connection and parse the answer (the body is read at once)."""
-    connection = socket.create_connection(address(emulator), timeout=timeout)
-    connection.sendall(request)
-    response = http.client.HTTPResponse(connection)
-    response.begin()
-    response.body = response.read()  # type: ignore[attr-defined]
-    connection.close()
-    return response
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: http.client.HTTPMessage
+    text: str
+
+
+def exchange(emulator: Emulator, request: bytes, timeout: float = 10) -> Answer:
+    """Send raw bytes on a new connection and read the answer."""
+    with socket.create_connection(address(emulator), timeout=timeout) as connection:
+        connection.sendall(request)
+        response = http.client.HTTPResponse(connection)
+        response.begin()
+        body = response.read().decode("utf-8", "replace")
+        return Answer(response.status, response.headers, body)
 
 
 def put_request(body: bytes, *, headers: str = "", chunked: bool = False) -> bytes:
@@ -115,7 +122,7 @@ def test_put_refuses_a_bad_name_naming_it_and_commits_nothing(emulator, path):
         body = put_json({NODE_FILE: b64(b"ok = 1\n"), path: b64(b"x = 1\n")}, dry_run=dry_run)
         response = exchange(emulator, put_request(body))
         assert response.status == 400
-        assert repr(path) in response.body.decode()  # type: ignore[attr-defined]
+        assert repr(path) in response.text
     assert len(emulator.commits("dev")) == 1
 
 
@@ -129,7 +136,7 @@ def test_put_refuses_a_bad_name_naming_it_and_commits_nothing(emulator, path):
 def test_put_refuses_a_lone_surrogate_in_message_or_author(emulator, fields, named):
     response = exchange(emulator, put_request(put_json({NODE_FILE: b64(b"x = 1\n")}, **fields)))
     assert response.status == 400
-    assert named in response.body.decode()  # type: ignore[attr-defined]
+    assert named in response.text
     assert len(emulator.commits("dev")) == 1
 
 
@@ -184,7 +191,7 @@ def capped(tmp_path: Path) -> Iterator[Emulator]:
 def test_a_chunked_body_within_the_cap_is_a_normal_put(capped):
     body = put_json({NODE_FILE: b64(b"chunked = 1\n")})
     response = exchange(capped, put_request(chunks(body[:40], body[40:]), chunked=True))
-    assert response.status == 200, response.body  # type: ignore[attr-defined]
+    assert response.status == 200, response.text
     assert capped.files("dev")["dags/" + NODE_FILE] == b"chunked = 1\n"
 
 
@@ -193,7 +200,7 @@ def test_a_chunked_body_over_the_cap_is_refused_before_its_bytes_are_read(capped
     request = put_request(b"40000000\r\n", chunked=True)
     response = exchange(capped, request, timeout=5)
     assert response.status == 413
-    assert response.getheader("Connection") == "close"
+    assert response.headers["Connection"] == "close"
     assert len(capped.commits("dev")) == 1
 
 
@@ -210,6 +217,17 @@ def test_a_content_length_over_the_cap_is_refused_unread(capped):
     request = (head + "Content-Length: 5000\r\n\r\n").encode()
     assert exchange(capped, request, timeout=5).status == 413
     assert len(capped.commits("dev")) == 1
+
+
+def test_a_body_announced_over_the_cap_is_refused_before_100_continue(capped):
+    head = f"PUT {COMMITS} HTTP/1.1\r\nHost: 127.0.0.1\r\napi-key: {KEY}\r\n"
+    expect = "Expect: 100-continue\r\nContent-Length: {}\r\n\r\n"
+    with socket.create_connection(address(capped), timeout=5) as connection:
+        connection.sendall((head + expect.format(5000)).encode())
+        assert connection.recv(65536).startswith(b"HTTP/1.1 413 ")
+    with socket.create_connection(address(capped), timeout=5) as connection:
+        connection.sendall((head + expect.format(500)).encode())
+        assert connection.recv(65536).startswith(b"HTTP/1.1 100 ")
 
 
 @pytest.mark.parametrize("chunked", [False, True])
@@ -279,6 +297,13 @@ def test_admin_endpoints_refuse_a_request_without_the_api_key(
     assert "api-key" in response.text
     assert [f["kind"] for f in api.get("/_emulator/faults").json()] == ["rate_limit"]
     assert [r.path for r in emulator.requests] == [COMMITS]
+
+
+def test_an_empty_api_key_is_refused_at_start(tmp_path):
+    with pytest.raises(ValueError, match="empty"):
+        Emulator(tmp_path / "one", api_key="")
+    with pytest.raises(ValueError, match="empty"):
+        Emulator(tmp_path / "two", api_key={"dev": "k", "prod": ""}, environments=("dev", "prod"))
 
 
 def test_admin_endpoints_accept_the_key_of_any_environment(tmp_path):

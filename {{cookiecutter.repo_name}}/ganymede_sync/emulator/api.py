@@ -100,6 +100,8 @@ class Ganymede:
         )
         if set(self._keys) != set(self.repositories):
             raise ValueError("give one api key, or one for each environment")
+        if not all(self._keys.values()):
+            raise ValueError("an api key must not be empty: it would open every request")
         self._signer = signer
         self._url_ttl = url_ttl
         self._quote = quote_signed_url

@@ -317,14 +317,27 @@ class _Handler(BaseHTTPRequestHandler):
             return text(200, "Request journal cleared")
         return text(404, "Not Found")
 
+    def handle_expect_100(self) -> bool:
+        """Refuse a body over the cap before the client sends it (curl waits for this)."""
+        if "Transfer-Encoding" not in self.headers:
+            try:
+                _content_length(self.headers, self.server.max_body_bytes)
+            except _BodyRefused as refusal:
+                self._refuse(refusal)
+                return False
+        return super().handle_expect_100()
+
     def _read_body(self) -> bytes | None:
         """Return the body, or answer 400 or 413 (closing the connection) and return None."""
         try:
             return _read_body(self.rfile, self.headers, self.server.max_body_bytes)
         except _BodyRefused as refusal:
-            self.close_connection = True
-            self._send(text(refusal.status, str(refusal)))
+            self._refuse(refusal)
             return None
+
+    def _refuse(self, refusal: _BodyRefused) -> None:
+        self.close_connection = True
+        self._send(text(refusal.status, str(refusal)))
 
     def _send(self, reply: Reply, *, limit: int | None = None) -> int:
         self._answered = True
@@ -361,15 +374,25 @@ def _read_body(stream: BinaryIO, headers: Message, cap: int) -> bytes:
         if coding.strip().lower() != "chunked":
             raise _BodyRefused(400, f"Unsupported Transfer-Encoding {coding!r}: use chunked")
         return _read_chunked(stream, cap)
+    length = _content_length(headers, cap)
+    body = stream.read(length)
+    if len(body) < length:
+        raise _BodyRefused(400, "The request body is shorter than its Content-Length")
+    return body
+
+
+def _content_length(headers: Message, cap: int) -> int:
+    """Return the announced length of a body, refusing it when malformed or over ``cap``."""
     length = (headers.get("Content-Length") or "0").strip()
     if not re.fullmatch(r"[0-9]{1,20}", length):
         raise _BodyRefused(400, "Invalid Content-Length")
     if int(length) > cap:
-        raise _BodyRefused(413, f"Request body too large: at most {cap} bytes")
-    body = stream.read(int(length))
-    if len(body) < int(length):
-        raise _BodyRefused(400, "The request body is shorter than its Content-Length")
-    return body
+        raise _too_large(cap)
+    return int(length)
+
+
+def _too_large(cap: int) -> _BodyRefused:
+    return _BodyRefused(413, f"Request body too large: at most {cap} bytes")
 
 
 def _read_chunked(stream: BinaryIO, cap: int) -> bytes:
@@ -378,7 +401,7 @@ def _read_chunked(stream: BinaryIO, cap: int) -> bytes:
     while True:
         size = _chunk_size(stream.readline(_MAX_LINE + 1))
         if len(body) + size > cap:
-            raise _BodyRefused(413, f"Request body too large: at most {cap} bytes")
+            raise _too_large(cap)
         if size == 0:
             break
         chunk = stream.read(size)
