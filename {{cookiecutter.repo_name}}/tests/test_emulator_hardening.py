@@ -202,6 +202,7 @@ def test_a_chunked_body_over_the_cap_is_refused_before_its_bytes_are_read(capped
     assert response.status == 413
     assert response.headers["Connection"] == "close"
     assert len(capped.commits("dev")) == 1
+    assert [(r.method, r.path, r.status) for r in capped.requests] == [("PUT", COMMITS, 413)]
 
 
 def test_small_chunks_adding_up_over_the_cap_are_refused_at_the_first_one_over(capped):

@@ -206,15 +206,17 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         path, query = url.path, dict(parse_qsl(url.query, keep_blank_values=True))
         headers = {name.lower(): value for name, value in self.headers.items()}
+        admin = path.startswith("/_emulator/")
+        if not admin:
+            had_api_key = self.server.ganymede.carries_key(headers)
+            recorded = (path, _redacted(query), had_api_key, self.server.journal.generation)
+            self._unrecorded = recorded
         body = self._read_body()
         if body is None:
             return
-        if path.startswith("/_emulator/"):
+        if admin:
             self._send(self._admin(path, headers, body))
             return
-        had_api_key = self.server.ganymede.carries_key(headers)
-        recorded = (path, _redacted(query), had_api_key, self.server.journal.generation)
-        self._unrecorded = recorded
         endpoint, arguments = _route(self.command, path)
         if endpoint is None:
             self._send(text(405, "Method Not Allowed") if arguments else text(404, "Not Found"))
