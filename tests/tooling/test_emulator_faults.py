@@ -171,7 +171,7 @@ def test_add_fault_refuses_nonsense(emulator, kind, params, message):
 
 
 def test_admin_endpoint_adds_lists_and_clears_faults(emulator, api):
-    admin = httpx.Client(base_url=emulator.url)
+    admin = httpx.Client(base_url=emulator.url, headers={"api-key": KEY})
     data = base64.b64encode(b"not a zip").decode()
     added = admin.post("/_emulator/faults", json={"kind": "archive", "data": data})
     assert added.status_code == 200
@@ -185,7 +185,7 @@ def test_admin_endpoint_adds_lists_and_clears_faults(emulator, api):
 
 
 def test_admin_endpoint_refuses_a_bad_fault(emulator):
-    admin = httpx.Client(base_url=emulator.url)
+    admin = httpx.Client(base_url=emulator.url, headers={"api-key": KEY})
     assert admin.post("/_emulator/faults", json={"kind": "nope"}).status_code == 400
     assert admin.post("/_emulator/faults", content=b"[").status_code == 400
     assert admin.post("/_emulator/faults", json={"kind": "archive", "data": "%"}).status_code == 400
@@ -194,7 +194,7 @@ def test_admin_endpoint_refuses_a_bad_fault(emulator):
 def test_admin_endpoint_shows_the_request_journal(emulator, api):
     api.get(COMMITS, params={"flowName": "qPCR_Analysis"})
     httpx.get(emulator.url + FLOWS)
-    admin = httpx.Client(base_url=emulator.url)
+    admin = httpx.Client(base_url=emulator.url, headers={"api-key": KEY})
     journal = admin.get("/_emulator/requests").json()
     assert journal == [
         {

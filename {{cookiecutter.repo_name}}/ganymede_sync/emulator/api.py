@@ -20,14 +20,19 @@ import binascii
 import hmac
 import io
 import json
+import logging
 import re
+import unicodedata
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 from ganymede_sync.emulator.signing import SignatureError, Ticket, UrlSigner
 from ganymede_sync.emulator.store import PipelineRepository, TreeEntry
+
+logger = logging.getLogger(__name__)
 
 ARCHIVE_SUFFIXES = (".py", ".sql")
 MAX_PAGE_SIZE = 10000
@@ -47,8 +52,11 @@ class Reply:
 
 
 def text(status: int, message: str) -> Reply:
-    """Return a plain-text reply; Ganymede answers errors with a message body."""
-    return Reply(status, message.encode())
+    """Return a plain-text reply; Ganymede answers errors with a message body.
+
+    A message that echoes a client's odd input (a lone surrogate) is still sent, escaped.
+    """
+    return Reply(status, message.encode("utf-8", "backslashreplace"))
 
 
 def as_json(status: int, value: object) -> Reply:
@@ -92,6 +100,8 @@ class Ganymede:
         )
         if set(self._keys) != set(self.repositories):
             raise ValueError("give one api key, or one for each environment")
+        if not all(self._keys.values()):
+            raise ValueError("an api key must not be empty: it would open every request")
         self._signer = signer
         self._url_ttl = url_ttl
         self._quote = quote_signed_url
@@ -105,6 +115,15 @@ class Ganymede:
         sent = headers.get("api-key", "").encode()
         keys = [self._keys[environment]] if environment in self._keys else self._keys.values()
         return any(hmac.compare_digest(sent, key.encode()) for key in keys)
+
+    def is_tenant_key(self, headers: Mapping[str, str]) -> bool:
+        """Tell whether the ``api-key`` header holds the key of any environment.
+
+        The emulator's admin endpoints ask for it: whoever may call the API may inject
+        faults and read the request journal, nobody else on the machine.
+        """
+        sent = headers.get("api-key", "").encode()
+        return any(hmac.compare_digest(sent, key.encode()) for key in self._keys.values())
 
     def carries_key(self, headers: Mapping[str, str]) -> bool:
         """Tell whether the request sent an ``api-key`` header, or the key in another header.
@@ -164,8 +183,7 @@ class Ganymede:
         if repository is None or (ticket.commit and not repository.has_commit(ticket.commit)):
             return text(404, "The archive of this link no longer exists")
         data = build_archive(repository, ticket.commit or None, ticket.flow, ticket.include_lib)
-        name = ticket.flow or ticket.environment
-        disposition = f'attachment; filename="{name}.zip"'
+        disposition = _attachment(f"{ticket.flow or ticket.environment}.zip")
         return Reply(200, data, "application/zip", {"Content-Disposition": disposition})
 
     # --- GET /v2/environment/{env}/flows -----------------------------------------------------
@@ -248,8 +266,8 @@ def parse_commit_request(body: bytes) -> CommitRequest:
         raise BadRequest("fileMap must be an object of path -> base64 content")
     if not isinstance(email, str) or not _EMAIL.match(email):
         raise BadRequest("authorEmail must be an email address")
-    if not isinstance(message, str):
-        raise BadRequest("message must be a string")
+    if not isinstance(message, str) or not _is_encodable(message):
+        raise BadRequest("message must be a string of valid Unicode text")
     if not isinstance(dry_run, bool):
         raise BadRequest("dry_run must be a boolean")
     files = {check_api_path(path): _decode(path, content) for path, content in file_map.items()}
@@ -257,16 +275,43 @@ def parse_commit_request(body: bytes) -> CommitRequest:
 
 
 def check_api_path(path: str) -> str:
-    """Return ``path`` if it names a file of a flow node or of lib/, else raise BadRequest."""
+    """Return ``path`` if it names a file of a flow node or of lib/, else raise BadRequest.
+
+    Names git cannot hold or check out safely are refused before anything is committed:
+    text that is not encodable as UTF-8 (a lone surrogate from a JSON escape), control
+    characters, backslashes, empty, ``.`` or ``..`` segments, and ``.git`` in any case.
+    """
+    shown = repr(path)
+    if not _is_encodable(path):
+        raise BadRequest(f"Invalid path {shown}: it is not valid Unicode text")
+    if any(unicodedata.category(char) == "Cc" for char in path):
+        raise BadRequest(f"Invalid path {shown}: it holds a control character")
     parts = path.split("/")
-    malformed = (
-        not path or "\\" in path or "\0" in path or any(part in ("", ".", "..") for part in parts)
-    )
-    if malformed:
-        raise BadRequest(f"Invalid path '{path}': use a relative path without '.', '..' or '\\'")
+    if not path or "\\" in path or any(part in ("", ".", "..") for part in parts):
+        raise BadRequest(
+            f"Invalid path {shown}: use a relative path without empty segments, '.', '..' or '\\'"
+        )
+    if any(_is_git_folder(part) for part in parts):
+        raise BadRequest(f"Invalid path {shown}: a '.git' segment is reserved by git")
     if not (parts[0] == "lib" and len(parts) >= 2) and len(parts) < 3:
-        raise BadRequest(f"Invalid path '{path}': files live at <flow>/<node>/<file> or under lib/")
+        raise BadRequest(f"Invalid path {shown}: files live at <flow>/<node>/<file> or under lib/")
     return path
+
+
+def _is_git_folder(segment: str) -> bool:
+    """Tell whether a segment names ``.git`` on some file system (case, trailing dots and
+    spaces, invisible format characters and the 8.3 short name are ignored there)."""
+    visible = "".join(char for char in segment if unicodedata.category(char) != "Cf")
+    return visible.rstrip(". ").lower() in (".git", "git~1")
+
+
+def _is_encodable(value: str) -> bool:
+    """Tell whether ``value`` is text UTF-8 can encode (no lone surrogate)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def pipeline_path(api_path: str) -> str:
@@ -308,11 +353,17 @@ def nodes_of(entries: list[TreeEntry], flow: str) -> dict[str, set[str]]:
 def build_archive(
     repository: PipelineRepository, commit: str | None, flow: str | None, include_lib: bool
 ) -> bytes:
-    """Build the ZIP of a commit's flow code, reading every blob through one git process."""
+    """Build the ZIP of a commit's flow code, reading every blob through one git process.
+
+    A file whose name is not UTF-8 (committed with plain git; the API refuses such names)
+    cannot be named in a ZIP: it is left out with a warning, so it never breaks downloads.
+    """
     chosen = []
     for entry in repository.tree(commit):
         name = archive_path(entry.path, flow=flow, include_lib=include_lib)
-        if name is not None:
+        if name is not None and not _is_encodable(name):
+            logger.warning("left out of the archive, its name is not UTF-8: %r", entry.path)
+        elif name is not None:
             chosen.append((name, entry))
     buffer = io.BytesIO()
     names = {entry.path: name for name, entry in chosen}
@@ -394,6 +445,14 @@ def _flow_record(flow: str, environment: str) -> dict[str, str]:
 def _operator(files: set[str]) -> str:
     """Name a node's operator after its code: SQL when it has a query, else Python."""
     return "SQL" if "query.sql" in files else "Python"
+
+
+def _attachment(filename: str) -> str:
+    """Return a Content-Disposition header value for any file name (RFC 6266): an ASCII
+    fallback plus the exact name percent-encoded, so no flow name can break the header."""
+    fallback = re.sub(r'[^\x20-\x7e]|["\\]', "_", filename)
+    exact = quote(filename, safe="", errors="backslashreplace")
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{exact}"
 
 
 def _unknown_environment(environment: str) -> Reply:

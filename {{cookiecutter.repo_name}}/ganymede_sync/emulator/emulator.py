@@ -20,7 +20,12 @@ from typing import Any
 from ganymede_sync.emulator.api import Ganymede, repositories_in
 from ganymede_sync.emulator.faults import FaultRegistry, make_fault
 from ganymede_sync.emulator.seed import initial_files
-from ganymede_sync.emulator.server import EmulatorServer, Journal, RequestRecord
+from ganymede_sync.emulator.server import (
+    MAX_BODY_BYTES,
+    EmulatorServer,
+    Journal,
+    RequestRecord,
+)
 from ganymede_sync.emulator.signing import UrlSigner
 from ganymede_sync.emulator.store import Commit, PipelineRepository
 
@@ -46,6 +51,7 @@ class Emulator:
         url_ttl: float = 600.0,
         quote_signed_url: bool = False,
         clock: Callable[[], float] = time.time,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         """Prepare ``data_dir``: environments missing there are created from ``seed``.
 
@@ -54,6 +60,7 @@ class Emulator:
         how long signed download URLs stay valid; ``quote_signed_url`` answers the signed
         URL as a JSON string instead of the bare URL Ganymede's clients rely on. ``clock``
         tells the time for signed URLs (tests pass their own to check expiry at once).
+        ``max_body_bytes`` caps a request body (413 beyond), chunked or not.
         """
         _check_environment_names(environments)
         self.data_dir = Path(data_dir).resolve()
@@ -74,6 +81,7 @@ class Emulator:
         )
         self._address = (host, port)
         self._clock = clock
+        self._max_body_bytes = max_body_bytes
         self._server: EmulatorServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -83,7 +91,12 @@ class Emulator:
         if self._server is not None:
             return self
         server = EmulatorServer(
-            self._address, self._ganymede, self._faults, self._journal, clock=self._clock
+            self._address,
+            self._ganymede,
+            self._faults,
+            self._journal,
+            clock=self._clock,
+            max_body_bytes=self._max_body_bytes,
         )
         self._server = server
         self._thread = threading.Thread(

@@ -3,9 +3,11 @@
 Built on the standard library's ``ThreadingHTTPServer`` (no dependency beyond Python).
 Each request is routed to one endpoint of ``api.Ganymede``, after the faults a test asked
 for have had their chance to act, and is recorded in the journal (method, path, query,
-whether an api-key was sent, status) so tests can check what the client really sent.
-The emulator-only admin endpoints live under ``/_emulator/``. This module decides nothing
-about Ganymede's answers; ``api.py`` does.
+whether an api-key was sent, status) so tests can check what the client really sent; a
+download's signature is redacted there and in the log, so neither hands out a live link.
+The emulator-only admin endpoints live under ``/_emulator/`` and need a tenant's api-key.
+Request bodies are read within a size cap, chunked ones included, and every request gets
+an answer. This module decides nothing about Ganymede's answers; ``api.py`` does.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
+from email.message import Message
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import BinaryIO
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ganymede_sync.emulator.api import BadRequest, Ganymede, Reply, as_json, text
@@ -31,6 +35,16 @@ from ganymede_sync.emulator.store import StoreError
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024**3
+"""Largest request body accepted (413 beyond), however it is framed."""
+LISTEN_BACKLOG = 128
+"""Connections the kernel queues before the server accepts them. The standard library's
+default of 5 makes a burst of clients (30 parallel PUTs) wait for SYN retries of 1, 3,
+7 s, and clients with a shorter timeout give up without an answer."""
+_MAX_LINE = 8192
+_MAX_TRAILER_LINES = 100
+_REDACTED = "[redacted]"
+_SECRET_PARAMETERS = frozenset({"signature"})
+_SIGNATURE_IN_TEXT = re.compile(r"(signature=)[^&\s'\"]*", re.IGNORECASE)
 _ROUTES = (
     ("GET", re.compile(r"^/v0/environment/([^/]+)/commits/?$"), "commits_get"),
     ("PUT", re.compile(r"^/v0/environment/([^/]+)/commits/?$"), "commits_put"),
@@ -48,6 +62,7 @@ class RequestRecord:
     method: str
     path: str
     query: dict[str, str]
+    """The query parameters, a download's ``signature`` replaced by ``[redacted]``."""
     had_api_key: bool
     """True when an ``api-key`` header (or the key in any other header) was sent."""
     status: int
@@ -94,6 +109,7 @@ class EmulatorServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = LISTEN_BACKLOG
 
     def __init__(
         self,
@@ -102,12 +118,14 @@ class EmulatorServer(ThreadingHTTPServer):
         faults: FaultRegistry,
         journal: Journal,
         clock: Callable[[], float] = time.time,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         super().__init__(address, _Handler)
         self.ganymede = ganymede
         self.faults = faults
         self.journal = journal
         self.clock = clock
+        self.max_body_bytes = max_body_bytes
 
     def handle_error(self, request: object, client_address: tuple[str, int]) -> None:
         """Log a client that went away (a timeout, a test's dropped socket) without a trace."""
@@ -145,6 +163,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: EmulatorServer
     protocol_version = "HTTP/1.1"
     _unrecorded: tuple[str, dict[str, str], bool, int] | None = None
+    _answered = False
 
     def do_GET(self) -> None:
         self._dispatch()
@@ -159,25 +178,46 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch()
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        # The query of a download holds its signature: log the path only.
-        logger.info("%s %s %s", self.command, urlsplit(self.path).path, code)
+        # The query of a download holds its signature: log the path only. A malformed
+        # request line is answered before it sets a path or a method.
+        logger.info("%s %s %s", self.command or "-", self._path_only(), code)
 
     def log_message(self, format: str, *args: object) -> None:
-        logger.debug(format, *args)
+        # Errors about a malformed request line quote it, signature included.
+        logger.debug("%s", _SIGNATURE_IN_TEXT.sub(r"\1" + _REDACTED, format % args))
+
+    def _path_only(self) -> str:
+        return str(getattr(self, "path", "")).split("?", 1)[0]
 
     def _dispatch(self) -> None:
+        self._answered = False
+        try:
+            self._answer()
+        except ConnectionError:
+            raise
+        except Exception:
+            # A bug must not leave the client waiting for an answer that never comes.
+            logger.exception("unexpected failure answering %s %s", self.command, self._path_only())
+            if not self._answered:
+                self.close_connection = True
+                self._send(text(500, "Internal Server Error"))
+
+    def _answer(self) -> None:
         url = urlsplit(self.path)
-        query = dict(parse_qsl(url.query, keep_blank_values=True))
+        path, query = url.path, dict(parse_qsl(url.query, keep_blank_values=True))
         headers = {name.lower(): value for name, value in self.headers.items()}
+        admin = path.startswith("/_emulator/")
+        if not admin:
+            had_api_key = self.server.ganymede.carries_key(headers)
+            recorded = (path, _redacted(query), had_api_key, self.server.journal.generation)
+            self._unrecorded = recorded
         body = self._read_body()
         if body is None:
             return
-        if url.path.startswith("/_emulator/"):
-            self._send(self._admin(url.path, body))
+        if admin:
+            self._send(self._admin(path, headers, body))
             return
-        had_api_key = self.server.ganymede.carries_key(headers)
-        self._unrecorded = (url.path, query, had_api_key, self.server.journal.generation)
-        endpoint, arguments = _route(self.command, url.path)
+        endpoint, arguments = _route(self.command, path)
         if endpoint is None:
             self._send(text(405, "Method Not Allowed") if arguments else text(404, "Not Found"))
         else:
@@ -256,8 +296,10 @@ class _Handler(BaseHTTPRequestHandler):
         time.sleep(float(fault.params["seconds"]))
         return None
 
-    def _admin(self, path: str, body: bytes) -> Reply:
+    def _admin(self, path: str, headers: dict[str, str], body: bytes) -> Reply:
         server = self.server
+        if not server.ganymede.is_tenant_key(headers):
+            return text(401, "Unauthorized: the admin endpoints need the api-key header")
         if path == "/_emulator/faults" and self.command == "POST":
             try:
                 fault = _fault_from_json(body)
@@ -277,37 +319,30 @@ class _Handler(BaseHTTPRequestHandler):
             return text(200, "Request journal cleared")
         return text(404, "Not Found")
 
-    def _read_body(self) -> bytes | None:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return self._read_chunked()
-        length = self.headers.get("Content-Length", "0")
-        if not length.isdigit():
-            self.close_connection = True
-            self._send(text(400, "Invalid Content-Length"))
-            return None
-        if int(length) > MAX_BODY_BYTES:
-            self.close_connection = True
-            self._send(text(413, "Request body too large"))
-            return None
-        return self.rfile.read(int(length))
+    def handle_expect_100(self) -> bool:
+        """Refuse a body over the cap before the client sends it (curl waits for this)."""
+        if "Transfer-Encoding" not in self.headers:
+            try:
+                _content_length(self.headers, self.server.max_body_bytes)
+            except _BodyRefused as refusal:
+                self._refuse(refusal)
+                return False
+        return super().handle_expect_100()
 
-    def _read_chunked(self) -> bytes | None:
-        chunks, total = [], 0
-        while True:
-            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-            total += size
-            if total > MAX_BODY_BYTES:
-                self.close_connection = True
-                self._send(text(413, "Request body too large"))
-                return None
-            if size == 0:
-                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                    pass
-                return b"".join(chunks)
-            chunks.append(self.rfile.read(size))
-            self.rfile.readline()
+    def _read_body(self) -> bytes | None:
+        """Return the body, or answer 400 or 413 (closing the connection) and return None."""
+        try:
+            return _read_body(self.rfile, self.headers, self.server.max_body_bytes)
+        except _BodyRefused as refusal:
+            self._refuse(refusal)
+            return None
+
+    def _refuse(self, refusal: _BodyRefused) -> None:
+        self.close_connection = True
+        self._send(text(refusal.status, str(refusal)))
 
     def _send(self, reply: Reply, *, limit: int | None = None) -> int:
+        self._answered = True
         self._record(reply.status)
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
@@ -321,6 +356,77 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(reply.body if limit is None else reply.body[:limit])
         self.wfile.flush()
         return reply.status
+
+
+class _BodyRefused(Exception):
+    """The request body is malformed or too large: the status to answer, and why."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _read_body(stream: BinaryIO, headers: Message, cap: int) -> bytes:
+    """Read a body framed by Content-Length or chunked, never more than ``cap`` bytes.
+
+    A body over the cap is refused from its announced length, before its bytes are read.
+    """
+    coding = headers.get("Transfer-Encoding")
+    if coding is not None:
+        if coding.strip().lower() != "chunked":
+            raise _BodyRefused(400, f"Unsupported Transfer-Encoding {coding!r}: use chunked")
+        return _read_chunked(stream, cap)
+    length = _content_length(headers, cap)
+    body = stream.read(length)
+    if len(body) < length:
+        raise _BodyRefused(400, "The request body is shorter than its Content-Length")
+    return body
+
+
+def _content_length(headers: Message, cap: int) -> int:
+    """Return the announced length of a body, refusing it when malformed or over ``cap``."""
+    length = (headers.get("Content-Length") or "0").strip()
+    if not re.fullmatch(r"[0-9]{1,20}", length):
+        raise _BodyRefused(400, "Invalid Content-Length")
+    if int(length) > cap:
+        raise _too_large(cap)
+    return int(length)
+
+
+def _too_large(cap: int) -> _BodyRefused:
+    return _BodyRefused(413, f"Request body too large: at most {cap} bytes")
+
+
+def _read_chunked(stream: BinaryIO, cap: int) -> bytes:
+    """Read a chunked body chunk by chunk, refusing it as soon as the sizes exceed ``cap``."""
+    body = bytearray()
+    while True:
+        size = _chunk_size(stream.readline(_MAX_LINE + 1))
+        if len(body) + size > cap:
+            raise _too_large(cap)
+        if size == 0:
+            break
+        chunk = stream.read(size)
+        if len(chunk) < size or stream.readline(_MAX_LINE + 1) not in (b"\r\n", b"\n"):
+            raise _BodyRefused(400, "Malformed chunked body: a chunk is cut short")
+        body += chunk
+    for _ in range(_MAX_TRAILER_LINES):
+        if stream.readline(_MAX_LINE + 1) in (b"\r\n", b"\n", b""):
+            return bytes(body)
+    raise _BodyRefused(400, "Malformed chunked body: too many trailer lines")
+
+
+def _chunk_size(line: bytes) -> int:
+    """Parse a chunk-size line (hex digits, optional ``;extensions``)."""
+    digits = line.split(b";", 1)[0].strip()
+    if not line.endswith(b"\n") or not re.fullmatch(rb"[0-9A-Fa-f]{1,16}", digits):
+        raise _BodyRefused(400, "Malformed chunked body: bad chunk size line")
+    return int(digits, 16)
+
+
+def _redacted(query: Mapping[str, str]) -> dict[str, str]:
+    """Return the query with a download's signature hidden: it opens the archive."""
+    return {name: _REDACTED if name in _SECRET_PARAMETERS else query[name] for name in query}
 
 
 def _route(method: str, path: str) -> tuple[str | None, tuple[str, ...]]:
