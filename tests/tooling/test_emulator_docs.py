@@ -8,7 +8,7 @@ from pathlib import Path
 from ganymede_sync.emulator import FAULT_KINDS
 from ganymede_sync.emulator.__main__ import build_parser
 
-PAGE = Path(__file__).resolve().parent.parent / "docs" / "emulator.md"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "emulator.md"
 
 
 def test_every_command_line_option_is_documented():
