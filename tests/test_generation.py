@@ -94,6 +94,8 @@ def test_ganymede_toml_holds_the_answers(generated):
     assert config["sync"]["bot_email"] == answers.get(
         "sync_bot_email", "ganymede-sync-bot@users.noreply.github.com"
     )
+    chain = [name.strip() for name in answers.get("promotion_chain", "").split(",")]
+    assert config.get("promotion", {}).get("chain", []) == [name for name in chain if name]
     keys = json.dumps(config).lower()
     assert "token" not in keys and "secret" not in keys and "api_key" not in keys
 

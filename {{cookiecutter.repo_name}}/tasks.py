@@ -287,7 +287,7 @@ def diff(c, env=None, against=None, flow=None, stat=False):
     help={
         "from_": "environment folder to promote from (e.g. dev)",
         "to": "environment folder to promote into (e.g. prod)",
-        "flow": "promote only this flow (repeatable; default: every flow of --from)",
+        "flow": "promote only this flow (repeatable, or comma-separated; default: every flow)",
         "lib": "promote lib/ too (default; --no-lib leaves the target's lib/ as it is)",
         "commit": "commit on branch promote/<from>-to-<to>",
         "body_file": "also write the plan as markdown to this file (a pull request's body)",
@@ -304,17 +304,22 @@ def promote(c, from_=None, to=None, flow=None, lib=True, commit=False, body_file
     from pathlib import Path
 
     from ganymede_sync import promote as promoting
+    from ganymede_sync import report
     from ganymede_sync.config import load_settings
     from ganymede_sync.progress import progress_display
 
-    with expected_failures(), progress_display(sys.stderr, os.environ) as display:
+    flows = [name.strip() for value in flow or () for name in value.split(",") if name.strip()]
+    stopped = "git status shows whether any file of the target folder changed"
+    with expected_failures(stopped), progress_display(sys.stderr, os.environ) as display:
         settings = load_settings()
         promotion = promoting.prepare_promotion(
-            settings, from_, to, flow or (), include_lib=lib, commit=commit
+            settings, from_, to, flows, include_lib=lib, commit=commit
         )
         result = promoting.run_promotion(
             settings, promotion, display.then(print), commit=commit, progress=display
         )
-        if body_file:
-            Path(body_file).write_text(promoting.pull_request_body(result), encoding="utf-8")
+    body = promoting.pull_request_body(result)
+    if body_file:
+        Path(body_file).write_text(body, encoding="utf-8")
+    report.append_step_summary(body, os.environ)
     print("\n".join(promoting.describe_promotion(result)))

@@ -144,7 +144,11 @@ def test_diff_stat_and_flow_limit_what_is_shown(repo, capsys):
     assert code == 1 and err.startswith("error: unknown environment 'stage'")
 
 
-def test_promotion_of_one_flow_shows_its_plan_commits_and_deploys(repo, capsys, tmp_path):
+def test_promotion_of_one_flow_shows_its_plan_commits_and_deploys(
+    repo, capsys, tmp_path, monkeypatch
+):
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     repo.append(f"dev/{NODE}", "# tuned in dev\n")
     repo.append("dev/Plate_Reader_Ingest/Map_Wells/function.py", "# not promoted\n")
     repo.commit("Tune delta Ct in dev")
@@ -168,6 +172,7 @@ def test_promotion_of_one_flow_shows_its_plan_commits_and_deploys(repo, capsys, 
     markdown = body.read_text(encoding="utf-8")
     assert f"`prod/{NODE}`" in markdown and "- Flows: `qPCR_Analysis`" in markdown
     assert API_KEY not in out + err + markdown
+    assert summary.read_text(encoding="utf-8") == markdown + "\n"
 
     code, out, err = run(capsys, "deploy", "--env", "prod")
     assert code == 0, err
@@ -219,8 +224,12 @@ def test_lib_is_promoted_by_default_and_left_alone_with_no_lib(repo, capsys):
     repo.commit("Change lib and a node in dev")
     prod_lib = (repo.root / "prod" / LIB).read_bytes()
 
-    code, out, err = run(capsys, "promote", "--from", "dev", "--to", "prod", "--no-lib")
+    flows = "qPCR_Analysis, Plate_Reader_Ingest"  # as the workflow passes its input
+    code, out, err = run(
+        capsys, "promote", "--from", "dev", "--to", "prod", "--no-lib", "--flow", flows
+    )
     assert code == 0, err
+    assert "promoted 2 flows from dev to prod: 1 file(s)" in out
     assert (repo.root / "prod" / LIB).read_bytes() == prod_lib
     assert (repo.root / "prod" / NODE).read_bytes() == (repo.root / "dev" / NODE).read_bytes()
     repo.commit("Promote the flows")
