@@ -297,9 +297,10 @@ def prepare_promotion(
         raise ConfigError(f"--from and --to both name {source.folder}: choose two environments")
     check_chain(settings.promotion_chain, source.folder, target.folder)
     chosen = _chosen_flows(source, flows)
-    _refuse_dirty(settings, target, "promotes into")
+    _refuse_dirty(settings, target)
     if commit:
-        _refuse_dirty(settings, source, "promotes committed code from", chosen, include_lib)
+        # The commit names the source's commit: what it promotes must be in that commit.
+        _refuse_dirty(settings, source, chosen, include_lib)
         gitops.check_branch_can_start(settings.root, promotion_branch(source.folder, target.folder))
     comparison = compare(source, target, Selection(frozenset(chosen), include_lib))
     return Promotion(source, target, tuple(chosen), include_lib, comparison)
@@ -335,7 +336,6 @@ def _check_flow_name(flow: str) -> None:
 def _refuse_dirty(
     settings: Settings,
     environment: Environment,
-    role: str,
     flows: Sequence[str] | None = None,
     include_lib: bool = True,
 ) -> None:
@@ -353,8 +353,8 @@ def _refuse_dirty(
         shown = ", ".join(f"{environment.folder}/{path}" for path in dirty[:5])
         more = f" and {len(dirty) - 5} more" if len(dirty) > 5 else ""
         raise LocalChangesError(
-            f"a promotion {role} {environment.folder}/, which has uncommitted changes: "
-            f"{shown}{more} (commit or stash them first)"
+            f"{environment.folder}/ has uncommitted changes: {shown}{more} "
+            "(commit or stash them, then promote again)"
         )
 
 

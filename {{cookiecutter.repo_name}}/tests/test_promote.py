@@ -188,6 +188,16 @@ def test_promotion_of_one_flow_shows_its_plan_commits_and_deploys(
     assert code == 1 and "Plate_Reader_Ingest/Map_Wells/function.py  changed" in out
 
 
+def test_commit_refuses_an_existing_branch_of_the_same_pair_before_changing_anything(repo, capsys):
+    git(repo.root, "branch", BRANCH)
+    repo.append(f"dev/{NODE}", "# tuned\n")
+    repo.commit("Tune dev")
+    before, requests = repo.state(), len(repo.emu.requests)
+    code, _, err = run(capsys, "promote", "--from", "dev", "--to", "prod", "--commit")
+    assert code == 1 and err.startswith(f"error: branch {BRANCH} already exists: switch to it")
+    assert repo.state() == before and len(repo.emu.requests) == requests
+
+
 def test_promotion_is_refused_for_a_node_the_target_lacks(repo, capsys):
     new_node = "qPCR_Analysis/Normalise/function.py"
     repo.emu.write_file("dev", f"dags/{new_node}", b"def execute():\n    return 2\n",
@@ -290,8 +300,8 @@ def test_uncommitted_changes_in_the_target_are_refused_before_any_request(repo, 
     code, _, err = run(capsys, "promote", "--from", "dev", "--to", "prod")
     assert code == 1
     assert err.strip() == (
-        "error: a promotion promotes into prod/, which has uncommitted changes: "
-        "prod/Plate_Reader_Ingest/Read_Plate/function.py (commit or stash them first)"
+        "error: prod/ has uncommitted changes: prod/Plate_Reader_Ingest/Read_Plate/function.py "
+        "(commit or stash them, then promote again)"
     )
     assert repo.state() == before and len(repo.emu.requests) == requests
 
