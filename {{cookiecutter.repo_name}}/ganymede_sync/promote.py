@@ -31,7 +31,13 @@ from ganymede_sync import gitops, report
 from ganymede_sync.client import ProgressCallback
 from ganymede_sync.config import CONFIG_FILE, Environment, Settings
 from ganymede_sync.deploy_run import open_client
-from ganymede_sync.errors import ConfigError, DeployRefused, GitError, LocalChangesError
+from ganymede_sync.errors import (
+    ConfigError,
+    DeployRefused,
+    GanymedeSyncError,
+    GitError,
+    LocalChangesError,
+)
 from ganymede_sync.layout import LIB_DIR, flow_of, is_lib_path, is_valid_flow_name, scan_managed
 
 Show = Callable[[str], None]
@@ -98,19 +104,19 @@ def compare(source: Environment, target: Environment, selection: Selection) -> C
     for path in sorted(set(theirs) | set(ours)):
         new = theirs[path].read_bytes() if path in theirs else None
         old = ours[path].read_bytes() if path in ours else None
-        if new == old:
-            entries.append((path, Difference.SAME))
-            continue
-        kind = (
-            Difference.ONLY_TARGET
-            if new is None
-            else Difference.ONLY_SOURCE
-            if old is None
-            else Difference.CHANGED
-        )
+        kind = _difference(new, old)
         entries.append((path, kind))
-        contents[path] = (new, old)
+        if kind is not Difference.SAME:
+            contents[path] = (new, old)
     return Comparison(source.folder, target.folder, tuple(entries), contents)
+
+
+def _difference(new: bytes | None, old: bytes | None) -> Difference:
+    if new == old:
+        return Difference.SAME
+    if new is None:
+        return Difference.ONLY_TARGET
+    return Difference.ONLY_SOURCE if old is None else Difference.CHANGED
 
 
 def describe_comparison(comparison: Comparison) -> list[str]:
@@ -236,7 +242,7 @@ class Promotion:
         """Name the promoted flows, and ``lib/`` when it is part of the promotion."""
         flows = self.flows[0] if len(self.flows) == 1 else f"{len(self.flows)} flows"
         if not self.flows:
-            return f"{LIB_DIR}/"
+            return f"{LIB_DIR}/" if self.include_lib else "no flow code"
         return f"{flows} and {LIB_DIR}/" if self.include_lib else flows
 
     def commit_message(self, source_commit: str | None) -> str:
@@ -394,18 +400,29 @@ def apply_promotion(promotion: Promotion) -> None:
     """Write and delete the target's files; on any failure put back every file as it was."""
     folder = promotion.target.path
     done: list[tuple[str, bytes | None]] = []
+    path = ""
     try:
         for path, (new, old) in sorted(promotion.comparison.contents.items()):
-            done.append((path, old))
             _put(folder, path, new)
-    except BaseException:
-        for path, old in reversed(done):
-            _put(folder, path, old)
+            done.append((path, old))
+    except BaseException as error:
+        for written, old in reversed(done):
+            _put(folder, written, old)
+        if isinstance(error, OSError):
+            where = f"{promotion.target.folder}/{path}"
+            reason = error.strerror or error
+            raise GanymedeSyncError(
+                f"could not write {where} ({reason}): fix that, then promote again; "
+                f"nothing was changed in {promotion.target.folder}/"
+            ) from None
         raise
 
 
 def _put(folder: Path, path: str, data: bytes | None) -> None:
-    """Write ``data`` to ``folder/path`` atomically, or delete it (and emptied folders)."""
+    """Write ``data`` to ``folder/path`` atomically, or delete it (and emptied folders).
+
+    All or nothing for the one file: a failure leaves it as it was.
+    """
     target = folder / path
     if data is None:
         target.unlink(missing_ok=True)
@@ -416,8 +433,11 @@ def _put(folder: Path, path: str, data: bytes | None) -> None:
         return
     target.parent.mkdir(parents=True, exist_ok=True)
     scratch = target.with_name(f".{target.name}.promoting")
-    scratch.write_bytes(data)
-    os.replace(scratch, target)
+    try:
+        scratch.write_bytes(data)
+        os.replace(scratch, target)
+    finally:
+        scratch.unlink(missing_ok=True)
 
 
 def commit_promotion(settings: Settings, promotion: Promotion) -> str | None:

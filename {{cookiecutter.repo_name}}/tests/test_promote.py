@@ -112,22 +112,24 @@ def test_diff_lists_what_differs_with_unified_diffs_and_exits_one(repo, capsys):
     repo.append(f"dev/{NODE}", "# tuned in dev\n")
     repo.write("dev/qPCR_Analysis/Plot/function.py", b"def execute():\n    return 1\n")
     (repo.root / "prod/LIMS_Sample_Sync/Map_Fields/function.py").unlink()
+    repo.write("prod/Prod_Only/Report/function.py", b"x = 1\n")
     code, out, _ = run(capsys, "diff", "--env", "dev", "--against", "prod")
     assert code == 1
     lines = out.splitlines()
     assert "  qPCR_Analysis/Delta_Ct/function.py  changed" in lines
     assert "  qPCR_Analysis/Plot/                 only in dev/" in lines
     assert "  LIMS_Sample_Sync/Map_Fields/        only in dev/" in lines
-    assert [line.split() for line in lines if not line.startswith(("  ", "-", "+", "@"))][:4] == [
+    assert [line.split() for line in lines if not line.startswith(("  ", "-", "+", "@"))][:5] == [
         ["LIMS_Sample_Sync/", "differs"],
         ["Plate_Reader_Ingest/", "same"],
+        ["Prod_Only/", "only", "in", "prod/"],
         ["qPCR_Analysis/", "differs"],
         ["lib/", "same"],
     ]
     assert f"--- prod/{NODE}" in lines and f"+++ dev/{NODE}" in lines
     assert "+# tuned in dev" in lines
     assert "--- /dev/null" in lines and "+++ dev/qPCR_Analysis/Plot/function.py" in lines
-    assert "dev/ and prod/ differ: 1 changed, 2 only in dev/, 0 only in prod/, 15 same" in lines
+    assert "dev/ and prod/ differ: 1 changed, 2 only in dev/, 1 only in prod/, 15 same" in lines
 
 
 def test_diff_stat_and_flow_limit_what_is_shown(repo, capsys):
@@ -290,6 +292,20 @@ def test_target_only_flows_and_unmanaged_files_are_left_alone(repo, capsys):
         f"prod/{NODE}",
         "prod/qPCR_Analysis/Legacy/function.py",
     ]
+
+
+def test_a_file_that_cannot_be_written_leaves_the_target_as_it_was(repo, capsys):
+    repo.append(f"dev/{LIB}", "# shared change\n")
+    repo.write("dev/lib/labtools/zz.py", b"z = 1\n")
+    repo.write("prod/lib/labtools/zz.py/kept.txt", b"a folder where dev has a file\n")
+    repo.commit("Change lib in dev; a folder in prod's lib")
+    before, files = repo.state(), repo.files("prod")
+    code, out, err = run(capsys, "promote", "--from", "dev", "--to", "prod")
+    assert code == 1
+    assert err.strip().startswith("error: could not write prod/lib/labtools/zz.py (")
+    assert err.strip().endswith("nothing was changed in prod/")
+    assert f"prod/{LIB}" in out, "the plan came first"
+    assert repo.state() == before and repo.files("prod") == files
 
 
 def test_uncommitted_changes_in_the_target_are_refused_before_any_request(repo, capsys):
