@@ -128,9 +128,9 @@ def test_invoke_lists_every_task_with_help(generated):
         text=True,
         check=True,
     )
-    for name in ("init", "pull", "deploy", "status", "check", "emulator", "doctor"):
+    for name in ("init", "pull", "deploy", "status", "check", "emulator", "doctor", "diff"):
         assert f"\n  {name} " in result.stdout, result.stdout
-    assert "github-setup" in result.stdout
+    assert "github-setup" in result.stdout and "\n  promote " in result.stdout
 
 
 def test_shell_like_answers_never_execute(generated):
