@@ -523,8 +523,8 @@ def pull_request_body(result: PromotionResult) -> str:
     if result.plan is not None:
         title = f"Deploy plan of {target}/ after this promotion"
         outcome = (
-            f"Merging deploys `{target}/` to Ganymede through the deploy workflow, "
-            f"with the `{target}` environment's protection rules."
+            f"Merging deploys {target}/ to Ganymede through the deploy workflow, "
+            f"with the protection rules of the {target} environment."
         )
         lines.append(report.plan_markdown(result.plan, target, title=title, outcome=outcome))
     return "\n".join(lines)
