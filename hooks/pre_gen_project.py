@@ -22,7 +22,8 @@ ANSWERS = json.loads(
   "sync_bot_name": {{ cookiecutter.sync_bot_name | tojson }},
   "sync_bot_email": {{ cookiecutter.sync_bot_email | tojson }},
   "python_version": {{ cookiecutter.python_version | tojson }},
-  "pull_schedule": {{ cookiecutter.pull_schedule | tojson }}
+  "pull_schedule": {{ cookiecutter.pull_schedule | tojson }},
+  "promotion_chain": {{ cookiecutter.promotion_chain | tojson }}
 }"""
 )
 
@@ -136,6 +137,20 @@ def check_schedule(value: str) -> str | None:
     return "must be empty or five cron fields, e.g. '0 6 * * 1-5'"
 
 
+def check_promotion_chain(value: str, environments: str) -> str | None:
+    """Accept an empty answer (no chain) or two or more of the environments, each once."""
+    if not value.strip():
+        return None
+    names = split_environments(value)
+    known = split_environments(environments)
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        return f"names '{unknown[0]}', which is not in environments ({', '.join(known)})"
+    if len(names) < 2 or len(set(names)) != len(names):
+        return "must be empty or list two or more environments, each once, e.g. 'dev,prod'"
+    return None
+
+
 CHECKS = {
     "ganymede_subdomain": check_subdomain,
     "repo_name": check_repo_name,
@@ -155,6 +170,10 @@ def find_problems(answers: dict[str, str]) -> list[str]:
         problem = check(answers[name])
         if problem:
             problems.append(f"error: {name}={answers[name]!r} {problem}")
+    chain = answers["promotion_chain"]
+    problem = check_promotion_chain(chain, answers["environments"])
+    if problem:
+        problems.append(f"error: promotion_chain={chain!r} {problem}")
     if not answers["project_name"].strip():
         problems.append("error: project_name='' must not be empty, e.g. 'Acme Flows'")
     return problems

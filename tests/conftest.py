@@ -58,7 +58,11 @@ COOKIECUTTER_HOME = pytest.StashKey[Path]()
 ANSWER_MATRIX = {
     "defaults": {},
     "one-environment": {"environments": "dev"},
-    "three-environments": {"environments": "dev,staging,prod", "pull_schedule": "0 6 * * 1-5"},
+    "three-environments": {
+        "environments": "dev,staging,prod",
+        "pull_schedule": "0 6 * * 1-5",
+        "promotion_chain": "dev,staging,prod",
+    },
     "custom-branch": {"default_branch": "release/flows", "python_version": "3.10"},
     "unusual-names": {
         "project_name": 'Labor Ünïcode "Flows" \\ $(touch pwned)',

@@ -92,6 +92,8 @@ def test_ganymede_toml_holds_the_answers(generated):
     assert list(config["environments"]) == environment_names(answers)
     assert config["sync"]["default_branch"] == answer(answers, "default_branch")
     assert config["sync"]["bot_email"] == answer(answers, "sync_bot_email")
+    chain = [name.strip() for name in answer(answers, "promotion_chain").split(",")]
+    assert config.get("promotion", {}).get("chain", []) == [name for name in chain if name]
     keys = json.dumps(config).lower()
     assert "token" not in keys and "secret" not in keys and "api_key" not in keys
 
@@ -124,9 +126,9 @@ def test_invoke_lists_every_task_with_help(generated):
         text=True,
         check=True,
     )
-    for name in ("init", "pull", "deploy", "status", "check", "emulator", "doctor"):
+    for name in ("init", "pull", "deploy", "status", "check", "emulator", "doctor", "diff"):
         assert f"\n  {name} " in result.stdout, result.stdout
-    assert "github-setup" in result.stdout
+    assert "github-setup" in result.stdout and "\n  promote " in result.stdout
 
 
 def test_answers_reach_the_files_as_plain_text(generated):

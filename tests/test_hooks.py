@@ -34,6 +34,9 @@ REFUSED = {
     "repo-name-slash": ({"repo_name": "a/b"}, "repo_name='a/b'"),
     "schedule-garbage": ({"pull_schedule": "every day"}, "five cron fields"),
     "schedule-injection": ({"pull_schedule": "0 6 * * $(id)"}, "five cron fields"),
+    "chain-unknown": ({"promotion_chain": "dev,qa"}, "'qa', which is not in environments"),
+    "chain-one": ({"promotion_chain": "dev"}, "two or more environments"),
+    "chain-repeated": ({"promotion_chain": "dev,prod,dev"}, "each once"),
 }
 
 

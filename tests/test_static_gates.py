@@ -59,6 +59,11 @@ def repo(baked) -> Path:
     return baked.path
 
 
+def test_every_workflow_goes_through_the_gates(repo: Path):
+    names = {Path(path).name for path in workflow_files(repo)}
+    assert names >= {"ci.yml", "deploy.yml", "pull.yml", "promote.yml"}
+
+
 def test_actionlint_with_shellcheck_reports_nothing(repo: Path):
     tool("shellcheck")
     result = run_tool([tool("actionlint"), *workflow_files(repo)], repo)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-WORKFLOWS = ("pull.yml", "deploy.yml", "ci.yml")
+WORKFLOWS = ("pull.yml", "deploy.yml", "ci.yml", "promote.yml")
 DEFAULTS = {
     "environments": "dev,prod",
     "default_branch": "main",
@@ -49,6 +49,7 @@ JOB_PERMISSIONS = {
     ("deploy.yml", "deploy"): {"contents": "read"},
     ("deploy.yml", "plan"): {"contents": "read"},
     ("ci.yml", "checks"): {"contents": "read"},
+    ("promote.yml", "promote"): {"contents": "write", "pull-requests": "write"},
 }
 
 
@@ -82,7 +83,7 @@ def generated(baked):
     return baked.path, baked.answers, workflows
 
 
-def test_repository_has_exactly_the_three_workflows(generated):
+def test_repository_has_exactly_the_four_workflows(generated):
     repo, _, _ = generated
     found = sorted(path.name for path in (repo / ".github" / "workflows").iterdir())
     assert found == sorted(WORKFLOWS)
@@ -230,7 +231,7 @@ def test_python_is_the_answered_version_with_a_pip_cache_of_the_installed_file(g
             assert installs[0].endswith(f"-r {settings['cache-dependency-path']}"), (name, job_id)
 
 
-def test_the_api_token_reaches_only_pull_and_deploy_steps(generated):
+def test_the_api_token_reaches_only_pull_deploy_and_promote_steps(generated):
     _, _, workflows = generated
     for name, document in workflows.items():
         for job_id, job in document["jobs"].items():
@@ -238,7 +239,7 @@ def test_the_api_token_reaches_only_pull_and_deploy_steps(generated):
                 assert "secrets." not in value or value.endswith("!= '' }}"), (name, job_id, key)
             for step in job.get("steps", []):
                 uses_token = "secrets.GANYMEDE_API_TOKEN" in json.dumps(step)
-                calls_api = re.match(r"invoke (pull|deploy) ", step.get("run", ""))
+                calls_api = re.match(r"invoke (pull|deploy|promote) ", step.get("run", ""))
                 assert not uses_token or calls_api, (name, job_id, step.get("name"))
 
 
@@ -280,7 +281,8 @@ def test_only_the_reviewed_zizmor_ignores_are_present(generated):
             assert "# Pip cache note:" in text, path.name
     cache = "cache: pip # zizmor: ignore[cache-poisoning] -- see the pip cache note above"
     create_pr = "- name: Open or update the pull request # zizmor: ignore[superfluous-actions]"
-    expected = [("ci.yml", cache)] + [("deploy.yml", cache)] * 3 + [("pull.yml", create_pr)]
+    expected = [("ci.yml", cache)] + [("deploy.yml", cache)] * 3
+    expected += [("promote.yml", create_pr), ("pull.yml", create_pr)]
     assert ignores == expected
     for name in ("ci.yml", "deploy.yml"):
         installs = [s["run"] for _, _, s in steps_of(workflows[name]) if "pip" in s.get("run", "")]
@@ -317,3 +319,33 @@ def test_codeowners_is_an_example_that_changes_nothing_until_edited(generated):
     assert all(not line.strip() or line.startswith("#") for line in lines)
     for name in environment_names(answers):
         assert any(line.startswith(f"# /{name}/ ") for line in lines), name
+
+
+def test_promotion_opens_one_pull_request_per_pair_with_the_plan_as_its_body(generated):
+    _, answers, workflows = generated
+    promote = workflows["promote.yml"]
+    inputs = promote["on"]["workflow_dispatch"]["inputs"]
+    names = environment_names(answers)
+    assert inputs["source"]["type"] == inputs["target"]["type"] == "choice"
+    assert inputs["source"]["options"] == names
+    assert sorted(inputs["target"]["options"]) == sorted(names)
+    assert inputs["flows"]["type"] == "string" and inputs["flows"]["required"] is False
+    job = promote["jobs"]["promote"]
+    assert job["if"] == f"github.ref == 'refs/heads/{answer(answers, 'default_branch')}'"
+    # The target's environment: its token reads the target's state for the plan.
+    assert job["environment"] == {"name": "${{ inputs.target }}", "deployment": False}
+    assert job["concurrency"]["group"] == "promote-${{ inputs.source }}-to-${{ inputs.target }}"
+    assert job["steps"][0]["with"]["fetch-depth"] == 0, "the plan reads the target's history"
+    run = next(s for s in job["steps"] if s.get("run", "").startswith("invoke promote"))
+    assert run["run"] == (
+        'invoke promote --from "$SOURCE" --to "$TARGET" --body-file "$PR_BODY" '
+        '${FLOW:+--flow "$FLOW"}'
+    )
+    assert run["env"]["FLOW"] == "${{ inputs.flows }}", "the free-text input goes through env"
+    assert "--commit" not in run["run"], "create-pull-request makes the commit"
+    create = job["steps"][-1]
+    assert create["uses"].startswith("peter-evans/create-pull-request@")
+    assert create["with"]["branch"] == "promote/${{ inputs.source }}-to-${{ inputs.target }}"
+    assert create["with"]["base"] == answer(answers, "default_branch")
+    assert create["with"]["add-paths"].strip() == "${{ inputs.target }}/**"
+    assert create["with"]["body-path"] == run["env"]["PR_BODY"]

@@ -256,3 +256,70 @@ def changed_environments(c, before="", after="HEAD"):
     if output:
         with open(output, "a", encoding="utf-8") as handle:
             handle.write(f"environments={json.dumps(folders)}\n")
+
+
+# --- promote --------------------------------------------------------------------
+@task(
+    help={
+        "env": "environment folder to compare (e.g. dev)",
+        "against": "environment folder to compare it with (e.g. prod)",
+        "flow": "compare only this flow (lib/ left out)",
+        "stat": "list what differs without the line-by-line diffs",
+    }
+)
+def diff(c, env=None, against=None, flow=None, stat=False):
+    """Show how two environment folders differ; exit 1 when they do (usable in CI)."""
+    from ganymede_sync.config import load_settings
+    from ganymede_sync.promote import describe_comparison, diff_environments, unified_diffs
+
+    with expected_failures():
+        comparison = diff_environments(load_settings(), env, against, flow)
+    print("\n".join(describe_comparison(comparison)))
+    if not stat:
+        for line in unified_diffs(comparison):
+            print(line)
+    if comparison.differs:
+        raise Exit(code=1)
+
+
+@task(
+    iterable=["flow"],
+    help={
+        "from_": "environment folder to promote from (e.g. dev)",
+        "to": "environment folder to promote into (e.g. prod)",
+        "flow": "promote only this flow (repeatable, or comma-separated; default: every flow)",
+        "lib": "promote lib/ too (default; --no-lib leaves the target's lib/ as it is)",
+        "commit": "commit on branch promote/<from>-to-<to>",
+        "body_file": "also write the plan as markdown to this file (a pull request's body)",
+    },
+)
+def promote(c, from_=None, to=None, flow=None, lib=True, commit=False, body_file=None):
+    """Make the target folder's flow code equal to the source's, after showing its deploy plan.
+
+    Reads only the target's current state from Ganymede (GANYMEDE_API_TOKEN must be the
+    target's token); refuses when the target lacks a node the promoted code needs.
+    """
+    import os
+    import sys
+    from pathlib import Path
+
+    from ganymede_sync import promote as promoting
+    from ganymede_sync import report
+    from ganymede_sync.config import load_settings
+    from ganymede_sync.progress import progress_display
+
+    flows = [name.strip() for value in flow or () for name in value.split(",") if name.strip()]
+    stopped = "git status shows whether any file of the target folder changed"
+    with expected_failures(stopped), progress_display(sys.stderr, os.environ) as display:
+        settings = load_settings()
+        promotion = promoting.prepare_promotion(
+            settings, from_, to, flows, include_lib=lib, commit=commit
+        )
+        result = promoting.run_promotion(
+            settings, promotion, display.then(print), commit=commit, progress=display
+        )
+    body = promoting.pull_request_body(result)
+    if body_file:
+        Path(body_file).write_text(body, encoding="utf-8")
+    report.append_step_summary(body, os.environ)
+    print("\n".join(promoting.describe_promotion(result)))

@@ -83,6 +83,8 @@ class Settings:
     author_email: str | None = None
     archive_limits: ArchiveLimits = field(default_factory=ArchiveLimits)
     """Bounds on a downloaded archive, from the optional ``[archive]`` table."""
+    promotion_chain: tuple[str, ...] = ()
+    """Folders in promotion order (``[promotion] chain``); empty: any promotion is allowed."""
 
     def environment(self, folder: str | None) -> Environment:
         """Return the environment for ``folder``, or explain which folders exist."""
@@ -163,11 +165,12 @@ def load_settings(
             f"[ganymede] subdomain in {CONFIG_FILE}"
         )
     url = api_url or variables.get("GANYMEDE_API_URL") or ganymede.get("api_url")
+    environments = _environments(root, data, variables.get("GANYMEDE_ENVIRONMENT"))
     return Settings(
         root=root,
         subdomain=subdomain,
         api_url=_normalise_url(url or f"https://{subdomain}.ganymede.bio"),
-        environments=_environments(root, data, variables.get("GANYMEDE_ENVIRONMENT")),
+        environments=environments,
         branch_prefix=str(sync.get("branch_prefix", "ganymede-sync/")),
         bot_name=str(sync.get("bot_name", "ganymede-sync-bot")),
         bot_email=str(sync.get("bot_email", "ganymede-sync-bot@users.noreply.github.com")),
@@ -175,6 +178,7 @@ def load_settings(
         token=variables.get("GANYMEDE_API_TOKEN") or None,
         author_email=variables.get("GANYMEDE_AUTHOR_EMAIL") or None,
         archive_limits=_archive_limits(_table(data, "archive")),
+        promotion_chain=_promotion_chain(_table(data, "promotion"), environments),
     )
 
 
@@ -211,6 +215,23 @@ def _positive(table: Mapping[str, object], key: str, default: float) -> float:
     if not (number and 0 < value < math.inf):
         raise ConfigError(f"'archive.{key}' in {CONFIG_FILE} must be a positive number")
     return value
+
+
+def _promotion_chain(
+    table: Mapping[str, object], environments: Mapping[str, Environment]
+) -> tuple[str, ...]:
+    """Read ``[promotion] chain``: two or more distinct environment folders, in order."""
+    chain = table.get("chain", [])
+    setting = f"[promotion] chain in {CONFIG_FILE}"
+    if not isinstance(chain, list) or not all(isinstance(item, str) for item in chain):
+        raise ConfigError(f'{setting} must be a list of environment folders, e.g. ["dev", "prod"]')
+    unknown = [folder for folder in chain if folder not in environments]
+    if unknown:
+        known = ", ".join(environments)
+        raise ConfigError(f"{setting} names '{unknown[0]}', which is not a folder ({known})")
+    if len(set(chain)) != len(chain) or len(chain) == 1:
+        raise ConfigError(f"{setting} must name two or more folders, each once (or be empty)")
+    return tuple(chain)
 
 
 def _environments(

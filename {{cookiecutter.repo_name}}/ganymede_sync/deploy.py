@@ -300,8 +300,13 @@ def plan_environment(
     *,
     force: bool = False,
     progress: ProgressCallback | None = None,
+    pending: Mapping[str, bytes | None] | None = None,
 ) -> DeployPlan:
-    """Plan a deploy of ``environment``: read local files, git history and the remote."""
+    """Plan a deploy of ``environment``: read local files, git history and the remote.
+
+    ``pending`` plans the folder as it will be once those files are written (path ->
+    new bytes) or deleted (None), without touching it: a promotion shows its plan first.
+    """
     manifest = load_manifest(environment.manifest_path)
     if manifest is None:
         raise DeployRefused(
@@ -315,6 +320,11 @@ def plan_environment(
     remote = read_remote(client, settings.archive_limits, progress)
     # Local files are read after the remote, to know which ones' bytes to keep.
     local = read_local(environment.path, remote)
+    for path, data in (pending or {}).items():
+        if data is None:
+            local.pop(path, None)
+        else:
+            local[path] = LocalFile.of(data)
     return plan(local, remote, manifest.files, ours=ours, force=force)
 
 

@@ -191,6 +191,37 @@ def _last_line(error: git.GitCommandError) -> str:
     return lines[-1].strip() if lines else "unknown error"
 
 
+# --- promote --------------------------------------------------------------------
+def check_branch_can_start(root: Path, name: str) -> None:
+    """Raise unless ``start_branch(root, name)`` would work: checked before any file changes."""
+    repo = _require_repository(root)
+    if not repo.head.is_valid():
+        raise GitError(f"{root} has no commit yet: run invoke init first")
+    if not has_identity(root):
+        raise GitError(IDENTITY_HELP)
+    try:
+        repo.git.check_ref_format("--branch", name)
+    except git.GitCommandError:
+        raise GitError(f"'{name}' cannot name a git branch") from None
+    current = None if repo.head.is_detached else repo.head.ref.name
+    if current != name and name in [head.name for head in repo.heads]:
+        raise GitError(
+            f"branch {name} already exists: switch to it (git switch {name}) to add to it, "
+            f"or delete it (git branch -D {name}) to start over"
+        )
+
+
+def start_branch(root: Path, name: str) -> None:
+    """Switch to branch ``name``, creating it at ``HEAD``; uncommitted changes come along."""
+    repo = _require_repository(root)
+    if not repo.head.is_detached and repo.head.ref.name == name:
+        return
+    try:
+        repo.git.switch("--quiet", "--create", name)
+    except git.GitCommandError as error:
+        raise GitError(f"git switch failed: {_last_line(error)}") from None
+
+
 # --- deploy history -----------------------------------------------------------
 SHALLOW_HELP = (
     "fetch the full history (git fetch --unshallow), or in GitHub Actions "
