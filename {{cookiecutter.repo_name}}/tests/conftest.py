@@ -15,6 +15,10 @@ import pytest
 
 from ganymede_sync.emulator import Emulator
 
+# Fixtures for flow tests (node, ganymede_context) and the ganymede_sdk stand-in:
+# see docs/testing.md.
+pytest_plugins = ["ganymede_sync.testing.plugin"]
+
 API_KEY = "test-token"
 ENVIRONMENTS = ("dev", "prod")
 USERS = ("dev@example.com", "ops@example.com")
