@@ -61,18 +61,24 @@ class NodeRef:
         return f"{self.folder}/{self.flow}/{self.node}"
 
 
-def environment_path(folder: str | Path, root: Path | None = None) -> Path:
-    """Return the environment folder: absolute as given, else under the repository root."""
+def environment_path(folder: str | Path, root: str | Path | None = None) -> Path:
+    """Return the environment folder: absolute as given, else under the repository root.
+
+    The root is the nearest folder at or above ``root`` (default: the current
+    directory) that holds ganymede.toml.
+    """
     folder = Path(folder)
-    return folder if folder.is_absolute() else find_root(root) / folder
+    return folder if folder.is_absolute() else find_root(Path(root or Path.cwd())) / folder
 
 
-def node_path(folder: str | Path, flow: str, node: str, root: Path | None = None) -> Path:
+def node_path(folder: str | Path, flow: str, node: str, root: str | Path | None = None) -> Path:
     """Return where ``folder/flow/node/function.py`` is, whether or not it exists."""
     return environment_path(folder, root) / flow / node / NODE_FILE
 
 
-def load_node(folder: str | Path, flow: str, node: str, *, root: Path | None = None) -> ModuleType:
+def load_node(
+    folder: str | Path, flow: str, node: str, *, root: str | Path | None = None
+) -> ModuleType:
     """Import ``<folder>/<flow>/<node>/function.py`` as a fresh module and return it.
 
     ``folder`` is an environment folder (``"dev"``) relative to the repository root, or

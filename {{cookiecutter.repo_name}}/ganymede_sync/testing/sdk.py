@@ -122,7 +122,7 @@ def uninstall_sdk_standin() -> None:
 
 
 def _module(name: str, contents: Mapping[str, Any]) -> ModuleType:
-    module = ModuleType(name, f"Local stand-in for {name}: {standin.STANDIN_NOTE}.")
+    module = ModuleType(name, f"Stand-in for {name}: {standin.STANDIN_NOTE}.")
     module.__dict__.update(contents)
     module.__path__ = []  # a package, so `import ganymede_sdk.x` consults our finder
     module.__all__ = sorted(contents)

@@ -22,7 +22,7 @@ from typing import Any
 
 STANDIN_NOTE = (
     "the local ganymede_sdk stand-in (ganymede_sync.testing) follows Ganymede's public "
-    "SDK documentation and emulates only the calls listed in docs/testing.md"
+    "SDK documentation, is not the SDK, and emulates only the calls listed in docs/testing.md"
 )
 
 
@@ -31,7 +31,7 @@ class NotEmulatedError(NotImplementedError):
 
     def __init__(self, name: str, hint: str = "") -> None:
         extra = f" ({hint})" if hint else ""
-        super().__init__(f"{name} is not emulated{extra}: {STANDIN_NOTE}")
+        super().__init__(f"{name} is not emulated{extra}; {STANDIN_NOTE}")
         self.name = name
 
 
