@@ -1,7 +1,8 @@
 """The generated repository's own test suite passes inside it, in a fresh virtualenv.
 
-The virtualenv is built from the generated `requirements-dev.txt` with
-`--require-hashes`, which also proves that the pinned, hash-checked file installs.
+The virtualenv is built from the generated `requirements-dev.txt` and
+`requirements-flows.txt` with `--require-hashes`, as the generated CI installs them,
+which also proves that the pinned, hash-checked files install together.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ def suite_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("venv")
     venv.EnvBuilder(with_pip=True).create(folder)
     python = folder / "bin" / "python"
-    requirements = repo / "requirements-dev.txt"
-    install = ["install", "--quiet", "--require-hashes", "-r", str(requirements)]
+    # As the generated CI installs them: the tools and the flows' packages in one go.
+    files = ("requirements-dev.txt", "requirements-flows.txt")
+    requirements = [argument for name in files for argument in ("-r", str(repo / name))]
+    install = ["install", "--quiet", "--require-hashes", *requirements]
     result = subprocess.run([str(python), "-m", "pip", *install], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return python
