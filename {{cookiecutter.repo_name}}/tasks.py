@@ -149,14 +149,20 @@ def test(c, env=None):
     Arguments after -- go to pytest: invoke test --env dev -- -k delta -x
     """
     import subprocess
+    import sys
 
     from ganymede_sync.config import load_settings
-    from ganymede_sync.testing.runner import check_flow_packages, pytest_command
+    from ganymede_sync.testing.runner import (
+        arguments_after_dashes,
+        check_flow_packages,
+        pytest_command,
+    )
 
     with expected_failures():
         settings = load_settings()
         check_flow_packages(settings.root)
-        command = pytest_command(settings, env, c.remainder)
+        extra = arguments_after_dashes(c.remainder, sys.argv)
+        command = pytest_command(settings, env, extra)
     code = subprocess.call(command, cwd=settings.root)
     if code:
         raise Exit(f"error: flow tests failed (pytest exit code {code})", code=code)

@@ -479,13 +479,15 @@ def test_invoke_test_exit_codes_env_and_pytest_arguments(tmp_path):
     assert "error: flow tests failed" in failing.stderr
     assert "3 failed" in failing.stdout
 
-    only_prod = run_in(repo, "-m", "invoke", "test", "--env", "prod")
+    only_prod = run_in(repo, "-m", "invoke", "test", "--env", "prod", "--", "-v")
     assert only_prod.returncode == 0, only_prod.stdout
-    assert "[prod/Flow/Good]" in only_prod.stdout or "1 passed" in only_prod.stdout
+    assert "test_node_imports_and_defines_execute[prod/Flow/Good] PASSED" in only_prod.stdout
+    assert "dev/Flow" not in only_prod.stdout
 
-    selected = run_in(repo, "-m", "invoke", "test", "--", "-k", "Good", "-v")
+    selected = run_in(repo, "-m", "invoke", "test", "--", "-k", "Good and not prod", "-v")
     assert selected.returncode == 0, selected.stdout
     assert "test_node_imports_and_defines_execute[dev/Flow/Good] PASSED" in selected.stdout
+    assert "prod/Flow/Good" not in selected.stdout
 
     unknown = run_in(repo, "-m", "invoke", "test", "--env", "staging")
     assert unknown.returncode == 1

@@ -7,7 +7,8 @@ which gives every test under ``tests/`` these fixtures:
   (see ``ganymede_sync.testing.load_node``);
 - ``ganymede_context(tables=..., files=..., **run_metadata)``: a context for ``execute``
   (see ``ganymede_sync.testing.make_context``);
-- ``flow_node``: one node per test, for tests that check every node (the integrity test).
+- ``flow_node``: one node per test, for tests that check every node (the integrity test);
+- ``flow_root``: the repository root that folder names are relative to.
 
 ``--ganymede-env ENV`` (what ``invoke test --env ENV`` passes) limits a run to one
 environment folder: the integrity test checks only its nodes, and a test that loads a

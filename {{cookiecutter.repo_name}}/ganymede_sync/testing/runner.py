@@ -67,12 +67,25 @@ def check_flow_packages(root: Path) -> None:
         )
 
 
-def pytest_command(settings: Settings, env: str | None, pytest_args: str = "") -> list[str]:
+def arguments_after_dashes(remainder: str, argv: list[str]) -> list[str]:
+    """The words after ``--`` on the command line, with their quoting intact.
+
+    Invoke hands a task that part as one string joined by spaces (its "remainder"), so
+    ``-k "a and b"`` would lose its quotes; the original words come from ``argv``.
+    """
+    if "--" in argv:
+        words = argv[argv.index("--") + 1 :]
+        if " ".join(words) == remainder:
+            return words
+    return shlex.split(remainder)
+
+
+def pytest_command(settings: Settings, env: str | None, extra: list[str]) -> list[str]:
     """The pytest command line of ``invoke test``; ``env`` is checked against ganymede.toml.
 
-    Without a path among ``pytest_args``, pytest runs every test in ``tests/flows``.
+    Without a path among ``extra`` (the arguments for pytest), pytest runs every test
+    in ``tests/flows``.
     """
-    extra = shlex.split(pytest_args)
     named = any(
         not arg.startswith("-") and (settings.root / arg.split("::")[0]).exists() for arg in extra
     )

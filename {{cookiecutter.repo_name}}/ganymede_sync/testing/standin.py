@@ -12,6 +12,7 @@ itself imports without it.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
 import time
@@ -334,7 +335,7 @@ def run_sql(
         return str(variables[match.group(1)])
 
     statements = [s for s in _TEMPLATE_VARIABLE.sub(render, query).split(";") if s.strip()]
-    with sqlite3.connect(":memory:") as connection:
+    with contextlib.closing(sqlite3.connect(":memory:")) as connection:
         for name, table in context.data.tables.items():
             pd.DataFrame(table).to_sql(name, connection, index=False)
         results = [pd.read_sql_query(statement, connection) for statement in statements]
