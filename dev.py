@@ -87,9 +87,14 @@ def command_lock(python: Path, extra: list[str]) -> int:
     run([str(python), "-m", "pip", "install", "--quiet", "uv"])
     uv = [str(python), "-m", "uv", "pip", "compile", *LOCK_OPTIONS]
     generated = ROOT / TEMPLATE_DIR
-    for source in ("requirements.in", "requirements-dev.in"):
+    # The flows' packages are locked within the tooling's pins: CI installs both at once.
+    for source, constraints in (
+        ("requirements.in", []),
+        ("requirements-dev.in", []),
+        ("requirements-flows.in", ["-c", "requirements-dev.txt"]),
+    ):
         target = source.replace(".in", ".txt")
-        run([*uv, source, "-o", target], cwd=generated)
+        run([*uv, source, *constraints, "-o", target], cwd=generated)
         print(f"dev: locked {TEMPLATE_DIR}/{target}")
     run([*uv, "requirements-dev.in", "-o", "requirements-dev.txt"], cwd=ROOT)
     print("dev: locked requirements-dev.txt")

@@ -1,4 +1,4 @@
-"""The whole job end to end, offline: generate, pull, edit, deploy, show the result.
+"""The whole job end to end, offline: generate, pull, test, edit, deploy, show the result.
 
 Run through `python3 dev.py demo`. Everything happens under `demo-output/` (removed
 and rebuilt on each run) against the local Ganymede emulator on 127.0.0.1; your own
@@ -90,6 +90,8 @@ def edit_and_deploy(repo: Path, env: dict[str, str]) -> None:
     invoke = [sys.executable, "-m", "invoke"]
     step("Pull environment dev into dev/ and commit it")
     run([*invoke, "pull", "--env", "dev", "--commit"], repo, env)
+    step("Test the flow code offline: every node imports, the example test passes")
+    run([*invoke, "test", "--env", "dev"], repo, env)
     node = first_function(repo / "dev")
     relative = node.relative_to(repo).as_posix()
     step(f"Edit a node: {relative}")

@@ -1,8 +1,9 @@
 """Both test suites pass against generated repositories.
 
 - The user's suite (the generated ``tests/``: flow tests and their conftest) passes inside
-  the repository, in a fresh virtualenv built from its own pinned, hash-checked
-  requirements, as the generated CI runs it.
+  the repository, in a fresh virtualenv built from its pinned, hash-checked
+  requirements-dev.txt and requirements-flows.txt, installed together as the generated
+  CI installs them.
 - The tooling's suite (``tests/tooling/`` here: the tests of ``ganymede_sync``, its tasks,
   its emulator) runs against the generated repository of every answer set. It is copied
   into the repository's ``tests/tooling/`` for the run, so it sees exactly what a user
@@ -64,14 +65,12 @@ def suite_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("venv")
     venv.EnvBuilder(with_pip=True).create(folder)
     python = folder / "bin" / "python"
-    for requirements in sorted(repo.glob("requirements*.txt")):
-        if requirements.name == "requirements.txt":
-            continue  # requirements-dev.txt includes it
-        install = ["install", "--quiet", "--require-hashes", "-r", str(requirements)]
-        result = subprocess.run(
-            [str(python), "-m", "pip", *install], capture_output=True, text=True
-        )
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    # As the generated CI installs them: the tools and the flows' packages in one go.
+    files = ("requirements-dev.txt", "requirements-flows.txt")
+    requirements = [argument for name in files for argument in ("-r", str(repo / name))]
+    install = ["install", "--quiet", "--require-hashes", *requirements]
+    result = subprocess.run([str(python), "-m", "pip", *install], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return python
 
 

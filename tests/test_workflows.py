@@ -35,9 +35,11 @@ USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<action>[^@\s]+)@(?P<ref>\S+)(?
 PINNED_COMMENT = re.compile(r"^\s+#\s+(?P<version>v\d+\.\d+\.\d+)\s*$")
 # What a shell step may do: install the pinned tools, call a task or a checker.
 ALLOWED_RUN_LINES = (
-    re.compile(r"python -m pip install --require-hashes -r requirements(-dev)?\.txt"),
+    re.compile(
+        r"python -m pip install --require-hashes -r requirements(-dev)?\.txt"
+        r"( -r requirements-flows\.txt)?"
+    ),
     re.compile(r'invoke [a-z-]+( --[a-z-]+( "\$[A-Z_]+")?)*( \$\{FLOW:\+--flow "\$FLOW"\})?'),
-    re.compile(r"python -m pytest"),
     re.compile(r"ruff (check|format --check)"),
     re.compile(r"actionlint"),
     re.compile(r'echo "::notice title=[^:$`"]+::[^$`"]+"'),
@@ -177,6 +179,30 @@ def test_deploys_queue_per_environment_in_its_github_environment(generated):
     assert job["steps"][-1]["run"] == 'invoke deploy --env "$ENVIRONMENT"'
 
 
+def test_flow_tests_run_on_pull_requests_with_the_flows_packages(generated):
+    _, _, workflows = generated
+    ci = workflows["ci.yml"]
+    assert "pull_request" in ci["on"]
+    runs = [step.get("run", "") for step in ci["jobs"]["checks"]["steps"]]
+    install = next(i for i, run in enumerate(runs) if "pip install" in run)
+    assert runs[install].endswith("-r requirements-flows.txt")
+    assert runs.index("invoke test") > install
+    assert not [run for run in runs if "pytest" in run], "the flow tests run once, by invoke test"
+
+
+def test_a_deploy_runs_only_after_its_environments_flow_tests_pass(generated):
+    """Steps run in order and a failed step skips the rest: a failing test stops the deploy."""
+    _, _, workflows = generated
+    steps = workflows["deploy.yml"]["jobs"]["deploy"]["steps"]
+    runs = [step.get("run", "") for step in steps]
+    install = next(i for i, run in enumerate(runs) if "pip install" in run)
+    tests = runs.index('invoke test --env "$ENVIRONMENT"')
+    assert runs[install].endswith("-r requirements-flows.txt")
+    assert install < tests < runs.index('invoke deploy --env "$ENVIRONMENT"')
+    assert steps[tests]["env"] == {"ENVIRONMENT": "${{ matrix.environment }}"}
+    assert not any("if" in step or "continue-on-error" in step for step in steps[tests:])
+
+
 def test_push_runs_are_never_cancelled_by_later_pushes(generated):
     """A cancelled push run would never deploy its commits; only pull requests cancel."""
     _, _, workflows = generated
@@ -228,7 +254,8 @@ def test_python_is_the_answered_version_with_a_pip_cache_of_the_installed_file(g
             settings = setups[0]["with"]
             assert settings["python-version"] == answer(answers, "python_version")
             assert settings["cache"] == "pip"
-            assert installs[0].endswith(f"-r {settings['cache-dependency-path']}"), (name, job_id)
+            cached = settings["cache-dependency-path"].split()
+            assert installs[0].endswith(" ".join(f"-r {f}" for f in cached)), (name, job_id)
 
 
 def test_the_api_token_reaches_only_pull_deploy_and_promote_steps(generated):

@@ -130,6 +130,44 @@ def check(c, env=None):
     print(f"checked {', '.join(f.folder + '/' for f in folders)}: no problems")
 
 
+# --- test ---------------------------------------------------------------------
+@task(help={"env": "test only this environment folder's nodes (default: every folder)"})
+def test(c, env=None):
+    """Run the flow tests: the integrity check of every node, then your own tests.
+
+    Tests go in tests/. The integrity test needs no code: every node must import
+    (its folder's lib/ as lib, a stand-in for ganymede_sdk) and define execute. Your
+    own tests load a node and call execute with data of their own, for example:
+
+        def test_my_node(node, ganymede_context):
+            my_node = node("dev", "my-flow", "My_Node")
+            context = ganymede_context(tables={"samples": pandas.DataFrame(...)})
+            result = my_node.execute(None, ganymede_context=context)
+            assert list(result.tables_to_upload["results"]["ok"]) == [True]
+
+    tests/test_example_flow.py is a worked example; docs/testing.md explains more.
+    Arguments after -- go to pytest: invoke test --env dev -- -k delta -x
+    """
+    import subprocess
+    import sys
+
+    from ganymede_sync.config import load_settings
+    from ganymede_sync.testing.runner import (
+        arguments_after_dashes,
+        check_flow_packages,
+        pytest_command,
+    )
+
+    with expected_failures():
+        settings = load_settings()
+        check_flow_packages(settings.root)
+        extra = arguments_after_dashes(c.remainder, sys.argv)
+        command = pytest_command(settings, env, extra)
+    code = subprocess.call(command, cwd=settings.root)
+    if code:
+        raise Exit(f"error: flow tests failed (pytest exit code {code})", code=code)
+
+
 # --- emulator -----------------------------------------------------------------
 EMULATOR_TOKEN = "local-emulator-token"  # noqa: S105 - opens only the local emulator
 

@@ -1,4 +1,4 @@
-"""The README's first command, end to end: generate, pull, edit, deploy, show."""
+"""The README's first command, end to end: generate, pull, test, edit, deploy, show."""
 
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ def test_demo_pulls_edits_and_deploys_one_commit(tmp_path: Path):
     )
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
     assert "Traceback" not in result.stdout + result.stderr
+    # The flow tests ran on the pulled example: the integrity test and the example test.
+    assert "tests/test_example_flow.py ." in result.stdout
+    assert "tests/test_flow_integrity.py ...." in result.stdout
     pipeline = output / "emulator" / "dev"
     log = git_output(pipeline, "log", "--format=%ae|%s", "-n", "2").splitlines()
     author, subject = log[0].split("|", 1)

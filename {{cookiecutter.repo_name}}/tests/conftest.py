@@ -1,4 +1,8 @@
-"""Fixtures for this repository's flow tests.
+"""Fixtures for this repository's flow tests; add your own here.
 
-Put your own fixtures here; every test file in ``tests/`` can use them.
+``node`` loads a node's ``function.py`` as Ganymede runs it, and ``ganymede_context``
+builds the context that ``execute`` receives, with your test data behind it: see
+docs/testing.md.
 """
+
+pytest_plugins = ["ganymede_sync.testing.plugin"]

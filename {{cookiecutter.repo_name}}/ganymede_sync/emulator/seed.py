@@ -1,9 +1,11 @@
 """Example content of a new emulator environment, laid out as Ganymede's pipeline repository.
 
 Three small lab flows (plate-reader ingest, qPCR analysis, LIMS sample sync) whose nodes
-import a shared ``lib/`` package, SQL next to the Python of nodes that read tables, and the
-files Ganymede manages itself (``dags/callbacks.py``, a connector configuration, a flow
-README), which the commits API never exposes. This module only returns data.
+import a shared ``lib/`` package (the qPCR nodes are written as in Ganymede: pandas,
+``ganymede_sdk`` table retrieval, ``NodeReturn``; the example flow test exercises them),
+SQL next to the Python of nodes that read tables, and the files Ganymede manages itself
+(``dags/callbacks.py``, a connector configuration, a flow README), which the commits API
+never exposes. This module only returns data.
 """
 
 from __future__ import annotations
@@ -94,11 +96,19 @@ OD600 values per well. Owner: assay development.
 
 _LOAD_RUN = '''import json
 
+import pandas as pd
+from ganymede_sdk import GanymedeContext
+from ganymede_sdk.io import NodeReturn
 
-def execute(file_data: dict[str, bytes], ganymede_context=None) -> list[dict]:
-    """Read Cq values from the cycler's JSON export."""
-    run = json.loads(next(iter(file_data.values())))
-    return [{"sample": w["sample"], "target": w["target"], "cq": w["cq"]} for w in run["wells"]]
+
+def execute(file_data: dict[str, bytes], ganymede_context: GanymedeContext = None) -> NodeReturn:
+    """Read Cq values from the cycler's JSON export into the table qpcr_wells."""
+    rows = []
+    for name, content in file_data.items():
+        run = json.loads(content)
+        rows += [{**well, "run_file": name} for well in run["wells"]]
+    wells = pd.DataFrame(rows, columns=["well", "sample", "target", "cq", "run_file"])
+    return NodeReturn(tables_to_upload={"qpcr_wells": wells})
 '''
 
 _REFERENCE_QUERY = """-- Reference genes configured per assay.
@@ -107,29 +117,44 @@ FROM qpcr_reference_genes
 WHERE active
 """
 
-_DELTA_CT = '''from statistics import mean
+_DELTA_CT = '''import pandas as pd
+from ganymede_sdk import Ganymede, GanymedeContext
+from ganymede_sdk.io import NodeReturn
+from lib.labtools.plates.layout import well_ids
 
 
-def execute(df_sql_result, wells: list[dict], ganymede_context=None) -> list[dict]:
-    """Compute delta Cq of every target against the mean of the reference genes."""
-    references = set(df_sql_result["reference_target"])
-    by_sample: dict[str, list[dict]] = {}
-    for well in wells:
-        by_sample.setdefault(well["sample"], []).append(well)
-    results = []
-    for sample, rows in by_sample.items():
-        ref = mean(r["cq"] for r in rows if r["target"] in references)
-        results += [
-            {"sample": sample, "target": r["target"], "delta_cq": r["cq"] - ref}
-            for r in rows
-            if r["target"] not in references
-        ]
-    return results
+def execute(df_sql_result: pd.DataFrame, ganymede_context: GanymedeContext = None) -> NodeReturn:
+    """Delta Cq of every target against the mean Cq of the sample's reference genes.
+
+    df_sql_result lists the reference genes (query.sql); the wells come from the table
+    that Load_Run wrote. Results are in plate order, as a table and as a CSV file.
+    """
+    wells = Ganymede(ganymede_context).retrieve_tables(["qpcr_wells"])["qpcr_wells"]
+    is_reference = wells["target"].isin(set(df_sql_result["reference_target"]))
+    reference_cq = wells[is_reference].groupby("sample")["cq"].mean().rename("reference_cq")
+    targets = wells[~is_reference].join(reference_cq, on="sample")
+    targets["delta_cq"] = (targets["cq"] - targets["reference_cq"]).round(3)
+    plate_order = {well: index for index, well in enumerate(well_ids(96))}
+    targets = targets.sort_values("well", key=lambda column: column.map(plate_order))
+    result = targets[["well", "sample", "target", "delta_cq"]].reset_index(drop=True)
+    csv = result.to_csv(index=False).encode()
+    return NodeReturn(
+        tables_to_upload={"qpcr_delta_cq": result}, files_to_upload={"delta_cq.csv": csv}
+    )
 '''
 
-_FLAG_OUTLIERS = '''def execute(results: list[dict], ganymede_context=None) -> list[dict]:
+_FLAG_OUTLIERS = '''from ganymede_sdk import Ganymede, GanymedeContext
+from ganymede_sdk.io import NodeReturn
+
+ACCEPTED_DELTA_CQ = (-15.0, 15.0)
+
+
+def execute(df_sql_result=None, ganymede_context: GanymedeContext = None) -> NodeReturn:
     """Flag delta Cq values outside the assay's accepted window."""
-    return [{**r, "outlier": not -15.0 <= r["delta_cq"] <= 15.0} for r in results]
+    results = Ganymede(ganymede_context).retrieve_tables("qpcr_delta_cq")["qpcr_delta_cq"]
+    low, high = ACCEPTED_DELTA_CQ
+    results["outlier"] = ~results["delta_cq"].between(low, high)
+    return NodeReturn(tables_to_upload={"qpcr_flagged": results})
 '''
 
 _NEW_SAMPLES_QUERY = """-- Samples registered since the last successful sync.

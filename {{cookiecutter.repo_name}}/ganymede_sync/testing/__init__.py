@@ -1,0 +1,40 @@
+"""Test flow code offline: load a node as Ganymede runs it, with a stand-in ``ganymede_sdk``.
+
+- ``load_node(folder, flow, node)`` imports ``<folder>/<flow>/<node>/function.py`` as a
+  fresh module; inside it ``import lib...`` is that folder's ``lib/``, and folders never
+  mix. ``node_path`` says where that file is.
+- ``make_context(tables=None, files=None, **run_metadata)`` builds the context a node's
+  ``execute`` receives; ``Ganymede(context)`` answers from ``tables`` (name -> DataFrame)
+  and ``files`` (name -> bytes).
+- ``ganymede_sync.testing.plugin`` gives pytest the fixtures ``node`` and
+  ``ganymede_context`` (registered in ``tests/conftest.py``).
+
+The ``ganymede_sdk`` stand-in follows Ganymede's public SDK documentation; it is not
+the SDK. It is used only when the real ``ganymede_sdk`` cannot be imported, and
+anything it does not emulate raises ``NotEmulatedError`` naming it. See docs/testing.md.
+"""
+
+from __future__ import annotations
+
+from ganymede_sync.testing.loader import (
+    NodeImportError,
+    NodeNotFoundError,
+    NodeRef,
+    load_node,
+    node_path,
+)
+from ganymede_sync.testing.sdk import install_sdk_standin, real_sdk_importable
+from ganymede_sync.testing.standin import MissingTestDataError, NotEmulatedError, make_context
+
+__all__ = [
+    "MissingTestDataError",
+    "NodeImportError",
+    "NodeNotFoundError",
+    "NodeRef",
+    "NotEmulatedError",
+    "install_sdk_standin",
+    "load_node",
+    "make_context",
+    "node_path",
+    "real_sdk_importable",
+]
