@@ -27,11 +27,11 @@ from ganymede_sync.testing import (
     make_context,
 )
 from ganymede_sync.testing.runner import pinned_packages
-from tests.pull_helpers import CONFIG, fast_client, settings_for
+from tests.tooling.pull_helpers import CONFIG, fast_client, settings_for
 
 pd = pytest.importorskip("pandas", reason="the kit's tests need requirements-flows.txt")
 
-REPOSITORY = Path(__file__).resolve().parent.parent
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 def write(root: Path, files: dict[str, str]) -> Path:
@@ -459,9 +459,7 @@ def test_integrity_test_reports_each_broken_node_with_its_file(tmp_path):
     done = run_in(repo, "-m", "pytest", "-p", "no:cacheprovider", "tests")
     assert done.returncode == 1, done.stdout
     report = done.stdout
-    assert (
-        "FAILED tests/test_flow_integrity.py::test_node_imports_and_defines_execute" in report
-    )
+    assert "FAILED tests/test_flow_integrity.py::test_node_imports_and_defines_execute" in report
     assert "dev/Flow/Missing_Lib/function.py:2: imports lib.missing" in report
     assert "dev/Flow/No_Execute/function.py: defines no function 'execute'" in report
     assert "dev/Flow/Missing_Package/function.py:2: needs the package that provides" in report
