@@ -9,28 +9,53 @@ only when it provably never reached Ganymede (no connection) or Ganymede said so
 
 Security rules: the ``api-key`` header goes only to the API origin. Redirects are
 followed by hand and only within that origin; the signed-URL download is a separate
-request without the header. No message ever holds the token or a signed URL's query.
+request without the header, and only to an https link on a public address (or to
+the API's own origin, as the local emulator serves it). No message ever holds the
+token or a signed URL's query, and only the API's own answers are ever quoted.
+
+Bounds: every operation has an overall deadline (``NetworkLimits``) that holds even
+when a server trickles bytes; API answers are read, and decompressed, up to
+``MAX_ANSWER_BYTES``; the archive is asked for and accepted only without a
+``Content-Encoding``, so its bytes on disk are the bytes counted against its limit.
 Never prints, never touches files other than a download's destination.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import ipaddress
 import json
 import logging
 import random
 import re
+import socket
 import ssl
+import threading
 import time
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 
-from ganymede_sync.config import TOTAL_LIMIT_SETTING
-from ganymede_sync.errors import ApiError, AuthenticationError, UncertainDeliveryError
+from ganymede_sync.config import (
+    DOWNLOAD_DEADLINE_SETTING,
+    REQUEST_DEADLINE_SETTING,
+    TOTAL_LIMIT_SETTING,
+    NetworkLimits,
+    token_problem,
+)
+from ganymede_sync.errors import (
+    ApiError,
+    AuthenticationError,
+    ConfigError,
+    UncertainDeliveryError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +64,10 @@ ProgressCallback = Callable[[int, "int | None"], None]
 
 MAX_REDIRECTS = 5
 MAX_RETRY_AFTER = 120.0
+MAX_ANSWER_BYTES = 16 << 20
+"""Largest API answer read, after decompression: a flow list of tens of thousands of flows."""
 _MAX_DELAY = 30.0
 _BODY_LIMIT = 300
-_CHUNK = 1 << 16
 _SIGNED_QUERY = re.compile(r"(https?://[^\s?\"']+)\?[^\s\"']*")
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _PUT_RETRY_STATUSES = frozenset({429, 503})
@@ -89,31 +115,40 @@ class GanymedeClient:
         timeout: float = 30.0,
         max_attempts: int = 4,
         backoff: float = 0.5,
+        network: NetworkLimits | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        problem = token_problem(token)
+        if problem:
+            raise ConfigError(problem)
         self.base_url = base_url.rstrip("/")
         self.environment = environment
         self._token = token
+        self._timeout = timeout
         self._max_attempts = max(1, max_attempts)
         self._backoff = backoff
+        self._network = network or NetworkLimits()
         self._sleep = sleep
-        timeouts = httpx.Timeout(timeout, connect=min(timeout, 10.0))
+        # No kept-alive connections: each exchange opens its own, so the deadline
+        # watchdog always knows which socket to cut (a task makes only a few calls).
+        common: dict[str, Any] = {
+            "timeout": httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            "follow_redirects": False,
+            "transport": transport,
+            "verify": default_ssl_context(),
+            "limits": httpx.Limits(max_keepalive_connections=0),
+        }
         self._api = httpx.Client(
-            base_url=self.base_url,
-            headers={"api-key": token, "accept": "application/json, text/plain"},
-            timeout=timeouts,
-            follow_redirects=False,
-            transport=transport,
-            verify=default_ssl_context(),
+            headers={
+                "api-key": token,
+                "accept": "application/json, text/plain",
+                "accept-encoding": "gzip, deflate",
+            },
+            **common,
         )
         # No api-key here: signed URLs live on another host and carry their own signature.
-        self._plain = httpx.Client(
-            timeout=timeouts,
-            follow_redirects=True,
-            transport=transport,
-            verify=default_ssl_context(),
-        )
+        self._plain = httpx.Client(headers={"accept-encoding": "identity"}, **common)
 
     def __enter__(self) -> GanymedeClient:
         return self
@@ -150,14 +185,16 @@ class GanymedeClient:
         """Stream a signed URL into ``destination`` (constant memory) and return its size.
 
         Retried like any safe request; each attempt starts the file afresh. More than
-        ``max_bytes`` is refused at once, so a runaway answer cannot fill the disk.
+        ``max_bytes`` is refused at once, so a runaway answer cannot fill the disk; the
+        whole download, retries included, ends by ``download_deadline_s``.
         """
         what = "downloading the code"
+        deadline = _Deadline(self._network.download_deadline_s, DOWNLOAD_DEADLINE_SETTING)
         for attempt in range(1, self._max_attempts + 1):
             try:
-                return self._download_once(url, destination, progress, what, max_bytes)
+                return self._download_once(url, destination, progress, what, max_bytes, deadline)
             except _Retry as retry:
-                self._pause_or_fail(attempt, retry, what)
+                self._pause_or_fail(attempt, retry, what, deadline=deadline)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def list_flows(self) -> list[dict[str, Any]]:
@@ -207,28 +244,41 @@ class GanymedeClient:
         json: object = None,
         flow: str | None = None,
         repeatable: bool = True,
-    ) -> httpx.Response:
+    ) -> Answer:
         """Send one API call with retries; return a 200-class answer or raise ApiError."""
+        deadline = _Deadline(self._network.request_deadline_s, REQUEST_DEADLINE_SETTING)
         for attempt in range(1, self._max_attempts + 1):
             try:
-                response = self._send_following(method, path, what, params=params, json=json)
+                response = self._send_following(
+                    method, path, what, deadline, params=params, json=json
+                )
+            except _DeadlinePassed:
+                if not repeatable:
+                    raise self._uncertain(deadline.describe(), what) from None
+                raise ApiError(f"{self._where(what)}: {deadline.describe()}") from None
             except _NEVER_SENT as error:
-                self._pause_or_fail(attempt, _Retry(self._network_problem(error)), what)
+                retry = _Retry(self._network_problem(error))
+                self._pause_or_fail(attempt, retry, what, deadline=deadline)
                 continue
             except httpx.TransportError as error:
                 if not repeatable:
-                    raise self._uncertain(error, what) from None
-                self._pause_or_fail(attempt, _Retry(self._network_problem(error)), what)
+                    raise self._uncertain(self._network_problem(error), what) from None
+                retry = _Retry(self._network_problem(error))
+                self._pause_or_fail(attempt, retry, what, deadline=deadline)
                 continue
             if response.is_success:
                 return response
             retry = self._retry_for(response, repeatable)
             if retry is None:
                 raise self._status_error(response, what, flow=flow, repeatable=repeatable)
-            self._pause_or_fail(attempt, retry, what, response=response, flow=flow)
+            self._pause_or_fail(
+                attempt, retry, what, response=response, flow=flow, deadline=deadline
+            )
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _send_following(self, method: str, path: str, what: str, **kwargs: Any) -> httpx.Response:
+    def _send_following(
+        self, method: str, path: str, what: str, deadline: _Deadline, **kwargs: Any
+    ) -> Answer:
         """Send a request, following redirects by hand, only inside the API origin.
 
         httpx would forward our custom header to any host a redirect names; a
@@ -236,10 +286,10 @@ class GanymedeClient:
         """
         url = self.base_url + path
         for _ in range(MAX_REDIRECTS + 1):
-            response = self._api.request(method, url, **kwargs)
+            response = self._exchange(method, url, what, deadline, **kwargs)
             if not response.is_redirect:
                 return response
-            target = urljoin(url, response.headers.get("location", ""))
+            target = _join(url, response.headers.get("location", ""))
             if _origin(target) != _origin(self.base_url):
                 raise ApiError(
                     f"{self._where(what)}: the API redirected to {_origin(target)}, another "
@@ -250,6 +300,39 @@ class GanymedeClient:
             url, kwargs["params"] = target, None
         raise ApiError(f"{self._where(what)}: too many redirects: check GANYMEDE_API_URL")
 
+    def _exchange(
+        self, method: str, url: str, what: str, deadline: _Deadline, **kwargs: Any
+    ) -> Answer:
+        """Send one API request and read its answer, bounded in time and in size."""
+        with _Watchdog(deadline.remaining()) as watchdog:
+            try:
+                request = self._api.build_request(
+                    method,
+                    url,
+                    timeout=self._timeouts(deadline),
+                    extensions={"trace": watchdog.trace},
+                    **kwargs,
+                )
+                response = self._api.send(request, stream=True)
+                try:
+                    content = _read_capped(response, MAX_ANSWER_BYTES)
+                finally:
+                    response.close()
+            except _AnswerProblem as problem:
+                raise ApiError(f"{self._where(what)}: {problem}") from None
+            except httpx.TransportError:
+                if watchdog.expired:
+                    raise _DeadlinePassed from None
+                raise
+            except _HTTPX_OTHER_ERRORS as error:
+                raise ApiError(f"{self._where(what)}: {_httpx_problem(error)}") from None
+        return Answer(response.status_code, response.headers, content, url)
+
+    def _timeouts(self, deadline: _Deadline) -> httpx.Timeout:
+        """This attempt's timeouts: the usual ones, never past the overall deadline."""
+        left = max(0.001, deadline.remaining())
+        return httpx.Timeout(min(self._timeout, left), connect=min(self._timeout, 10.0, left))
+
     def _download_once(
         self,
         url: str,
@@ -257,31 +340,86 @@ class GanymedeClient:
         progress: ProgressCallback | None,
         what: str,
         max_bytes: int | None,
+        deadline: _Deadline,
     ) -> int:
-        written = 0
-        try:
-            with self._plain.stream("GET", url) as response:
+        if deadline.remaining() <= 0:
+            raise ApiError(f"{self._where(what)}: {deadline.describe()}")
+        written = total = 0
+        with _Watchdog(deadline.remaining()) as watchdog:
+            try:
+                with self._open_download(url, what, deadline, watchdog) as response:
+                    total = _content_length(response)
+                    self._refuse_oversize(total or 0, max_bytes, what)
+                    with destination.open("wb") as handle:
+                        # Raw bytes: the archive is accepted only without Content-Encoding.
+                        for chunk in response.iter_raw():
+                            handle.write(chunk)
+                            written += len(chunk)
+                            self._refuse_oversize(written, max_bytes, what)
+                            if progress:
+                                progress(min(written, total) if total else written, total)
+            except _RefusedAddress as refused:
+                raise ApiError(self._unsafe_link(refused.origin, refused.reason, what)) from None
+            except httpx.TransportError as error:
+                if watchdog.expired:
+                    raise ApiError(f"{self._where(what)}: {deadline.describe()}") from None
+                raise _Retry(self._network_problem(error, host=_origin(url))) from None
+            except _HTTPX_OTHER_ERRORS as error:
+                raise ApiError(f"{self._where(what)}: {_httpx_problem(error)}") from None
+        if total is not None and written != total:
+            raise _Retry(f"the download stopped after {written} of {total} bytes")
+        return written
+
+    @contextmanager
+    def _open_download(
+        self, url: str, what: str, deadline: _Deadline, watchdog: _Watchdog
+    ) -> Iterator[httpx.Response]:
+        """Yield the archive's answer, following at most ``MAX_REDIRECTS`` checked redirects.
+
+        Every hop must pass the signed-link rule; an error answer is never quoted, as
+        it comes from a storage host, not from Ganymede.
+        """
+        for _ in range(MAX_REDIRECTS + 1):
+            problem = _signed_url_problem(url, self.base_url)
+            if problem:
+                raise ApiError(self._unsafe_link(_origin(url), problem, what))
+            watchdog.check_peer(url, self.base_url)
+            request = self._plain.build_request(
+                "GET", url, timeout=self._timeouts(deadline), extensions={"trace": watchdog.trace}
+            )
+            response = self._plain.send(request, stream=True)
+            try:
+                if response.is_redirect:
+                    url = _join(url, response.headers.get("location", ""))
+                    continue
                 if not response.is_success:
-                    response.read()
                     retry = self._retry_for(response, repeatable=True)
                     if retry is None:
                         raise self._download_error(response, what)
-                    raise retry
-                total = _content_length(response)
-                self._refuse_oversize(total or 0, max_bytes, what)
-                with destination.open("wb") as handle:
-                    for chunk in response.iter_bytes(_CHUNK):
-                        handle.write(chunk)
-                        written += len(chunk)
-                        self._refuse_oversize(written, max_bytes, what)
-                        if progress:
-                            progress(written, total)
-        except httpx.TransportError as error:
-            raise _Retry(self._network_problem(error, host=_origin(url))) from None
-        received = response.num_bytes_downloaded
-        if total is not None and received != total:
-            raise _Retry(f"the download stopped after {received} of {total} bytes")
-        return written
+                    raise _Retry(retry.reason, retry.wait)
+                encoding = response.headers.get("content-encoding", "").strip().lower()
+                if encoding not in ("", "identity"):
+                    raise ApiError(
+                        f"{self._where(what)}: the storage host sent the archive with "
+                        f"Content-Encoding '{_printable(encoding)[:40]}', and only the plain "
+                        "archive is accepted: try again later, or check for a proxy that "
+                        "rewrites downloads"
+                    )
+                yield response
+                return
+            finally:
+                response.close()
+        raise ApiError(
+            f"{self._where(what)}: the download link redirected more than {MAX_REDIRECTS} "
+            "times: run the pull again later"
+        )
+
+    def _unsafe_link(self, origin: str, reason: str, what: str) -> str:
+        return (
+            f"{self._where(what)}: the download link Ganymede gave points to {origin}, "
+            f"{reason}; only https links to public addresses are followed: check that "
+            "GANYMEDE_API_URL is Ganymede's API"
+        )
 
     def _refuse_oversize(self, size: int, max_bytes: int | None, what: str) -> None:
         if max_bytes is not None and size > max_bytes:
@@ -290,12 +428,15 @@ class GanymedeClient:
                 f"{TOTAL_LIMIT_SETTING} only if this environment really holds that much code"
             )
 
-    def _retry_for(self, response: httpx.Response, repeatable: bool) -> _Retry | None:
+    def _retry_for(self, response: Answer | httpx.Response, repeatable: bool) -> _Retry | None:
         """Return how to retry an error answer, or None when retrying cannot help."""
         allowed = _RETRY_STATUSES if repeatable else _PUT_RETRY_STATUSES
         if response.status_code not in allowed:
             return None
-        return _Retry(f"Ganymede answered {response.status_code}", _retry_after(response), response)
+        wait = _retry_after(response.headers)
+        if isinstance(response, Answer):
+            return _Retry(f"Ganymede answered {response.status_code}", wait, response)
+        return _Retry(f"the storage host answered {response.status_code}", wait)
 
     def _pause_or_fail(
         self,
@@ -303,28 +444,30 @@ class GanymedeClient:
         retry: _Retry,
         what: str,
         *,
-        response: httpx.Response | None = None,
+        deadline: _Deadline,
+        response: Answer | None = None,
         flow: str | None = None,
     ) -> None:
-        """Sleep before the next attempt, or raise once the attempts are used up."""
+        """Sleep before the next attempt, or raise once the attempts or the time are used up."""
         response = response or retry.response
-        if attempt >= self._max_attempts or (retry.wait or 0) > MAX_RETRY_AFTER:
+        delay = retry.wait
+        if delay is None:
+            delay = min(_MAX_DELAY, self._backoff * 2 ** (attempt - 1))
+            delay *= random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not security
+        no_time = delay >= deadline.remaining()
+        if attempt >= self._max_attempts or (retry.wait or 0) > MAX_RETRY_AFTER or no_time:
             if response is not None:
                 raise self._status_error(response, what, flow=flow, attempts=attempt)
             raise ApiError(
                 f"{self._where(what)}: {retry.reason}{_after(attempt)}: check "
                 "your network and GANYMEDE_API_URL, or try again later"
             )
-        delay = retry.wait
-        if delay is None:
-            delay = min(_MAX_DELAY, self._backoff * 2 ** (attempt - 1))
-            delay *= random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not security
         logger.info("%s: %s; retrying in %.1fs", what, retry.reason, delay)
         self._sleep(delay)
 
     def _status_error(
         self,
-        response: httpx.Response,
+        response: Answer,
         what: str,
         *,
         flow: str | None = None,
@@ -360,6 +503,7 @@ class GanymedeClient:
         )
 
     def _download_error(self, response: httpx.Response, what: str) -> ApiError:
+        """Explain a refused download; the storage host's own text is never shown."""
         status = response.status_code
         hint = (
             "the signed link expired or was refused: run the pull again (and check this "
@@ -369,13 +513,13 @@ class GanymedeClient:
         )
         return ApiError(
             f"{self._where(what)}: the storage host {_origin(str(response.request.url))} "
-            f"answered {status}: {hint}{self._ganymede_said(response)}",
+            f"answered {status}: {hint}",
             status=status,
         )
 
-    def _uncertain(self, error: httpx.TransportError, what: str) -> UncertainDeliveryError:
+    def _uncertain(self, problem: str, what: str) -> UncertainDeliveryError:
         return UncertainDeliveryError(
-            f"{self._where(what)}: {self._network_problem(error)} after the request was sent, "
+            f"{self._where(what)}: {problem} after the request was sent, "
             "so Ganymede may or may not have applied it: pull first to see what arrived, "
             "then deploy again if needed"
         )
@@ -387,12 +531,18 @@ class GanymedeClient:
             httpx.ReadTimeout: "the answer timed out",
             httpx.WriteTimeout: "sending timed out",
             httpx.PoolTimeout: "no connection was free in time",
-            httpx.RemoteProtocolError: "the connection was dropped",
+            httpx.ReadError: "reading the answer failed",
+            httpx.WriteError: "sending the request failed",
+            httpx.RemoteProtocolError: "the connection was dropped or garbled",
+            httpx.LocalProtocolError: "the request could not be sent",
+            httpx.UnsupportedProtocol: "the address is not http(s)",
+            httpx.ProxyError: "the proxy refused the connection",
         }.get(type(error), "the connection failed")
         return f"{kind} to {host or _origin(self.base_url)}"
 
-    def _ganymede_said(self, response: httpx.Response) -> str:
-        text = self._redact(" ".join(response.text.split()))
+    def _ganymede_said(self, response: Answer) -> str:
+        """Quote the API's own answer: one line, printable, short, without secrets."""
+        text = _printable(self._redact(" ".join(response.text.split())))
         if not text:
             return ""
         if len(text) > _BODY_LIMIT:
@@ -423,25 +573,279 @@ class GanymedeClient:
         return text
 
 
+@dataclass(frozen=True)
+class Answer:
+    """An API answer read whole (within ``MAX_ANSWER_BYTES``) and decompressed."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+    url: str
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status_code < 300
+
+    @property
+    def is_redirect(self) -> bool:
+        return self.status_code in (301, 302, 303, 307, 308) and "location" in self.headers
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
 class _Retry(Exception):
     """A failed attempt worth repeating, with the server's requested wait if any."""
 
-    def __init__(
-        self, reason: str, wait: float | None = None, response: httpx.Response | None = None
-    ) -> None:
+    def __init__(self, reason: str, wait: float | None = None, response: Answer | None = None):
         super().__init__(reason)
         self.reason = reason
         self.wait = wait
         self.response = response
 
 
+class _DeadlinePassed(Exception):
+    """The watchdog cut an API exchange at its deadline."""
+
+
+class _AnswerProblem(Exception):
+    """An API answer that is too large or not decodable; the text says which."""
+
+
+class _RefusedAddress(Exception):
+    """A download connected to an address the signed-link rule refuses."""
+
+    def __init__(self, origin: str, reason: str) -> None:
+        super().__init__(reason)
+        self.origin = origin
+        self.reason = reason
+
+
+_HTTPX_OTHER_ERRORS = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError)
+"""httpx errors that are not transport failures (decoding, redirects, bad URLs)."""
+
+
+def _httpx_problem(error: Exception) -> str:
+    """One line for an httpx error that retrying cannot fix; never the URL's query."""
+    if isinstance(error, httpx.InvalidURL):
+        return "the address is not a valid URL: check GANYMEDE_API_URL"
+    if isinstance(error, httpx.DecodingError):
+        return "the answer could not be decoded: try again later"
+    if isinstance(error, httpx.TooManyRedirects):
+        return f"more than {MAX_REDIRECTS} redirects: check GANYMEDE_API_URL"
+    return f"the exchange failed ({type(error).__name__}): try again later"
+
+
+@dataclass
+class _Deadline:
+    """The end of one operation, all its attempts and waits included."""
+
+    seconds: float
+    setting: str
+
+    def __post_init__(self) -> None:
+        self.ends = time.monotonic() + self.seconds
+
+    def remaining(self) -> float:
+        return self.ends - time.monotonic()
+
+    def describe(self) -> str:
+        return (
+            f"no complete answer within {self.seconds:g} s (the server is too slow or "
+            f"stalled): try again later, or raise {self.setting}"
+        )
+
+
+class _Watchdog:
+    """Bound one exchange in time: when its deadline passes, shut its connection down.
+
+    httpx's read timeout restarts with every byte, so a server that trickles bytes
+    never trips it. httpcore's documented ``trace`` extension hands over each new
+    connection's stream; at the deadline, shutting its socket down wakes the blocked
+    read, which then fails. The same hook checks the address a download reached
+    (``check_peer``), which also covers host names that resolve to private addresses.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._lock = threading.Lock()
+        self._stream: Any = None
+        self._peer_rule: tuple[str, str] | None = None
+        self._connecting_to: str | None = None
+        self._timer = threading.Timer(max(0.0, seconds), self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._timer.cancel()
+
+    def check_peer(self, url: str, api_url: str) -> None:
+        """Refuse the next connection of this exchange unless the rule for ``url`` allows it."""
+        self._peer_rule = (url, api_url)
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        if event == "connection.connect_tcp.started":
+            self._connecting_to = str(info.get("host", "")).lower()
+        if not event.endswith(".complete"):
+            return
+        stream = info.get("return_value")
+        if not hasattr(stream, "get_extra_info"):
+            return
+        with self._lock:
+            self._stream = stream
+            expired = self.expired
+        if expired:
+            _shut_down(stream)
+        if event == "connection.connect_tcp.complete":
+            self._refuse_peer(stream)
+
+    def _refuse_peer(self, stream: Any) -> None:
+        if self._peer_rule is None:
+            return
+        url, api_url = self._peer_rule
+        host = (urlsplit(url).hostname or "").lower()
+        if self._connecting_to != host or _origin(url) == _origin(api_url):
+            return  # through a proxy (it resolves the name), or the API's own origin
+        peer = stream.get_extra_info("server_addr")
+        address = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+        reason = _address_problem(address)
+        if reason:
+            stream.close()
+            raise _RefusedAddress(_origin(url), f"which resolves to {reason}")
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            stream = self._stream
+        if stream is not None:
+            _shut_down(stream)
+
+
+def _shut_down(stream: Any) -> None:
+    """Shut a connection's socket down for both directions; a blocked read then returns."""
+    sock = stream.get_extra_info("socket")
+    if isinstance(sock, socket.socket):
+        # The plain socket method: an ssl socket's own shutdown would also drop its
+        # TLS state under the reading thread's feet.
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+def _signed_url_problem(url: str, api_url: str) -> str | None:
+    """Return why a download link must not be followed, or None when it may be.
+
+    Allowed: the API's own origin (the local emulator serves downloads there), or
+    https to a host that is not an address of this computer or a private network.
+    """
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        return "which is not a valid URL"
+    if parts.scheme in ("http", "https") and _origin(url) == _origin(api_url):
+        return None
+    if parts.scheme != "https":
+        return f"which is {parts.scheme or 'no'} scheme, not https"
+    host = (parts.hostname or "").lower()
+    if not host:
+        return "which names no host"
+    if host == "localhost" or host.endswith(".localhost"):
+        return "this computer"
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return None  # a name: its address is checked when the download connects
+    problem = _address_problem(host)
+    return f"{problem}" if problem else None
+
+
+def _address_problem(text: str) -> str | None:
+    """Name the kind of a non-public IP address (loopback, private, ...), or None if public."""
+    try:
+        address = ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return "an address that is not an IP address"
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    for kind, test in (
+        ("a loopback address", address.is_loopback),
+        ("a link-local address", address.is_link_local),
+        ("a private-network address", address.is_private),
+        ("a multicast address", address.is_multicast),
+        ("an unspecified address", address.is_unspecified),
+        ("a reserved address", address.is_reserved),
+    ):
+        if test:
+            return kind
+    return None if address.is_global else "an address that is not public"
+
+
+def _read_capped(response: httpx.Response, limit: int) -> bytes:
+    """Read an answer, decompressing gzip or deflate, refusing more than ``limit`` bytes.
+
+    httpx would inflate each received chunk whole; a small compressed answer can
+    expand a thousandfold, so the decompressor here never produces more than the room
+    left under ``limit``.
+    """
+    if response.is_stream_consumed:  # made in memory by a test transport: already bounded
+        return response.content
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        inflate = None
+    elif encoding in ("gzip", "x-gzip", "deflate"):
+        inflate = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header
+    else:
+        raise _AnswerProblem(
+            f"the API answered with Content-Encoding '{_printable(encoding)[:40]}', which "
+            "this tool does not read: check GANYMEDE_API_URL and any proxy in between"
+        )
+    parts: list[bytes] = []
+    size = 0
+    for raw in response.iter_raw():
+        pending = raw
+        while pending:
+            room = limit - size + 1
+            if inflate is None:
+                piece, pending = pending[:room], b""
+            else:
+                try:
+                    piece = inflate.decompress(pending, room)
+                except zlib.error:
+                    raise _AnswerProblem(
+                        f"the API's {encoding} answer is corrupt: try again later"
+                    ) from None
+                pending = inflate.unconsumed_tail
+            size += len(piece)
+            if size > limit:
+                raise _AnswerProblem(
+                    f"the API's answer is over {limit >> 20} MiB, more than any answer it "
+                    "should give: check GANYMEDE_API_URL"
+                )
+            parts.append(piece)
+            if not piece:
+                break
+    return b"".join(parts)
+
+
+def _printable(text: str) -> str:
+    """Replace characters a terminal would act on (escapes, controls) with '?'."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
 def _after(attempts: int) -> str:
     return f" after {attempts} attempts" if attempts > 1 else ""
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(headers: httpx.Headers) -> float | None:
     """Return the seconds a 429/503 asks to wait, when given as a number."""
-    value = response.headers.get("retry-after", "").strip()
+    value = headers.get("retry-after", "").strip()
     try:
         return max(0.0, float(value)) if value else None
     except ValueError:
@@ -453,8 +857,22 @@ def _content_length(response: httpx.Response) -> int | None:
     return int(value) if value and value.isdigit() else None
 
 
+def _join(base: str, location: str) -> str:
+    """Resolve a redirect's Location; a malformed one becomes a URL every check refuses."""
+    try:
+        return urljoin(base, location)
+    except ValueError:
+        return "invalid:"
+
+
 def _origin(url: str) -> str:
     """Return scheme://host:port of a URL, the part a message may show."""
-    parts = urlsplit(url)
-    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
-    return f"{parts.scheme}://{parts.hostname}:{port}"
+    try:
+        parts = urlsplit(url)
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:
+        return "an invalid address"
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{_printable(host)}:{port}"
