@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ganymede_sync.errors import ConfigError
+from ganymede_sync.folders import folder_name_problem
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -113,11 +114,18 @@ class Settings:
         if not folder:
             raise ConfigError(f"choose an environment with --env (one of: {known})")
         try:
-            return self.environments[folder]
+            environment = self.environments[folder]
         except KeyError:
             raise ConfigError(
                 f"unknown environment '{folder}': {CONFIG_FILE} lists {known}"
             ) from None
+        if environment.path.exists() and not environment.path.is_dir():
+            raise ConfigError(
+                f"{environment.folder} in {self.root} is a file, not the folder of environment "
+                f"'{environment.folder}': move the file away (or rename the environment in "
+                f"{CONFIG_FILE})"
+            )
+        return environment
 
     def require_token(self, environment: Environment) -> str:
         """Return the API token, or say where to put it (never what it is)."""
@@ -294,6 +302,13 @@ def _environments(
         raise ConfigError(f"{CONFIG_FILE} has no [environments.<folder>] table")
     environments = {}
     for folder, entry in table.items():
+        problem = folder_name_problem(folder)
+        if problem:
+            shown = ascii(folder) if not folder.isprintable() else f"'{folder}'"
+            raise ConfigError(
+                f"environment folder {shown} in {CONFIG_FILE} {problem} (one folder of this "
+                "repository, never a path)"
+            )
         if not isinstance(entry, dict):
             raise ConfigError(f"[environments.{folder}] in {CONFIG_FILE} must be a table")
         name = name_override or _string(entry, f"environments.{folder}.ganymede_environment")
@@ -348,7 +363,7 @@ def _normalise_url(url: object) -> str:
         raise ConfigError(
             f"API URL '{url}' must start with https:// (or http:// for a local emulator): {fix}"
         )
-    if not url.isascii() or any(not character.isprintable() for character in url):
+    if not url.isascii() or any(not ch.isprintable() or ch.isspace() for ch in url):
         raise ConfigError(f"API URL {url!r} holds characters a URL cannot: {fix}")
     try:
         parts = urlsplit(url)

@@ -108,6 +108,14 @@ def check_folders(settings: Settings) -> Check:
     missing = [e.folder for e in settings.environments.values() if not e.path.is_dir()]
     if not missing:
         return Check("environment folders", ok=True, detail="all present")
+    files = [folder for folder in missing if (settings.root / folder).exists()]
+    if files:
+        return Check(
+            "environment folders",
+            ok=False,
+            detail=f"not folders but files: {', '.join(files)}",
+            fix=f"move {' '.join(files)} away, then create the folder(s) of the same name",
+        )
     return Check(
         "environment folders",
         ok=False,
