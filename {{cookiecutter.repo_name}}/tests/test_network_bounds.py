@@ -12,13 +12,17 @@ from __future__ import annotations
 import contextlib
 import gzip
 import http.server
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+import httpx
 import pytest
 
 from ganymede_sync.client import MAX_ANSWER_BYTES, MAX_REDIRECTS, GanymedeClient
@@ -158,6 +162,36 @@ def test_an_api_answer_trickled_byte_by_byte_is_cut_at_the_request_deadline(host
         error = call(client.snapshot_url)
     assert "within 1 s" in str(error) and "[network] request_deadline_s" in str(error)
     assert len(hostile.seen) == 1, "no retry once the deadline has passed"
+
+
+def test_a_trickled_https_answer_is_cut_at_the_deadline_too(hostile, tmp_path):
+    """Ganymede is reached over TLS: cutting the socket must wake a blocked TLS read too."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is needed to make a certificate")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    request = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj"]
+    request += ["/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+    subprocess.run(
+        [openssl, *request, "-keyout", key, "-out", cert], check=True, capture_output=True
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    hostile.socket = context.wrap_socket(hostile.socket, server_side=True)
+
+    def trickle_body(handler: Handler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", "100000")
+        handler.end_headers()
+        handler.trickle(b"https://")
+
+    hostile.script = trickle_body
+    trusting = httpx.HTTPTransport(verify=ssl.create_default_context(cafile=str(cert)))
+    url = f"https://127.0.0.1:{hostile.server_address[1]}"
+    network = NetworkLimits(request_deadline_s=1.0)
+    with GanymedeClient(url, API_KEY, "dev", network=network, transport=trusting) as client:
+        error = call(client.snapshot_url)
+    assert "within 1 s" in str(error)
 
 
 def test_trickled_headers_are_cut_at_the_request_deadline(hostile):
