@@ -22,24 +22,19 @@ Never prints, never touches files other than a download's destination.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import ipaddress
 import json
 import logging
 import random
 import re
-import socket
 import ssl
-import threading
 import time
-import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urljoin
 
 import httpx
 
@@ -55,6 +50,16 @@ from ganymede_sync.errors import (
     AuthenticationError,
     ConfigError,
     UncertainDeliveryError,
+)
+from ganymede_sync.netlimits import (
+    AnswerProblem,
+    Deadline,
+    RefusedAddress,
+    Watchdog,
+    link_problem,
+    origin,
+    printable,
+    read_capped,
 )
 
 logger = logging.getLogger(__name__)
@@ -189,7 +194,7 @@ class GanymedeClient:
         whole download, retries included, ends by ``download_deadline_s``.
         """
         what = "downloading the code"
-        deadline = _Deadline(self._network.download_deadline_s, DOWNLOAD_DEADLINE_SETTING)
+        deadline = Deadline(self._network.download_deadline_s, DOWNLOAD_DEADLINE_SETTING)
         for attempt in range(1, self._max_attempts + 1):
             try:
                 return self._download_once(url, destination, progress, what, max_bytes, deadline)
@@ -246,7 +251,7 @@ class GanymedeClient:
         repeatable: bool = True,
     ) -> Answer:
         """Send one API call with retries; return a 200-class answer or raise ApiError."""
-        deadline = _Deadline(self._network.request_deadline_s, REQUEST_DEADLINE_SETTING)
+        deadline = Deadline(self._network.request_deadline_s, REQUEST_DEADLINE_SETTING)
         for attempt in range(1, self._max_attempts + 1):
             try:
                 response = self._send_following(
@@ -277,7 +282,7 @@ class GanymedeClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _send_following(
-        self, method: str, path: str, what: str, deadline: _Deadline, **kwargs: Any
+        self, method: str, path: str, what: str, deadline: Deadline, **kwargs: Any
     ) -> Answer:
         """Send a request, following redirects by hand, only inside the API origin.
 
@@ -290,10 +295,10 @@ class GanymedeClient:
             if not response.is_redirect:
                 return response
             target = _join(url, response.headers.get("location", ""))
-            if _origin(target) != _origin(self.base_url):
+            if origin(target) != origin(self.base_url):
                 raise ApiError(
-                    f"{self._where(what)}: the API redirected to {_origin(target)}, another "
-                    f"host, and the token is only ever sent to {_origin(self.base_url)}: check "
+                    f"{self._where(what)}: the API redirected to {origin(target)}, another "
+                    f"host, and the token is only ever sent to {origin(self.base_url)}: check "
                     "GANYMEDE_API_URL (or api_url in ganymede.toml)",
                     status=response.status_code,
                 )
@@ -301,10 +306,10 @@ class GanymedeClient:
         raise ApiError(f"{self._where(what)}: too many redirects: check GANYMEDE_API_URL")
 
     def _exchange(
-        self, method: str, url: str, what: str, deadline: _Deadline, **kwargs: Any
+        self, method: str, url: str, what: str, deadline: Deadline, **kwargs: Any
     ) -> Answer:
         """Send one API request and read its answer, bounded in time and in size."""
-        with _Watchdog(deadline.remaining()) as watchdog:
+        with Watchdog(deadline.remaining()) as watchdog:
             try:
                 request = self._api.build_request(
                     method,
@@ -315,10 +320,10 @@ class GanymedeClient:
                 )
                 response = self._api.send(request, stream=True)
                 try:
-                    content = _read_capped(response, MAX_ANSWER_BYTES)
+                    content = _read_answer(response)
                 finally:
                     response.close()
-            except _AnswerProblem as problem:
+            except AnswerProblem as problem:
                 raise ApiError(f"{self._where(what)}: {problem}") from None
             except httpx.TransportError:
                 if watchdog.expired:
@@ -328,7 +333,7 @@ class GanymedeClient:
                 raise ApiError(f"{self._where(what)}: {_httpx_problem(error)}") from None
         return Answer(response.status_code, response.headers, content, url)
 
-    def _timeouts(self, deadline: _Deadline) -> httpx.Timeout:
+    def _timeouts(self, deadline: Deadline) -> httpx.Timeout:
         """This attempt's timeouts: the usual ones, never past the overall deadline."""
         left = max(0.001, deadline.remaining())
         return httpx.Timeout(min(self._timeout, left), connect=min(self._timeout, 10.0, left))
@@ -340,12 +345,12 @@ class GanymedeClient:
         progress: ProgressCallback | None,
         what: str,
         max_bytes: int | None,
-        deadline: _Deadline,
+        deadline: Deadline,
     ) -> int:
         if deadline.remaining() <= 0:
             raise ApiError(f"{self._where(what)}: {deadline.describe()}")
         written = total = 0
-        with _Watchdog(deadline.remaining()) as watchdog:
+        with Watchdog(deadline.remaining()) as watchdog:
             try:
                 with self._open_download(url, what, deadline, watchdog) as response:
                     total = _content_length(response)
@@ -358,12 +363,12 @@ class GanymedeClient:
                             self._refuse_oversize(written, max_bytes, what)
                             if progress:
                                 progress(min(written, total) if total else written, total)
-            except _RefusedAddress as refused:
+            except RefusedAddress as refused:
                 raise ApiError(self._unsafe_link(refused.origin, refused.reason, what)) from None
             except httpx.TransportError as error:
                 if watchdog.expired:
                     raise ApiError(f"{self._where(what)}: {deadline.describe()}") from None
-                raise _Retry(self._network_problem(error, host=_origin(url))) from None
+                raise _Retry(self._network_problem(error, host=origin(url))) from None
             except _HTTPX_OTHER_ERRORS as error:
                 raise ApiError(f"{self._where(what)}: {_httpx_problem(error)}") from None
         if total is not None and written != total:
@@ -372,7 +377,7 @@ class GanymedeClient:
 
     @contextmanager
     def _open_download(
-        self, url: str, what: str, deadline: _Deadline, watchdog: _Watchdog
+        self, url: str, what: str, deadline: Deadline, watchdog: Watchdog
     ) -> Iterator[httpx.Response]:
         """Yield the archive's answer, following at most ``MAX_REDIRECTS`` checked redirects.
 
@@ -380,9 +385,9 @@ class GanymedeClient:
         it comes from a storage host, not from Ganymede.
         """
         for _ in range(MAX_REDIRECTS + 1):
-            problem = _signed_url_problem(url, self.base_url)
+            problem = link_problem(url, self.base_url)
             if problem:
-                raise ApiError(self._unsafe_link(_origin(url), problem, what))
+                raise ApiError(self._unsafe_link(origin(url), problem, what))
             watchdog.check_peer(url, self.base_url)
             request = self._plain.build_request(
                 "GET", url, timeout=self._timeouts(deadline), extensions={"trace": watchdog.trace}
@@ -401,7 +406,7 @@ class GanymedeClient:
                 if encoding not in ("", "identity"):
                     raise ApiError(
                         f"{self._where(what)}: the storage host sent the archive with "
-                        f"Content-Encoding '{_printable(encoding)[:40]}', and only the plain "
+                        f"Content-Encoding '{printable(encoding)[:40]}', and only the plain "
                         "archive is accepted: try again later, or check for a proxy that "
                         "rewrites downloads"
                     )
@@ -444,7 +449,7 @@ class GanymedeClient:
         retry: _Retry,
         what: str,
         *,
-        deadline: _Deadline,
+        deadline: Deadline,
         response: Answer | None = None,
         flow: str | None = None,
     ) -> None:
@@ -512,7 +517,7 @@ class GanymedeClient:
             else "try again later"
         )
         return ApiError(
-            f"{self._where(what)}: the storage host {_origin(str(response.request.url))} "
+            f"{self._where(what)}: the storage host {origin(str(response.request.url))} "
             f"answered {status}: {hint}",
             status=status,
         )
@@ -538,11 +543,11 @@ class GanymedeClient:
             httpx.UnsupportedProtocol: "the address is not http(s)",
             httpx.ProxyError: "the proxy refused the connection",
         }.get(type(error), "the connection failed")
-        return f"{kind} to {host or _origin(self.base_url)}"
+        return f"{kind} to {host or origin(self.base_url)}"
 
     def _ganymede_said(self, response: Answer) -> str:
         """Quote the API's own answer: one line, printable, short, without secrets."""
-        text = _printable(self._redact(" ".join(response.text.split())))
+        text = printable(self._redact(" ".join(response.text.split())))
         if not text:
             return ""
         if len(text) > _BODY_LIMIT:
@@ -612,19 +617,6 @@ class _DeadlinePassed(Exception):
     """The watchdog cut an API exchange at its deadline."""
 
 
-class _AnswerProblem(Exception):
-    """An API answer that is too large or not decodable; the text says which."""
-
-
-class _RefusedAddress(Exception):
-    """A download connected to an address the signed-link rule refuses."""
-
-    def __init__(self, origin: str, reason: str) -> None:
-        super().__init__(reason)
-        self.origin = origin
-        self.reason = reason
-
-
 _HTTPX_OTHER_ERRORS = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError)
 """httpx errors that are not transport failures (decoding, redirects, bad URLs)."""
 
@@ -640,203 +632,12 @@ def _httpx_problem(error: Exception) -> str:
     return f"the exchange failed ({type(error).__name__}): try again later"
 
 
-@dataclass
-class _Deadline:
-    """The end of one operation, all its attempts and waits included."""
-
-    seconds: float
-    setting: str
-
-    def __post_init__(self) -> None:
-        self.ends = time.monotonic() + self.seconds
-
-    def remaining(self) -> float:
-        return self.ends - time.monotonic()
-
-    def describe(self) -> str:
-        return (
-            f"no complete answer within {self.seconds:g} s (the server is too slow or "
-            f"stalled): try again later, or raise {self.setting}"
-        )
-
-
-class _Watchdog:
-    """Bound one exchange in time: when its deadline passes, shut its connection down.
-
-    httpx's read timeout restarts with every byte, so a server that trickles bytes
-    never trips it. httpcore's documented ``trace`` extension hands over each new
-    connection's stream; at the deadline, shutting its socket down wakes the blocked
-    read, which then fails. The same hook checks the address a download reached
-    (``check_peer``), which also covers host names that resolve to private addresses.
-    """
-
-    def __init__(self, seconds: float) -> None:
-        self.expired = False
-        self._lock = threading.Lock()
-        self._stream: Any = None
-        self._peer_rule: tuple[str, str] | None = None
-        self._connecting_to: str | None = None
-        self._timer = threading.Timer(max(0.0, seconds), self._expire)
-        self._timer.daemon = True
-
-    def __enter__(self) -> _Watchdog:
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._timer.cancel()
-
-    def check_peer(self, url: str, api_url: str) -> None:
-        """Refuse the next connection of this exchange unless the rule for ``url`` allows it."""
-        self._peer_rule = (url, api_url)
-
-    def trace(self, event: str, info: dict[str, Any]) -> None:
-        if event == "connection.connect_tcp.started":
-            self._connecting_to = str(info.get("host", "")).lower()
-        if not event.endswith(".complete"):
-            return
-        stream = info.get("return_value")
-        if not hasattr(stream, "get_extra_info"):
-            return
-        with self._lock:
-            self._stream = stream
-            expired = self.expired
-        if expired:
-            _shut_down(stream)
-        if event == "connection.connect_tcp.complete":
-            self._refuse_peer(stream)
-
-    def _refuse_peer(self, stream: Any) -> None:
-        if self._peer_rule is None:
-            return
-        url, api_url = self._peer_rule
-        host = (urlsplit(url).hostname or "").lower()
-        if self._connecting_to != host or _origin(url) == _origin(api_url):
-            return  # through a proxy (it resolves the name), or the API's own origin
-        peer = stream.get_extra_info("server_addr")
-        address = str(peer[0]) if isinstance(peer, tuple) and peer else ""
-        reason = _address_problem(address)
-        if reason:
-            stream.close()
-            raise _RefusedAddress(_origin(url), f"which resolves to {reason}")
-
-    def _expire(self) -> None:
-        with self._lock:
-            self.expired = True
-            stream = self._stream
-        if stream is not None:
-            _shut_down(stream)
-
-
-def _shut_down(stream: Any) -> None:
-    """Shut a connection's socket down for both directions; a blocked read then returns."""
-    sock = stream.get_extra_info("socket")
-    if isinstance(sock, socket.socket):
-        # The plain socket method: an ssl socket's own shutdown would also drop its
-        # TLS state under the reading thread's feet.
-        with contextlib.suppress(OSError):
-            socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
-
-def _signed_url_problem(url: str, api_url: str) -> str | None:
-    """Return why a download link must not be followed, or None when it may be.
-
-    Allowed: the API's own origin (the local emulator serves downloads there), or
-    https to a host that is not an address of this computer or a private network.
-    """
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises on a malformed port
-    except ValueError:
-        return "which is not a valid URL"
-    if parts.scheme in ("http", "https") and _origin(url) == _origin(api_url):
-        return None
-    if parts.scheme != "https":
-        return f"which is {parts.scheme or 'no'} scheme, not https"
-    host = (parts.hostname or "").lower()
-    if not host:
-        return "which names no host"
-    if host == "localhost" or host.endswith(".localhost"):
-        return "this computer"
-    try:
-        ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return None  # a name: its address is checked when the download connects
-    problem = _address_problem(host)
-    return f"{problem}" if problem else None
-
-
-def _address_problem(text: str) -> str | None:
-    """Name the kind of a non-public IP address (loopback, private, ...), or None if public."""
-    try:
-        address = ipaddress.ip_address(text.split("%", 1)[0])
-    except ValueError:
-        return "an address that is not an IP address"
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    for kind, test in (
-        ("a loopback address", address.is_loopback),
-        ("a link-local address", address.is_link_local),
-        ("a private-network address", address.is_private),
-        ("a multicast address", address.is_multicast),
-        ("an unspecified address", address.is_unspecified),
-        ("a reserved address", address.is_reserved),
-    ):
-        if test:
-            return kind
-    return None if address.is_global else "an address that is not public"
-
-
-def _read_capped(response: httpx.Response, limit: int) -> bytes:
-    """Read an answer, decompressing gzip or deflate, refusing more than ``limit`` bytes.
-
-    httpx would inflate each received chunk whole; a small compressed answer can
-    expand a thousandfold, so the decompressor here never produces more than the room
-    left under ``limit``.
-    """
+def _read_answer(response: httpx.Response) -> bytes:
+    """Read an API answer within ``MAX_ANSWER_BYTES``, decompressed (raises AnswerProblem)."""
     if response.is_stream_consumed:  # made in memory by a test transport: already bounded
         return response.content
-    encoding = response.headers.get("content-encoding", "").strip().lower()
-    if encoding in ("", "identity"):
-        inflate = None
-    elif encoding in ("gzip", "x-gzip", "deflate"):
-        inflate = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header
-    else:
-        raise _AnswerProblem(
-            f"the API answered with Content-Encoding '{_printable(encoding)[:40]}', which "
-            "this tool does not read: check GANYMEDE_API_URL and any proxy in between"
-        )
-    parts: list[bytes] = []
-    size = 0
-    for raw in response.iter_raw():
-        pending = raw
-        while pending:
-            room = limit - size + 1
-            if inflate is None:
-                piece, pending = pending[:room], b""
-            else:
-                try:
-                    piece = inflate.decompress(pending, room)
-                except zlib.error:
-                    raise _AnswerProblem(
-                        f"the API's {encoding} answer is corrupt: try again later"
-                    ) from None
-                pending = inflate.unconsumed_tail
-            size += len(piece)
-            if size > limit:
-                raise _AnswerProblem(
-                    f"the API's answer is over {limit >> 20} MiB, more than any answer it "
-                    "should give: check GANYMEDE_API_URL"
-                )
-            parts.append(piece)
-            if not piece:
-                break
-    return b"".join(parts)
-
-
-def _printable(text: str) -> str:
-    """Replace characters a terminal would act on (escapes, controls) with '?'."""
-    return "".join(ch if ch.isprintable() else "?" for ch in text)
+    encoding = response.headers.get("content-encoding", "")
+    return read_capped(encoding, response.iter_raw(), MAX_ANSWER_BYTES)
 
 
 def _after(attempts: int) -> str:
@@ -863,16 +664,3 @@ def _join(base: str, location: str) -> str:
         return urljoin(base, location)
     except ValueError:
         return "invalid:"
-
-
-def _origin(url: str) -> str:
-    """Return scheme://host:port of a URL, the part a message may show."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
-    except ValueError:
-        return "an invalid address"
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{parts.scheme}://{_printable(host)}:{port}"
