@@ -28,6 +28,10 @@ ANSWERS = json.loads(
 )
 
 # Names at the top of the generated repository that an environment folder must not take.
+# The environment folder rule (RESERVED_NAMES, ENVIRONMENT_NAME, environment_folder_problem)
+# is also ganymede_sync/folders.py of the generated repository, which checks ganymede.toml:
+# this hook runs before that file exists and cannot import it (cruft gives hooks no path
+# to the template), so tests/test_folder_rule.py holds both to one table of cases.
 RESERVED_NAMES = frozenset(
     {
         "lib",
@@ -47,7 +51,7 @@ RESERVED_NAMES = frozenset(
     }
 )
 DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-ENVIRONMENT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+ENVIRONMENT_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 REPO_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 EMAIL = re.compile(r"^[^@\s\"'<>,;]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 BOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._\[\]-]{0,63}$")
@@ -73,18 +77,26 @@ def split_environments(value: str) -> list[str]:
     return [name.strip() for name in value.split(",")]
 
 
+def environment_folder_problem(name: str) -> str | None:
+    """Say why ``name`` cannot be an environment folder, or return None when it can."""
+    if not ENVIRONMENT_NAME.fullmatch(name):
+        return (
+            "must start with a lowercase letter and hold only lowercase letters, digits, "
+            "'-' or '_' (at most 40 characters), e.g. 'dev'"
+        )
+    if name in RESERVED_NAMES:
+        return "is used by the generated repository itself; pick another name"
+    return None
+
+
 def check_environments(value: str) -> str | None:
     names = split_environments(value)
     if not value.strip() or any(not name for name in names):
         return "must be a comma-separated list of names without empty items, e.g. 'dev,prod'"
     for name in names:
-        if not ENVIRONMENT_NAME.match(name):
-            return (
-                f"'{name}' must start with a lowercase letter and hold only lowercase "
-                "letters, digits, '-' or '_' (at most 40 characters), e.g. 'dev'"
-            )
-        if name in RESERVED_NAMES:
-            return f"'{name}' is used by the generated repository itself; pick another name"
+        problem = environment_folder_problem(name)
+        if problem:
+            return f"'{name}' {problem}"
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         return f"lists {', '.join(duplicates)} more than once; each environment once"

@@ -9,7 +9,14 @@ only when it provably never reached Ganymede (no connection) or Ganymede said so
 
 Security rules: the ``api-key`` header goes only to the API origin. Redirects are
 followed by hand and only within that origin; the signed-URL download is a separate
-request without the header. No message ever holds the token or a signed URL's query.
+request without the header, and only to an https link on a public address (or to
+the API's own origin, as the local emulator serves it). No message ever holds the
+token or a signed URL's query, and only the API's own answers are ever quoted.
+
+Bounds: every operation has an overall deadline (``NetworkLimits``) that holds even
+when a server trickles bytes; API answers are read, and decompressed, up to
+``MAX_ANSWER_BYTES``; the archive is asked for and accepted only without a
+``Content-Encoding``, so its bytes on disk are the bytes counted against its limit.
 Never prints, never touches files other than a download's destination.
 """
 
@@ -22,15 +29,38 @@ import random
 import re
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urljoin
 
 import httpx
 
-from ganymede_sync.config import TOTAL_LIMIT_SETTING
-from ganymede_sync.errors import ApiError, AuthenticationError, UncertainDeliveryError
+from ganymede_sync.config import (
+    DOWNLOAD_DEADLINE_SETTING,
+    REQUEST_DEADLINE_SETTING,
+    TOTAL_LIMIT_SETTING,
+    NetworkLimits,
+    token_problem,
+)
+from ganymede_sync.errors import (
+    ApiError,
+    AuthenticationError,
+    ConfigError,
+    UncertainDeliveryError,
+)
+from ganymede_sync.netlimits import (
+    AnswerProblem,
+    Deadline,
+    RefusedAddress,
+    Watchdog,
+    link_problem,
+    origin,
+    printable,
+    read_capped,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +69,10 @@ ProgressCallback = Callable[[int, "int | None"], None]
 
 MAX_REDIRECTS = 5
 MAX_RETRY_AFTER = 120.0
+MAX_ANSWER_BYTES = 16 << 20
+"""Largest API answer read, after decompression: a flow list of tens of thousands of flows."""
 _MAX_DELAY = 30.0
 _BODY_LIMIT = 300
-_CHUNK = 1 << 16
 _SIGNED_QUERY = re.compile(r"(https?://[^\s?\"']+)\?[^\s\"']*")
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _PUT_RETRY_STATUSES = frozenset({429, 503})
@@ -89,31 +120,40 @@ class GanymedeClient:
         timeout: float = 30.0,
         max_attempts: int = 4,
         backoff: float = 0.5,
+        network: NetworkLimits | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        problem = token_problem(token)
+        if problem:
+            raise ConfigError(problem)
         self.base_url = base_url.rstrip("/")
         self.environment = environment
         self._token = token
+        self._timeout = timeout
         self._max_attempts = max(1, max_attempts)
         self._backoff = backoff
+        self._network = network or NetworkLimits()
         self._sleep = sleep
-        timeouts = httpx.Timeout(timeout, connect=min(timeout, 10.0))
+        # No kept-alive connections: each exchange opens its own, so the deadline
+        # watchdog always knows which socket to cut (a task makes only a few calls).
+        common: dict[str, Any] = {
+            "timeout": httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            "follow_redirects": False,
+            "transport": transport,
+            "verify": default_ssl_context(),
+            "limits": httpx.Limits(max_keepalive_connections=0),
+        }
         self._api = httpx.Client(
-            base_url=self.base_url,
-            headers={"api-key": token, "accept": "application/json, text/plain"},
-            timeout=timeouts,
-            follow_redirects=False,
-            transport=transport,
-            verify=default_ssl_context(),
+            headers={
+                "api-key": token,
+                "accept": "application/json, text/plain",
+                "accept-encoding": "gzip, deflate",
+            },
+            **common,
         )
         # No api-key here: signed URLs live on another host and carry their own signature.
-        self._plain = httpx.Client(
-            timeout=timeouts,
-            follow_redirects=True,
-            transport=transport,
-            verify=default_ssl_context(),
-        )
+        self._plain = httpx.Client(headers={"accept-encoding": "identity"}, **common)
 
     def __enter__(self) -> GanymedeClient:
         return self
@@ -150,14 +190,16 @@ class GanymedeClient:
         """Stream a signed URL into ``destination`` (constant memory) and return its size.
 
         Retried like any safe request; each attempt starts the file afresh. More than
-        ``max_bytes`` is refused at once, so a runaway answer cannot fill the disk.
+        ``max_bytes`` is refused at once, so a runaway answer cannot fill the disk; the
+        whole download, retries included, ends by ``download_deadline_s``.
         """
         what = "downloading the code"
+        deadline = Deadline(self._network.download_deadline_s, DOWNLOAD_DEADLINE_SETTING)
         for attempt in range(1, self._max_attempts + 1):
             try:
-                return self._download_once(url, destination, progress, what, max_bytes)
+                return self._download_once(url, destination, progress, what, max_bytes, deadline)
             except _Retry as retry:
-                self._pause_or_fail(attempt, retry, what)
+                self._pause_or_fail(attempt, retry, what, deadline=deadline)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def list_flows(self) -> list[dict[str, Any]]:
@@ -207,28 +249,41 @@ class GanymedeClient:
         json: object = None,
         flow: str | None = None,
         repeatable: bool = True,
-    ) -> httpx.Response:
+    ) -> Answer:
         """Send one API call with retries; return a 200-class answer or raise ApiError."""
+        deadline = Deadline(self._network.request_deadline_s, REQUEST_DEADLINE_SETTING)
         for attempt in range(1, self._max_attempts + 1):
             try:
-                response = self._send_following(method, path, what, params=params, json=json)
+                response = self._send_following(
+                    method, path, what, deadline, params=params, json=json
+                )
+            except _DeadlinePassed:
+                if not repeatable:
+                    raise self._uncertain(deadline.describe(), what) from None
+                raise ApiError(f"{self._where(what)}: {deadline.describe()}") from None
             except _NEVER_SENT as error:
-                self._pause_or_fail(attempt, _Retry(self._network_problem(error)), what)
+                retry = _Retry(self._network_problem(error))
+                self._pause_or_fail(attempt, retry, what, deadline=deadline)
                 continue
             except httpx.TransportError as error:
                 if not repeatable:
-                    raise self._uncertain(error, what) from None
-                self._pause_or_fail(attempt, _Retry(self._network_problem(error)), what)
+                    raise self._uncertain(self._network_problem(error), what) from None
+                retry = _Retry(self._network_problem(error))
+                self._pause_or_fail(attempt, retry, what, deadline=deadline)
                 continue
             if response.is_success:
                 return response
             retry = self._retry_for(response, repeatable)
             if retry is None:
                 raise self._status_error(response, what, flow=flow, repeatable=repeatable)
-            self._pause_or_fail(attempt, retry, what, response=response, flow=flow)
+            self._pause_or_fail(
+                attempt, retry, what, response=response, flow=flow, deadline=deadline
+            )
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _send_following(self, method: str, path: str, what: str, **kwargs: Any) -> httpx.Response:
+    def _send_following(
+        self, method: str, path: str, what: str, deadline: Deadline, **kwargs: Any
+    ) -> Answer:
         """Send a request, following redirects by hand, only inside the API origin.
 
         httpx would forward our custom header to any host a redirect names; a
@@ -236,19 +291,52 @@ class GanymedeClient:
         """
         url = self.base_url + path
         for _ in range(MAX_REDIRECTS + 1):
-            response = self._api.request(method, url, **kwargs)
+            response = self._exchange(method, url, what, deadline, **kwargs)
             if not response.is_redirect:
                 return response
-            target = urljoin(url, response.headers.get("location", ""))
-            if _origin(target) != _origin(self.base_url):
+            target = _join(url, response.headers.get("location", ""))
+            if origin(target) != origin(self.base_url):
                 raise ApiError(
-                    f"{self._where(what)}: the API redirected to {_origin(target)}, another "
-                    f"host, and the token is only ever sent to {_origin(self.base_url)}: check "
+                    f"{self._where(what)}: the API redirected to {origin(target)}, another "
+                    f"host, and the token is only ever sent to {origin(self.base_url)}: check "
                     "GANYMEDE_API_URL (or api_url in ganymede.toml)",
                     status=response.status_code,
                 )
             url, kwargs["params"] = target, None
         raise ApiError(f"{self._where(what)}: too many redirects: check GANYMEDE_API_URL")
+
+    def _exchange(
+        self, method: str, url: str, what: str, deadline: Deadline, **kwargs: Any
+    ) -> Answer:
+        """Send one API request and read its answer, bounded in time and in size."""
+        with Watchdog(deadline.remaining()) as watchdog:
+            try:
+                request = self._api.build_request(
+                    method,
+                    url,
+                    timeout=self._timeouts(deadline),
+                    extensions={"trace": watchdog.trace},
+                    **kwargs,
+                )
+                response = self._api.send(request, stream=True)
+                try:
+                    content = _read_answer(response)
+                finally:
+                    response.close()
+            except AnswerProblem as problem:
+                raise ApiError(f"{self._where(what)}: {problem}") from None
+            except httpx.TransportError:
+                if watchdog.expired:
+                    raise _DeadlinePassed from None
+                raise
+            except _HTTPX_OTHER_ERRORS as error:
+                raise ApiError(f"{self._where(what)}: {_httpx_problem(error)}") from None
+        return Answer(response.status_code, response.headers, content, url)
+
+    def _timeouts(self, deadline: Deadline) -> httpx.Timeout:
+        """This attempt's timeouts: the usual ones, never past the overall deadline."""
+        left = max(0.001, deadline.remaining())
+        return httpx.Timeout(min(self._timeout, left), connect=min(self._timeout, 10.0, left))
 
     def _download_once(
         self,
@@ -257,31 +345,86 @@ class GanymedeClient:
         progress: ProgressCallback | None,
         what: str,
         max_bytes: int | None,
+        deadline: Deadline,
     ) -> int:
-        written = 0
-        try:
-            with self._plain.stream("GET", url) as response:
+        if deadline.remaining() <= 0:
+            raise ApiError(f"{self._where(what)}: {deadline.describe()}")
+        written = total = 0
+        with Watchdog(deadline.remaining()) as watchdog:
+            try:
+                with self._open_download(url, what, deadline, watchdog) as response:
+                    total = _content_length(response)
+                    self._refuse_oversize(total or 0, max_bytes, what)
+                    with destination.open("wb") as handle:
+                        # Raw bytes: the archive is accepted only without Content-Encoding.
+                        for chunk in response.iter_raw():
+                            handle.write(chunk)
+                            written += len(chunk)
+                            self._refuse_oversize(written, max_bytes, what)
+                            if progress:
+                                progress(min(written, total) if total else written, total)
+            except RefusedAddress as refused:
+                raise ApiError(self._unsafe_link(refused.origin, refused.reason, what)) from None
+            except httpx.TransportError as error:
+                if watchdog.expired:
+                    raise ApiError(f"{self._where(what)}: {deadline.describe()}") from None
+                raise _Retry(self._network_problem(error, host=origin(url))) from None
+            except _HTTPX_OTHER_ERRORS as error:
+                raise ApiError(f"{self._where(what)}: {_httpx_problem(error)}") from None
+        if total is not None and written != total:
+            raise _Retry(f"the download stopped after {written} of {total} bytes")
+        return written
+
+    @contextmanager
+    def _open_download(
+        self, url: str, what: str, deadline: Deadline, watchdog: Watchdog
+    ) -> Iterator[httpx.Response]:
+        """Yield the archive's answer, following at most ``MAX_REDIRECTS`` checked redirects.
+
+        Every hop must pass the signed-link rule; an error answer is never quoted, as
+        it comes from a storage host, not from Ganymede.
+        """
+        for _ in range(MAX_REDIRECTS + 1):
+            problem = link_problem(url, self.base_url)
+            if problem:
+                raise ApiError(self._unsafe_link(origin(url), problem, what))
+            watchdog.check_peer(url, self.base_url)
+            request = self._plain.build_request(
+                "GET", url, timeout=self._timeouts(deadline), extensions={"trace": watchdog.trace}
+            )
+            response = self._plain.send(request, stream=True)
+            try:
+                if response.is_redirect:
+                    url = _join(url, response.headers.get("location", ""))
+                    continue
                 if not response.is_success:
-                    response.read()
                     retry = self._retry_for(response, repeatable=True)
                     if retry is None:
                         raise self._download_error(response, what)
-                    raise retry
-                total = _content_length(response)
-                self._refuse_oversize(total or 0, max_bytes, what)
-                with destination.open("wb") as handle:
-                    for chunk in response.iter_bytes(_CHUNK):
-                        handle.write(chunk)
-                        written += len(chunk)
-                        self._refuse_oversize(written, max_bytes, what)
-                        if progress:
-                            progress(written, total)
-        except httpx.TransportError as error:
-            raise _Retry(self._network_problem(error, host=_origin(url))) from None
-        received = response.num_bytes_downloaded
-        if total is not None and received != total:
-            raise _Retry(f"the download stopped after {received} of {total} bytes")
-        return written
+                    raise _Retry(retry.reason, retry.wait)
+                encoding = response.headers.get("content-encoding", "").strip().lower()
+                if encoding not in ("", "identity"):
+                    raise ApiError(
+                        f"{self._where(what)}: the storage host sent the archive with "
+                        f"Content-Encoding '{printable(encoding)[:40]}', and only the plain "
+                        "archive is accepted: try again later, or check for a proxy that "
+                        "rewrites downloads"
+                    )
+                yield response
+                return
+            finally:
+                response.close()
+        raise ApiError(
+            f"{self._where(what)}: the download link redirected more than {MAX_REDIRECTS} "
+            "times: run the pull again later"
+        )
+
+    def _unsafe_link(self, origin: str, reason: str, what: str) -> str:
+        return (
+            f"{self._where(what)}: the download link Ganymede gave points to {origin}, "
+            f"{reason}; only https links to public addresses are followed: check that "
+            "GANYMEDE_API_URL is Ganymede's API"
+        )
 
     def _refuse_oversize(self, size: int, max_bytes: int | None, what: str) -> None:
         if max_bytes is not None and size > max_bytes:
@@ -290,12 +433,15 @@ class GanymedeClient:
                 f"{TOTAL_LIMIT_SETTING} only if this environment really holds that much code"
             )
 
-    def _retry_for(self, response: httpx.Response, repeatable: bool) -> _Retry | None:
+    def _retry_for(self, response: Answer | httpx.Response, repeatable: bool) -> _Retry | None:
         """Return how to retry an error answer, or None when retrying cannot help."""
         allowed = _RETRY_STATUSES if repeatable else _PUT_RETRY_STATUSES
         if response.status_code not in allowed:
             return None
-        return _Retry(f"Ganymede answered {response.status_code}", _retry_after(response), response)
+        wait = _retry_after(response.headers)
+        if isinstance(response, Answer):
+            return _Retry(f"Ganymede answered {response.status_code}", wait, response)
+        return _Retry(f"the storage host answered {response.status_code}", wait)
 
     def _pause_or_fail(
         self,
@@ -303,28 +449,30 @@ class GanymedeClient:
         retry: _Retry,
         what: str,
         *,
-        response: httpx.Response | None = None,
+        deadline: Deadline,
+        response: Answer | None = None,
         flow: str | None = None,
     ) -> None:
-        """Sleep before the next attempt, or raise once the attempts are used up."""
+        """Sleep before the next attempt, or raise once the attempts or the time are used up."""
         response = response or retry.response
-        if attempt >= self._max_attempts or (retry.wait or 0) > MAX_RETRY_AFTER:
+        delay = retry.wait
+        if delay is None:
+            delay = min(_MAX_DELAY, self._backoff * 2 ** (attempt - 1))
+            delay *= random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not security
+        no_time = delay >= deadline.remaining()
+        if attempt >= self._max_attempts or (retry.wait or 0) > MAX_RETRY_AFTER or no_time:
             if response is not None:
                 raise self._status_error(response, what, flow=flow, attempts=attempt)
             raise ApiError(
                 f"{self._where(what)}: {retry.reason}{_after(attempt)}: check "
                 "your network and GANYMEDE_API_URL, or try again later"
             )
-        delay = retry.wait
-        if delay is None:
-            delay = min(_MAX_DELAY, self._backoff * 2 ** (attempt - 1))
-            delay *= random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not security
         logger.info("%s: %s; retrying in %.1fs", what, retry.reason, delay)
         self._sleep(delay)
 
     def _status_error(
         self,
-        response: httpx.Response,
+        response: Answer,
         what: str,
         *,
         flow: str | None = None,
@@ -360,6 +508,7 @@ class GanymedeClient:
         )
 
     def _download_error(self, response: httpx.Response, what: str) -> ApiError:
+        """Explain a refused download; the storage host's own text is never shown."""
         status = response.status_code
         hint = (
             "the signed link expired or was refused: run the pull again (and check this "
@@ -368,14 +517,14 @@ class GanymedeClient:
             else "try again later"
         )
         return ApiError(
-            f"{self._where(what)}: the storage host {_origin(str(response.request.url))} "
-            f"answered {status}: {hint}{self._ganymede_said(response)}",
+            f"{self._where(what)}: the storage host {origin(str(response.request.url))} "
+            f"answered {status}: {hint}",
             status=status,
         )
 
-    def _uncertain(self, error: httpx.TransportError, what: str) -> UncertainDeliveryError:
+    def _uncertain(self, problem: str, what: str) -> UncertainDeliveryError:
         return UncertainDeliveryError(
-            f"{self._where(what)}: {self._network_problem(error)} after the request was sent, "
+            f"{self._where(what)}: {problem} after the request was sent, "
             "so Ganymede may or may not have applied it: pull first to see what arrived, "
             "then deploy again if needed"
         )
@@ -387,12 +536,18 @@ class GanymedeClient:
             httpx.ReadTimeout: "the answer timed out",
             httpx.WriteTimeout: "sending timed out",
             httpx.PoolTimeout: "no connection was free in time",
-            httpx.RemoteProtocolError: "the connection was dropped",
+            httpx.ReadError: "reading the answer failed",
+            httpx.WriteError: "sending the request failed",
+            httpx.RemoteProtocolError: "the connection was dropped or garbled",
+            httpx.LocalProtocolError: "the request could not be sent",
+            httpx.UnsupportedProtocol: "the address is not http(s)",
+            httpx.ProxyError: "the proxy refused the connection",
         }.get(type(error), "the connection failed")
-        return f"{kind} to {host or _origin(self.base_url)}"
+        return f"{kind} to {host or origin(self.base_url)}"
 
-    def _ganymede_said(self, response: httpx.Response) -> str:
-        text = self._redact(" ".join(response.text.split()))
+    def _ganymede_said(self, response: Answer) -> str:
+        """Quote the API's own answer: one line, printable, short, without secrets."""
+        text = printable(self._redact(" ".join(response.text.split())))
         if not text:
             return ""
         if len(text) > _BODY_LIMIT:
@@ -423,25 +578,75 @@ class GanymedeClient:
         return text
 
 
+@dataclass(frozen=True)
+class Answer:
+    """An API answer read whole (within ``MAX_ANSWER_BYTES``) and decompressed."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+    url: str
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status_code < 300
+
+    @property
+    def is_redirect(self) -> bool:
+        return self.status_code in (301, 302, 303, 307, 308) and "location" in self.headers
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
 class _Retry(Exception):
     """A failed attempt worth repeating, with the server's requested wait if any."""
 
-    def __init__(
-        self, reason: str, wait: float | None = None, response: httpx.Response | None = None
-    ) -> None:
+    def __init__(self, reason: str, wait: float | None = None, response: Answer | None = None):
         super().__init__(reason)
         self.reason = reason
         self.wait = wait
         self.response = response
 
 
+class _DeadlinePassed(Exception):
+    """The watchdog cut an API exchange at its deadline."""
+
+
+_HTTPX_OTHER_ERRORS = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError)
+"""httpx errors that are not transport failures (decoding, redirects, bad URLs)."""
+
+
+def _httpx_problem(error: Exception) -> str:
+    """One line for an httpx error that retrying cannot fix; never the URL's query."""
+    if isinstance(error, httpx.InvalidURL):
+        return "the address is not a valid URL: check GANYMEDE_API_URL"
+    if isinstance(error, httpx.DecodingError):
+        return "the answer could not be decoded: try again later"
+    if isinstance(error, httpx.TooManyRedirects):
+        return f"more than {MAX_REDIRECTS} redirects: check GANYMEDE_API_URL"
+    return f"the exchange failed ({type(error).__name__}): try again later"
+
+
+def _read_answer(response: httpx.Response) -> bytes:
+    """Read an API answer within ``MAX_ANSWER_BYTES``, decompressed (raises AnswerProblem)."""
+    if response.is_stream_consumed:  # made in memory by a test transport: already bounded
+        return response.content
+    encoding = response.headers.get("content-encoding", "")
+    return read_capped(encoding, response.iter_raw(), MAX_ANSWER_BYTES)
+
+
 def _after(attempts: int) -> str:
     return f" after {attempts} attempts" if attempts > 1 else ""
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(headers: httpx.Headers) -> float | None:
     """Return the seconds a 429/503 asks to wait, when given as a number."""
-    value = response.headers.get("retry-after", "").strip()
+    value = headers.get("retry-after", "").strip()
     try:
         return max(0.0, float(value)) if value else None
     except ValueError:
@@ -453,8 +658,9 @@ def _content_length(response: httpx.Response) -> int | None:
     return int(value) if value and value.isdigit() else None
 
 
-def _origin(url: str) -> str:
-    """Return scheme://host:port of a URL, the part a message may show."""
-    parts = urlsplit(url)
-    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
-    return f"{parts.scheme}://{parts.hostname}:{port}"
+def _join(base: str, location: str) -> str:
+    """Resolve a redirect's Location; a malformed one becomes a URL every check refuses."""
+    try:
+        return urljoin(base, location)
+    except ValueError:
+        return "invalid:"

@@ -16,8 +16,10 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ganymede_sync.errors import ConfigError
+from ganymede_sync.folders import folder_name_problem
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -34,6 +36,9 @@ TOTAL_LIMIT_SETTING = "[archive] max_total_mb in ganymede.toml"
 RATIO_LIMIT_SETTING = "[archive] max_ratio in ganymede.toml"
 ENTRIES_LIMIT_SETTING = "[archive] max_entries in ganymede.toml"
 """Where a user raises each archive limit, named in refusals so a genuine archive can pass."""
+REQUEST_DEADLINE_SETTING = "[network] request_deadline_s in ganymede.toml"
+DOWNLOAD_DEADLINE_SETTING = "[network] download_deadline_s in ganymede.toml"
+"""Where a user gives a slow network more time, named when a deadline cuts an exchange."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,21 @@ class ArchiveLimits:
     ratio_floor_bytes: int = 1 * MIB
     """Entries smaller than this are never refused for their ratio (tiny files compress well)."""
     max_entries: int = 200_000
+
+
+@dataclass(frozen=True)
+class NetworkLimits:
+    """Overall time bounds of network exchanges, whatever the server's pace.
+
+    A read timeout restarts with every byte, so a server that trickles bytes would
+    hold a pull forever without these. Each bound covers one operation with all its
+    retries and waits. Users change them in the ``[network]`` table of ``ganymede.toml``.
+    """
+
+    request_deadline_s: float = 300.0
+    """One API call (asking for the download link, listing flows, a deploy's PUT)."""
+    download_deadline_s: float = 1800.0
+    """Downloading the environment's code archive."""
 
 
 @dataclass(frozen=True)
@@ -80,11 +100,15 @@ class Settings:
     bot_email: str
     default_branch: str
     token: str | None = field(default=None, repr=False)
+    token_trimmed: bool = False
+    """The token had spaces or line breaks around it (a pasted line), now removed."""
     author_email: str | None = None
     archive_limits: ArchiveLimits = field(default_factory=ArchiveLimits)
     """Bounds on a downloaded archive, from the optional ``[archive]`` table."""
     promotion_chain: tuple[str, ...] = ()
     """Folders in promotion order (``[promotion] chain``); empty: any promotion is allowed."""
+    network: NetworkLimits = field(default_factory=NetworkLimits)
+    """Time bounds of network exchanges, from the optional ``[network]`` table."""
 
     def environment(self, folder: str | None) -> Environment:
         """Return the environment for ``folder``, or explain which folders exist."""
@@ -92,11 +116,18 @@ class Settings:
         if not folder:
             raise ConfigError(f"choose an environment with --env (one of: {known})")
         try:
-            return self.environments[folder]
+            environment = self.environments[folder]
         except KeyError:
             raise ConfigError(
                 f"unknown environment '{folder}': {CONFIG_FILE} lists {known}"
             ) from None
+        if environment.path.exists() and not environment.path.is_dir():
+            raise ConfigError(
+                f"{environment.folder} in {self.root} is a file, not the folder of environment "
+                f"'{environment.folder}': move the file away (or rename the environment in "
+                f"{CONFIG_FILE})"
+            )
+        return environment
 
     def require_token(self, environment: Environment) -> str:
         """Return the API token, or say where to put it (never what it is)."""
@@ -106,7 +137,30 @@ class Settings:
                 f"GANYMEDE_API_TOKEN (or put it in {DOTENV_FILE}) to the token of "
                 f"Ganymede environment '{environment.name}'"
             )
+        problem = token_problem(self.token)
+        if problem:
+            raise ConfigError(problem)
         return self.token
+
+
+def token_problem(token: str) -> str | None:
+    """Say what makes ``token`` unusable in an HTTP header, without showing it; None if fine.
+
+    API tokens are printable ASCII without spaces; anything else is a copy-and-paste
+    accident that would otherwise surface as a network error after every retry.
+    """
+    for position, character in enumerate(token, 1):
+        if "!" <= character <= "~":
+            continue
+        if character == " ":
+            kind = "a space"
+        else:
+            kind = "a control character" if character.isascii() else "a non-ASCII character"
+        return (
+            f"GANYMEDE_API_TOKEN holds {kind} at position {position} of {len(token)}: "
+            "copy the token again from Ganymede, without anything around it"
+        )
+    return None
 
 
 def is_ci(environ: Mapping[str, str]) -> bool:
@@ -166,6 +220,7 @@ def load_settings(
         )
     url = api_url or variables.get("GANYMEDE_API_URL") or ganymede.get("api_url")
     environments = _environments(root, data, variables.get("GANYMEDE_ENVIRONMENT"))
+    token = variables.get("GANYMEDE_API_TOKEN") or ""
     return Settings(
         root=root,
         subdomain=subdomain,
@@ -175,10 +230,12 @@ def load_settings(
         bot_name=str(sync.get("bot_name", "ganymede-sync-bot")),
         bot_email=str(sync.get("bot_email", "ganymede-sync-bot@users.noreply.github.com")),
         default_branch=str(sync.get("default_branch", "main")),
-        token=variables.get("GANYMEDE_API_TOKEN") or None,
+        token=token.strip() or None,
+        token_trimmed=token != token.strip(),
         author_email=variables.get("GANYMEDE_AUTHOR_EMAIL") or None,
         archive_limits=_archive_limits(_table(data, "archive")),
         promotion_chain=_promotion_chain(_table(data, "promotion"), environments),
+        network=_network_limits(_table(data, "network")),
     )
 
 
@@ -209,11 +266,30 @@ def _archive_limits(table: Mapping[str, object]) -> ArchiveLimits:
     )
 
 
-def _positive(table: Mapping[str, object], key: str, default: float) -> float:
+def _network_limits(table: Mapping[str, object]) -> NetworkLimits:
+    """Read ``[network]``: deadlines in seconds, each optional; a misspelt key is an error."""
+    defaults = NetworkLimits()
+    known = {
+        "request_deadline_s": defaults.request_deadline_s,
+        "download_deadline_s": defaults.download_deadline_s,
+    }
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"unknown key '{unknown[0]}' in [network] of {CONFIG_FILE}: use {', '.join(known)}"
+        )
+    return NetworkLimits(
+        **{key: float(_positive(table, key, default, "network")) for key, default in known.items()}
+    )
+
+
+def _positive(
+    table: Mapping[str, object], key: str, default: float, section: str = "archive"
+) -> float:
     value = table.get(key, default)
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if not (number and 0 < value < math.inf):
-        raise ConfigError(f"'archive.{key}' in {CONFIG_FILE} must be a positive number")
+        raise ConfigError(f"'{section}.{key}' in {CONFIG_FILE} must be a positive number")
     return value
 
 
@@ -247,6 +323,13 @@ def _environments(
         raise ConfigError(f"{CONFIG_FILE} has no [environments.<folder>] table")
     environments = {}
     for folder, entry in table.items():
+        problem = folder_name_problem(folder)
+        if problem:
+            shown = ascii(folder) if not folder.isprintable() else f"'{folder}'"
+            raise ConfigError(
+                f"environment folder {shown} in {CONFIG_FILE} {problem} (one folder of this "
+                "repository, never a path)"
+            )
         if not isinstance(entry, dict):
             raise ConfigError(f"[environments.{folder}] in {CONFIG_FILE} must be a table")
         name = name_override or _string(entry, f"environments.{folder}.ganymede_environment")
@@ -294,10 +377,20 @@ def _string(table: Mapping[str, object], dotted_key: str) -> str:
     return value.strip()
 
 
-def _normalise_url(url: str) -> str:
-    if not re.match(r"^https?://[^/\s]+", url):
+def _normalise_url(url: object) -> str:
+    """Return the API URL without a trailing slash, or say in one line what is wrong with it."""
+    fix = "fix GANYMEDE_API_URL or [ganymede] api_url"
+    if not isinstance(url, str) or not re.match(r"^https?://[^/\s]+", url):
         raise ConfigError(
-            f"API URL '{url}' must start with https:// (or http:// for a local emulator): "
-            "fix GANYMEDE_API_URL or [ganymede] api_url"
+            f"API URL '{url}' must start with https:// (or http:// for a local emulator): {fix}"
         )
+    if not url.isascii() or any(not ch.isprintable() or ch.isspace() for ch in url):
+        raise ConfigError(f"API URL {url!r} holds characters a URL cannot: {fix}")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port out of range or not a number
+    except ValueError as error:
+        raise ConfigError(f"API URL '{url}' is malformed ({error}): {fix}") from None
+    if not parts.hostname:
+        raise ConfigError(f"API URL '{url}' names no host: {fix}")
     return url.rstrip("/")

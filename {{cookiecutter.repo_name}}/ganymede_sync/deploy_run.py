@@ -22,7 +22,8 @@ Show = Callable[[str], None]
 
 def open_client(settings: Settings, environment: Environment) -> GanymedeClient:
     """Return the API client of ``environment`` (the token is checked before any request)."""
-    return GanymedeClient(settings.api_url, settings.require_token(environment), environment.name)
+    token = settings.require_token(environment)
+    return GanymedeClient(settings.api_url, token, environment.name, network=settings.network)
 
 
 def run_status(

@@ -23,6 +23,7 @@ from ganymede_sync.config import (
     Settings,
     find_root,
     load_settings,
+    token_problem,
 )
 from ganymede_sync.errors import ApiError, AuthenticationError, ConfigError
 
@@ -107,6 +108,14 @@ def check_folders(settings: Settings) -> Check:
     missing = [e.folder for e in settings.environments.values() if not e.path.is_dir()]
     if not missing:
         return Check("environment folders", ok=True, detail="all present")
+    files = [folder for folder in missing if (settings.root / folder).exists()]
+    if files:
+        return Check(
+            "environment folders",
+            ok=False,
+            detail=f"not folders but files: {', '.join(files)}",
+            fix=f"move {' '.join(files)} away, then create the folder(s) of the same name",
+        )
     return Check(
         "environment folders",
         ok=False,
@@ -201,7 +210,17 @@ def check_token(
             f"in {DOTENV_FILE} (gitignored); never in {CONFIG_FILE}",
         )
     source = "the environment" if environ.get(TOKEN_VARIABLE) else DOTENV_FILE
-    return Check("token", ok=True, detail=f"set in {source} ({len(settings.token)} characters)")
+    problem = token_problem(settings.token)
+    if problem:
+        return Check(
+            "token",
+            ok=False,
+            detail=f"set in {source}, but unusable: {problem}",
+            fix=f"set {TOKEN_VARIABLE} again to the token exactly as Ganymede shows it",
+        )
+    trimmed = "; spaces or line breaks around it were removed" if settings.token_trimmed else ""
+    detail = f"set in {source} ({len(settings.token)} characters{trimmed})"
+    return Check("token", ok=True, detail=detail)
 
 
 def check_api(settings: Settings, environment: Environment | None) -> Check:
@@ -210,12 +229,17 @@ def check_api(settings: Settings, environment: Environment | None) -> Check:
         return skipped(
             "API", "several environments: run invoke doctor --env <folder of your token>"
         )
-    if not settings.token:
-        return skipped("API", "needs a token")
+    if not settings.token or token_problem(settings.token):
+        return skipped("API", "needs a usable token")
     where = f"Ganymede environment '{environment.name}' at {settings.api_url}"
     try:
         with GanymedeClient(
-            settings.api_url, settings.token, environment.name, timeout=15.0, max_attempts=2
+            settings.api_url,
+            settings.token,
+            environment.name,
+            timeout=15.0,
+            max_attempts=2,
+            network=settings.network,
         ) as client:
             client.list_flows()
     except AuthenticationError as error:

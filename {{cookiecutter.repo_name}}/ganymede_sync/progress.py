@@ -80,6 +80,7 @@ def render_bar(label: str, done: int, total: int | None) -> str:
     """Return one bar line: ``label [#####     ] 1.2/3.4 MiB``."""
     if not total:
         return f"{label} {_amount(done, done)}"
+    done = min(done, total)  # a server may send more than it announced: never past 100%
     filled = min(_BAR_WIDTH, _BAR_WIDTH * done // total)
     bar = "#" * filled + " " * (_BAR_WIDTH - filled)
     return f"{label} [{bar}] {_amount(done, total, between='/')}"
@@ -89,6 +90,7 @@ def render_line(label: str, done: int, total: int | None) -> str:
     """Return one log line: ``label: 1.2 of 3.4 MiB (35%)``."""
     if not total:
         return f"{label}: {_amount(done, done)}"
+    done = min(done, total)
     return f"{label}: {_amount(done, total, between=' of ')} ({100 * done // total}%)"
 
 

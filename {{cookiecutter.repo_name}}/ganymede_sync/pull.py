@@ -86,7 +86,10 @@ def pull_environment(
     counter = _ByteCounter(progress)
     with (
         GanymedeClient(
-            settings.api_url, token, environment.name, **(client_options or {})
+            settings.api_url,
+            token,
+            environment.name,
+            **{"network": settings.network, **(client_options or {})},
         ) as client,
         fetch_snapshot(
             client,

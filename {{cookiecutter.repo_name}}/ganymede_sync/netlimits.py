@@ -1,0 +1,245 @@
+"""Bounds of one network exchange: time, size and destination.
+
+``Deadline`` and ``Watchdog`` end an exchange at its deadline even when the server
+trickles bytes; ``read_capped`` decompresses an answer without ever holding more than
+a set size; ``link_problem`` is the rule for where a download link may lead. The
+client plugs them into httpx (the watchdog through httpcore's ``trace`` extension);
+this module imports no HTTP library, never prints, and touches a socket only to shut
+down the one whose exchange ran out of time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import socket
+import threading
+import time
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+
+@dataclass
+class Deadline:
+    """The end of one operation, all its attempts and waits included."""
+
+    seconds: float
+    setting: str
+
+    def __post_init__(self) -> None:
+        self.ends = time.monotonic() + self.seconds
+
+    def remaining(self) -> float:
+        return self.ends - time.monotonic()
+
+    def describe(self) -> str:
+        return (
+            f"no complete answer within {self.seconds:g} s (the server is too slow or "
+            f"stalled): try again later, or raise {self.setting}"
+        )
+
+
+class Watchdog:
+    """Bound one exchange in time: when its deadline passes, shut its connection down.
+
+    httpx's read timeout restarts with every byte, so a server that trickles bytes
+    never trips it. httpcore's documented ``trace`` extension hands over each new
+    connection's stream; at the deadline, shutting its socket down wakes the blocked
+    read, which then fails. The same hook checks the address a download reached
+    (``check_peer``), which also covers host names that resolve to private addresses.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._lock = threading.Lock()
+        self._stream: Any = None
+        self._peer_rule: tuple[str, str] | None = None
+        self._connecting_to: str | None = None
+        self._timer = threading.Timer(max(0.0, seconds), self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._timer.cancel()
+
+    def check_peer(self, url: str, api_url: str) -> None:
+        """Refuse the next connection of this exchange unless the rule for ``url`` allows it."""
+        self._peer_rule = (url, api_url)
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        if event == "connection.connect_tcp.started":
+            self._connecting_to = str(info.get("host", "")).lower()
+        if not event.endswith(".complete"):
+            return
+        stream = info.get("return_value")
+        if not hasattr(stream, "get_extra_info"):
+            return
+        with self._lock:
+            self._stream = stream
+            expired = self.expired
+        if expired:
+            shut_down(stream)
+        if event == "connection.connect_tcp.complete":
+            self._refuse_peer(stream)
+
+    def _refuse_peer(self, stream: Any) -> None:
+        if self._peer_rule is None:
+            return
+        url, api_url = self._peer_rule
+        host = (urlsplit(url).hostname or "").lower()
+        if self._connecting_to != host or origin(url) == origin(api_url):
+            return  # through a proxy (it resolves the name), or the API's own origin
+        peer = stream.get_extra_info("server_addr")
+        address = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+        reason = address_problem(address)
+        if reason:
+            stream.close()
+            raise RefusedAddress(origin(url), f"which resolves to {reason}")
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            stream = self._stream
+        if stream is not None:
+            shut_down(stream)
+
+
+def shut_down(stream: Any) -> None:
+    """Shut a connection's socket down for both directions; a blocked read then returns."""
+    sock = stream.get_extra_info("socket")
+    if isinstance(sock, socket.socket):
+        # The plain socket method: an ssl socket's own shutdown would also drop its
+        # TLS state under the reading thread's feet.
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+def link_problem(url: str, api_url: str) -> str | None:
+    """Return why a download link must not be followed, or None when it may be.
+
+    Allowed: the API's own origin (the local emulator serves downloads there), or
+    https to a host that is not an address of this computer or a private network.
+    """
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        return "which is not a valid URL"
+    if parts.scheme in ("http", "https") and origin(url) == origin(api_url):
+        return None
+    if parts.scheme != "https":
+        return f"which is {parts.scheme or 'no'} scheme, not https"
+    host = (parts.hostname or "").lower()
+    if not host:
+        return "which names no host"
+    if host == "localhost" or host.endswith(".localhost"):
+        return "this computer"
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return None  # a name: its address is checked when the download connects
+    problem = address_problem(host)
+    return f"{problem}" if problem else None
+
+
+def address_problem(text: str) -> str | None:
+    """Name the kind of a non-public IP address (loopback, private, ...), or None if public."""
+    try:
+        address = ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return "an address that is not an IP address"
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    for kind, test in (
+        ("a loopback address", address.is_loopback),
+        ("a link-local address", address.is_link_local),
+        ("a private-network address", address.is_private),
+        ("a multicast address", address.is_multicast),
+        ("an unspecified address", address.is_unspecified),
+        ("a reserved address", address.is_reserved),
+    ):
+        if test:
+            return kind
+    return None if address.is_global else "an address that is not public"
+
+
+def read_capped(encoding: str, chunks: Iterable[bytes], limit: int) -> bytes:
+    """Join received ``chunks``, decompressing gzip or deflate, refusing more than ``limit`` bytes.
+
+    An HTTP library inflates each received chunk whole, and a small compressed answer
+    can expand a thousandfold: here the decompressor never produces more than the
+    room left under ``limit``. ``encoding`` is the answer's Content-Encoding.
+    """
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        inflate = None
+    elif encoding in ("gzip", "x-gzip", "deflate"):
+        inflate = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header
+    else:
+        raise AnswerProblem(
+            f"the API answered with Content-Encoding '{printable(encoding)[:40]}', which "
+            "this tool does not read: check GANYMEDE_API_URL and any proxy in between"
+        )
+    parts: list[bytes] = []
+    size = 0
+    for raw in chunks:
+        pending = raw
+        while pending:
+            room = limit - size + 1
+            if inflate is None:
+                piece, pending = pending[:room], b""
+            else:
+                try:
+                    piece = inflate.decompress(pending, room)
+                except zlib.error:
+                    raise AnswerProblem(
+                        f"the API's {encoding} answer is corrupt: try again later"
+                    ) from None
+                pending = inflate.unconsumed_tail
+            size += len(piece)
+            if size > limit:
+                raise AnswerProblem(
+                    f"the API's answer is over {limit >> 20} MiB, more than any answer it "
+                    "should give: check GANYMEDE_API_URL"
+                )
+            parts.append(piece)
+            if not piece:
+                break
+    return b"".join(parts)
+
+
+def printable(text: str) -> str:
+    """Replace characters a terminal would act on (escapes, controls) with '?'."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
+def origin(url: str) -> str:
+    """Return scheme://host:port of a URL, the part a message may show."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:
+        return "an invalid address"
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{printable(host)}:{port}"
+
+
+class AnswerProblem(Exception):
+    """An API answer that is too large or not decodable; the text says which."""
+
+
+class RefusedAddress(Exception):
+    """A download connected to an address the signed-link rule refuses."""
+
+    def __init__(self, origin: str, reason: str) -> None:
+        super().__init__(reason)
+        self.origin = origin
+        self.reason = reason
