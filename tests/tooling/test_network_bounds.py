@@ -29,7 +29,7 @@ from ganymede_sync.client import MAX_ANSWER_BYTES, MAX_REDIRECTS, GanymedeClient
 from ganymede_sync.config import NetworkLimits
 from ganymede_sync.errors import ApiError, ConfigError, UncertainDeliveryError
 from ganymede_sync.progress import render_bar, render_line
-from tests.pull_helpers import API_KEY, Sleeps
+from tests.tooling.pull_helpers import API_KEY, Sleeps
 
 SIGNATURE = "X-Goog-Signature=c0ffee"
 Script = Callable[["Handler"], None]
