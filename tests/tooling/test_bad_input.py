@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_network_bounds import HostileServer, commits_then
+from tests.tooling.test_network_bounds import HostileServer, commits_then
 from tests.tooling.conftest import API_KEY
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
