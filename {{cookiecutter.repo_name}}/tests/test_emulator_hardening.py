@@ -25,6 +25,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from ganymede_sync.emulator import Emulator
 
@@ -124,6 +126,36 @@ def test_put_refuses_a_bad_name_naming_it_and_commits_nothing(emulator, path):
         assert response.status == 400
         assert repr(path) in response.text
     assert len(emulator.commits("dev")) == 1
+
+
+SEGMENTS = st.one_of(
+    st.text(st.characters(blacklist_categories=()), max_size=5),
+    st.sampled_from(["", ".", "..", ".git", ".Git", ".git ", "git~1", "a\\b", "\u200c.git"]),
+)
+LIB_PATHS = st.lists(SEGMENTS, min_size=1, max_size=3).map(lambda parts: "lib/" + "/".join(parts))
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(path=LIB_PATHS)
+def test_any_name_is_either_refused_by_name_or_served_back_exactly(emulator, path):
+    """Whatever a PUT holds, the emulator answers, and what it commits a download serves."""
+    name = path + ".py"
+    before = len(emulator.commits("dev"))
+    response = exchange(emulator, put_request(put_json({name: b64(b"v = 1\n")})))
+    event(f"answered {response.status}")
+    if response.status == 400:
+        assert repr(name) in response.text
+        assert len(emulator.commits("dev")) == before
+        return
+    assert response.status == 200, response.text
+    with httpx.Client(base_url=emulator.url, headers={"api-key": KEY}) as client:
+        download = httpx.get(client.get(COMMITS).text)
+    with zipfile.ZipFile(io.BytesIO(download.content)) as archive:
+        assert archive.read(name) == b"v = 1\n"
 
 
 @pytest.mark.parametrize(
