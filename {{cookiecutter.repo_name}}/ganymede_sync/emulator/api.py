@@ -401,7 +401,7 @@ def _check_no_clash(tree: Mapping[str, TreeEntry], targets: Mapping[str, bytes])
     for path in targets:
         parents = [path.rsplit("/", i)[0] for i in range(1, path.count("/") + 1)]
         if path in folders or any(parent in tree for parent in parents):
-            raise BadRequest(f"Invalid path '{path}': it clashes with an existing file or folder")
+            raise BadRequest(f"Invalid path {path!r}: it clashes with an existing file or folder")
 
 
 def _summary(prefix: str, files: Mapping[str, bytes], changes: Mapping[str, object]) -> str:

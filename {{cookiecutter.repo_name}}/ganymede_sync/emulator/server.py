@@ -41,6 +41,7 @@ LISTEN_BACKLOG = 128
 default of 5 makes a burst of clients (30 parallel PUTs) wait for SYN retries of 1, 3,
 7 s, and clients with a shorter timeout give up without an answer."""
 _MAX_LINE = 8192
+_READ_PIECE = 1024**2
 _MAX_TRAILER_LINES = 100
 _REDACTED = "[redacted]"
 _SECRET_PARAMETERS = frozenset({"signature"})
@@ -374,13 +375,12 @@ def _read_body(stream: BinaryIO, headers: Message, cap: int) -> bytes:
     coding = headers.get("Transfer-Encoding")
     if coding is not None:
         if coding.strip().lower() != "chunked":
-            raise _BodyRefused(400, f"Unsupported Transfer-Encoding {coding!r}: use chunked")
+            raise _BodyRefused(501, f"Unsupported Transfer-Encoding {coding!r}: use chunked")
         return _read_chunked(stream, cap)
-    length = _content_length(headers, cap)
-    body = stream.read(length)
-    if len(body) < length:
+    body = bytearray()
+    if not _read_into(body, stream, _content_length(headers, cap)):
         raise _BodyRefused(400, "The request body is shorter than its Content-Length")
-    return body
+    return bytes(body)
 
 
 def _content_length(headers: Message, cap: int) -> int:
@@ -406,14 +406,26 @@ def _read_chunked(stream: BinaryIO, cap: int) -> bytes:
             raise _too_large(cap)
         if size == 0:
             break
-        chunk = stream.read(size)
-        if len(chunk) < size or stream.readline(_MAX_LINE + 1) not in (b"\r\n", b"\n"):
+        complete = _read_into(body, stream, size)
+        if not complete or stream.readline(_MAX_LINE + 1) not in (b"\r\n", b"\n"):
             raise _BodyRefused(400, "Malformed chunked body: a chunk is cut short")
-        body += chunk
     for _ in range(_MAX_TRAILER_LINES):
         if stream.readline(_MAX_LINE + 1) in (b"\r\n", b"\n", b""):
             return bytes(body)
     raise _BodyRefused(400, "Malformed chunked body: too many trailer lines")
+
+
+def _read_into(body: bytearray, stream: BinaryIO, size: int) -> bool:
+    """Append ``size`` bytes to ``body`` in pieces, so memory grows only with what really
+    arrives (one large read would allocate the announced size at once); False if the
+    stream ends first."""
+    while size > 0:
+        piece = stream.read(min(size, _READ_PIECE))
+        if not piece:
+            return False
+        body += piece
+        size -= len(piece)
+    return True
 
 
 def _chunk_size(line: bytes) -> int:
