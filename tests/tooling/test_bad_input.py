@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.tooling.test_network_bounds import HostileServer, commits_then
 from tests.tooling.conftest import API_KEY
+from tests.tooling.test_network_bounds import HostileServer, commits_then
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
