@@ -273,11 +273,11 @@ class GanymedeClient:
                 continue
             if response.is_success:
                 return response
-            retry = self._retry_for(response, repeatable)
-            if retry is None:
+            answered = self._retry_for(response, repeatable)
+            if answered is None:
                 raise self._status_error(response, what, flow=flow, repeatable=repeatable)
             self._pause_or_fail(
-                attempt, retry, what, response=response, flow=flow, deadline=deadline
+                attempt, answered, what, response=response, flow=flow, deadline=deadline
             )
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -349,7 +349,8 @@ class GanymedeClient:
     ) -> int:
         if deadline.remaining() <= 0:
             raise ApiError(f"{self._where(what)}: {deadline.describe()}")
-        written = total = 0
+        written = 0
+        total: int | None = 0
         with Watchdog(deadline.remaining()) as watchdog:
             try:
                 with self._open_download(url, what, deadline, watchdog) as response:

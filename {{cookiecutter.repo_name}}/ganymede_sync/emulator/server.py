@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import json
 import logging
 import re
@@ -25,7 +26,7 @@ from dataclasses import asdict, dataclass
 from email.message import Message
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ganymede_sync.emulator.api import BadRequest, Ganymede, Reply, as_json, text
@@ -128,7 +129,7 @@ class EmulatorServer(ThreadingHTTPServer):
         self.clock = clock
         self.max_body_bytes = max_body_bytes
 
-    def handle_error(self, request: object, client_address: tuple[str, int]) -> None:
+    def handle_error(self, request: Any, client_address: Any) -> None:
         """Log a client that went away (a timeout, a test's dropped socket) without a trace."""
         error = sys.exc_info()[1]
         if isinstance(error, ConnectionError):
@@ -139,7 +140,7 @@ class EmulatorServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         """Base URL of the server, e.g. ``http://127.0.0.1:8765``."""
-        host, port = self.server_address[:2]
+        host, port = self.socket.getsockname()[:2]
         return f"http://{host}:{port}"
 
 
@@ -367,7 +368,11 @@ class _BodyRefused(Exception):
         self.status = status
 
 
-def _read_body(stream: BinaryIO, headers: Message, cap: int) -> bytes:
+# A request's body stream: what BaseHTTPRequestHandler.rfile is.
+_Stream = BinaryIO | io.BufferedIOBase
+
+
+def _read_body(stream: _Stream, headers: Message, cap: int) -> bytes:
     """Read a body framed by Content-Length or chunked, never more than ``cap`` bytes.
 
     A body over the cap is refused from its announced length, before its bytes are read.
@@ -397,7 +402,7 @@ def _too_large(cap: int) -> _BodyRefused:
     return _BodyRefused(413, f"Request body too large: at most {cap} bytes")
 
 
-def _read_chunked(stream: BinaryIO, cap: int) -> bytes:
+def _read_chunked(stream: _Stream, cap: int) -> bytes:
     """Read a chunked body chunk by chunk, refusing it as soon as the sizes exceed ``cap``."""
     body = bytearray()
     while True:
@@ -415,7 +420,7 @@ def _read_chunked(stream: BinaryIO, cap: int) -> bytes:
     raise _BodyRefused(400, "Malformed chunked body: too many trailer lines")
 
 
-def _read_into(body: bytearray, stream: BinaryIO, size: int) -> bool:
+def _read_into(body: bytearray, stream: _Stream, size: int) -> bool:
     """Append ``size`` bytes to ``body`` in pieces, so memory grows only with what really
     arrives (one large read would allocate the announced size at once); False if the
     stream ends first."""

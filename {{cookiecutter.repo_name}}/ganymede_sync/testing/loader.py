@@ -106,7 +106,7 @@ def load_node(
         raise NodeImportError(describe_import_error(path, environment, error)) from error
     execute = getattr(module, "execute", None)
     if callable(execute):
-        module.execute = lib.wrap(execute)
+        setattr(module, "execute", lib.wrap(execute))  # noqa: B010 - a module attribute
     return module
 
 
@@ -174,8 +174,11 @@ def _import_lib_package(folder: Path) -> None:
         return
     package = ModuleType("lib", "Shared code of one environment folder (namespace package).")
     package.__path__ = [str(folder)]
-    package.__spec__ = importlib.util.spec_from_loader("lib", loader=None, is_package=True)
-    package.__spec__.submodule_search_locations = [str(folder)]
+    spec = importlib.util.spec_from_loader("lib", loader=None, is_package=True)
+    if spec is None:  # never for a name with is_package=True; narrows the type
+        raise ImportError("lib")
+    spec.submodule_search_locations = [str(folder)]
+    package.__spec__ = spec
     sys.modules["lib"] = package
 
 

@@ -125,7 +125,7 @@ def _module(name: str, contents: Mapping[str, Any]) -> ModuleType:
     module = ModuleType(name, f"Stand-in for {name}: {standin.STANDIN_NOTE}.")
     module.__dict__.update(contents)
     module.__path__ = []  # a package, so `import ganymede_sdk.x` consults our finder
-    module.__all__ = sorted(contents)
+    module.__dict__["__all__"] = sorted(contents)
     setattr(module, MARKER, True)
 
     def __getattr__(attribute: str) -> Any:
@@ -133,7 +133,7 @@ def _module(name: str, contents: Mapping[str, Any]) -> ModuleType:
             raise AttributeError(attribute)
         raise NotEmulatedError(f"{name}.{attribute}")
 
-    module.__getattr__ = __getattr__
+    module.__dict__["__getattr__"] = __getattr__  # PEP 562: called for missing names
     return module
 
 
