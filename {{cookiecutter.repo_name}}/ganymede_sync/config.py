@@ -4,7 +4,8 @@ Pure: reads files and a mapping of variables, never the network, never prints.
 Precedence: explicit arguments (command-line options) > ``GANYMEDE_*`` variables
 (also read from a local, gitignored ``.env``) > ``ganymede.toml``.
 Errors name the key and the file to fix. Secrets are never read from
-``ganymede.toml``: the token only comes from ``GANYMEDE_API_TOKEN``.
+``ganymede.toml``: a folder's token comes from ``GANYMEDE_API_TOKEN_<FOLDER>`` (see
+``token_variable``) or else from ``GANYMEDE_API_TOKEN``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ CONFIG_FILE = "ganymede.toml"
 DOTENV_FILE = ".env"
 MANIFEST_DIR = ".ganymede"
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+TOKEN_VARIABLE = "GANYMEDE_API_TOKEN"  # noqa: S105 - a variable name, not a value
+OVERRIDE_VARIABLES = ("GANYMEDE_ENVIRONMENT", "GANYMEDE_SUBDOMAIN", "GANYMEDE_API_URL")
+"""Variables that change where a folder's code goes; ``doctor`` names the active ones."""
 MIB = 1 << 20
 FILE_LIMIT_SETTING = "[archive] max_file_mb in ganymede.toml"
 TOTAL_LIMIT_SETTING = "[archive] max_total_mb in ganymede.toml"
@@ -65,6 +69,8 @@ class Environment:
     """Absolute path of the folder."""
     manifest_path: Path
     """Where the manifest of the last pull is kept (``.ganymede/<folder>.json``)."""
+    configured_name: str = ""
+    """The name ``ganymede.toml`` gives, before any ``GANYMEDE_ENVIRONMENT`` override."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,13 @@ class Settings:
     bot_email: str
     default_branch: str
     token: str | None = field(default=None, repr=False)
+    """The shared token (``GANYMEDE_API_TOKEN``), used by folders without a token of their own."""
+    folder_tokens: dict[str, str] = field(default_factory=dict, repr=False)
+    """Folder -> token from ``GANYMEDE_API_TOKEN_<FOLDER>``: one shell, several environments."""
+    configured_subdomain: str = ""
+    """The tenant ``ganymede.toml`` names, before any ``GANYMEDE_SUBDOMAIN`` override."""
+    overrides: dict[str, str] = field(default_factory=dict)
+    """Active ``OVERRIDE_VARIABLES`` and their values (a URL is not a secret)."""
     author_email: str | None = None
     archive_limits: ArchiveLimits = field(default_factory=ArchiveLimits)
     """Bounds on a downloaded archive, from the optional ``[archive]`` table."""
@@ -96,15 +109,33 @@ class Settings:
                 f"unknown environment '{folder}': {CONFIG_FILE} lists {known}"
             ) from None
 
+    def token_for(self, environment: Environment) -> str | None:
+        """Return the folder's own token, else the shared one, else None."""
+        return self.folder_tokens.get(environment.folder) or self.token
+
     def require_token(self, environment: Environment) -> str:
-        """Return the API token, or say where to put it (never what it is)."""
-        if not self.token:
+        """Return the API token of ``environment``, or say where to put it (never what it is)."""
+        token = self.token_for(environment)
+        if not token:
             raise ConfigError(
                 f"no API token for environment '{environment.folder}': set "
-                f"GANYMEDE_API_TOKEN (or put it in {DOTENV_FILE}) to the token of "
-                f"Ganymede environment '{environment.name}'"
+                f"{token_variable(environment.folder)} (or {TOKEN_VARIABLE}) in {DOTENV_FILE} "
+                f"or the environment to the token of Ganymede environment '{environment.name}'"
             )
-        return self.token
+        return token
+
+    def target(self, environment: Environment) -> str:
+        """Name where ``environment``'s code goes, as every line shows it: ``acme/prod``."""
+        return f"{self.subdomain}/{environment.name}"
+
+
+def token_variable(folder: str) -> str:
+    """Return the variable holding ``folder``'s own token: ``GANYMEDE_API_TOKEN_<FOLDER>``.
+
+    The folder name is upper-cased and every character that a shell variable cannot
+    hold (``-``, ``.``, ...) becomes ``_``: ``prod-eu.v2`` reads ``GANYMEDE_API_TOKEN_PROD_EU_V2``.
+    """
+    return f"{TOKEN_VARIABLE}_{re.sub(r'[^A-Za-z0-9]', '_', folder).upper()}"
 
 
 def is_ci(environ: Mapping[str, str]) -> bool:
@@ -163,19 +194,39 @@ def load_settings(
             f"[ganymede] subdomain in {CONFIG_FILE}"
         )
     url = api_url or variables.get("GANYMEDE_API_URL") or ganymede.get("api_url")
+    environments = _environments(root, data, variables.get("GANYMEDE_ENVIRONMENT"))
     return Settings(
         root=root,
         subdomain=subdomain,
         api_url=_normalise_url(url or f"https://{subdomain}.ganymede.bio"),
-        environments=_environments(root, data, variables.get("GANYMEDE_ENVIRONMENT")),
+        environments=environments,
         branch_prefix=str(sync.get("branch_prefix", "ganymede-sync/")),
         bot_name=str(sync.get("bot_name", "ganymede-sync-bot")),
         bot_email=str(sync.get("bot_email", "ganymede-sync-bot@users.noreply.github.com")),
         default_branch=str(sync.get("default_branch", "main")),
-        token=variables.get("GANYMEDE_API_TOKEN") or None,
+        token=variables.get(TOKEN_VARIABLE) or None,
+        folder_tokens=_folder_tokens(environments, variables),
+        configured_subdomain=_string(ganymede, "ganymede.subdomain"),
+        overrides={name: variables[name] for name in OVERRIDE_VARIABLES if variables.get(name)},
         author_email=variables.get("GANYMEDE_AUTHOR_EMAIL") or None,
         archive_limits=_archive_limits(_table(data, "archive")),
     )
+
+
+def _folder_tokens(
+    environments: Mapping[str, Environment], variables: Mapping[str, str]
+) -> dict[str, str]:
+    """Read each folder's own token; two folders that share one variable name are an error."""
+    owners: dict[str, str] = {}
+    for folder in environments:
+        name = token_variable(folder)
+        if name in owners:
+            raise ConfigError(
+                f"folders '{owners[name]}' and '{folder}' would both read their token from "
+                f"{name}: rename one folder in {CONFIG_FILE}"
+            )
+        owners[name] = folder
+    return {folder: variables[name] for name, folder in owners.items() if variables.get(name)}
 
 
 def _archive_limits(table: Mapping[str, object]) -> ArchiveLimits:
@@ -219,7 +270,9 @@ def _environments(
     """Build the folder -> Environment map.
 
     ``GANYMEDE_ENVIRONMENT`` overrides the Ganymede name of every folder: in CI it
-    is set per GitHub environment, and a run only ever works on one folder.
+    is set per GitHub environment, and a run only ever works on one folder. A folder
+    stays bound to its recorded environment (``binding``): an override that points
+    it elsewhere is refused unless the task is asked to retarget.
     """
     table = _table(data, "environments")
     if not table:
@@ -228,12 +281,13 @@ def _environments(
     for folder, entry in table.items():
         if not isinstance(entry, dict):
             raise ConfigError(f"[environments.{folder}] in {CONFIG_FILE} must be a table")
-        name = name_override or _string(entry, f"environments.{folder}.ganymede_environment")
+        configured = _string(entry, f"environments.{folder}.ganymede_environment")
         environments[folder] = Environment(
             folder=folder,
-            name=name,
+            name=name_override or configured,
             path=root / folder,
             manifest_path=root / MANIFEST_DIR / f"{folder}.json",
+            configured_name=configured,
         )
     return environments
 
