@@ -104,15 +104,15 @@ def pull(c, env=None, force=False, flow=None, no_lib=False, commit=False, retarg
         "env": "environment folder to deploy (e.g. dev)",
         "force": FORCE_HELP.format(what="send files that were also changed in Ganymede"),
         "dry_run": "show the plan and let Ganymede validate it, without committing",
-        "author_email": "Ganymede user email for the commit (default: author of HEAD)",
-        "message": "commit message in Ganymede (default: the commits being deployed)",
         "retarget": RETARGET_HELP + " (this run only)",
         "allow_dirty": "send files with uncommitted changes (the Ganymede commit message says so)",
+        "author_email": "Ganymede user email for the commit (default: author of HEAD)",
+        "message": "commit message in Ganymede (default: the commits being deployed)",
     }
 )
 def deploy(
-    c, env=None, force=False, dry_run=False, author_email=None, message=None,
-    retarget=False, allow_dirty=False,
+    c, env=None, force=False, dry_run=False, retarget=False, allow_dirty=False,
+    author_email=None, message=None,
 ):  # fmt: skip
     """Send the committed flow code of an environment folder to Ganymede."""
     import os
@@ -294,23 +294,30 @@ def doctor(c, env=None):
 # --- changed environments -----------------------------------------------------
 @task(
     help={
-        "before": "commit before the change; all zeros or unknown: every folder with files",
+        "before": "commit before the change (push: the old tip; pull request: the merge "
+        "commit's first parent); all zeros or unknown: every folder with files",
         "after": "commit after the change (default: HEAD)",
     }
 )
 def changed_environments(c, before="", after="HEAD"):
-    """Print the environment folders changed between two commits, as a JSON list."""
+    """Print the pulled environment folders changed between two commits, as a JSON list."""
     import json
     import os
+    import sys
 
     from ganymede_sync.changes import changed_environments as find_changed
     from ganymede_sync.config import load_settings
 
     with expected_failures():
-        folders = find_changed(load_settings(), before or None, after)
-    emit(json.dumps(folders))
+        settings = load_settings()
+        changes = find_changed(settings, before or None, after)
+    for note in changes.notes(settings):
+        # A workflow command on a runner (shown on the run's page), a plain note elsewhere.
+        prefix = "::notice title=Folder skipped::" if os.environ.get("GITHUB_ACTIONS") else "note: "
+        print(prefix + note, file=sys.stderr)
+    emit(json.dumps(changes.folders))
     # In a workflow step, also hand the list to later jobs as the output `environments`.
     output = os.environ.get("GITHUB_OUTPUT")
     if output:
         with open(output, "a", encoding="utf-8") as handle:
-            handle.write(f"environments={json.dumps(folders)}\n")
+            handle.write(f"environments={json.dumps(changes.folders)}\n")

@@ -75,11 +75,11 @@ def init_repository(root: Path, *, branch: str) -> str:
 
 # --- changed folders ----------------------------------------------------------
 def changed_paths(root: Path, before: str, after: str) -> list[str] | None:
-    """Return the paths changed from the merge base of ``before`` and ``after`` to ``after``.
+    """Return the paths whose content differs between ``before`` and ``after`` (two dots).
 
     Returns None when ``before`` cannot be used: unknown in this clone (a force
-    push, a shallow clone) or without common history. The caller decides what to
-    do then; guessing "nothing changed" would skip a deploy.
+    push, a shallow clone). The caller decides what to do then; guessing "nothing
+    changed" would skip a deploy.
     """
     repo = _require_repository(root)
     after_sha = _resolve_commit(repo, after)
@@ -88,11 +88,7 @@ def changed_paths(root: Path, before: str, after: str) -> list[str] | None:
     before_sha = _resolve_commit(repo, before)
     if before_sha is None:
         return None
-    try:
-        base = repo.git.merge_base(before_sha, after_sha)
-    except git.GitCommandError:
-        return None
-    return _split_paths(repo.git.diff("--name-only", "--no-renames", "-z", base, after_sha))
+    return _split_paths(repo.git.diff("--name-only", "--no-renames", "-z", before_sha, after_sha))
 
 
 def tracked_paths(root: Path, ref: str) -> list[str]:
