@@ -144,7 +144,7 @@ def test_the_first_push_of_a_new_repository_deploys_nothing_never_pulled(tmp_pat
 
 def test_before_without_common_history_deploys_every_folder_with_files(repo: git.Repo):
     repo.git.checkout("--quiet", "--orphan", "other")
-    repo.git.rm("-r", "--quiet", ".")
+    repo.git.rm("-r", "--quiet", "--force", ".")
     orphan = _commit(repo, {"unrelated.txt": "x\n"}, "unrelated")
     repo.git.checkout("--quiet", "--force", "main")
     assert _changed(repo, orphan, "main") == ["dev", "prod"]
@@ -153,7 +153,7 @@ def test_before_without_common_history_deploys_every_folder_with_files(repo: git
 def test_unknown_after_commit_is_a_clear_error(repo: git.Repo):
     settings = load_settings(Path(repo.working_tree_dir), environ={})
     with pytest.raises(GitError, match="fetch-depth: 0"):
-        changed_environments(settings, None, "f" * 40).folders
+        changed_environments(settings, None, "f" * 40)
 
 
 def test_task_prints_the_list_and_records_the_workflow_output(repo: git.Repo, tmp_path: Path):
