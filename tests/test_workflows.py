@@ -221,6 +221,7 @@ def test_only_the_default_branch_deploys_and_only_after_the_github_set_up(genera
     assert guard["run"].strip().endswith("exit 1")
     notice = jobs["changes"]["steps"][1]
     assert notice["if"] == "github.event_name == 'push' && vars.GANYMEDE_SUBDOMAIN == ''"
+    assert workflows["pull.yml"]["jobs"]["pull"]["if"] == "vars.GANYMEDE_SUBDOMAIN != ''"
 
 
 def test_changed_folders_come_from_a_two_dot_diff_or_the_merge_commits_first_parent(generated):

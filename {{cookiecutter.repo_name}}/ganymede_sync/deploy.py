@@ -462,7 +462,8 @@ def deploy_environment(
     for attempt in range(MAX_REPLANS + 1):
         reasons = refusal_reasons(current, environment.folder)
         if reasons:
-            raise DeployRefused(f"nothing was sent to {environment.name}: " + "; ".join(reasons))
+            where = settings.target(environment)
+            raise DeployRefused(f"nothing was sent to {where}: " + "; ".join(reasons))
         if not current.to_send:
             return DeployOutcome(current, delivered, dry_run, replanned=attempt > 0)
         try:

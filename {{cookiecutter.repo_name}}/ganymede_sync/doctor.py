@@ -240,6 +240,9 @@ def check_token(
         variable = token_variable(environment.folder)
         source = "the environment" if environ.get(variable) else DOTENV_FILE
         return Check("token", ok=True, detail=f"{variable} set in {source} ({len(own)} characters)")
+    if environment is None and settings.folder_tokens and not settings.token:
+        folders = ", ".join(f"{folder}/" for folder in settings.folder_tokens)
+        return Check("token", ok=True, detail=f"a token of its own for {folders}")
     if not settings.token:
         whose = f"Ganymede environment '{environment.name}'" if environment else "the environment"
         return Check(

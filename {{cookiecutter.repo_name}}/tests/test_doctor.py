@@ -324,3 +324,16 @@ def test_read_only_default_workflow_permissions_pass(gh: FakeGh, repository: Pat
     assert (
         checks["GitHub workflow permissions"].ok and checks["GitHub workflow permissions"].warning
     )
+
+
+def test_tokens_per_folder_count_as_set(gh: FakeGh, repository: Path) -> None:
+    environ = {"GANYMEDE_API_TOKEN_DEV": "dev-token-1", "GANYMEDE_API_TOKEN_PROD": "prod-token-22"}
+
+    every = by_name(doctor.run_checks(repository, environ=environ))["token"]
+    prod = by_name(doctor.run_checks(repository, folder="prod", environ=environ))["token"]
+
+    assert every.ok and every.detail == "a token of its own for dev/, prod/"
+    assert (
+        prod.ok and prod.detail == "GANYMEDE_API_TOKEN_PROD set in the environment (13 characters)"
+    )
+    assert "prod-token-22" not in every.detail + prod.detail
