@@ -4,7 +4,10 @@ Each rule parses the rendered workflows of every answer set and checks one prope
 that a security review would ask for: empty default permissions, per-job grants,
 actions pinned to commits with a matching version comment, no expression inside a
 shell script, shell steps that only install tools and call `invoke`, no persisted
-credentials, timeouts, and deploys queued per environment.
+credentials, timeouts, and the deploy rules of docs/workflows.md: the tip of the default
+branch deployed, one concurrency group per environment shared by pull and deploy, manual
+deploys from the default branch only, nothing deployed before the GitHub set-up, two-dot
+diffs, pull request plans that need no environment, and one aggregate check.
 """
 
 from __future__ import annotations
@@ -16,15 +19,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.conftest import answer
+
 WORKFLOWS = ("pull.yml", "deploy.yml", "ci.yml", "promote.yml")
-DEFAULTS = {
-    "environments": "dev,prod",
-    "default_branch": "main",
-    "python_version": "3.12",
-    "pull_schedule": "",
-    "sync_bot_name": "ganymede-sync-bot",
-    "sync_bot_email": "ganymede-sync-bot@users.noreply.github.com",
-}
 # The commits the workflows pin: SHA -> (action, version in its comment). Change both together.
 PINS = {
     "fbc6f3992d24b796d5a048ff273f7fcc4a7b6c09": ("actions/checkout", "v5.1.0"),
@@ -43,6 +40,11 @@ ALLOWED_RUN_LINES = (
     re.compile(r"ruff (check|format --check)"),
     re.compile(r"actionlint"),
     re.compile(r'echo "::notice title=[^:$`"]+::[^$`"]+"'),
+    re.compile(r'echo "::error title=[^:$`"]+::[^$`"]+"'),
+    re.compile(r"exit 1"),
+    # status exits 2 for "something to send": only that code is let through (or stopped).
+    re.compile(r'invoke status( --offline)? --env "\$ENVIRONMENT" \|\| test "\$\?" -(eq|ne) 2'),
+    re.compile(r'echo "[^`"]*" >> "\$GITHUB_STEP_SUMMARY"'),
 )
 # Exactly the permissions each job needs; anything else is a finding.
 JOB_PERMISSIONS = {
@@ -50,13 +52,10 @@ JOB_PERMISSIONS = {
     ("deploy.yml", "changes"): {"contents": "read"},
     ("deploy.yml", "deploy"): {"contents": "read"},
     ("deploy.yml", "plan"): {"contents": "read"},
+    ("deploy.yml", "plans"): {},
     ("ci.yml", "checks"): {"contents": "read"},
     ("promote.yml", "promote"): {"contents": "write", "pull-requests": "write"},
 }
-
-
-def answer(answers: dict[str, str], key: str) -> str:
-    return answers.get(key, DEFAULTS[key])
 
 
 def environment_names(answers: dict[str, str]) -> list[str]:
@@ -170,7 +169,7 @@ def test_deploys_queue_per_environment_in_its_github_environment(generated):
     job = workflows["deploy.yml"]["jobs"]["deploy"]
     assert job["environment"] == "${{ matrix.environment }}"
     assert job["concurrency"] == {
-        "group": "deploy-${{ matrix.environment }}",
+        "group": "ganymede-${{ matrix.environment }}",
         "cancel-in-progress": False,
     }
     checkout = job["steps"][0]
@@ -201,6 +200,56 @@ def test_a_deploy_runs_only_after_its_environments_flow_tests_pass(generated):
     assert install < tests < runs.index('invoke deploy --env "$ENVIRONMENT"')
     assert steps[tests]["env"] == {"ENVIRONMENT": "${{ matrix.environment }}"}
     assert not any("if" in step or "continue-on-error" in step for step in steps[tests:])
+
+
+def test_a_deploy_sends_the_tip_of_the_default_branch_not_its_own_commit(generated):
+    """A newer pending job replaces an older one in wait order, not push order: whichever
+    runs must deploy the tip, or Ganymede could stay behind."""
+    _, answers, workflows = generated
+    checkout = workflows["deploy.yml"]["jobs"]["deploy"]["steps"][0]
+    assert checkout["with"]["ref"] == answer(answers, "default_branch")
+
+
+def test_pull_and_deploy_of_an_environment_share_one_concurrency_group(generated):
+    _, _, workflows = generated
+    deploy = workflows["deploy.yml"]["jobs"]["deploy"]["concurrency"]
+    pull = workflows["pull.yml"]["jobs"]["pull"]["concurrency"]
+    assert pull == deploy
+    assert pull["cancel-in-progress"] is False
+
+
+def test_a_pull_stops_while_the_default_branch_holds_undeployed_code(generated):
+    """A pull that replaced a waiting deploy must not propose to undo that code."""
+    _, _, workflows = generated
+    runs = [s.get("run", "") for s in workflows["pull.yml"]["jobs"]["pull"]["steps"]]
+    status = runs.index('invoke status --env "$ENVIRONMENT" || test "$?" -ne 2')
+    assert status < next(i for i, run in enumerate(runs) if run.startswith("invoke pull"))
+
+
+def test_only_the_default_branch_deploys_and_only_after_the_github_set_up(generated):
+    _, answers, workflows = generated
+    ref = f"refs/heads/{answer(answers, 'default_branch')}"
+    jobs = workflows["deploy.yml"]["jobs"]
+    condition = jobs["deploy"]["if"]
+    assert f"github.ref == '{ref}'" in condition
+    assert "vars.GANYMEDE_SUBDOMAIN != ''" in condition
+    guard = jobs["changes"]["steps"][0]
+    assert guard["if"] == f"github.event_name == 'workflow_dispatch' && github.ref != '{ref}'"
+    assert guard["run"].strip().endswith("exit 1")
+    notice = jobs["changes"]["steps"][1]
+    assert notice["if"] == "github.event_name == 'push' && vars.GANYMEDE_SUBDOMAIN == ''"
+    assert workflows["pull.yml"]["jobs"]["pull"]["if"] == "vars.GANYMEDE_SUBDOMAIN != ''"
+
+
+def test_changed_folders_come_from_a_two_dot_diff_or_the_merge_commits_first_parent(generated):
+    _, _, workflows = generated
+    step = next(s for s in workflows["deploy.yml"]["jobs"]["changes"]["steps"]
+                if s.get("id") == "changed")  # fmt: skip
+    assert step["env"]["BEFORE"] == (
+        "${{ github.event_name == 'pull_request' && format('{0}^1', github.sha) "
+        "|| github.event.before }}"
+    )
+    assert "base.sha" not in json.dumps(step)
 
 
 def test_push_runs_are_never_cancelled_by_later_pushes(generated):
@@ -238,7 +287,7 @@ def test_push_and_pull_request_triggers_follow_the_answers(generated):
     folders = [f"{name}/**" for name in environment_names(answers)]
     deploy = workflows["deploy.yml"]["on"]
     assert deploy["push"] == {"branches": [branch], "paths": folders}
-    assert deploy["pull_request"] == {"paths": folders}
+    assert deploy["pull_request"] is None, "a required check must never be skipped by paths"
     assert workflows["ci.yml"]["on"]["push"] == {"branches": [branch]}
 
 
@@ -250,6 +299,8 @@ def test_python_is_the_answered_version_with_a_pip_cache_of_the_installed_file(g
                 s for s in job["steps"] if s.get("uses", "").startswith("actions/setup-python@")
             ]
             installs = [s["run"] for s in job["steps"] if "pip install" in s.get("run", "")]
+            if not job.get("permissions") and not setups:
+                continue  # a job that reads nothing, e.g. the aggregate check
             assert len(setups) == 1 and len(installs) == 1, (name, job_id)
             settings = setups[0]["with"]
             assert settings["python-version"] == answer(answers, "python_version")
@@ -266,7 +317,7 @@ def test_the_api_token_reaches_only_pull_deploy_and_promote_steps(generated):
                 assert "secrets." not in value or value.endswith("!= '' }}"), (name, job_id, key)
             for step in job.get("steps", []):
                 uses_token = "secrets.GANYMEDE_API_TOKEN" in json.dumps(step)
-                calls_api = re.match(r"invoke (pull|deploy|promote) ", step.get("run", ""))
+                calls_api = re.match(r"invoke (pull|deploy|status|promote) ", step.get("run", ""))
                 assert not uses_token or calls_api, (name, job_id, step.get("name"))
 
 
@@ -284,15 +335,38 @@ def test_sync_pull_request_comes_from_a_fixed_branch_with_the_bot_identity(gener
     assert pull["env"]["FLOW"] == "${{ inputs.flow }}", "the free-text input goes through env"
 
 
-def test_pull_request_plan_skips_with_a_notice_without_the_token(generated):
+def test_pull_request_plans_need_no_github_environment_and_no_secret(generated):
+    """A "Selected branches" policy refuses pull request jobs in the environment."""
     _, _, workflows = generated
     job = workflows["deploy.yml"]["jobs"]["plan"]
-    assert job["env"]["HAS_TOKEN"] == "${{ secrets.GANYMEDE_API_TOKEN != '' }}"
-    by_run = {step.get("run", "").split(" ", 3)[1]: step for step in job["steps"] if "run" in step}
-    assert "if" not in by_run["check"], "the offline check always runs"
-    assert by_run["deploy"]["if"] == "env.HAS_TOKEN == 'true'"
-    assert by_run["deploy"]["run"].endswith("--dry-run")
-    assert by_run['"::notice']["if"] == "env.HAS_TOKEN != 'true'"
+    assert "environment" not in job
+    assert "secrets." not in json.dumps(job)
+    runs = [step.get("run", "") for step in job["steps"]]
+    assert 'invoke check --env "$ENVIRONMENT"' in runs
+    assert 'invoke status --offline --env "$ENVIRONMENT" || test "$?" -eq 2' in runs
+
+
+def test_one_aggregate_check_reports_every_pull_request(generated):
+    _, _, workflows = generated
+    job = workflows["deploy.yml"]["jobs"]["plans"]
+    assert job["name"] == "deploy plan"
+    assert job["needs"] == ["changes", "plan"]
+    assert job["if"] == "always() && github.event_name == 'pull_request'"
+    failing = job["steps"][0]
+    assert "contains(needs.*.result, 'failure')" in failing["if"]
+    assert "contains(needs.*.result, 'cancelled')" in failing["if"]
+    assert failing["run"].strip().endswith("exit 1")
+
+
+def test_the_pull_summary_links_the_sync_pull_request(generated):
+    _, _, workflows = generated
+    steps = workflows["pull.yml"]["jobs"]["pull"]["steps"]
+    create = next(s for s in steps if s.get("uses", "").startswith("peter-evans/"))
+    link = next(s for s in steps if s.get("name") == "Link the sync pull request in the summary")
+    outputs = f"steps.{create['id']}.outputs"
+    assert link["env"]["URL"] == f"${{{{ {outputs}.pull-request-url }}}}"
+    assert link["env"]["OPERATION"] == f"${{{{ {outputs}.pull-request-operation }}}}"
+    assert '$URL" >> "$GITHUB_STEP_SUMMARY"' in link["run"]
 
 
 def test_only_the_reviewed_zizmor_ignores_are_present(generated):

@@ -15,6 +15,22 @@ from invoke import Exit, task
 from ganymede_sync.errors import GanymedeSyncError
 
 
+def emit(text: str) -> None:
+    """Print ``text``; when the reader went away (``invoke pull | head``), stop quietly.
+
+    Standard output is pointed at /dev/null first, so Python's final flush at exit
+    cannot raise the same error again.
+    """
+    import os
+    import sys
+
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise Exit(code=0) from None
+
+
 @contextlib.contextmanager
 def expected_failures(after_interrupt: str = "nothing was changed") -> Iterator[None]:
     """Show an expected failure as `error: ...` and exit 1, without a traceback.
@@ -37,20 +53,29 @@ def init(c):
 
     with expected_failures():
         settings = load_settings()
-        print(gitops.init_repository(settings.root, branch=settings.default_branch))
+        emit(gitops.init_repository(settings.root, branch=settings.default_branch))
 
 
 # --- pull ---------------------------------------------------------------------
+RETARGET_HELP = (
+    "use the Ganymede tenant/environment resolved now although the folder is bound to "
+    "another (set by GANYMEDE_ENVIRONMENT or GANYMEDE_SUBDOMAIN, or an edited ganymede.toml)"
+)
+FORCE_HELP = "overwrite the other side's changes ({what})"
+"""-f is --force in every task that has it: the option that lets one side overwrite the other."""
+
+
 @task(
     help={
         "env": "environment folder to pull into (e.g. dev)",
+        "force": FORCE_HELP.format(what="uncommitted local changes in the environment folder"),
         "flow": "pull only this flow (its id as in Ganymede); other flows stay as they are",
         "no_lib": "leave lib/ out of the pull",
-        "force": "overwrite uncommitted local changes in the environment folder",
         "commit": "commit the folder and its manifest as 'Sync flows in environment ...'",
+        "retarget": RETARGET_HELP + "; the pull then binds the folder to it",
     }
 )
-def pull(c, env=None, flow=None, no_lib=False, force=False, commit=False):
+def pull(c, env=None, force=False, flow=None, no_lib=False, commit=False, retarget=False):
     """Bring an environment's flow code from Ganymede into its folder."""
     import os
     import sys
@@ -67,23 +92,29 @@ def pull(c, env=None, flow=None, no_lib=False, force=False, commit=False):
             include_lib=not no_lib,
             force=force,
             commit=commit,
+            retarget=retarget,
             progress=display,
         )
-    print("\n".join(describe(summary)))
+    emit("\n".join(describe(summary)))
 
 
 # --- deploy -------------------------------------------------------------------
 @task(
     help={
         "env": "environment folder to deploy (e.g. dev)",
+        "force": FORCE_HELP.format(what="send files that were also changed in Ganymede"),
         "dry_run": "show the plan and let Ganymede validate it, without committing",
+        "retarget": RETARGET_HELP + " (this run only)",
+        "allow_dirty": "send files with uncommitted changes (the Ganymede commit message says so)",
         "author_email": "Ganymede user email for the commit (default: author of HEAD)",
-        "message": "commit message in Ganymede (default: subject and short SHA of HEAD)",
-        "force": "send files that were also changed in Ganymede since the last pull",
+        "message": "commit message in Ganymede (default: the commits being deployed)",
     }
 )
-def deploy(c, env=None, dry_run=False, author_email=None, message=None, force=False):
-    """Send the changed flow code of an environment folder to Ganymede."""
+def deploy(
+    c, env=None, force=False, dry_run=False, retarget=False, allow_dirty=False,
+    author_email=None, message=None,
+):  # fmt: skip
+    """Send the committed flow code of an environment folder to Ganymede."""
     import os
     import sys
 
@@ -94,15 +125,26 @@ def deploy(c, env=None, dry_run=False, author_email=None, message=None, force=Fa
     stopped = f"run invoke status --env {env} to see whether the deploy reached Ganymede"
     with expected_failures(stopped), progress_display(sys.stderr, os.environ) as display:
         line = run_deploy(
-            load_settings(), env, display.then(print), os.environ, progress=display,
+            load_settings(), env, display.then(emit), os.environ, progress=display,
             dry_run=dry_run, author_email=author_email, message=message, force=force,
+            retarget=retarget, allow_dirty=allow_dirty,
         )  # fmt: skip
-    print(line)
+    emit(line)
 
 
-@task(help={"env": "environment folder to plan (e.g. dev)"})
-def status(c, env=None):
-    """Show what a deploy would send, without sending anything."""
+@task(
+    help={
+        "env": "environment folder to plan (e.g. dev)",
+        "retarget": RETARGET_HELP + " (this run only)",
+        "allow_dirty": "plan as deploy --allow-dirty would (uncommitted files are not refused)",
+        "json": "print the plan as JSON (path, status, target) instead of a table",
+        "diff": "show a unified diff of each file to send against Ganymede's content",
+        "offline": "plan against the last pull, without reading Ganymede (no token needed)",
+    }
+)
+def status(c, env=None, retarget=False, allow_dirty=False, json=False, diff=False, offline=False):
+    """Show what a deploy would send. Exit 0: nothing to send, 2: something, 1: refused/error."""
+    import json as json_module
     import os
     import sys
 
@@ -110,8 +152,20 @@ def status(c, env=None):
     from ganymede_sync.deploy_run import run_status
     from ganymede_sync.progress import progress_display
 
+    # With --json, standard output carries the JSON document and nothing else.
+    show = (lambda text: None) if json else emit
     with expected_failures(), progress_display(sys.stderr, os.environ) as display:
-        run_status(load_settings(), env, display.then(print), progress=display)
+        result = run_status(
+            load_settings(), env, display.then(show), progress=display, retarget=retarget,
+            allow_dirty=allow_dirty, offline=offline, diff=diff, environ=os.environ,
+        )  # fmt: skip
+    if json:
+        data = result.as_data()
+        if diff:
+            data["diffs"] = {f"{result.folder}/{p}": text for p, text in result.diffs.items()}
+        emit(json_module.dumps(data, indent=2))
+    if result.exit_code:
+        raise Exit(code=result.exit_code)
 
 
 @task(help={"env": "check only this environment folder (default: all)"})
@@ -125,9 +179,9 @@ def check(c, env=None):
         folders = [settings.environment(env)] if env else list(settings.environments.values())
         problems = [problem for folder in folders for problem in check_environment(folder)]
     if problems:
-        print("\n".join(str(problem) for problem in problems))
+        emit("\n".join(str(problem) for problem in problems))
         raise Exit(f"error: {len(problems)} problem(s) in flow code: fix them, then check again", 1)
-    print(f"checked {', '.join(f.folder + '/' for f in folders)}: no problems")
+    emit(f"checked {', '.join(f.folder + '/' for f in folders)}: no problems")
 
 
 # --- test ---------------------------------------------------------------------
@@ -199,9 +253,8 @@ def emulator(c, port=8765, data_dir=".emulator", seed="example"):
     def how_to_use(server):
         return [
             f"token: {EMULATOR_TOKEN}   state: {state}",
-            "In another shell (GANYMEDE_ENVIRONMENT overrides the name of every folder):",
-            f"export GANYMEDE_API_URL={server.url} GANYMEDE_ENVIRONMENT={names[0]} "
-            f"GANYMEDE_API_TOKEN={EMULATOR_TOKEN}",
+            "In another shell (each folder keeps its own environment from ganymede.toml):",
+            f"export GANYMEDE_API_URL={server.url} GANYMEDE_API_TOKEN={EMULATOR_TOKEN}",
         ]
 
     try:
@@ -216,7 +269,7 @@ def emulator(c, port=8765, data_dir=".emulator", seed="example"):
         serve_until_signalled(server, how_to_use)
     except (OSError, ValueError) as error:
         raise Exit(f"error: the emulator could not start: {error}", code=1) from None
-    print("emulator stopped")
+    emit("emulator stopped")
 
 
 # --- set-up -------------------------------------------------------------------
@@ -244,16 +297,21 @@ def github_setup(c, repo=None, env=None, dry_run=False):
         # Each environment's own name from ganymede.toml, not a local override for one.
         settings = load_settings(environ={**os.environ, "GANYMEDE_ENVIRONMENT": ""})
         target = github.target_from_settings(settings, env or ())
+        if dry_run:
+            state, note = github.state_for_dry_run(repo, target.environments)
+            steps = github.plan_setup(state, target)
+            emit(
+                "\n".join(
+                    [*([note] if note else []), *github.describe_dry_run(state.repository, steps)]
+                )
+            )
+            return
         cli = github.connect()
         state = github.read_state(cli, github.resolve_repository(cli, repo), target.environments)
-        if dry_run:
-            steps = github.plan_setup(state, target)
-            print("\n".join(github.describe_dry_run(state.repository, steps)))
-            return
         tokens = github.read_tokens(state, target)
         steps = github.plan_setup(state, target, new_tokens=tokens)
-        github.apply_plan(cli, steps, tokens, before_step=lambda s: print(f"- {s.description}"))
-    print(f"{state.repository}: " + (f"{len(steps)} step(s) done" if steps else "already set up"))
+        github.apply_plan(cli, steps, tokens, before_step=lambda s: emit(f"- {s.description}"))
+    emit(f"{state.repository}: " + (f"{len(steps)} step(s) done" if steps else "already set up"))
 
 
 @task(help={"env": "check only this environment folder (default: all)"})
@@ -264,36 +322,43 @@ def doctor(c, env=None):
     with expected_failures():
         checks = checkup.run_checks(folder=env)
     for check in checks:
-        print(checkup.format_check(check))
+        emit(checkup.format_check(check))
     failed = sum(not check.ok for check in checks)
     if failed:
         raise Exit(f"doctor: {failed} problem(s) found: apply the fix lines above", code=1)
-    print("doctor: everything checked is in place")
+    emit("doctor: everything checked is in place")
 
 
 # --- changed environments -----------------------------------------------------
 @task(
     help={
-        "before": "commit before the change; all zeros or unknown: every folder with files",
+        "before": "commit before the change (push: the old tip; pull request: the merge "
+        "commit's first parent); all zeros or unknown: every folder with files",
         "after": "commit after the change (default: HEAD)",
     }
 )
 def changed_environments(c, before="", after="HEAD"):
-    """Print the environment folders changed between two commits, as a JSON list."""
+    """Print the pulled environment folders changed between two commits, as a JSON list."""
     import json
     import os
+    import sys
 
     from ganymede_sync.changes import changed_environments as find_changed
     from ganymede_sync.config import load_settings
 
     with expected_failures():
-        folders = find_changed(load_settings(), before or None, after)
-    print(json.dumps(folders))
+        settings = load_settings()
+        changes = find_changed(settings, before or None, after)
+    for note in changes.notes(settings):
+        # A workflow command on a runner (shown on the run's page), a plain note elsewhere.
+        prefix = "::notice title=Folder skipped::" if os.environ.get("GITHUB_ACTIONS") else "note: "
+        print(prefix + note, file=sys.stderr)
+    emit(json.dumps(changes.folders))
     # In a workflow step, also hand the list to later jobs as the output `environments`.
     output = os.environ.get("GITHUB_OUTPUT")
     if output:
         with open(output, "a", encoding="utf-8") as handle:
-            handle.write(f"environments={json.dumps(folders)}\n")
+            handle.write(f"environments={json.dumps(changes.folders)}\n")
 
 
 # --- promote --------------------------------------------------------------------

@@ -145,9 +145,9 @@ class Workspace:
         settings = self.settings()
         environment = settings.environment(self.folder)
         author = deploy.resolve_author_email(author_email, settings)
-        text = deploy.resolve_message(message, settings)
         with self.client(token) as client:
             planned = deploy.plan_environment(client, settings, environment, force=force)
+            text = deploy.resolve_message(message, settings, environment, planned)
             return deploy.deploy_environment(
                 client, settings, environment, planned,
                 author_email=author, message=text, dry_run=dry_run, force=force,

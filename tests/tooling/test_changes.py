@@ -1,4 +1,8 @@
-"""Which environment folders the deploy workflow deploys after a push."""
+"""Which environment folders the deploy workflow deploys after a push or plans for a PR.
+
+Real git repositories; each case is a push GitHub can deliver (``before`` and ``after``
+as in the push event) or a pull request's merge commit.
+"""
 
 from __future__ import annotations
 
@@ -20,13 +24,23 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 NULL_SHA = "0" * 40
 
 
+MANIFEST = '{"environment": "%s", "files": {}}\n'
+
+
 @pytest.fixture
 def repo(tmp_path: Path) -> git.Repo:
-    """A repository with both folders holding code in its first commit."""
+    """A repository with both folders pulled (code and manifest) in its first commits."""
     repository = git.Repo.init(tmp_path, initial_branch="main")
-    _commit(repository, {"ganymede.toml": CONFIG, "dev/f/n/function.py": "x = 1\n"}, "start")
-    _commit(repository, {"prod/f/n/function.py": "x = 1\n"}, "prod code")
+    dev = {"dev/f/n/function.py": "x = 1\n", ".ganymede/dev.json": MANIFEST % "dev"}
+    _commit(repository, {"ganymede.toml": CONFIG, **dev}, "start")
+    prod = {"prod/f/n/function.py": "x = 1\n", ".ganymede/prod.json": MANIFEST % "prod"}
+    _commit(repository, prod, "prod code")
     return repository
+
+
+def _changed(repository: git.Repo, before: str | None, after: str) -> list[str]:
+    settings = load_settings(Path(repository.working_tree_dir), environ={})
+    return changed_environments(settings, before, after).folders
 
 
 def _commit(repository: git.Repo, files: dict[str, str], message: str) -> str:
@@ -51,48 +65,89 @@ def test_folders_touched_ignores_a_file_named_like_a_folder():
 def test_push_touching_one_folder_deploys_only_that_folder(repo: git.Repo):
     before = repo.head.commit.hexsha
     after = _commit(repo, {"dev/f/n/function.py": "x = 2\n"}, "edit dev")
-    settings = load_settings(Path(repo.working_tree_dir), environ={})
-    assert changed_environments(settings, before, after) == ["dev"]
+    assert _changed(repo, before, after) == ["dev"]
 
 
 def test_push_outside_environment_folders_deploys_nothing(repo: git.Repo):
     before = repo.head.commit.hexsha
     after = _commit(repo, {"README.md": "notes\n"}, "docs")
-    settings = load_settings(Path(repo.working_tree_dir), environ={})
-    assert changed_environments(settings, before, after) == []
+    assert _changed(repo, before, after) == []
 
 
 def test_deleting_a_file_counts_as_a_change(repo: git.Repo):
     before = repo.head.commit.hexsha
     repo.git.rm("--quiet", "prod/f/n/function.py")
     repo.git.commit("--quiet", "-m", "remove")
-    settings = load_settings(Path(repo.working_tree_dir), environ={})
-    assert changed_environments(settings, before, "HEAD") == ["prod"]
+    assert _changed(repo, before, "HEAD") == ["prod"]
 
 
-def test_pull_request_counts_only_its_own_changes_when_the_base_moved_on(repo: git.Repo):
-    """A pull request is compared from where it branched off, as GitHub shows it."""
-    fork_point = repo.head.commit.hexsha
-    base = _commit(repo, {"prod/f/n/function.py": "x = 5\n"}, "prod moves on")
-    repo.git.checkout("--quiet", "-b", "feature", fork_point)
-    head = _commit(repo, {"dev/lib/util.py": "y = 1\n"}, "dev change")
+def test_a_push_of_several_commits_counts_every_one(repo: git.Repo):
+    before = repo.head.commit.hexsha
+    _commit(repo, {"prod/f/n/function.py": "x = 2\n"}, "edit prod")
+    after = _commit(repo, {"dev/f/n/function.py": "x = 2\n"}, "edit dev")
+    assert _changed(repo, before, after) == ["dev", "prod"]
+
+
+def test_a_rollback_force_push_counts_as_a_change(repo: git.Repo):
+    """main goes C -> B: the merge base of C and B is B itself, yet prod/ changed."""
+    good = repo.head.commit.hexsha
+    bad = _commit(repo, {"prod/f/n/function.py": "x = 666\n"}, "broken prod")
+    repo.git.reset("--quiet", "--hard", good)
+    assert _changed(repo, bad, good) == ["prod"]
+
+
+def test_a_force_push_that_replaces_commits_compares_the_two_tips(repo: git.Repo):
+    base = repo.head.commit.hexsha
+    old_tip = _commit(repo, {"prod/f/n/function.py": "x = 2\n"}, "prod, first try")
+    repo.git.reset("--quiet", "--hard", base)
+    new_tip = _commit(repo, {"dev/f/n/function.py": "x = 2\n"}, "dev instead")
+    assert _changed(repo, old_tip, new_tip) == ["dev", "prod"]  # prod/ went back, dev/ moved
+
+
+def test_a_pull_request_is_compared_with_its_merge_commits_first_parent(repo: git.Repo):
+    """``pull_request.base.sha`` can lag behind the base branch; the merge's parent cannot."""
+    stale_base = repo.head.commit.hexsha
+    repo.git.checkout("--quiet", "-b", "feature")
+    _commit(repo, {"dev/lib/util.py": "y = 1\n"}, "dev change")
+    repo.git.checkout("--quiet", "main")
+    _commit(repo, {"prod/f/n/function.py": "x = 5\n"}, "prod moves on")
+    # What GitHub builds as refs/pull/N/merge: the base tip merged with the branch.
+    repo.git.merge("--quiet", "--no-ff", "--no-edit", "feature")
+    merge = repo.head.commit.hexsha
+    assert _changed(repo, f"{merge}^1", merge) == ["dev"]
+    assert _changed(repo, stale_base, merge) == ["dev", "prod"]  # what a lagging base shows
+
+
+def test_a_folder_never_pulled_is_skipped_with_a_note(repo: git.Repo):
+    before = repo.head.commit.hexsha
+    repo.git.rm("--quiet", ".ganymede/prod.json")
+    after = _commit(repo, {"prod/f/n/function.py": "x = 9\n"}, "prod without its manifest")
     settings = load_settings(Path(repo.working_tree_dir), environ={})
-    assert changed_environments(settings, base, head) == ["dev"]
+    changes = changed_environments(settings, before, after)
+    assert changes.folders == [] and changes.never_pulled == ["prod"]
+    assert changes.notes(settings) == [
+        "prod/ was never pulled (no .ganymede/prod.json): skipped; run invoke pull "
+        "--env prod and commit it to deploy it from here"
+    ]
 
 
 @pytest.mark.parametrize("before", [NULL_SHA, "", "1234567890abcdef1234567890abcdef12345678"])
-def test_new_branch_or_unknown_before_deploys_every_folder_with_files(repo: git.Repo, before):
-    settings = load_settings(Path(repo.working_tree_dir), environ={})
-    assert changed_environments(settings, before or None, "HEAD") == ["dev", "prod"]
+def test_first_push_or_unknown_before_deploys_every_pulled_folder(repo: git.Repo, before):
+    assert _changed(repo, before or None, "HEAD") == ["dev", "prod"]
+
+
+def test_the_first_push_of_a_new_repository_deploys_nothing_never_pulled(tmp_path: Path):
+    repository = git.Repo.init(tmp_path, initial_branch="main")
+    _commit(repository, {"ganymede.toml": CONFIG, "dev/README.md": "x\n"}, "from the template")
+    assert _changed(repository, NULL_SHA, "HEAD") == []
 
 
 def test_before_without_common_history_deploys_every_folder_with_files(repo: git.Repo):
     repo.git.checkout("--quiet", "--orphan", "other")
-    repo.git.rm("-r", "--quiet", "--cached", ".")
+    repo.git.rm("-r", "--quiet", "--force", ".")
     orphan = _commit(repo, {"unrelated.txt": "x\n"}, "unrelated")
     repo.git.checkout("--quiet", "--force", "main")
-    settings = load_settings(Path(repo.working_tree_dir), environ={})
-    assert changed_environments(settings, orphan, "main") == ["dev", "prod"]
+    assert _changed(repo, orphan, "main") == ["dev", "prod"]
 
 
 def test_unknown_after_commit_is_a_clear_error(repo: git.Repo):

@@ -46,6 +46,7 @@ def test_fresh_pull_plans_every_file_unchanged(ws):
 
 def test_local_edit_is_sent_as_one_commit_with_author_message_and_files(ws):
     data = edit(ws, NODE, "# tuned\n")
+    first = git(ws.root, "rev-parse", "--short", "HEAD")
     edit(ws, QUERY, "-- tuned\n")
     head = git(ws.root, "rev-parse", "--short", "HEAD")
     before = ws.commit_count()
@@ -54,7 +55,8 @@ def test_local_edit_is_sent_as_one_commit_with_author_message_and_files(ws):
     assert ws.commit_count() == before + 1
     newest = ws.emu.commits(ws.name)[0]
     assert newest.author_email == USER
-    assert newest.message == f"Edit {QUERY} ({head})"
+    # The message names every commit being deployed, newest first.
+    assert newest.message == f"Edit {QUERY} ({head}); Edit {NODE} ({first})"
     assert sorted(newest.paths) == [f"dags/{NODE}", f"dags/{QUERY}"]
     assert ws.remote_files()[NODE] == data
 

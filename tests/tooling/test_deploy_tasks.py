@@ -44,6 +44,11 @@ def run(capsys, *arguments: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
+def target(ws) -> str:
+    """Where the workspace's folder deploys: ``<tenant>/<environment>``."""
+    return f"{ws.settings().subdomain}/{ws.name}"
+
+
 def edit(ws, text: str) -> None:
     ws.write(NODE, ws.read(NODE) + text.encode())
     ws.commit("Tune well mapping")
@@ -53,7 +58,7 @@ def test_status_shows_the_plan_and_sends_nothing(ws, capsys):
     edit(ws, "# tuned\n")
     ws.web_edit("qPCR_Analysis/Load_Run/function.py", b"# from the web editor\n")
     code, out, _ = run(capsys, "status", "--env", ws.folder)
-    assert code == 0
+    assert code == 2  # something to send
     assert f"{ws.folder}/{NODE}  send" in out
     assert "changed in Ganymede: pull to update" in out
     assert "1 to send" in out and "1 changed in Ganymede" in out
@@ -68,7 +73,7 @@ def test_deploy_prints_plan_and_result_and_writes_the_step_summary(
     edit(ws, "# tuned\n")
     code, out, err = run(capsys, "deploy", "--env", ws.folder)
     assert code == 0, err
-    assert f"deployed 1 file to {ws.name} as one commit by {USER}" in out
+    assert f"deployed 1 file to {target(ws)} (from {ws.folder}/) as one commit by {USER}" in out
     assert ws.emu.commits(ws.name)[0].message.startswith("Tune well mapping (")
     markdown = summary.read_text()
     assert "| path | status |" in markdown and f"`{ws.folder}/{NODE}`" in markdown

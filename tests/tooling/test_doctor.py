@@ -50,7 +50,7 @@ CONFIGURED_GITHUB = {
         for folder in ("dev", "prod")
     },
     "workflow_permissions": {
-        "default_workflow_permissions": "write",
+        "default_workflow_permissions": "read",
         "can_approve_pull_request_reviews": True,
     },
 }
@@ -126,6 +126,7 @@ def test_healthy_repository_passes_every_check_in_order(
         "configuration",
         "environment folders",
         "workflows",
+        "target of dev/",
         "token",
         "API",
         "git repository",
@@ -281,3 +282,58 @@ def test_environment_choices_are_read_from_inline_and_block_lists() -> None:
     text += '      env_name:\n        options: [ qa , "prod" ]\n'
 
     assert doctor.environment_choices(text) == [["dev", "prod"], ["qa", "prod"]]
+
+
+def test_an_override_that_agrees_is_a_warning(gh: FakeGh, repository: Path) -> None:
+    checks = by_name(doctor.run_checks(repository, environ={"GANYMEDE_ENVIRONMENT": "dev"}))
+
+    target = checks["target of dev/"]
+    assert target.ok and target.warning
+    assert "override active: GANYMEDE_ENVIRONMENT=dev" in target.detail
+    assert doctor.format_check(target).startswith("[warn] target of dev/: dev/ -> acme/dev")
+
+
+def test_an_override_that_moves_a_folder_fails_naming_both_targets(
+    gh: FakeGh, repository: Path
+) -> None:
+    manifest = repository / ".ganymede" / "prod.json"
+    manifest.parent.mkdir()
+    manifest.write_text('{"environment": "prod", "files": {}, "tenant": "acme"}\n')
+
+    checks = by_name(doctor.run_checks(repository, environ={"GANYMEDE_ENVIRONMENT": "dev"}))
+
+    assert checks["target of dev/"].ok
+    prod = checks["target of prod/"]
+    assert not prod.ok
+    assert prod.detail == (
+        "bound to acme/prod (.ganymede/prod.json) but resolved to acme/dev "
+        "by GANYMEDE_ENVIRONMENT=dev"
+    )
+    assert "--retarget" in prod.fix
+
+
+def test_read_only_default_workflow_permissions_pass(gh: FakeGh, repository: Path) -> None:
+    checks = by_name(doctor.run_checks(repository, environ={}))
+    assert checks["GitHub workflow permissions"].ok
+    assert not checks["GitHub workflow permissions"].warning
+
+    gh.update(workflow_permissions={
+        "default_workflow_permissions": "write", "can_approve_pull_request_reviews": True,
+    })  # fmt: skip
+    checks = by_name(doctor.run_checks(repository, environ={}))
+    assert (
+        checks["GitHub workflow permissions"].ok and checks["GitHub workflow permissions"].warning
+    )
+
+
+def test_tokens_per_folder_count_as_set(gh: FakeGh, repository: Path) -> None:
+    environ = {"GANYMEDE_API_TOKEN_DEV": "dev-token-1", "GANYMEDE_API_TOKEN_PROD": "prod-token-22"}
+
+    every = by_name(doctor.run_checks(repository, environ=environ))["token"]
+    prod = by_name(doctor.run_checks(repository, folder="prod", environ=environ))["token"]
+
+    assert every.ok and every.detail == "a token of its own for dev/, prod/"
+    assert (
+        prod.ok and prod.detail == "GANYMEDE_API_TOKEN_PROD set in the environment (13 characters)"
+    )
+    assert "prod-token-22" not in every.detail + prod.detail

@@ -16,9 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ganymede_sync.config import load_settings
 from tests.tooling.processes import background, read_until
 
 ROOT = Path(__file__).resolve().parents[2]
+FIRST_ENVIRONMENT = next(iter(load_settings(ROOT, environ={}).environments.values())).name
 LISTENING = re.compile(r"^Ganymede emulator listening on (http://127\.0\.0\.1:\d+)$")
 
 
@@ -104,8 +106,10 @@ def test_invoke_emulator_prints_a_ready_to_paste_line_and_stops_on_a_signal(tmp_
         exported = dict(pair.split("=", 1) for pair in lines[-1].split()[1:])
         listening = LISTENING.match(lines[0])
         assert listening and exported["GANYMEDE_API_URL"] == listening.group(1)
+        # Each folder keeps its own environment: the line never overrides it.
+        assert "GANYMEDE_ENVIRONMENT" not in exported
         flows = httpx.get(
-            f"{listening.group(1)}/v2/environment/{exported['GANYMEDE_ENVIRONMENT']}/flows",
+            f"{listening.group(1)}/v2/environment/{FIRST_ENVIRONMENT}/flows",
             headers={"api-key": exported["GANYMEDE_API_TOKEN"]},
         )
         assert flows.status_code == 200 and flows.json()
@@ -113,4 +117,4 @@ def test_invoke_emulator_prints_a_ready_to_paste_line_and_stops_on_a_signal(tmp_
         out, err = process.communicate(timeout=10)
     assert process.returncode == 0, err
     assert out.strip().endswith("emulator stopped")
-    assert (state / exported["GANYMEDE_ENVIRONMENT"] / ".git").is_dir()
+    assert (state / FIRST_ENVIRONMENT / ".git").is_dir()

@@ -87,7 +87,7 @@ def test_setup_of_a_fresh_repository_makes_exactly_the_documented_calls(
          "--repo", repo],
         ["secret", "set", "GANYMEDE_API_TOKEN", "--env", "prod", "--repo", repo],
         ["api", "-X", "PUT", f"repos/{repo}/actions/permissions/workflow",
-         "-f", "default_workflow_permissions=write", "-F", "can_approve_pull_request_reviews=true"],
+         "-f", "default_workflow_permissions=read", "-F", "can_approve_pull_request_reviews=true"],
     ]  # fmt: skip
     state = gh.state
     assert state["variables"] == {"GANYMEDE_SUBDOMAIN": "acme"}
@@ -95,7 +95,7 @@ def test_setup_of_a_fresh_repository_makes_exactly_the_documented_calls(
     assert state["environments"]["prod"]["secrets"] == {"GANYMEDE_API_TOKEN": sha256(PROD_TOKEN)}
     assert state["environments"]["prod"]["variables"] == {"GANYMEDE_ENVIRONMENT": "acme-prod"}
     assert state["workflow_permissions"] == {
-        "default_workflow_permissions": "write",
+        "default_workflow_permissions": "read",
         "can_approve_pull_request_reviews": True,
     }
 
@@ -304,3 +304,32 @@ def test_plan_is_empty_when_github_matches_the_config() -> None:
 
     assert github.plan_setup(state, target) == []
     assert [s.environment for s in github.plan_setup(state, target, new_tokens=["dev"])] == ["dev"]
+
+
+@pytest.mark.parametrize("gh_state", ["missing", "logged out"])
+def test_dry_run_shows_the_plan_without_github(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, repository: Path, gh_state: str
+) -> None:
+    if gh_state == "missing":
+        hide_gh(tmp_path, monkeypatch)
+    else:
+        install_fake_gh(tmp_path, monkeypatch).update(authenticated=False)
+
+    result = invoke(repository, "github-setup", "--dry-run", "--repo", "lab/flows")
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("note: ") and "as for a repository with nothing set up" in lines[0]
+    assert "$ gh variable set GANYMEDE_SUBDOMAIN --body acme --repo lab/flows" in result.stdout
+    assert "8 step(s)" in result.stdout
+    assert "default_workflow_permissions=read" in result.stdout
+
+
+def test_setup_keeps_default_workflow_permissions_read(gh: FakeGh, repository: Path) -> None:
+    gh.update(workflow_permissions={
+        "default_workflow_permissions": "write", "can_approve_pull_request_reviews": True,
+    })  # fmt: skip
+
+    assert invoke(repository, "github-setup", stdin=f"{DEV_TOKEN}\n{PROD_TOKEN}\n").returncode == 0
+
+    assert gh.state["workflow_permissions"]["default_workflow_permissions"] == "read"

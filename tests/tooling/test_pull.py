@@ -487,7 +487,7 @@ def test_invoke_pull_takes_archive_limits_from_ganymede_toml(repo, emulator):
 
 def test_invoke_pull_of_an_unknown_environment_says_what_to_check(repo, emulator):
     done = run_invoke(
-        repo, "pull", "--env", "dev",
+        repo, "pull", "--env", "dev", "--retarget",
         GANYMEDE_API_URL=emulator.url, GANYMEDE_API_TOKEN=API_KEY, GANYMEDE_ENVIRONMENT="nope",
     )  # fmt: skip
     assert done.returncode == 1

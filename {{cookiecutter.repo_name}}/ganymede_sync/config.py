@@ -4,7 +4,8 @@ Pure: reads files and a mapping of variables, never the network, never prints.
 Precedence: explicit arguments (command-line options) > ``GANYMEDE_*`` variables
 (also read from a local, gitignored ``.env``) > ``ganymede.toml``.
 Errors name the key and the file to fix. Secrets are never read from
-``ganymede.toml``: the token only comes from ``GANYMEDE_API_TOKEN``.
+``ganymede.toml``: a folder's token comes from ``GANYMEDE_API_TOKEN_<FOLDER>`` (see
+``token_variable``) or else from ``GANYMEDE_API_TOKEN``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ CONFIG_FILE = "ganymede.toml"
 DOTENV_FILE = ".env"
 MANIFEST_DIR = ".ganymede"
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+TOKEN_VARIABLE = "GANYMEDE_API_TOKEN"  # noqa: S105 - a variable name, not a value
+OVERRIDE_VARIABLES = ("GANYMEDE_ENVIRONMENT", "GANYMEDE_SUBDOMAIN", "GANYMEDE_API_URL")
+"""Variables that change where a folder's code goes; ``doctor`` names the active ones."""
 MIB = 1 << 20
 FILE_LIMIT_SETTING = "[archive] max_file_mb in ganymede.toml"
 TOTAL_LIMIT_SETTING = "[archive] max_total_mb in ganymede.toml"
@@ -85,6 +89,8 @@ class Environment:
     """Absolute path of the folder."""
     manifest_path: Path
     """Where the manifest of the last pull is kept (``.ganymede/<folder>.json``)."""
+    configured_name: str = ""
+    """The name ``ganymede.toml`` gives, before any ``GANYMEDE_ENVIRONMENT`` override."""
 
 
 @dataclass(frozen=True)
@@ -100,8 +106,15 @@ class Settings:
     bot_email: str
     default_branch: str
     token: str | None = field(default=None, repr=False)
+    """The shared token (``GANYMEDE_API_TOKEN``), used by folders without a token of their own."""
     token_trimmed: bool = False
     """The token had spaces or line breaks around it (a pasted line), now removed."""
+    folder_tokens: dict[str, str] = field(default_factory=dict, repr=False)
+    """Folder -> token from ``GANYMEDE_API_TOKEN_<FOLDER>``: one shell, several environments."""
+    configured_subdomain: str = ""
+    """The tenant ``ganymede.toml`` names, before any ``GANYMEDE_SUBDOMAIN`` override."""
+    overrides: dict[str, str] = field(default_factory=dict)
+    """Active ``OVERRIDE_VARIABLES`` and their values (a URL is not a secret)."""
     author_email: str | None = None
     archive_limits: ArchiveLimits = field(default_factory=ArchiveLimits)
     """Bounds on a downloaded archive, from the optional ``[archive]`` table."""
@@ -129,18 +142,36 @@ class Settings:
             )
         return environment
 
+    def token_for(self, environment: Environment) -> str | None:
+        """Return the folder's own token, else the shared one, else None."""
+        return self.folder_tokens.get(environment.folder) or self.token
+
     def require_token(self, environment: Environment) -> str:
-        """Return the API token, or say where to put it (never what it is)."""
-        if not self.token:
+        """Return the API token of ``environment``, or say where to put it (never what it is)."""
+        token = self.token_for(environment)
+        if not token:
             raise ConfigError(
                 f"no API token for environment '{environment.folder}': set "
-                f"GANYMEDE_API_TOKEN (or put it in {DOTENV_FILE}) to the token of "
-                f"Ganymede environment '{environment.name}'"
+                f"{token_variable(environment.folder)} (or {TOKEN_VARIABLE}) in {DOTENV_FILE} "
+                f"or the environment to the token of Ganymede environment '{environment.name}'"
             )
-        problem = token_problem(self.token)
+        problem = token_problem(token)
         if problem:
             raise ConfigError(problem)
-        return self.token
+        return token
+
+    def target(self, environment: Environment) -> str:
+        """Name where ``environment``'s code goes, as every line shows it: ``acme/prod``."""
+        return f"{self.subdomain}/{environment.name}"
+
+
+def token_variable(folder: str) -> str:
+    """Return the variable holding ``folder``'s own token: ``GANYMEDE_API_TOKEN_<FOLDER>``.
+
+    The folder name is upper-cased and every character that a shell variable cannot
+    hold (``-``, ``.``, ...) becomes ``_``: ``prod-eu.v2`` reads ``GANYMEDE_API_TOKEN_PROD_EU_V2``.
+    """
+    return f"{TOKEN_VARIABLE}_{re.sub(r'[^A-Za-z0-9]', '_', folder).upper()}"
 
 
 def token_problem(token: str) -> str | None:
@@ -220,7 +251,7 @@ def load_settings(
         )
     url = api_url or variables.get("GANYMEDE_API_URL") or ganymede.get("api_url")
     environments = _environments(root, data, variables.get("GANYMEDE_ENVIRONMENT"))
-    token = variables.get("GANYMEDE_API_TOKEN") or ""
+    token = variables.get(TOKEN_VARIABLE) or ""
     return Settings(
         root=root,
         subdomain=subdomain,
@@ -232,11 +263,32 @@ def load_settings(
         default_branch=str(sync.get("default_branch", "main")),
         token=token.strip() or None,
         token_trimmed=token != token.strip(),
+        folder_tokens=_folder_tokens(environments, variables),
+        configured_subdomain=_string(ganymede, "ganymede.subdomain"),
+        overrides={name: variables[name] for name in OVERRIDE_VARIABLES if variables.get(name)},
         author_email=variables.get("GANYMEDE_AUTHOR_EMAIL") or None,
         archive_limits=_archive_limits(_table(data, "archive")),
         promotion_chain=_promotion_chain(_table(data, "promotion"), environments),
         network=_network_limits(_table(data, "network")),
     )
+
+
+def _folder_tokens(
+    environments: Mapping[str, Environment], variables: Mapping[str, str]
+) -> dict[str, str]:
+    """Read each folder's own token; two folders that share one variable name are an error."""
+    owners: dict[str, str] = {}
+    for folder in environments:
+        name = token_variable(folder)
+        if name in owners:
+            raise ConfigError(
+                f"folders '{owners[name]}' and '{folder}' would both read their token from "
+                f"{name}: rename one folder in {CONFIG_FILE}"
+            )
+        owners[name] = folder
+    # Spaces and line breaks around a pasted token are removed, as for the shared one.
+    tokens = {folder: variables.get(name, "").strip() for name, folder in owners.items()}
+    return {folder: token for folder, token in tokens.items() if token}
 
 
 def _archive_limits(table: Mapping[str, object]) -> ArchiveLimits:
@@ -316,7 +368,9 @@ def _environments(
     """Build the folder -> Environment map.
 
     ``GANYMEDE_ENVIRONMENT`` overrides the Ganymede name of every folder: in CI it
-    is set per GitHub environment, and a run only ever works on one folder.
+    is set per GitHub environment, and a run only ever works on one folder. A folder
+    stays bound to its recorded environment (``binding``): an override that points
+    it elsewhere is refused unless the task is asked to retarget.
     """
     table = _table(data, "environments")
     if not table:
@@ -332,12 +386,13 @@ def _environments(
             )
         if not isinstance(entry, dict):
             raise ConfigError(f"[environments.{folder}] in {CONFIG_FILE} must be a table")
-        name = name_override or _string(entry, f"environments.{folder}.ganymede_environment")
+        configured = _string(entry, f"environments.{folder}.ganymede_environment")
         environments[folder] = Environment(
             folder=folder,
-            name=name,
+            name=name_override or configured,
             path=root / folder,
             manifest_path=root / MANIFEST_DIR / f"{folder}.json",
+            configured_name=configured,
         )
     return environments
 

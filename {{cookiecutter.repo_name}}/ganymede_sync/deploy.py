@@ -32,7 +32,7 @@ from ganymede_sync import gitops
 from ganymede_sync.check import compile_problems
 from ganymede_sync.errors import ArchiveError, ConfigError, DeployRefused, UncertainDeliveryError
 from ganymede_sync.layout import is_lib_path, walk_managed
-from ganymede_sync.manifest import load_manifest, sha256_bytes
+from ganymede_sync.manifest import Manifest, load_manifest, sha256_bytes
 
 if TYPE_CHECKING:
     from ganymede_sync.archive import Snapshot
@@ -80,6 +80,11 @@ class DeployPlan:
     entries: tuple[PlanEntry, ...]
     contents: Mapping[str, bytes] = field(default_factory=dict, repr=False, compare=False)
     """Local bytes of the files to send, kept so sending reads nothing twice."""
+    remote_blobs: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    """Git blob id of Ganymede's version of each file to send (absent: Ganymede has none).
+
+    The commit message of a deploy lists the commits made since that version.
+    """
 
     def paths(self, *statuses: Status) -> list[str]:
         """Return the paths whose status is one of ``statuses``, sorted."""
@@ -155,6 +160,7 @@ def plan(
     nothing: Set[str] = frozenset()
     entries = []
     contents = {}
+    remote_blobs = {}
     for path in sorted(set(local) | set(remote) | set(base)):
         status = _classify(
             path, local.get(path), remote.get(path), base.get(path), ours.get(path, nothing), force
@@ -164,7 +170,9 @@ def plan(
         entries.append(PlanEntry(path, status))
         if status in SENT_STATUSES:
             contents[path] = _kept_bytes(path, local[path])
-    return DeployPlan(tuple(entries), contents)
+            if path in remote and remote[path].blob:
+                remote_blobs[path] = remote[path].blob
+    return DeployPlan(tuple(entries), contents, remote_blobs)
 
 
 def _kept_bytes(path: str, local: LocalFile) -> bytes:
@@ -239,6 +247,16 @@ def read_remote(
         return {path: _hash_member(snapshot, path) for path in snapshot.paths}
 
 
+def read_remote_contents(
+    client: GanymedeClient, paths: Iterable[str], limits: ArchiveLimits | None = None
+) -> dict[str, bytes]:
+    """Return Ganymede's current bytes of ``paths`` (those it holds), for ``status --diff``."""
+    from ganymede_sync.snapshot import fetch_snapshot
+
+    with fetch_snapshot(client, include_lib=True, limits=limits) as snapshot:
+        return {path: snapshot.read(path) for path in paths if path in snapshot}
+
+
 def _hash_member(snapshot: Snapshot, path: str) -> RemoteFile:
     """Hash one archive member, in pieces when it is big (limits apply as when pulling)."""
     size = snapshot.size(path)
@@ -307,13 +325,7 @@ def plan_environment(
     ``pending`` plans the folder as it will be once those files are written (path ->
     new bytes) or deleted (None), without touching it: a promotion shows its plan first.
     """
-    manifest = load_manifest(environment.manifest_path)
-    if manifest is None:
-        raise DeployRefused(
-            f"no pull of '{environment.folder}' is recorded "
-            f"({environment.manifest_path.parent.name}/{environment.manifest_path.name} "
-            f"is missing): run invoke pull --env {environment.folder} first"
-        )
+    manifest = _require_manifest(environment)
     ours = gitops.committed_versions(settings.root, environment.path, environment.manifest_path)
     for path, blobs in recorded_deploys(settings, environment).items():
         ours.setdefault(path, set()).update(blobs)
@@ -326,6 +338,29 @@ def plan_environment(
         else:
             local[path] = LocalFile.of(data)
     return plan(local, remote, manifest.files, ours=ours, force=force)
+
+
+def plan_offline(settings: Settings, environment: Environment) -> DeployPlan:
+    """Plan against the last pull recorded in the manifest, without reading Ganymede.
+
+    Needs no token, so it can run where no secret may go (pull requests). It cannot
+    see edits made in Ganymede since that pull: a file changed only there shows as
+    unchanged, and no conflict can show.
+    """
+    manifest = _require_manifest(environment)
+    pulled = {path: RemoteFile(sha256, "") for path, sha256 in manifest.files.items()}
+    return plan(read_local(environment.path, pulled), pulled, manifest.files)
+
+
+def _require_manifest(environment: Environment) -> Manifest:
+    manifest = load_manifest(environment.manifest_path)
+    if manifest is None:
+        raise DeployRefused(
+            f"no pull of '{environment.folder}' is recorded "
+            f"({environment.manifest_path.parent.name}/{environment.manifest_path.name} "
+            f"is missing): run invoke pull --env {environment.folder} first"
+        )
+    return manifest
 
 
 def recorded_deploys(settings: Settings, environment: Environment) -> dict[str, set[str]]:
@@ -437,7 +472,8 @@ def deploy_environment(
     for attempt in range(MAX_REPLANS + 1):
         reasons = refusal_reasons(current, environment.folder)
         if reasons:
-            raise DeployRefused(f"nothing was sent to {environment.name}: " + "; ".join(reasons))
+            where = settings.target(environment)
+            raise DeployRefused(f"nothing was sent to {where}: " + "; ".join(reasons))
         if not current.to_send:
             return DeployOutcome(current, delivered, dry_run, replanned=attempt > 0)
         try:
@@ -476,14 +512,45 @@ def resolve_author_email(option: str | None, settings: Settings) -> str:
     )
 
 
-def resolve_message(option: str | None, settings: Settings) -> str:
-    """Pick the commit message: the option, else HEAD's subject and short SHA."""
-    if option:
-        return option
+LISTED_COMMITS = 3
+"""A default commit message names this many commits, then counts the rest."""
+
+
+def resolve_message(
+    option: str | None,
+    settings: Settings,
+    environment: Environment,
+    deploy_plan: DeployPlan,
+    uncommitted: Iterable[str] = (),
+) -> str:
+    """Pick the Ganymede commit message: the option, else the commits being deployed.
+
+    The default names the commits that changed the files to send since the version
+    Ganymede holds (its last deploy or pull), never an unrelated ``HEAD``. Files
+    sent with uncommitted changes are always named, so Ganymede's history says so.
+    """
+    uncommitted = list(uncommitted)
+    text = option or _deployed_commits(settings, environment, deploy_plan)
+    if uncommitted:
+        listing = _listing(environment.folder, uncommitted)
+        if not text:
+            return f"Uncommitted changes to {listing}"
+        return f"{text} [with uncommitted changes to {listing}]"
+    if text:
+        return text
     head = gitops.head_commit(settings.root)
-    if head:
-        return f"{head[1]} ({head[2]})"
-    return "Deploy from the self-managed repository"
+    at = f" at {head[2]}" if head else ""
+    return f"Deploy {environment.folder}/{at} from the self-managed repository"
+
+
+def _deployed_commits(settings: Settings, environment: Environment, deploy_plan: DeployPlan) -> str:
+    since = {path: deploy_plan.remote_blobs.get(path) for path in deploy_plan.to_send}
+    commits = gitops.commits_since(settings.root, environment.path, since)
+    if not commits:
+        return ""
+    named = "; ".join(f"{subject} ({short})" for short, subject in commits[:LISTED_COMMITS])
+    more = len(commits) - LISTED_COMMITS
+    return f"{named}; and {more} earlier commit(s)" if more > 0 else named
 
 
 def _listing(folder: str, paths: Iterable[str]) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ganymede_sync import github, gitops
+from ganymede_sync import binding, github, gitops
 from ganymede_sync.client import GanymedeClient
 from ganymede_sync.config import (
     CONFIG_FILE,
@@ -24,6 +24,7 @@ from ganymede_sync.config import (
     find_root,
     load_settings,
     token_problem,
+    token_variable,
 )
 from ganymede_sync.errors import ApiError, AuthenticationError, ConfigError
 
@@ -43,6 +44,8 @@ class Check:
     detail: str
     fix: str = ""
     skipped: bool = False
+    warning: bool = False
+    """Passes, but deserves attention (e.g. an override is active)."""
 
 
 def skipped(name: str, reason: str) -> Check:
@@ -52,9 +55,10 @@ def skipped(name: str, reason: str) -> Check:
 
 def format_check(check: Check) -> str:
     """Render one check as a check-list line, with its fix on the next line."""
-    mark = "-" if check.skipped else ("ok" if check.ok else "FAIL")
+    mark = "-" if check.skipped else ("FAIL" if not check.ok else "warn" if check.warning else "ok")
     line = f"{'[' + mark + ']':<6} {check.name}: {check.detail}"
-    return line if check.ok or not check.fix else f"{line}\n       fix: {check.fix}"
+    shown = (not check.ok or check.warning) and check.fix
+    return f"{line}\n       fix: {check.fix}" if shown else line
 
 
 def run_checks(
@@ -75,6 +79,7 @@ def run_checks(
         _config_ok(settings),
         check_folders(settings),
         check_workflows(settings),
+        *check_targets(settings, chosen),
         check_token(settings, environ, chosen[0] if len(chosen) == 1 else None),
         check_api(settings, chosen[0] if folder or len(chosen) == 1 else None),
         *check_git(settings),
@@ -101,6 +106,45 @@ def _own_names(settings: Settings, environ: Mapping[str, str]) -> dict[str, str]
         return {folder: e.name for folder, e in settings.environments.items()}
     plain = load_settings(settings.root, {**environ, "GANYMEDE_ENVIRONMENT": ""})
     return {folder: e.name for folder, e in plain.environments.items()}
+
+
+def check_targets(settings: Settings, chosen: Sequence[Environment]) -> list[Check]:
+    """Each folder goes where it is bound; an active override is pointed out either way.
+
+    A mismatch fails: pull, status and deploy would refuse it. An override that
+    agrees with the binding is a warning: it silently applies to every folder.
+    """
+    active = ", ".join(f"{name}={value}" for name, value in settings.overrides.items())
+    checks = []
+    for environment in chosen:
+        name = f"target of {environment.folder}/"
+        target = binding.resolved_target(settings, environment)
+        bound, source = binding.bound_target(settings, environment)
+        if target != bound:
+            checks.append(
+                Check(
+                    name,
+                    ok=False,
+                    detail=f"bound to {bound} ({source}) but resolved to {target}"
+                    + (f" by {active}" if active else ""),
+                    fix="unset the override (shell or .env), or pass --retarget to pull, "
+                    f"status or deploy to use {target} on purpose",
+                )
+            )
+        elif active:
+            checks.append(
+                Check(
+                    name,
+                    ok=True,
+                    warning=True,
+                    detail=f"{environment.folder}/ -> {target}; override active: {active}",
+                    fix=f"unset it unless meant: a token per folder in {DOTENV_FILE} "
+                    f"({token_variable(environment.folder)}=...) needs no override",
+                )
+            )
+        else:
+            checks.append(Check(name, ok=True, detail=f"{environment.folder}/ -> {target}"))
+    return checks
 
 
 def check_folders(settings: Settings) -> Check:
@@ -200,6 +244,14 @@ def check_token(
     settings: Settings, environ: Mapping[str, str], environment: Environment | None = None
 ) -> Check:
     """A token is set (in the environment or .env); only its length is shown."""
+    own = settings.folder_tokens.get(environment.folder) if environment else None
+    if own:
+        variable = token_variable(environment.folder)
+        source = "the environment" if environ.get(variable) else DOTENV_FILE
+        return Check("token", ok=True, detail=f"{variable} set in {source} ({len(own)} characters)")
+    if environment is None and settings.folder_tokens and not settings.token:
+        folders = ", ".join(f"{folder}/" for folder in settings.folder_tokens)
+        return Check("token", ok=True, detail=f"a token of its own for {folders}")
     if not settings.token:
         whose = f"Ganymede environment '{environment.name}'" if environment else "the environment"
         return Check(
@@ -229,13 +281,14 @@ def check_api(settings: Settings, environment: Environment | None) -> Check:
         return skipped(
             "API", "several environments: run invoke doctor --env <folder of your token>"
         )
-    if not settings.token or token_problem(settings.token):
+    token = settings.token_for(environment)
+    if not token or token_problem(token):
         return skipped("API", "needs a usable token")
     where = f"Ganymede environment '{environment.name}' at {settings.api_url}"
     try:
         with GanymedeClient(
             settings.api_url,
-            settings.token,
+            token,
             environment.name,
             timeout=15.0,
             max_attempts=2,
@@ -384,14 +437,23 @@ def _environment_check(state: github.GitHubState, folder: str, name: str) -> Che
 
 
 def _permissions_check(state: github.GitHubState) -> Check:
+    """Actions may open pull requests; default permissions read (enough) or write."""
     name = "GitHub workflow permissions"
+    default = state.workflow_permissions.get("default_workflow_permissions", "unknown")
     if state.has_workflow_permissions():
-        return Check(name, ok=True, detail="read and write; Actions may create pull requests")
-    found = state.workflow_permissions
+        return Check(name, ok=True, detail="default read; Actions may create pull requests")
+    if state.can_open_pull_requests():
+        return Check(
+            name,
+            ok=True,
+            warning=True,
+            detail=f"default {default}; Actions may create pull requests",
+            fix="read is enough and safer (every job declares its own permissions): " + SETUP_FIX,
+        )
     return Check(
         name,
         ok=False,
-        detail=f"default {found.get('default_workflow_permissions', 'unknown')}, "
-        f"Actions may create pull requests: {found.get('can_approve_pull_request_reviews')}",
+        detail=f"default {default}, Actions may create pull requests: "
+        f"{state.workflow_permissions.get('can_approve_pull_request_reviews')}",
         fix=SETUP_FIX,
     )

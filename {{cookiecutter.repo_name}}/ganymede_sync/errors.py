@@ -2,6 +2,7 @@
 
     GanymedeSyncError            base: its text is one line telling what to fix
     ├── ConfigError              ganymede.toml, environment variables, options
+    │   └── TargetMismatchError  a folder would go to another tenant or environment
     ├── ApiError                 Ganymede answered with an error, or could not be reached
     │   ├── AuthenticationError  401/403: the token does not fit the environment
     │   └── UncertainDeliveryError  a PUT may or may not have been applied
@@ -23,6 +24,10 @@ class GanymedeSyncError(Exception):
 
 class ConfigError(GanymedeSyncError):
     """Settings are missing or invalid."""
+
+
+class TargetMismatchError(ConfigError):
+    """The resolved target is not the one the folder is bound to (``--retarget`` allows it)."""
 
 
 class ApiError(GanymedeSyncError):

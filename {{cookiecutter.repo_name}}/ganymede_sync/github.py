@@ -33,8 +33,10 @@ INSTALL_HELP = (
     "then run gh auth login"
 )
 LOGIN_HELP = "gh is not logged in to GitHub: run gh auth login, then try again"
+# Read is enough: every job of the workflows declares the permissions it needs, and a
+# job may raise its own above the default. Pull requests need the second setting.
 WORKFLOW_PERMISSIONS = {
-    "default_workflow_permissions": "write",
+    "default_workflow_permissions": "read",
     "can_approve_pull_request_reviews": True,
 }
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
@@ -86,8 +88,12 @@ class GitHubState:
         return TOKEN_SECRET in self.environment_secrets.get(folder, frozenset())
 
     def has_workflow_permissions(self) -> bool:
-        """Tell whether workflows may write and open pull requests."""
+        """Tell whether the defaults are read-only and Actions may open pull requests."""
         return all(self.workflow_permissions.get(k) == v for k, v in WORKFLOW_PERMISSIONS.items())
+
+    def can_open_pull_requests(self) -> bool:
+        """Tell whether the pull workflow can open its pull request (what it needs)."""
+        return self.workflow_permissions.get("can_approve_pull_request_reviews") is True
 
 
 def target_from_settings(settings: Settings, folders: Iterable[str] = ()) -> Target:
@@ -193,6 +199,27 @@ def resolve_repository(cli: GitHubCli, repository: str | None = None) -> str:
     return answer["nameWithOwner"]
 
 
+UNKNOWN_REPOSITORY = "OWNER/NAME"
+
+
+def state_for_dry_run(
+    repository: str | None, folders: Iterable[str]
+) -> tuple[GitHubState, str | None]:
+    """Read GitHub's state for a dry run; without gh, assume nothing is set up.
+
+    A dry run shows what the set-up would do, so it must work before ``gh`` is
+    installed or logged in. Returns the state and, when assumed, a note saying why.
+    """
+    try:
+        cli = connect()
+        return read_state(cli, resolve_repository(cli, repository), folders), None
+    except GitHubError as error:
+        shown = repository or UNKNOWN_REPOSITORY
+        empty = GitHubState(shown, variables={}, environments=frozenset())
+        note = f"note: {error}; showing every step, as for a repository with nothing set up"
+        return empty, note
+
+
 def read_state(cli: GitHubCli, repository: str, folders: Iterable[str]) -> GitHubState:
     """Read the variables, environments, secret names and workflow permissions (read-only)."""
     environments = _environment_names(cli, repository)
@@ -284,11 +311,11 @@ def _secret_step(repo: str, folder: str, name: str) -> Step:
 
 def _permissions_step(repo: str) -> Step:
     return Step(
-        description="let workflows write (read and write permissions) and "
-        "allow GitHub Actions to create pull requests",
+        description="keep default workflow permissions read-only (each job declares its "
+        "own) and allow GitHub Actions to create pull requests",
         argv=(
             "gh", "api", "-X", "PUT", f"repos/{repo}/actions/permissions/workflow",
-            "-f", "default_workflow_permissions=write",
+            "-f", "default_workflow_permissions=read",
             "-F", "can_approve_pull_request_reviews=true",
         ),
     )  # fmt: skip

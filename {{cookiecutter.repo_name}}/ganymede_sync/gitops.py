@@ -6,6 +6,7 @@ Small functions that take paths or a ``Repo``, return values and raise
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import git
@@ -74,11 +75,11 @@ def init_repository(root: Path, *, branch: str) -> str:
 
 # --- changed folders ----------------------------------------------------------
 def changed_paths(root: Path, before: str, after: str) -> list[str] | None:
-    """Return the paths changed from the merge base of ``before`` and ``after`` to ``after``.
+    """Return the paths whose content differs between ``before`` and ``after`` (two dots).
 
     Returns None when ``before`` cannot be used: unknown in this clone (a force
-    push, a shallow clone) or without common history. The caller decides what to
-    do then; guessing "nothing changed" would skip a deploy.
+    push, a shallow clone). The caller decides what to do then; guessing "nothing
+    changed" would skip a deploy.
     """
     repo = _require_repository(root)
     after_sha = _resolve_commit(repo, after)
@@ -87,11 +88,7 @@ def changed_paths(root: Path, before: str, after: str) -> list[str] | None:
     before_sha = _resolve_commit(repo, before)
     if before_sha is None:
         return None
-    try:
-        base = repo.git.merge_base(before_sha, after_sha)
-    except git.GitCommandError:
-        return None
-    return _split_paths(repo.git.diff("--name-only", "--no-renames", "-z", base, after_sha))
+    return _split_paths(repo.git.diff("--name-only", "--no-renames", "-z", before_sha, after_sha))
 
 
 def tracked_paths(root: Path, ref: str) -> list[str]:
@@ -237,6 +234,55 @@ def head_commit(root: Path) -> tuple[str, str, str] | None:
     commit = repo.head.commit
     subject = commit.message.splitlines()[0] if commit.message else ""
     return commit.author.email or "", str(subject), repo.git.rev_parse("--short", commit.hexsha)
+
+
+COMMITS_PER_FILE = 50
+"""How far back ``commits_since`` looks for one file before it stops searching."""
+
+
+def commits_since(
+    root: Path, folder: Path, since: Mapping[str, str | None]
+) -> list[tuple[str, str]]:
+    """Return (short SHA, subject) of the commits that changed files since given versions.
+
+    ``since`` maps paths (relative to ``folder``) to the blob id Ganymede holds, or
+    None when it holds none. For each path, history is read back from ``HEAD`` until
+    a commit that left the path at that blob: what came after is what a deploy
+    sends. Newest first, each commit once; empty outside a repository.
+    """
+    repo = open_repository(root)
+    if repo is None or not repo.head.is_valid() or repo.working_tree_dir is None:
+        return []
+    top = Path(repo.working_tree_dir).resolve()
+    try:
+        prefix = folder.resolve().relative_to(top).as_posix()
+    except ValueError:
+        return []
+    found: dict[str, tuple[int, str]] = {}
+    for path, stop in since.items():
+        full = f"{prefix}/{path}"
+        log = repo.git.log(
+            f"--max-count={COMMITS_PER_FILE}", "--format=%H%x00%ct%x00%s", "HEAD", "--", full
+        )
+        for line in log.splitlines():
+            sha, seconds, subject = line.split("\0", 2)
+            if stop is not None and _blob_at(repo, sha, full) == stop:
+                break
+            found[sha] = (int(seconds), subject)
+    # Commits made within one second are ordered by their depth in history.
+    order = {
+        sha: (seconds, int(repo.git.rev_list("--count", sha)))
+        for sha, (seconds, _) in found.items()
+    }
+    newest_first = sorted(found, key=order.__getitem__, reverse=True)
+    return [(repo.git.rev_parse("--short", sha), found[sha][1]) for sha in newest_first]
+
+
+def _blob_at(repo: git.Repo, commit: str, path: str) -> str | None:
+    try:
+        return repo.git.rev_parse("--verify", "--quiet", f"{commit}:{path}")
+    except git.GitCommandError:
+        return None
 
 
 def committed_versions(root: Path, folder: Path, manifest_path: Path) -> dict[str, set[str]]:

@@ -2,7 +2,8 @@
 
 It records what Ganymede held when the environment folder was last pulled (repo
 path -> sha256 of the content), so a deploy can tell a local edit from an edit made
-in Ganymede since. The JSON is deterministic (sorted keys, two-space indent, final
+in Ganymede since, and where it was pulled from (tenant and environment): the
+target the folder is bound to. The JSON is deterministic (sorted keys, two-space indent, final
 newline) and rewritten only when its content changes, so a pull that brings nothing
 new leaves git clean.
 
@@ -40,6 +41,8 @@ class Manifest:
     """Flow that pull covered, or None when it covered every flow."""
     include_lib: bool = True
     """Whether that pull covered ``lib/``."""
+    tenant: str | None = None
+    """Ganymede tenant (subdomain) the files came from; None in manifests older than it."""
 
     def to_json(self) -> str:
         """Serialise deterministically: the same manifest always gives the same bytes.
@@ -56,6 +59,7 @@ class Manifest:
             f'  "files": {_files_json(self.files)}',
             f'  "flow": {_json(self.flow)}',
             f'  "include_lib": {_json(self.include_lib)}',
+            *([f'  "tenant": {_json(self.tenant)}'] if self.tenant is not None else []),
             f'  "version": {_json(FORMAT_VERSION)}',
         )
         return "{\n" + ",\n".join(lines) + "\n}\n"
@@ -123,6 +127,7 @@ def _from_data(data: object, path: Path) -> Manifest:
         changed_at=data.get("changed_at"),
         flow=data.get("flow"),
         include_lib=bool(data.get("include_lib", True)),
+        tenant=data["tenant"] if isinstance(data.get("tenant"), str) else None,
     )
 
 

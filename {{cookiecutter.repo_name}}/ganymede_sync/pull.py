@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ganymede_sync import gitops
+from ganymede_sync import binding, gitops
 from ganymede_sync.archive import Snapshot
 from ganymede_sync.client import GanymedeClient, ProgressCallback
 from ganymede_sync.config import ArchiveLimits, Environment, Settings, is_ci
@@ -40,6 +40,8 @@ class PullSummary:
     folder: str
     environment: str
     scope: Scope
+    target: str = ""
+    """Where the code came from, ``acme/prod``: every line names it."""
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
@@ -65,6 +67,7 @@ def pull_environment(
     include_lib: bool = True,
     force: bool = False,
     commit: bool = False,
+    retarget: bool = False,
     progress: ProgressCallback | None = None,
     environ: Mapping[str, str] | None = None,
     client_options: Mapping[str, Any] | None = None,
@@ -74,9 +77,12 @@ def pull_environment(
 
     Refuses (LocalChangesError) to replace or delete a file holding uncommitted work
     unless ``force``; a failure anywhere leaves the folder and manifest as they were.
+    Refuses (TargetMismatchError) a target other than the folder's own unless
+    ``retarget``, which then binds the folder to the new target.
     """
     started = time.monotonic()
     environment = settings.environment(folder)
+    target = binding.check_target(settings, environment, retarget=retarget)
     token = settings.require_token(environment)
     scope = _scope(flow, include_lib)
     flow = scope.flow
@@ -99,12 +105,15 @@ def pull_environment(
             progress=counter,
         ) as snapshot,
     ):
-        result, ignored, checked = _apply(settings, environment, snapshot, scope, force=force)
+        result, ignored, checked = _apply(
+            settings, environment, snapshot, scope, force=force, tenant=target.tenant
+        )
     sha = _commit(settings, environment, environ) if commit else None
     return PullSummary(
         folder=environment.folder,
         environment=environment.name,
         scope=scope,
+        target=str(target),
         added=result.added,
         changed=result.changed,
         removed=result.removed,
@@ -138,6 +147,7 @@ def _apply(
     scope: Scope,
     *,
     force: bool,
+    tenant: str,
 ) -> tuple[SyncResult, int, bool]:
     """Plan, check for local work, apply; return the result, ignored count, and if git checked."""
     plan = plan_sync(environment.path, snapshot, scope)
@@ -149,6 +159,7 @@ def _apply(
         manifest_path=environment.manifest_path,
         old_manifest=old_manifest,
         environment=environment.name,
+        tenant=tenant,
     )
     return result, snapshot.ignored + plan.out_of_scope, checked
 
@@ -238,7 +249,8 @@ def _commit(settings: Settings, environment: Environment, environ: Mapping[str, 
 def describe(summary: PullSummary) -> list[str]:
     """Return the lines that tell a person what the pull did."""
     scope = summary.scope.describe()
-    where = f"{summary.folder}/ (Ganymede environment '{summary.environment}', {scope})"
+    target = summary.target or summary.environment
+    where = f"{summary.folder}/ -> {target} ({scope})"
     lines = []
     if not summary.safety_checked:
         lines.append(

@@ -32,13 +32,18 @@ def totals_line(plan: DeployPlan) -> str:
     return ", ".join(f"{count} {SHORT_NAMES[status]}" for status, count in totals.items())
 
 
-def plan_table(plan: DeployPlan, folder: str) -> str:
-    """Return the plan as aligned ``path  status`` rows followed by the totals."""
+def plan_table(plan: DeployPlan, folder: str, target: str | None = None) -> str:
+    """Return the plan as aligned ``path  status`` rows followed by the totals.
+
+    With ``target`` (``acme/prod``) the first line names where the code would go.
+    """
     rows = [(f"{folder}/{e.path}", e.status.value) for e in plan.entries if _shown(e.status)]
+    label = f"{folder}/ -> {target}" if target else f"{folder}/"
     if not rows:
-        return f"{folder}/ matches Ganymede: nothing to deploy ({totals_line(plan)})"
+        return f"{label} matches Ganymede: nothing to deploy ({totals_line(plan)})"
     width = max(len("path"), *(len(path) for path, _ in rows))
-    lines = [f"{'path':<{width}}  status"]
+    lines = [f"plan for {label}:"] if target else []
+    lines += [f"{'path':<{width}}  status"]
     lines += [f"{path:<{width}}  {status}" for path, status in rows]
     lines.append(f"total: {totals_line(plan)}")
     return "\n".join(lines)
@@ -56,8 +61,15 @@ def plan_markdown(plan: DeployPlan, folder: str, *, title: str, outcome: str) ->
     return "\n".join(lines)
 
 
-def outcome_line(outcome: DeployOutcome, environment: str, *, author_email: str) -> str:
-    """Say in one line what the deploy did in Ganymede."""
+def outcome_line(
+    outcome: DeployOutcome, environment: str, *, author_email: str, folder: str | None = None
+) -> str:
+    """Say in one line what the deploy did in Ganymede (``environment``: best the target).
+
+    With ``folder`` the line reads ``... from prod/ to acme/prod ...``.
+    """
+    if folder:
+        environment = f"{environment} (from {folder}/)"
     count = len(outcome.sent)
     files = f"{count} file{'s' if count != 1 else ''}"
     if outcome.dry_run:

@@ -166,6 +166,7 @@ def next_manifest(
     in_scope: dict[str, str],
     *,
     now: Callable[[], str] = utc_now,
+    tenant: str | None = None,
 ) -> Manifest:
     """Return the manifest after a pull: entries outside the scope kept, the scope replaced.
 
@@ -173,7 +174,9 @@ def next_manifest(
     """
     kept = {path: sha for path, sha in (old.files if old else {}).items() if not scope.covers(path)}
     files = {**kept, **in_scope}
-    if old is not None and old.files == files and old.environment == environment:
+    tenant = tenant or (old.tenant if old else None)
+    same_target = old is not None and (old.environment, old.tenant) == (environment, tenant)
+    if old is not None and old.files == files and same_target:
         return old
     return Manifest(
         environment=environment,
@@ -181,6 +184,7 @@ def next_manifest(
         changed_at=now(),
         flow=scope.flow,
         include_lib=scope.include_lib,
+        tenant=tenant,
     )
 
 
@@ -192,13 +196,16 @@ def apply_plan(
     old_manifest: Manifest | None,
     environment: str,
     now: Callable[[], str] = utc_now,
+    tenant: str | None = None,
 ) -> SyncResult:
     """Make the folder match the snapshot within the plan's scope, then write the manifest.
 
     All or nothing: on any failure the folder and manifest are left exactly as before.
     """
     if plan.is_empty:
-        manifest = next_manifest(old_manifest, environment, plan.scope, plan.unchanged, now=now)
+        manifest = next_manifest(
+            old_manifest, environment, plan.scope, plan.unchanged, now=now, tenant=tenant
+        )
         written = save_manifest(manifest_path, manifest)
         return SyncResult([], [], [], manifest, written)
     parent = plan.folder.parent
@@ -207,7 +214,12 @@ def apply_plan(
     try:
         moves, hashes = _stage(plan, snapshot, staging)
         manifest = next_manifest(
-            old_manifest, environment, plan.scope, {**plan.unchanged, **hashes}, now=now
+            old_manifest,
+            environment,
+            plan.scope,
+            {**plan.unchanged, **hashes},
+            now=now,
+            tenant=tenant,
         )
         written = _swap(plan, staging, moves, lambda: save_manifest(manifest_path, manifest))
     except OSError as error:
