@@ -17,7 +17,7 @@ import tasks
 from ganymede_sync.config import load_settings, token_variable
 from ganymede_sync.emulator import Emulator
 from ganymede_sync.errors import ConfigError
-from tests.pull_helpers import CONFIG, commit_all, make_repository
+from tests.tooling.pull_helpers import CONFIG, commit_all, make_repository
 
 KEYS = {"dev": "dev-key-7d1e", "prod": "prod-key-2b9c"}
 NODE = "Plate_Reader_Ingest/Map_Wells/function.py"

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from deploy_workspace import SOURCE_ROOT, TOKEN, USER, git, make_workspace, start_emulator
 from invoke import Collection, Program
 
 import tasks
+from deploy_workspace import SOURCE_ROOT, TOKEN, USER, git, make_workspace, start_emulator
 
 NODE = "Plate_Reader_Ingest/Map_Wells/function.py"
 OTHER = "qPCR_Analysis/Load_Run/function.py"
