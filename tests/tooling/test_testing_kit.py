@@ -431,12 +431,12 @@ def user_repository(root: Path, flow_files: dict[str, str]) -> Path:
         root / "ganymede_sync",
         ignore=shutil.ignore_patterns("__pycache__"),
     )
-    shutil.copytree(
-        REPOSITORY / "tests" / "flows",
-        root / "tests" / "flows",
-        ignore=shutil.ignore_patterns("__pycache__"),
+    shutil.copytree(  # the user's tests, without the tooling's own (copied in for a run)
+        REPOSITORY / "tests",
+        root / "tests",
+        ignore=shutil.ignore_patterns("__pycache__", "tooling"),
     )
-    for name in ("tasks.py", "pyproject.toml", "requirements-flows.txt", "tests/conftest.py"):
+    for name in ("tasks.py", "pyproject.toml", "requirements-flows.txt"):
         shutil.copy2(REPOSITORY / name, root / name)
     return flow_repository(root, flow_files)
 
