@@ -8,6 +8,7 @@ already exists is overwritten.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -48,6 +49,11 @@ def create_environment_folder(root: Path, name: str) -> None:
         readme.write_text(ENVIRONMENT_README.format(name=name), encoding="utf-8")
 
 
+def token_variable(folder: str) -> str:
+    """The variable of a folder's own token, as the tooling reads it (docs/targets.md)."""
+    return "GANYMEDE_API_TOKEN_" + re.sub(r"[^A-Za-z0-9]", "_", folder).upper()
+
+
 def print_next_steps(names: list[str]) -> None:
     """Print the README's "First-time set-up" steps, in its order (a test keeps them equal)."""
     first = names[0]
@@ -61,7 +67,7 @@ Next steps (README.md, "First-time set-up"):
   python3 -m venv .venv && . .venv/bin/activate
   pip install --require-hashes -r requirements-dev.txt -r requirements-flows.txt
   invoke init                          # git repository with a first commit
-  echo "GANYMEDE_API_TOKEN=..." >> .env   # the API token of environment '{first}'
+  echo "{token_variable(first)}=..." >> .env   # the API token of environment '{first}'
   invoke pull --env {first} --commit     # first pull, committed
   invoke test                          # the flow tests pass on Ganymede's code
 Then in GitHub: invoke github-setup (README.md, "In GitHub").
