@@ -362,7 +362,9 @@ def changed_environments(c, before="", after="HEAD"):
 
 
 # --- promote --------------------------------------------------------------------
+# Short flags would give -f to --flow here; -f means --force in every task.
 @task(
+    auto_shortflags=False,
     help={
         "env": "environment folder to compare (e.g. dev)",
         "against": "environment folder to compare it with (e.g. prod)",
@@ -377,15 +379,16 @@ def diff(c, env=None, against=None, flow=None, stat=False):
 
     with expected_failures():
         comparison = diff_environments(load_settings(), env, against, flow)
-    print("\n".join(describe_comparison(comparison)))
+    lines = describe_comparison(comparison)
     if not stat:
-        for line in unified_diffs(comparison):
-            print(line)
+        lines = [*lines, *unified_diffs(comparison)]
+    emit("\n".join(lines))
     if comparison.differs:
         raise Exit(code=1)
 
 
 @task(
+    auto_shortflags=False,  # as for diff: -f means --force in every task
     iterable=["flow"],
     help={
         "from_": "environment folder to promote from (e.g. dev)",
@@ -419,10 +422,10 @@ def promote(c, from_=None, to=None, flow=None, lib=True, commit=False, body_file
             settings, from_, to, flows, include_lib=lib, commit=commit
         )
         result = promoting.run_promotion(
-            settings, promotion, display.then(print), commit=commit, progress=display
+            settings, promotion, display.then(emit), commit=commit, progress=display
         )
     body = promoting.pull_request_body(result)
     if body_file:
         Path(body_file).write_text(body, encoding="utf-8")
     report.append_step_summary(body, os.environ)
-    print("\n".join(promoting.describe_promotion(result)))
+    emit("\n".join(promoting.describe_promotion(result)))

@@ -181,7 +181,7 @@ def test_folders_that_would_share_a_token_variable_are_refused(tmp_path):
     (tmp_path / "ganymede.toml").write_text(
         CONFIG
         + '\n[environments."prod-eu"]\nganymede_environment = "a"\n'
-        + '\n[environments."prod.eu"]\nganymede_environment = "b"\n'
+        + '\n[environments."prod_eu"]\nganymede_environment = "b"\n'
     )
     with pytest.raises(ConfigError, match="GANYMEDE_API_TOKEN_PROD_EU"):
         load_settings(tmp_path, environ={})

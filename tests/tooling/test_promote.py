@@ -178,7 +178,7 @@ def test_promotion_of_one_flow_shows_its_plan_commits_and_deploys(
 
     code, out, err = run(capsys, "deploy", "--env", "prod")
     assert code == 0, err
-    assert "deployed 1 file to prod" in out
+    assert "deployed 1 file to acme/prod (from prod/)" in out
     assert repo.remote("prod", "qPCR_Analysis") == {
         p: d for p, d in repo.files("dev").items() if p.startswith("qPCR_Analysis/")
     }

@@ -339,8 +339,7 @@ def _positive(
     table: Mapping[str, object], key: str, default: float, section: str = "archive"
 ) -> float:
     value = table.get(key, default)
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not (number and 0 < value < math.inf):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
         raise ConfigError(f"'{section}.{key}' in {CONFIG_FILE} must be a positive number")
     return value
 

@@ -245,7 +245,7 @@ def check_token(
 ) -> Check:
     """A token is set (in the environment or .env); only its length is shown."""
     own = settings.folder_tokens.get(environment.folder) if environment else None
-    if own:
+    if own and environment is not None:
         variable = token_variable(environment.folder)
         source = "the environment" if environ.get(variable) else DOTENV_FILE
         return Check("token", ok=True, detail=f"{variable} set in {source} ({len(own)} characters)")
