@@ -102,7 +102,7 @@ def command_lock(python: Path, extra: list[str]) -> int:
 
 
 COMMANDS = {
-    "demo": (command_demo, "generate a repository, pull from the local emulator, edit, deploy"),
+    "demo": (command_demo, "generate a repository; pull, test, edit, deploy, promote (emulator)"),
     "test": (command_test, "run the whole test suite (extra arguments go to pytest)"),
     "bench": (command_bench, "run the pull/deploy benchmarks and print their table"),
     "lock": (command_lock, "re-pin requirements*.txt with hashes (needs network)"),

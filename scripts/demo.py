@@ -86,7 +86,8 @@ def first_function(folder: Path) -> Path:
     return candidates[0]
 
 
-def edit_and_deploy(repo: Path, env: dict[str, str]) -> None:
+def edit_and_deploy(repo: Path, env: dict[str, str]) -> str:
+    """Pull, test, edit, plan and deploy dev; return the edited node's path."""
     invoke = [sys.executable, "-m", "invoke"]
     step("Pull environment dev into dev/ and commit it")
     run([*invoke, "pull", "--env", "dev", "--commit"], repo, env)
@@ -106,11 +107,28 @@ def edit_and_deploy(repo: Path, env: dict[str, str]) -> None:
     run([*invoke, "deploy", "--env", "dev"], repo, env)
     step("Pull again: no file changes, Ganymede now holds the deployed code")
     run([*invoke, "pull", "--env", "dev"], repo, env)
+    return relative
 
 
-def show_result(data_dir: Path, env: dict[str, str]) -> None:
-    step("In Ganymede (the emulator's pipeline repository of dev): the newest commit")
-    pipeline = data_dir / "dev"
+def promote_to_prod(repo: Path, env: dict[str, str], relative: str) -> None:
+    """Promote the reviewed change from dev to prod, as the promote workflow's PR would."""
+    invoke = [sys.executable, "-m", "invoke"]
+    flow = relative.split("/")[1]
+    step("Pull environment prod into prod/ and commit it")
+    run([*invoke, "pull", "--env", "prod", "--commit"], repo, env)
+    step("Compare dev with prod (exit code 1: they differ)")
+    run([*invoke, "diff", "--env", "dev", "--against", "prod", "--flow", flow], repo, env, ok=(1,))
+    step(f"Promote flow {flow} from dev to prod on a branch: prod's plan first")
+    run(
+        [*invoke, "promote", "--from", "dev", "--to", "prod", "--flow", flow, "--commit"], repo, env
+    )
+    step("Deploy prod from the promotion branch (in GitHub: merge its pull request)")
+    run([*invoke, "deploy", "--env", "prod"], repo, env)
+
+
+def show_result(data_dir: Path, env: dict[str, str], environment: str) -> None:
+    step(f"In Ganymede (the emulator's pipeline repository of {environment}): the newest commit")
+    pipeline = data_dir / environment
     run(["git", "--no-pager", "log", "-1", "--format=%h %ae  %s", "--stat"], pipeline, env)
 
 
@@ -142,8 +160,10 @@ def main() -> int:
         env = demo_environment(url)
         step("Create the git repository")
         run([sys.executable, "-m", "invoke", "init"], repo, env)
-        edit_and_deploy(repo, env)
-        show_result(data_dir, env)
+        edited = edit_and_deploy(repo, env)
+        show_result(data_dir, env, "dev")
+        promote_to_prod(repo, env, edited)
+        show_result(data_dir, env, "prod")
     finally:
         server.terminate()
         server.wait(timeout=10)

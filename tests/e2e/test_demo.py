@@ -40,6 +40,11 @@ def test_demo_pulls_edits_and_deploys_one_commit(tmp_path: Path):
     repo = next(path for path in output.iterdir() if (path / "ganymede.toml").exists())
     assert "# Reviewed in git" in (pipeline / changed[0]).read_text(encoding="utf-8")
     assert (repo / ".ganymede" / "dev.json").is_file()
+    # The change was promoted to prod on its branch and deployed there too.
+    prod = output / "emulator" / "prod"
+    assert git_output(prod, "show", "--name-only", "--format=", "HEAD").split() == changed
+    assert "# Reviewed in git" in (prod / changed[0]).read_text(encoding="utf-8")
+    assert git_output(repo, "branch", "--show-current").strip() == "promote/dev-to-prod"
 
 
 def test_demo_refuses_to_empty_a_folder_it_did_not_create(tmp_path: Path):
