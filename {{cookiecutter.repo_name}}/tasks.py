@@ -46,7 +46,7 @@ def init(c):
         "env": "environment folder to pull into (e.g. dev)",
         "flow": "pull only this flow (its id as in Ganymede); other flows stay as they are",
         "no_lib": "leave lib/ out of the pull",
-        "force": "overwrite uncommitted local changes in the environment folder",
+        "force": "take Ganymede's version even of files changed here; allow large removals",
         "commit": "commit the folder and its manifest as 'Sync flows in environment ...'",
     }
 )

@@ -343,7 +343,12 @@ def validate_entries(
         if total > limits.max_total_bytes:
             problem = f"brings the total over the {limits.max_total_bytes}-byte limit"
             raise ArchiveError(_refusal(info.filename, f"{problem} ({TOTAL_LIMIT_SETTING})"))
-        if info.is_dir() or stat.S_ISDIR(unix_mode(info)):
+        if info.is_dir():
+            continue
+        if stat.S_ISDIR(unix_mode(info)):
+            if has_allowed_suffix(info.filename):
+                # Skipping it would make a pull delete the local file without a word.
+                raise ArchiveError(_refusal(info.filename, "is a file name marked as a folder"))
             continue
         path = layout.repo_path_from_archive(info.filename)
         if path is None or not has_allowed_suffix(path) or not layout.is_managed(path):

@@ -34,6 +34,9 @@ TOTAL_LIMIT_SETTING = "[archive] max_total_mb in ganymede.toml"
 RATIO_LIMIT_SETTING = "[archive] max_ratio in ganymede.toml"
 ENTRIES_LIMIT_SETTING = "[archive] max_entries in ganymede.toml"
 """Where a user raises each archive limit, named in refusals so a genuine archive can pass."""
+REMOVED_SHARE_SETTING = "[sync] max_removed_share in ganymede.toml"
+"""Where a user changes the share of managed files one pull may remove without --force."""
+DEFAULT_REMOVED_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,8 @@ class Settings:
     author_email: str | None = None
     archive_limits: ArchiveLimits = field(default_factory=ArchiveLimits)
     """Bounds on a downloaded archive, from the optional ``[archive]`` table."""
+    max_removed_share: float = DEFAULT_REMOVED_SHARE
+    """Share of an environment's managed files one pull may remove without ``--force``."""
 
     def environment(self, folder: str | None) -> Environment:
         """Return the environment for ``folder``, or explain which folders exist."""
@@ -175,7 +180,17 @@ def load_settings(
         token=variables.get("GANYMEDE_API_TOKEN") or None,
         author_email=variables.get("GANYMEDE_AUTHOR_EMAIL") or None,
         archive_limits=_archive_limits(_table(data, "archive")),
+        max_removed_share=_share(sync, "max_removed_share", DEFAULT_REMOVED_SHARE),
     )
+
+
+def _share(table: Mapping[str, object], key: str, default: float) -> float:
+    """Read a share between 0 (exclusive) and 1 (inclusive), such as 0.5."""
+    value = table.get(key, default)
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not (number and 0 < value <= 1):
+        raise ConfigError(f"'sync.{key}' in {CONFIG_FILE} must be a number above 0, at most 1")
+    return float(value)
 
 
 def _archive_limits(table: Mapping[str, object]) -> ArchiveLimits:

@@ -15,7 +15,6 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ganymede_sync import gitops
@@ -24,9 +23,16 @@ from ganymede_sync.client import GanymedeClient, ProgressCallback
 from ganymede_sync.config import ArchiveLimits, Environment, Settings, is_ci
 from ganymede_sync.errors import ConfigError, GitError, LocalChangesError
 from ganymede_sync.layout import Scope, is_valid_flow_name
-from ganymede_sync.manifest import Manifest, load_manifest, sha256_file
+from ganymede_sync.manifest import Manifest, load_manifest
 from ganymede_sync.snapshot import fetch_snapshot
-from ganymede_sync.sync import SyncPlan, SyncResult, apply_plan, plan_sync
+from ganymede_sync.sync import (
+    SyncPlan,
+    SyncResult,
+    apply_plan,
+    keep_local_work,
+    mass_removal,
+    plan_sync,
+)
 
 COMMIT_MESSAGE = "Sync flows in environment {folder} from Ganymede"
 LISTED_PATHS = 20
@@ -43,11 +49,14 @@ class PullSummary:
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    """Local work left in place: changed here, unchanged in Ganymede (or not there at all)."""
+    ignored_by_git: list[str] = field(default_factory=list)
+    """Those of ``kept`` that git ignores: they stay local, a deploy never sends them."""
     ignored: int = 0
     manifest_written: bool = False
     commit: str | None = None
     commit_requested: bool = False
-    safety_checked: bool = True
     downloaded_bytes: int = 0
     seconds: float = 0.0
 
@@ -96,7 +105,7 @@ def pull_environment(
             progress=counter,
         ) as snapshot,
     ):
-        result, ignored, checked = _apply(settings, environment, snapshot, scope, force=force)
+        result, ignored, kept = _apply(settings, environment, snapshot, scope, force=force)
     sha = _commit(settings, environment, environ) if commit else None
     return PullSummary(
         folder=environment.folder,
@@ -109,7 +118,8 @@ def pull_environment(
         manifest_written=result.manifest_written,
         commit=sha,
         commit_requested=commit,
-        safety_checked=checked,
+        kept=kept,
+        ignored_by_git=_ignored(settings, environment, kept),
         downloaded_bytes=counter.done,
         seconds=time.monotonic() - started,
     )
@@ -135,11 +145,11 @@ def _apply(
     scope: Scope,
     *,
     force: bool,
-) -> tuple[SyncResult, int, bool]:
-    """Plan, check for local work, apply; return the result, ignored count, and if git checked."""
+) -> tuple[SyncResult, int, list[str]]:
+    """Plan, keep local work, apply; return the result, ignored count and the files kept."""
     plan = plan_sync(environment.path, snapshot, scope)
     old_manifest = load_manifest(environment.manifest_path)
-    checked = _refuse_local_work(settings, environment, plan, old_manifest, force=force)
+    _protect_local_work(settings, environment, plan, snapshot, old_manifest, force=force)
     result = apply_plan(
         plan,
         snapshot,
@@ -147,7 +157,7 @@ def _apply(
         old_manifest=old_manifest,
         environment=environment.name,
     )
-    return result, snapshot.ignored + plan.out_of_scope, checked
+    return result, snapshot.ignored + plan.out_of_scope, sorted(plan.kept)
 
 
 def _scope(flow: str | None, include_lib: bool) -> Scope:
@@ -168,57 +178,51 @@ def _check_can_commit(settings: Settings, environ: Mapping[str, str]) -> None:
         raise GitError(gitops.IDENTITY_HELP)
 
 
-def _refuse_local_work(
+def _protect_local_work(
     settings: Settings,
     environment: Environment,
     plan: SyncPlan,
+    snapshot: Snapshot,
     manifest: Manifest | None,
     *,
     force: bool,
-) -> bool:
-    """Raise when the plan would replace or delete uncommitted work; tell if git could check.
+) -> None:
+    """Keep local work out of the plan; raise when Ganymede changed it too, or when
+    the plan removes too much.
 
-    A file counts as work when git sees it changed and its content is not what the
-    last pull wrote, so pulling twice without committing in between is fine. A plan
-    that replaces and deletes nothing (a first pull, a pull with nothing new) cannot
-    lose work, so it skips ``git status``, the slow part in a large folder.
+    Work is whatever differs from the manifest of the last pull (committed, not
+    committed or git-ignored alike), so no question to git is needed. ``force``
+    takes Ganymede's version of everything, as before.
     """
-    if force or not plan.overwritten:
-        return _git_can_check(settings, environment)
-    dirty = gitops.dirty_paths(settings.root, environment.path)
-    if dirty is None:
-        return False
+    if force:
+        return
+    from ganymede_sync.deploy import recorded_deploys
+
     pulled = manifest.files if manifest else {}
-    dirty_set = set(dirty)
-    work = [
-        path
-        for path in plan.overwritten
-        if path in dirty_set and _content_sha(environment, path) != pulled.get(path)
-    ]
-    if work:
-        shown = ", ".join(work[:LISTED_PATHS])
-        more = f" and {len(work) - LISTED_PATHS} more" if len(work) > LISTED_PATHS else ""
+    deployed = recorded_deploys(settings, environment) if plan.overwritten else {}
+    conflicts = keep_local_work(plan, snapshot, pulled, deployed)
+    if conflicts:
+        shown = ", ".join(f"{environment.folder}/{path}" for path in conflicts[:LISTED_PATHS])
+        more = f" and {len(conflicts) - LISTED_PATHS} more" if len(conflicts) > LISTED_PATHS else ""
         raise LocalChangesError(
-            f"the pull would overwrite uncommitted changes in {environment.folder}/: {shown}"
-            f"{more}. Commit or stash them, or pull again with --force to discard them"
+            f"the pull would overwrite local changes that Ganymede also changed since the "
+            f"last pull: {shown}{more}. Merge them (README.md, 'When a deploy reports a "
+            "conflict'), or pull again with --force to take Ganymede's version"
         )
-    return True
+    too_many = mass_removal(plan, snapshot, settings.max_removed_share)
+    if too_many:
+        raise LocalChangesError(
+            f"the pull of {environment.folder}/ {too_many}: check the environment in "
+            "Ganymede, then pull again with --force if that is really wanted; nothing was changed"
+        )
 
 
-def _git_can_check(settings: Settings, environment: Environment) -> bool:
-    """Tell whether git could check the folder for local work (it lies in a work tree)."""
-    repo = gitops.open_repository(settings.root)
-    if repo is None or repo.working_tree_dir is None:
-        return False
-    top = Path(repo.working_tree_dir).resolve()
-    return environment.path.resolve().is_relative_to(top)
-
-
-def _content_sha(environment: Environment, path: str) -> str | None:
-    try:
-        return sha256_file(environment.path / path)
-    except OSError:
-        return None
+def _ignored(settings: Settings, environment: Environment, kept: list[str]) -> list[str]:
+    """Return which kept files git ignores (asked only when some were kept)."""
+    if not kept:
+        return []
+    ignored = gitops.ignored_paths(settings.root, environment.path)
+    return [path for path in kept if path in ignored]
 
 
 def _commit(settings: Settings, environment: Environment, environ: Mapping[str, str]) -> str | None:
@@ -237,11 +241,6 @@ def describe(summary: PullSummary) -> list[str]:
     scope = summary.scope.describe()
     where = f"{summary.folder}/ (Ganymede environment '{summary.environment}', {scope})"
     lines = []
-    if not summary.safety_checked:
-        lines.append(
-            "note: not inside a git repository, so no check for uncommitted local changes "
-            "was possible"
-        )
     if summary.has_changes:
         counts = (
             f"{len(summary.added)} added, {len(summary.changed)} changed, "
@@ -257,6 +256,7 @@ def describe(summary: PullSummary) -> list[str]:
         )
     else:
         lines.append(f"pulled {where}: no changes")
+    lines.extend(_kept_lines(summary))
     if summary.ignored:
         lines.append(f"ignored {summary.ignored} archive file(s) that a pull does not manage")
     if summary.commit:
@@ -266,6 +266,20 @@ def describe(summary: PullSummary) -> list[str]:
         lines.append("nothing to commit")
     lines.append(f"done in {summary.seconds:.1f}s ({_size(summary.downloaded_bytes)} downloaded)")
     return lines
+
+
+def _kept_lines(summary: PullSummary) -> list[str]:
+    """Say which local files were left in place, and why, one per line up to a limit."""
+    if not summary.kept:
+        return []
+    ignored = set(summary.ignored_by_git)
+    why = {
+        path: "git-ignored local file" if path in ignored else "local change not yet deployed"
+        for path in summary.kept
+    }
+    if len(summary.kept) > LISTED_PATHS:
+        return [f"kept {len(summary.kept)} local file(s) that Ganymede did not change"]
+    return [f"  = {summary.folder}/{path} (kept: {why[path]})" for path in summary.kept]
 
 
 def _listed(summary: PullSummary) -> list[str]:

@@ -21,13 +21,14 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ganymede_sync.archive import Snapshot
+from ganymede_sync.config import REMOVED_SHARE_SETTING
 from ganymede_sync.errors import GanymedeSyncError, LocalChangesError
-from ganymede_sync.layout import Scope, walk_managed
+from ganymede_sync.layout import Scope, flow_of, walk_managed
 from ganymede_sync.manifest import Manifest, save_manifest, sha256_bytes, utc_now
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ class SyncPlan:
     removed: list[str] = field(default_factory=list)
     unchanged: dict[str, str] = field(default_factory=dict)
     """Paths whose local content already equals the snapshot -> sha256."""
+    kept: dict[str, str | None] = field(default_factory=dict)
+    """Local work left in place -> sha256 of Ganymede's (unchanged) version, None if it has none."""
     out_of_scope: int = 0
     """Snapshot files outside the scope (ignored)."""
 
@@ -115,6 +118,82 @@ def _classify(plan: SyncPlan, snapshot: Snapshot, path: str) -> None:
         plan.changed.append(path)
     else:
         plan.unchanged[path] = digest
+
+
+def keep_local_work(
+    plan: SyncPlan,
+    snapshot: Snapshot,
+    pulled: Mapping[str, str],
+    deployed: Mapping[str, Set[str]] | None = None,
+) -> list[str]:
+    """Take local work out of ``plan``; return the paths changed on both sides, sorted.
+
+    A local file is work when its content is neither what the last pull recorded
+    (``pulled``: path -> sha256) nor a version this clone deployed (``deployed``:
+    path -> git blob ids), whether it is committed, uncommitted or git-ignored: the
+    manifest, not git, tells what Ganymede gave. Work that Ganymede did not change
+    since (or never had) is kept and listed in ``plan.kept``; work that Ganymede
+    changed or deleted as well is a conflict, left in the plan for the caller to
+    refuse or, with ``--force``, to overwrite.
+    """
+    deployed = deployed or {}
+    conflicts = []
+    for path in list(plan.changed) + list(plan.removed):
+        local = _local_hashes(plan.folder / path)
+        base = pulled.get(path)
+        if local is not None and (local[0] == base or local[1] in deployed.get(path, ())):
+            continue  # what Ganymede gave (or was sent): nothing of the user's is lost
+        ganymede = _snapshot_sha(snapshot, path) if path in snapshot else None
+        if ganymede != base:
+            conflicts.append(path)
+            continue
+        if path in plan.changed:
+            plan.changed.remove(path)
+        else:
+            plan.removed.remove(path)
+        plan.kept[path] = ganymede
+    return sorted(conflicts)
+
+
+def _local_hashes(target: Path) -> tuple[str, str] | None:
+    """Return the sha256 and git blob id of a regular file, or None for anything else."""
+    try:
+        if not _is_regular(os.lstat(target).st_mode):
+            return None
+        data = target.read_bytes()
+    except OSError:
+        return None
+    blob = hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False)
+    return sha256_bytes(data), blob.hexdigest()
+
+
+def _snapshot_sha(snapshot: Snapshot, path: str) -> str:
+    digest = hashlib.sha256()
+    for chunk in snapshot.chunks(path):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def mass_removal(plan: SyncPlan, snapshot: Snapshot, max_share: float) -> str | None:
+    """Say why the plan removes too much to apply without ``--force``, or return None.
+
+    An archive that holds no flow while the folder has some, or that removes more
+    than ``max_share`` of the managed files in scope, is more likely a broken export
+    or the wrong environment than a wish to delete: the count is named.
+    """
+    if not plan.removed:
+        return None
+    local = len(plan.removed) + len(plan.changed) + len(plan.unchanged) + len(plan.kept)
+    flows_here = {flow_of(path) for path in plan.removed} - {None}
+    flows_left = {flow_of(path) for path in snapshot.paths if plan.scope.covers(path)} - {None}
+    if flows_here and not flows_left:
+        return f"would remove every flow ({len(plan.removed)} of {local} managed files)"
+    if len(plan.removed) > max_share * local:
+        return (
+            f"would remove {len(plan.removed)} of {local} managed files, more than "
+            f"{max_share:.0%} ({REMOVED_SHARE_SETTING})"
+        )
+    return None
 
 
 def _same_content(snapshot: Snapshot, path: str, target: str) -> str | None:
@@ -198,7 +277,7 @@ def apply_plan(
     All or nothing: on any failure the folder and manifest are left exactly as before.
     """
     if plan.is_empty:
-        manifest = next_manifest(old_manifest, environment, plan.scope, plan.unchanged, now=now)
+        manifest = next_manifest(old_manifest, environment, plan.scope, _kept(plan), now=now)
         written = save_manifest(manifest_path, manifest)
         return SyncResult([], [], [], manifest, written)
     parent = plan.folder.parent
@@ -207,7 +286,7 @@ def apply_plan(
     try:
         moves, hashes = _stage(plan, snapshot, staging)
         manifest = next_manifest(
-            old_manifest, environment, plan.scope, {**plan.unchanged, **hashes}, now=now
+            old_manifest, environment, plan.scope, {**_kept(plan), **hashes}, now=now
         )
         written = _swap(plan, staging, moves, lambda: save_manifest(manifest_path, manifest))
     except OSError as error:
@@ -219,6 +298,12 @@ def apply_plan(
         shutil.rmtree(staging, ignore_errors=True)
     _remove_empty_folders(plan.folder, plan.removed)
     return SyncResult(sorted(plan.added), sorted(plan.changed), plan.removed, manifest, written)
+
+
+def _kept(plan: SyncPlan) -> dict[str, str]:
+    """Return the manifest entries of files left in place: Ganymede's version of each."""
+    kept = {path: sha for path, sha in plan.kept.items() if sha is not None}
+    return {**plan.unchanged, **kept}
 
 
 def _stage(
