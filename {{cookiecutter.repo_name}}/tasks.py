@@ -48,9 +48,10 @@ def init(c):
         "no_lib": "leave lib/ out of the pull",
         "force": "take Ganymede's version even of files changed here; allow large removals",
         "commit": "commit the folder and its manifest as 'Sync flows in environment ...'",
+        "skip_invalid": "leave out files whose names a checkout cannot keep; update the rest",
     }
 )
-def pull(c, env=None, flow=None, no_lib=False, force=False, commit=False):
+def pull(c, env=None, flow=None, no_lib=False, force=False, commit=False, skip_invalid=False):
     """Bring an environment's flow code from Ganymede into its folder."""
     import os
     import sys
@@ -67,6 +68,7 @@ def pull(c, env=None, flow=None, no_lib=False, force=False, commit=False):
             include_lib=not no_lib,
             force=force,
             commit=commit,
+            skip_invalid=skip_invalid,
             progress=display,
         )
     print("\n".join(describe(summary)))

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ganymede_sync import gitops
+from ganymede_sync import gitops, naming
 from ganymede_sync.check import compile_problems
 from ganymede_sync.errors import ArchiveError, ConfigError, DeployRefused, UncertainDeliveryError
 from ganymede_sync.layout import is_lib_path, walk_managed
@@ -378,6 +378,14 @@ def refusal_reasons(deploy_plan: DeployPlan, folder: str) -> list[str]:
         reasons.append(
             f"new node files that Ganymede does not have: {_listing(folder, new_nodes)} "
             "(nodes are created in Ganymede's Flow Editor: create the node there, then pull)"
+        )
+    sent = set(deploy_plan.to_send)
+    everywhere = naming.name_problems(entry.path for entry in deploy_plan.entries)
+    misnamed = {path: why for path, why in everywhere.items() if path in sent}
+    if misnamed:
+        reasons.append(
+            f"names that a later pull could not write: {naming.listing(folder, misnamed)} "
+            "(rename them here, then deploy again)"
         )
     broken = compile_problems(folder, deploy_plan.contents)
     if broken:

@@ -17,11 +17,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ganymede_sync import gitops
+from ganymede_sync import gitops, naming
 from ganymede_sync.archive import Snapshot
 from ganymede_sync.client import GanymedeClient, ProgressCallback
 from ganymede_sync.config import ArchiveLimits, Environment, Settings, is_ci
-from ganymede_sync.errors import ConfigError, GitError, LocalChangesError
+from ganymede_sync.errors import ArchiveError, ConfigError, GitError, LocalChangesError
 from ganymede_sync.layout import Scope, is_valid_flow_name
 from ganymede_sync.manifest import Manifest, load_manifest
 from ganymede_sync.snapshot import fetch_snapshot
@@ -49,6 +49,8 @@ class PullSummary:
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    """Ganymede's files left out for their names (``--skip-invalid``): to fix in Ganymede."""
     kept: list[str] = field(default_factory=list)
     """Local work left in place: changed here, unchanged in Ganymede (or not there at all)."""
     ignored_by_git: list[str] = field(default_factory=list)
@@ -74,6 +76,7 @@ def pull_environment(
     include_lib: bool = True,
     force: bool = False,
     commit: bool = False,
+    skip_invalid: bool = False,
     progress: ProgressCallback | None = None,
     environ: Mapping[str, str] | None = None,
     client_options: Mapping[str, Any] | None = None,
@@ -81,8 +84,11 @@ def pull_environment(
 ) -> PullSummary:
     """Make the folder's managed files equal Ganymede's, within the flow/lib scope.
 
-    Refuses (LocalChangesError) to replace or delete a file holding uncommitted work
-    unless ``force``; a failure anywhere leaves the folder and manifest as they were.
+    Keeps local work that Ganymede did not change, and refuses (LocalChangesError)
+    to replace or delete work that it did, or to remove too much, unless ``force``.
+    Refuses (ArchiveError) names a checkout cannot keep unless ``skip_invalid``,
+    which leaves those paths alone. A failure anywhere leaves the folder and
+    manifest as they were.
     """
     started = time.monotonic()
     environment = settings.environment(folder)
@@ -105,7 +111,9 @@ def pull_environment(
             progress=counter,
         ) as snapshot,
     ):
-        result, ignored, kept = _apply(settings, environment, snapshot, scope, force=force)
+        result, ignored, kept, skipped = _apply(
+            settings, environment, snapshot, scope, force=force, skip_invalid=skip_invalid
+        )
     sha = _commit(settings, environment, environ) if commit else None
     return PullSummary(
         folder=environment.folder,
@@ -119,6 +127,7 @@ def pull_environment(
         commit=sha,
         commit_requested=commit,
         kept=kept,
+        skipped=skipped,
         ignored_by_git=_ignored(settings, environment, kept),
         downloaded_bytes=counter.done,
         seconds=time.monotonic() - started,
@@ -145,9 +154,17 @@ def _apply(
     scope: Scope,
     *,
     force: bool,
-) -> tuple[SyncResult, int, list[str]]:
-    """Plan, keep local work, apply; return the result, ignored count and the files kept."""
-    plan = plan_sync(environment.path, snapshot, scope)
+    skip_invalid: bool,
+) -> tuple[SyncResult, int, list[str], list[str]]:
+    """Plan, keep local work, apply; return the result, ignored count, files kept and skipped."""
+    invalid = {path: why for path, why in snapshot.invalid.items() if scope.covers(path)}
+    if invalid and not skip_invalid:
+        raise ArchiveError(
+            f"Ganymede holds names that a checkout cannot keep: "
+            f"{naming.listing(environment.folder, invalid)}. Rename or remove them in "
+            "Ganymede, or pull with --skip-invalid to update everything else; nothing was changed"
+        )
+    plan = plan_sync(environment.path, snapshot, scope, skip=set(invalid))
     old_manifest = load_manifest(environment.manifest_path)
     _protect_local_work(settings, environment, plan, snapshot, old_manifest, force=force)
     result = apply_plan(
@@ -157,7 +174,7 @@ def _apply(
         old_manifest=old_manifest,
         environment=environment.name,
     )
-    return result, snapshot.ignored + plan.out_of_scope, sorted(plan.kept)
+    return result, snapshot.ignored + plan.out_of_scope, sorted(plan.kept), plan.skipped
 
 
 def _scope(flow: str | None, include_lib: bool) -> Scope:
@@ -257,6 +274,12 @@ def describe(summary: PullSummary) -> list[str]:
     else:
         lines.append(f"pulled {where}: no changes")
     lines.extend(_kept_lines(summary))
+    if summary.skipped:
+        shown = ", ".join(naming.show(f"{summary.folder}/{p}") for p in summary.skipped[:20])
+        lines.append(
+            f"skipped {len(summary.skipped)} file(s) whose names a checkout cannot keep "
+            f"(rename or remove them in Ganymede): {shown}"
+        )
     if summary.ignored:
         lines.append(f"ignored {summary.ignored} archive file(s) that a pull does not manage")
     if summary.commit:

@@ -48,6 +48,8 @@ class SyncPlan:
     removed: list[str] = field(default_factory=list)
     unchanged: dict[str, str] = field(default_factory=dict)
     """Paths whose local content already equals the snapshot -> sha256."""
+    skipped: list[str] = field(default_factory=list)
+    """Snapshot paths left alone (names a checkout cannot keep), local files included."""
     kept: dict[str, str | None] = field(default_factory=dict)
     """Local work left in place -> sha256 of Ganymede's (unchanged) version, None if it has none."""
     out_of_scope: int = 0
@@ -75,15 +77,20 @@ class SyncResult:
     manifest_written: bool
 
 
-def plan_sync(folder: Path, snapshot: Snapshot, scope: Scope) -> SyncPlan:
+def plan_sync(
+    folder: Path, snapshot: Snapshot, scope: Scope, *, skip: Set[str] = frozenset()
+) -> SyncPlan:
     """Compare the snapshot with the folder within ``scope``; change nothing.
 
-    Raises LocalChangesError when a local folder, file or link sits where the
-    snapshot needs the other kind, since replacing it could lose work.
+    Paths in ``skip`` are left as they are on both sides. Raises LocalChangesError
+    when a local folder, file or link sits where the snapshot needs the other kind,
+    since replacing it could lose work.
     """
     plan = SyncPlan(folder=folder, scope=scope)
-    wanted = [path for path in snapshot.paths if scope.covers(path)]
-    plan.out_of_scope = len(snapshot.paths) - len(wanted)
+    covered = [path for path in snapshot.paths if scope.covers(path)]
+    plan.out_of_scope = len(snapshot.paths) - len(covered)
+    plan.skipped = sorted(path for path in covered if path in skip)
+    wanted = [path for path in covered if path not in skip]
     if not folder.exists():
         plan.added = wanted
         return plan
@@ -94,7 +101,9 @@ def plan_sync(folder: Path, snapshot: Snapshot, scope: Scope) -> SyncPlan:
         else:
             plan.added.append(path)
     local = [path for path, _ in walk_managed(folder)]
-    plan.removed = sorted(path for path in local if scope.covers(path) and path not in snapshot)
+    plan.removed = sorted(
+        path for path in local if scope.covers(path) and path not in snapshot and path not in skip
+    )
     return plan
 
 
@@ -277,7 +286,8 @@ def apply_plan(
     All or nothing: on any failure the folder and manifest are left exactly as before.
     """
     if plan.is_empty:
-        manifest = next_manifest(old_manifest, environment, plan.scope, _kept(plan), now=now)
+        kept = _kept(plan, old_manifest)
+        manifest = next_manifest(old_manifest, environment, plan.scope, kept, now=now)
         written = save_manifest(manifest_path, manifest)
         return SyncResult([], [], [], manifest, written)
     parent = plan.folder.parent
@@ -286,7 +296,7 @@ def apply_plan(
     try:
         moves, hashes = _stage(plan, snapshot, staging)
         manifest = next_manifest(
-            old_manifest, environment, plan.scope, {**_kept(plan), **hashes}, now=now
+            old_manifest, environment, plan.scope, {**_kept(plan, old_manifest), **hashes}, now=now
         )
         written = _swap(plan, staging, moves, lambda: save_manifest(manifest_path, manifest))
     except OSError as error:
@@ -300,10 +310,15 @@ def apply_plan(
     return SyncResult(sorted(plan.added), sorted(plan.changed), plan.removed, manifest, written)
 
 
-def _kept(plan: SyncPlan) -> dict[str, str]:
-    """Return the manifest entries of files left in place: Ganymede's version of each."""
+def _kept(plan: SyncPlan, old: Manifest | None) -> dict[str, str]:
+    """Return the manifest entries of files left in place: Ganymede's version of each.
+
+    A skipped path keeps what the last pull recorded: this pull learnt nothing of it.
+    """
+    before = old.files if old else {}
+    skipped = {path: before[path] for path in plan.skipped if path in before}
     kept = {path: sha for path, sha in plan.kept.items() if sha is not None}
-    return {**plan.unchanged, **kept}
+    return {**skipped, **plan.unchanged, **kept}
 
 
 def _stage(

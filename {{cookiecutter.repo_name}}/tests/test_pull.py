@@ -384,7 +384,6 @@ HOSTILE = {
     "backslash": ([("..\\escaped.py", b"x")], "backslash"),
     "symlink": ([(entry_with_mode(VICTIM, stat.S_IFLNK | 0o777), b"/etc/passwd")], "link"),
     "bomb": ([(VICTIM, b"\0" * (8 << 20))], "compression ratio"),
-    "case-twins": ([("a/n/function.py", b"1"), ("A/n/function.py", b"2")], "twice"),
 }
 
 
