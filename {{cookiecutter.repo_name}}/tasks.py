@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from invoke import Exit, task
 
-from ganymede_sync.errors import GanymedeSyncError
+from ganymede_sync.errors import GanymedeSyncError, Interrupted
 
 
 @contextlib.contextmanager
@@ -23,6 +23,8 @@ def expected_failures(after_interrupt: str = "nothing was changed") -> Iterator[
     """
     try:
         yield
+    except Interrupted as error:
+        raise Exit(f"error: interrupted; {error}", code=130) from None
     except GanymedeSyncError as error:
         raise Exit(f"error: {error}", code=1) from None
     except KeyboardInterrupt:
@@ -121,10 +123,13 @@ def check(c, env=None):
     """Validate flow code offline: Python compiles, no stray or new node files."""
     from ganymede_sync.check import check_environment
     from ganymede_sync.config import load_settings
+    from ganymede_sync.deploy_run import restore_first
 
     with expected_failures():
         settings = load_settings()
         folders = [settings.environment(env)] if env else list(settings.environments.values())
+        for folder in folders:
+            restore_first(folder, print)
         problems = [problem for folder in folders for problem in check_environment(folder)]
     if problems:
         print("\n".join(str(problem) for problem in problems))

@@ -16,6 +16,7 @@ from ganymede_sync import report
 from ganymede_sync.client import GanymedeClient, ProgressCallback
 from ganymede_sync.config import Environment, Settings
 from ganymede_sync.errors import GanymedeSyncError
+from ganymede_sync.sync import describe_restored, restore_interrupted
 
 Show = Callable[[str], None]
 
@@ -23,6 +24,13 @@ Show = Callable[[str], None]
 def open_client(settings: Settings, environment: Environment) -> GanymedeClient:
     """Return the API client of ``environment`` (the token is checked before any request)."""
     return GanymedeClient(settings.api_url, settings.require_token(environment), environment.name)
+
+
+def restore_first(environment: Environment, show: Show) -> None:
+    """Undo the half-done swap of a pull killed earlier, before reading the folder."""
+    restored = restore_interrupted(environment.path)
+    if restored:
+        show(describe_restored(environment.folder, restored))
 
 
 def run_status(
@@ -33,6 +41,7 @@ def run_status(
 ) -> None:
     """Show what a deploy of ``folder`` would send and why it would be refused, if it would."""
     environment = settings.environment(folder)
+    restore_first(environment, show)
     with open_client(settings, environment) as client:
         plan = deploying.plan_environment(client, settings, environment, progress=progress)
     show(report.plan_table(plan, environment.folder))
@@ -58,6 +67,7 @@ def run_deploy(
     (when ``GITHUB_STEP_SUMMARY`` is set), then raises as before.
     """
     environment = settings.environment(folder)
+    restore_first(environment, show)
     settings.require_token(environment)  # the first thing to fix when several are missing
     author = deploying.resolve_author_email(author_email, settings)
     text = deploying.resolve_message(message, settings)

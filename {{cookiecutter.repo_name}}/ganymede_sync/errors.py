@@ -8,7 +8,8 @@
     ├── ArchiveError             a downloaded archive is unsafe or corrupt
     ├── LocalChangesError        a pull would overwrite uncommitted work
     ├── GitError                 the git repository is not in a usable state
-    └── DeployRefused            the deploy plan holds conflicts or invalid files
+    ├── DeployRefused            the deploy plan holds conflicts or invalid files
+    └── Interrupted              Ctrl-C came once a change was complete: says what it left
 
 ``tasks.py`` turns any of them into a one-line message and a non-zero exit; any
 other exception is a bug and keeps its traceback.
@@ -59,3 +60,7 @@ class GitError(GanymedeSyncError):
 
 class DeployRefused(GanymedeSyncError):
     """The deploy plan cannot be sent as is."""
+
+
+class Interrupted(GanymedeSyncError):
+    """Ctrl-C arrived after a change was complete; the message says what was done."""

@@ -21,7 +21,13 @@ from ganymede_sync import gitops, naming
 from ganymede_sync.archive import Snapshot
 from ganymede_sync.client import GanymedeClient, ProgressCallback
 from ganymede_sync.config import ArchiveLimits, Environment, Settings, is_ci
-from ganymede_sync.errors import ArchiveError, ConfigError, GitError, LocalChangesError
+from ganymede_sync.errors import (
+    ArchiveError,
+    ConfigError,
+    GitError,
+    Interrupted,
+    LocalChangesError,
+)
 from ganymede_sync.layout import Scope, is_valid_flow_name
 from ganymede_sync.manifest import Manifest, load_manifest
 from ganymede_sync.snapshot import fetch_snapshot
@@ -29,9 +35,11 @@ from ganymede_sync.sync import (
     SyncPlan,
     SyncResult,
     apply_plan,
+    describe_restored,
     keep_local_work,
     mass_removal,
     plan_sync,
+    restore_interrupted,
 )
 
 COMMIT_MESSAGE = "Sync flows in environment {folder} from Ganymede"
@@ -49,6 +57,8 @@ class PullSummary:
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    restored: int = 0
+    """Interrupted earlier pulls whose half-done swap this one undid first."""
     skipped: list[str] = field(default_factory=list)
     """Ganymede's files left out for their names (``--skip-invalid``): to fix in Ganymede."""
     kept: list[str] = field(default_factory=list)
@@ -92,6 +102,7 @@ def pull_environment(
     """
     started = time.monotonic()
     environment = settings.environment(folder)
+    restored = restore_interrupted(environment.path)
     token = settings.require_token(environment)
     scope = _scope(flow, include_lib)
     flow = scope.flow
@@ -114,7 +125,13 @@ def pull_environment(
         result, ignored, kept, skipped = _apply(
             settings, environment, snapshot, scope, force=force, skip_invalid=skip_invalid
         )
-    sha = _commit(settings, environment, environ) if commit else None
+    try:
+        sha = _commit(settings, environment, environ) if commit else None
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"{environment.folder}/ had been updated from Ganymede, but not committed: "
+            "run the pull with --commit again to commit it"
+        ) from None
     return PullSummary(
         folder=environment.folder,
         environment=environment.name,
@@ -128,6 +145,7 @@ def pull_environment(
         commit_requested=commit,
         kept=kept,
         skipped=skipped,
+        restored=restored,
         ignored_by_git=_ignored(settings, environment, kept),
         downloaded_bytes=counter.done,
         seconds=time.monotonic() - started,
@@ -258,6 +276,8 @@ def describe(summary: PullSummary) -> list[str]:
     scope = summary.scope.describe()
     where = f"{summary.folder}/ (Ganymede environment '{summary.environment}', {scope})"
     lines = []
+    if summary.restored:
+        lines.append(describe_restored(summary.folder, summary.restored))
     if summary.has_changes:
         counts = (
             f"{len(summary.added)} added, {len(summary.changed)} changed, "
