@@ -315,6 +315,10 @@ def plan_environment(
     remote = read_remote(client, settings.archive_limits, progress)
     # Local files are read after the remote, to know which ones' bytes to keep.
     local = read_local(environment.path, remote)
+    # A git-ignored file Ganymede does not have is the user's alone (a *_local.py with
+    # a password): never sent, never listed.
+    for path in gitops.ignored_paths(settings.root, environment.path) - set(remote):
+        local.pop(path, None)
     return plan(local, remote, manifest.files, ours=ours, force=force)
 
 
@@ -438,6 +442,10 @@ def deploy_environment(
             raise DeployRefused(f"nothing was sent to {environment.name}: " + "; ".join(reasons))
         if not current.to_send:
             return DeployOutcome(current, delivered, dry_run, replanned=attempt > 0)
+        if not dry_run:
+            # Recorded before sending: a run killed while waiting for the answer must not
+            # make the next one take its own arrived versions for edits made in Ganymede.
+            record_deploy(settings, environment, current.contents)
         try:
             answer = send(
                 client, current, author_email=author_email, message=message, dry_run=dry_run
@@ -452,8 +460,6 @@ def deploy_environment(
             record_deploy(settings, environment, {p: sent_plan.contents[p] for p in arrived})
             delivered = tuple(sorted({*delivered, *arrived}))
             continue
-        if not dry_run:
-            record_deploy(settings, environment, current.contents)
         sent = tuple(sorted({*delivered, *current.to_send}))
         return DeployOutcome(current, sent, dry_run, answer, replanned=attempt > 0)
     raise AssertionError("unreachable")  # pragma: no cover

@@ -528,8 +528,13 @@ def _stage_manifest(
 
 
 def _write_journal(record: Path, journal: list[tuple[Path, Path]]) -> None:
-    """Write the renames to ``record`` in one atomic step, flushed to disk."""
-    moves = [[str(source), str(destination)] for source, destination in journal]
+    """Write the renames to ``record`` in one atomic step, flushed to disk.
+
+    Paths are relative to the folder that holds the staging folder, so a repository
+    moved (or mounted elsewhere) after a crash is still restored.
+    """
+    base = record.parent.parent
+    moves = [[os.path.relpath(path, base) for path in move] for move in journal]
     temporary = record.with_suffix(".tmp")
     with open(temporary, "w", encoding="utf-8") as handle:
         json.dump({"version": 1, "moves": moves}, handle)
@@ -539,9 +544,10 @@ def _write_journal(record: Path, journal: list[tuple[Path, Path]]) -> None:
 
 
 def _read_journal(record: Path) -> list[tuple[Path, Path]]:
+    base = record.parent.parent
     try:
         moves = json.loads(record.read_text(encoding="utf-8"))["moves"]
-        return [(Path(source), Path(destination)) for source, destination in moves]
+        return [(base / source, base / destination) for source, destination in moves]
     except (ValueError, KeyError, TypeError) as error:
         raise OSError(f"unreadable journal {record}: {error}") from None
 

@@ -193,3 +193,22 @@ def test_a_file_entry_with_folder_mode_bits_is_refused(repo, emulator):
     with pytest.raises(ArchiveError, match="marked as a folder"):
         pull(repo, emulator)
     assert tree_state(repo) == before
+
+
+def test_a_deploy_never_sends_a_git_ignored_file_ganymede_does_not_have(tmp_path):
+    from deploy_workspace import make_workspace, start_emulator
+
+    emulator = start_emulator(tmp_path / "deploy-emulator")
+    ws = make_workspace(tmp_path / "deploy-repo", emulator)
+    try:
+        (ws.root / ".gitignore").write_text("*_local.py\n")
+        ws.commit("Ignore local settings")
+        ws.write(SECRET, b"PASSWORD = 'hunter2'\n")
+        assert SECRET not in [entry.path for entry in ws.plan().entries]
+        ws.write(LIB, b"UNITS = 'sent'\n")
+        ws.commit()
+        assert ws.deploy().sent == (LIB,)
+        assert SECRET not in ws.remote_files()
+    finally:
+        ws.close()
+        emulator.stop()
