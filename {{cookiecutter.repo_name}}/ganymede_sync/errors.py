@@ -6,7 +6,7 @@
     │   ├── AuthenticationError  401/403: the token does not fit the environment
     │   └── UncertainDeliveryError  a PUT may or may not have been applied
     ├── ArchiveError             a downloaded archive is unsafe or corrupt
-    ├── LocalChangesError        a pull would overwrite uncommitted work
+    ├── LocalChangesError        a pull would overwrite local work, or remove too much
     ├── GitError                 the git repository is not in a usable state
     ├── DeployRefused            the deploy plan holds conflicts or invalid files
     └── Interrupted              Ctrl-C came once a change was complete: says what it left
@@ -51,7 +51,7 @@ class ArchiveError(GanymedeSyncError):
 
 
 class LocalChangesError(GanymedeSyncError):
-    """A pull would overwrite uncommitted local work."""
+    """A pull would overwrite local work changed in Ganymede too, or remove too much."""
 
 
 class GitError(GanymedeSyncError):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 MAX_SEGMENT_BYTES = 255
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -60,29 +60,48 @@ def name_problems(paths: Iterable[str]) -> dict[str, str]:
     """Return path -> reason for every path that breaks the rule, alone or with another.
 
     Twins are reported on each side, naming the other, so whoever fixes them can
-    choose which one to rename.
+    choose which one to rename. Each distinct segment and folder is judged once:
+    environments hold tens of thousands of paths over far fewer folders.
     """
     paths = sorted(set(paths))
-    problems = {path: problem for path in paths if (problem := path_problem(path))}
-    spellings: dict[str, set[str]] = {}
+    segments = {segment for path in paths for segment in path.split("/")}
+    bad = {segment: problem for segment in segments if (problem := segment_problem(segment))}
+    problems = {}
     for path in paths:
-        parts = path.split("/")
-        for depth in range(1, len(parts) + 1):
-            prefix = "/".join(parts[:depth])
-            spellings.setdefault(folded(prefix), set()).add(prefix)
+        found = next((bad[part] for part in path.split("/") if part in bad), None) if bad else None
+        if found:
+            problems[path] = found
+    twins = _twins({prefix for path in paths for prefix in _prefixes(path)})
     for path in paths:
-        if path in problems:
+        if path in problems or not twins:
             continue
-        parts = path.split("/")
-        for depth in range(1, len(parts) + 1):
-            prefix = "/".join(parts[:depth])
-            others = sorted(spellings[folded(prefix)] - {prefix})
-            if others:
-                problems[path] = (
-                    f"differs from {show(others[0])} only by letter case or Unicode form"
-                )
-                break
+        other = next((twins[prefix] for prefix in _prefixes(path) if prefix in twins), None)
+        if other:
+            problems[path] = f"differs from {show(other)} only by letter case or Unicode form"
     return problems
+
+
+def _prefixes(path: str) -> Iterator[str]:
+    """Yield ``a``, ``a/b``, ``a/b/c.py`` for ``a/b/c.py``."""
+    start = 0
+    while (slash := path.find("/", start)) != -1:
+        yield path[:slash]
+        start = slash + 1
+    yield path
+
+
+def _twins(names: set[str]) -> dict[str, str]:
+    """Return name -> another name it folds into, for every name that has one."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(folded(name), []).append(name)
+    twins = {}
+    for group in groups.values():
+        if len(group) > 1:
+            group.sort()
+            for name in group:
+                twins[name] = next(other for other in group if other != name)
+    return twins
 
 
 def printable(name: str) -> str:
