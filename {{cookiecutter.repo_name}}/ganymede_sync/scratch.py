@@ -25,8 +25,9 @@ from typing import IO
 
 logger = logging.getLogger(__name__)
 LOCK_NAME = ".lock"
-_UNLOCKED_GRACE_SECONDS = 600
-"""A folder without a lock file is being created, or was left so long ago."""
+_UNLOCKED_GRACE_SECONDS = 60
+"""A folder without a lock file is being created or removed (it has lasted a moment only),
+or a run died at that very moment this long ago."""
 
 try:  # POSIX
     import fcntl
@@ -66,7 +67,7 @@ def scratch_folder(
     finally:
         handle.close()
         if keep_if is None or not keep_if(folder):
-            shutil.rmtree(folder, ignore_errors=True)
+            _remove(folder)
 
 
 def reclaim(parent: Path, prefix: str, repair: Callable[[Path], None] | None = None) -> int:
@@ -97,8 +98,31 @@ def _reclaim_one(folder: Path, repair: Callable[[Path], None] | None) -> bool:
             logger.warning("could not repair from %s yet: %s", folder.name, error)
             return False
     # Removed once unlocked: Windows refuses to delete a file that is open.
-    shutil.rmtree(folder, ignore_errors=True)
+    _remove(folder)
     return True
+
+
+def _remove(folder: Path) -> None:
+    """Remove a scratch folder, its lock file last.
+
+    A run killed while removing one leaves the lock file as long as anything else
+    is left, so the next run can still tell the folder is nobody's and finish.
+    """
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        if entry.name == LOCK_NAME:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                entry.unlink()
+    with contextlib.suppress(OSError):
+        (folder / LOCK_NAME).unlink()
+        folder.rmdir()
 
 
 @contextlib.contextmanager

@@ -200,7 +200,8 @@ def mass_removal(plan: SyncPlan, snapshot: Snapshot, max_share: float) -> str | 
     flows_here = {flow_of(path) for path in plan.removed} - {None}
     flows_left = {flow_of(path) for path in snapshot.paths if plan.scope.covers(path)} - {None}
     if flows_here and not flows_left:
-        return f"would remove every flow ({len(plan.removed)} of {local} managed files)"
+        what = f"all of flow '{plan.scope.flow}'" if plan.scope.flow else "every flow"
+        return f"would remove {what} ({len(plan.removed)} of {local} managed files)"
     if len(plan.removed) > max_share * local:
         return (
             f"would remove {len(plan.removed)} of {local} managed files, more than "
