@@ -12,8 +12,9 @@ Never writes into the repository, never touches git, never prints.
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from ganymede_sync.archive import Snapshot, open_snapshot
@@ -22,6 +23,9 @@ from ganymede_sync.config import ArchiveLimits
 from ganymede_sync.scratch import reclaim, scratch_folder
 
 SCRATCH_PREFIX = "ganymede-snapshot-"
+_UNLOCKED_ARCHIVE_MAX_AGE = 3600
+"""Seconds after which a bare ``ganymede-snapshot-*.zip`` (kept in no locked folder, as
+earlier versions did) can only belong to a dead run."""
 _ENTRY_OVERHEAD = 1024
 """Generous bytes of ZIP headers per entry (local header, central record, long names)."""
 
@@ -39,6 +43,7 @@ def fetch_snapshot(
     limits = limits or ArchiveLimits()
     temporary = Path(tempfile.gettempdir())
     reclaim(temporary, SCRATCH_PREFIX)  # archives of runs that died before removing theirs
+    _remove_unlocked_archives(temporary)
     url = client.snapshot_url(flow=flow, include_lib=include_lib)
     with scratch_folder(temporary, SCRATCH_PREFIX) as scratch:
         path = scratch / "snapshot.zip"
@@ -47,3 +52,12 @@ def fetch_snapshot(
         client.download(url, path, progress=progress, max_bytes=ceiling)
         with open_snapshot(path, limits=limits) as snapshot:
             yield snapshot
+
+
+def _remove_unlocked_archives(temporary: Path) -> None:
+    """Remove bare archives that earlier versions left behind when killed."""
+    limit = time.time() - _UNLOCKED_ARCHIVE_MAX_AGE
+    for path in temporary.glob(f"{SCRATCH_PREFIX}*.zip"):
+        with suppress(OSError):
+            if path.is_file() and not path.is_symlink() and path.stat().st_mtime < limit:
+                path.unlink()

@@ -173,7 +173,11 @@ def test_a_killed_pull_never_leaves_a_mixed_folder(setting, tmp_path):
     print("\n".join(tried))
     assert mixed == []
     assert outcomes["old"] and outcomes["new"]
-    # Archives of the killed runs are removed by the next run that downloads one.
+    # Archives of the killed runs are removed by the next run that downloads one, and so
+    # are bare archives that earlier versions left in the temporary folder long ago.
+    bare = temporary / "ganymede-snapshot-abc123.zip"
+    bare.write_bytes(new_archive)
+    os.utime(bare, (time.time() - 7200, time.time() - 7200))
     emulator.add_fault("archive", data=new_archive)
     process = child(root, emulator, temporary)
     process.join(timeout=60)
