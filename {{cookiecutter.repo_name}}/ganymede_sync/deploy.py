@@ -397,6 +397,12 @@ def refusal_reasons(deploy_plan: DeployPlan, folder: str) -> list[str]:
     return reasons
 
 
+def misnamed_in_ganymede(deploy_plan: DeployPlan) -> dict[str, str]:
+    """Return the paths Ganymede holds that break the naming rule -> why (a pull refuses them)."""
+    local_only = set(deploy_plan.paths(Status.NEW_NODE, Status.NEW_LIB))
+    return naming.name_problems(e.path for e in deploy_plan.entries if e.path not in local_only)
+
+
 def build_file_map(contents: Mapping[str, bytes]) -> dict[str, str]:
     """Encode every file once, in one pass: the PUT's ``fileMap``."""
     return {path: base64.b64encode(data).decode("ascii") for path, data in contents.items()}

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from ganymede_sync import deploy as deploying
-from ganymede_sync import report
+from ganymede_sync import naming, report
 from ganymede_sync.client import GanymedeClient, ProgressCallback
 from ganymede_sync.config import Environment, Settings
 from ganymede_sync.errors import GanymedeSyncError
@@ -47,6 +47,13 @@ def run_status(
     show(report.plan_table(plan, environment.folder))
     for reason in deploying.refusal_reasons(plan, environment.folder):
         show(f"a deploy would be refused: {reason}")
+    theirs = deploying.misnamed_in_ganymede(plan)
+    if theirs:
+        listed = naming.listing(environment.folder, theirs)
+        show(
+            f"a pull would refuse names Ganymede holds: {listed} (rename or remove them "
+            "in Ganymede, or pull with --skip-invalid)"
+        )
 
 
 def run_deploy(

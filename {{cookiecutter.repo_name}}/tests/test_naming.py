@@ -9,7 +9,7 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
-from deploy_workspace import make_workspace, start_emulator
+from deploy_workspace import TOKEN, make_workspace, start_emulator
 
 from ganymede_sync import naming
 from ganymede_sync.check import check_folder
@@ -196,3 +196,16 @@ def test_unicode_twins_across_lib_folders_are_refused(workspace):
     workspace.commit("Other spelling")
     with pytest.raises(DeployRefused, match="Unicode form"):
         workspace.deploy()
+
+
+def test_status_names_what_ganymede_holds_that_a_pull_would_refuse(workspace):
+    # Served as Ganymede's archive: made elsewhere, whatever the API accepts today.
+    files = {**workspace.remote_files(), TWIN: b"B = 1\n"}
+    workspace.emu.add_fault("archive", data=zip_bytes(*files.items()))
+    done = run_invoke(
+        workspace.root, "status", "--env", workspace.folder,
+        GANYMEDE_API_URL=workspace.emu.url, GANYMEDE_API_TOKEN=TOKEN,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"a pull would refuse names Ganymede holds: '{workspace.folder}/{TWIN}'" in done.stdout
+    assert "--skip-invalid" in done.stdout
