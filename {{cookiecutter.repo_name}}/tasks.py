@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from invoke import Exit, task
 
-from ganymede_sync.errors import GanymedeSyncError
+from ganymede_sync.errors import GanymedeSyncError, Interrupted
 
 
 def emit(text: str) -> None:
@@ -39,6 +39,8 @@ def expected_failures(after_interrupt: str = "nothing was changed") -> Iterator[
     """
     try:
         yield
+    except Interrupted as error:
+        raise Exit(f"error: interrupted; {error}", code=130) from None
     except GanymedeSyncError as error:
         raise Exit(f"error: {error}", code=1) from None
     except KeyboardInterrupt:
@@ -68,14 +70,26 @@ FORCE_HELP = "overwrite the other side's changes ({what})"
 @task(
     help={
         "env": "environment folder to pull into (e.g. dev)",
-        "force": FORCE_HELP.format(what="uncommitted local changes in the environment folder"),
+        "force": FORCE_HELP.format(
+            what="local changes to files Ganymede also changed; allows large removals"
+        ),
         "flow": "pull only this flow (its id as in Ganymede); other flows stay as they are",
         "no_lib": "leave lib/ out of the pull",
         "commit": "commit the folder and its manifest as 'Sync flows in environment ...'",
         "retarget": RETARGET_HELP + "; the pull then binds the folder to it",
+        "skip_invalid": "leave out files whose names a checkout cannot keep; update the rest",
     }
 )
-def pull(c, env=None, force=False, flow=None, no_lib=False, commit=False, retarget=False):
+def pull(
+    c,
+    env=None,
+    force=False,
+    flow=None,
+    no_lib=False,
+    commit=False,
+    retarget=False,
+    skip_invalid=False,
+):
     """Bring an environment's flow code from Ganymede into its folder."""
     import os
     import sys
@@ -93,6 +107,7 @@ def pull(c, env=None, force=False, flow=None, no_lib=False, commit=False, retarg
             force=force,
             commit=commit,
             retarget=retarget,
+            skip_invalid=skip_invalid,
             progress=display,
         )
     emit("\n".join(describe(summary)))
@@ -173,10 +188,13 @@ def check(c, env=None):
     """Validate flow code offline: Python compiles, no stray or new node files."""
     from ganymede_sync.check import check_environment
     from ganymede_sync.config import load_settings
+    from ganymede_sync.deploy_run import restore_first
 
     with expected_failures():
         settings = load_settings()
         folders = [settings.environment(env)] if env else list(settings.environments.values())
+        for folder in folders:
+            restore_first(folder, print)
         problems = [problem for folder in folders for problem in check_environment(folder)]
     if problems:
         emit("\n".join(str(problem) for problem in problems))

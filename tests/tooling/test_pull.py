@@ -86,7 +86,7 @@ def test_a_first_pull_brings_the_example_flows_and_a_manifest(repo, emulator):
     assert (folder / "README.md").read_text() == "My notes about dev.\n"
     manifest = load_manifest(repo / ".ganymede" / "dev.json")
     assert len(manifest.files) == EXAMPLE_FILES and manifest.environment == "dev"
-    assert summary.safety_checked and summary.downloaded_bytes > 0
+    assert summary.downloaded_bytes > 0
 
 
 def test_pulling_again_changes_nothing_and_leaves_git_clean(repo, emulator):
@@ -217,11 +217,15 @@ def test_the_api_key_never_reaches_the_signed_url(repo, emulator):
     assert api_calls and all(r.had_api_key for r in api_calls)
 
 
-def test_outside_git_a_pull_works_and_says_no_check_was_possible(tmp_path, emulator):
+def test_outside_git_a_pull_still_keeps_local_work(tmp_path, emulator):
     root = make_repository(tmp_path / "plain", git=False)
     summary = pull(root, emulator)
-    assert len(summary.added) == EXAMPLE_FILES and not summary.safety_checked
-    assert "no check for uncommitted local changes" in describe(summary)[0]
+    assert len(summary.added) == EXAMPLE_FILES
+    (root / "dev" / DELTA).write_text("work\n")
+    edit_upstream(emulator, DELTA, b"upstream\n")
+    with pytest.raises(LocalChangesError, match="Delta_Ct"):
+        pull(root, emulator)
+    assert (root / "dev" / DELTA).read_text() == "work\n"
 
 
 # --- local safety ---------------------------------------------------------------
@@ -237,13 +241,13 @@ def test_uncommitted_changes_are_refused_and_listed(repo, emulator):
     assert tree_state(repo) == before
 
 
-def test_an_uncommitted_file_upstream_deleted_is_refused(repo, emulator):
+def test_a_local_file_ganymede_never_had_is_kept(repo, emulator):
     pull(repo, emulator)
     commit_all(repo, "First pull")
     (repo / "dev" / "qPCR_Analysis/Delta_Ct/helper.py").write_text("new local work\n")
-    with pytest.raises(LocalChangesError, match=r"helper\.py"):
-        pull(repo, emulator)
-    assert (repo / "dev" / "qPCR_Analysis/Delta_Ct/helper.py").exists()
+    summary = pull(repo, emulator)
+    assert summary.kept == ["qPCR_Analysis/Delta_Ct/helper.py"] and not summary.removed
+    assert (repo / "dev" / "qPCR_Analysis/Delta_Ct/helper.py").read_text() == "new local work\n"
 
 
 def test_local_changes_the_pull_does_not_touch_are_no_obstacle(repo, emulator):
@@ -267,17 +271,15 @@ def git_commands_run(trace) -> list[str]:
     ]
 
 
-def test_a_pull_that_overwrites_nothing_skips_git_status(repo, emulator, monkeypatch, tmp_path):
+def test_a_pull_finds_local_work_without_git_status(repo, emulator, monkeypatch, tmp_path):
     trace = tmp_path / "git-trace.txt"
     monkeypatch.setenv("GIT_TRACE2", str(trace))
-    first = pull(repo, emulator)
+    pull(repo, emulator)
     commit_all(repo, "First pull")
-    again = pull(repo, emulator)
-    assert first.safety_checked and again.safety_checked and not again.has_changes
-    assert "status" not in git_commands_run(trace)
+    assert not pull(repo, emulator).has_changes
     edit_upstream(emulator, DELTA, b"upstream\n")
     assert pull(repo, emulator).changed == [DELTA]
-    assert "status" in git_commands_run(trace)
+    assert "status" not in git_commands_run(trace)
 
 
 def test_force_overwrites_local_changes(repo, emulator):
@@ -382,7 +384,6 @@ HOSTILE = {
     "backslash": ([("..\\escaped.py", b"x")], "backslash"),
     "symlink": ([(entry_with_mode(VICTIM, stat.S_IFLNK | 0o777), b"/etc/passwd")], "link"),
     "bomb": ([(VICTIM, b"\0" * (8 << 20))], "compression ratio"),
-    "case-twins": ([("a/n/function.py", b"1"), ("A/n/function.py", b"2")], "twice"),
 }
 
 

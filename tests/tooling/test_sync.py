@@ -191,10 +191,11 @@ def test_an_interruption_while_swapping_puts_everything_back(tmp_path, monkeypat
     before = tree_state(tmp_path)
     import ganymede_sync.sync as sync_module
 
-    def interrupted(path, manifest):
-        raise KeyboardInterrupt
+    def interrupted(point):
+        if point == "move":
+            raise KeyboardInterrupt
 
-    monkeypatch.setattr(sync_module, "save_manifest", interrupted)
+    monkeypatch.setattr(sync_module, "_checkpoint", interrupted)
     with pytest.raises(KeyboardInterrupt):
         sync(tmp_path, (A[0], b"new\n"), ("c/k/function.py", b"c\n"))
     assert tree_state(tmp_path) == before

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from ganymede_sync import layout
+from ganymede_sync import layout, naming
 from ganymede_sync.config import (
     ENTRIES_LIMIT_SETTING,
     FILE_LIMIT_SETTING,
@@ -36,11 +36,11 @@ from ganymede_sync.errors import ArchiveError
 
 _CHUNK = 1 << 20
 _DRIVE = re.compile(r"^[A-Za-z]:")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_PLAIN_SEGMENT = r"[^./\\\x00-\x1f\x7f][^/\\\x00-\x1f\x7f]*"
+_PLAIN_SEGMENT = r"[^./\\][^/\\]*"
 _PLAINLY_SAFE = re.compile(rf"(?![A-Za-z]:)(?:{_PLAIN_SEGMENT}/)*{_PLAIN_SEGMENT}\.(?:py|sql)")
-"""Relative names of plain segments (none empty, hidden, ``.`` or ``..``; no backslash or
-control character) ending in ``.py``/``.sql``: nearly every entry of a real archive."""
+"""Relative names of plain segments (none empty, hidden, ``.`` or ``..``; no backslash)
+ending in ``.py``/``.sql``: nearly every entry of a real archive. Whether a checkout can
+hold the name (control characters, case twins...) is ``naming``'s rule, checked apart."""
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
 _LOCAL_SIGNATURE = b"PK\x03\x04"
 _UTF8_NAME = 0x800
@@ -74,9 +74,9 @@ def has_traversal(name: str) -> bool:
 
 
 def has_odd_segment(name: str) -> bool:
-    """Tell whether an entry name has empty or ``.`` segments, or control characters."""
+    """Tell whether an entry name has empty or ``.`` segments."""
     segments = name.rstrip("/").split("/")
-    return bool(_CONTROL.search(name)) or any(part in ("", ".") for part in segments)
+    return any(part in ("", ".") for part in segments)
 
 
 def has_long_segment(name: str) -> bool:
@@ -136,7 +136,7 @@ def name_problem(name: str) -> str | None:
         (has_drive_letter, "starts with a drive letter"),
         (has_backslash, "contains a backslash"),
         (has_traversal, "climbs out of the folder with '..'"),
-        (has_odd_segment, "has an empty or '.' segment or a control character"),
+        (has_odd_segment, "has an empty or '.' segment"),
     )
     return next((reason for check, reason in checks if check(name)), None)
 
@@ -251,6 +251,8 @@ class Snapshot:
         """Repository paths of the managed files, sorted."""
         self.ignored = ignored
         """Number of file entries left out (not ``.py``/``.sql``, or not managed)."""
+        self.invalid: dict[str, str] = naming.name_problems(self.paths)
+        """Paths that break the naming rule -> why: a pull writes none of them."""
 
     def __contains__(self, path: object) -> bool:
         return path in self._entries
@@ -352,7 +354,12 @@ def validate_entries(
         if total > limits.max_total_bytes:
             problem = f"brings the total over the {limits.max_total_bytes}-byte limit"
             raise ArchiveError(_refusal(info.filename, f"{problem} ({TOTAL_LIMIT_SETTING})"))
-        if info.is_dir() or stat.S_ISDIR(unix_mode(info)):
+        if info.is_dir():
+            continue
+        if stat.S_ISDIR(unix_mode(info)):
+            if has_allowed_suffix(info.filename):
+                # Skipping it would make a pull delete the local file without a word.
+                raise ArchiveError(_refusal(info.filename, "is a file name marked as a folder"))
             continue
         path = layout.repo_path_from_archive(info.filename)
         if path is None or not has_allowed_suffix(path) or not layout.is_managed(path):
@@ -364,13 +371,14 @@ def validate_entries(
 
 
 def _refuse_duplicates(infos: list[zipfile.ZipInfo]) -> None:
-    """Refuse two entries whose names are equal, even only up to letter case.
+    """Refuse two entries with the same name: which one a pull should write is unknowable.
 
-    Case-only twins would overwrite each other on macOS and Windows file systems.
+    Names equal only up to letter case or Unicode form are ``naming``'s concern: the
+    pull names them so they can be fixed in Ganymede, and can update everything else.
     """
     seen: set[str] = set()
     for info in infos:
-        key = info.filename.rstrip("/").casefold()
+        key = info.filename.rstrip("/")
         if key in seen:
             raise ArchiveError(_refusal(info.filename, "appears twice in the archive"))
         seen.add(key)
@@ -389,6 +397,4 @@ def _refusal(name: str, problem: str) -> str:
 
 
 def _show(name: str) -> str:
-    """Quote an entry name on one line, whatever characters it holds."""
-    shown = ascii(name) if _CONTROL.search(name) else f"'{name}'"
-    return shown if len(shown) <= 160 else shown[:157] + "..."
+    return naming.show(name)

@@ -2,7 +2,8 @@
 
 Used by ``invoke check`` (also as a pre-commit hook) and by a deploy before it
 sends: every Python file compiles, managed folders hold only files Ganymede
-keeps, and no node file appears that the last pull did not bring. Every problem
+keeps, no node file appears that the last pull did not bring, and every name
+follows the naming rule a pull applies (``naming``). Every problem
 is collected, so one run reports all of them with file and line.
 
 Never does: touch the network, change a file, or import the code it checks.
@@ -14,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ganymede_sync import naming
 from ganymede_sync.config import Environment
 from ganymede_sync.layout import MANAGED_SUFFIXES, is_lib_path, scan_managed
 
@@ -96,6 +98,19 @@ def new_node_problems(
     ]
 
 
+def naming_problems(
+    folder_name: str, local: Iterable[str], known: Iterable[str] = ()
+) -> list[Problem]:
+    """Report local names a pull would refuse, alone or beside Ganymede's ``known`` files."""
+    local = set(local)
+    found = naming.name_problems(local | set(known))
+    return [
+        Problem(naming.printable(f"{folder_name}/{path}"), f"{why}: rename it")
+        for path, why in sorted(found.items())
+        if path in local
+    ]
+
+
 def check_environment(environment: Environment) -> list[Problem]:
     """Check one environment folder against the manifest of its last pull."""
     from ganymede_sync.manifest import load_manifest
@@ -112,6 +127,7 @@ def check_folder(folder: Path, known_paths: Iterable[str] | None) -> list[Proble
     """
     local = scan_managed(folder)
     problems = compile_problems(folder.name, local) + stray_problems(folder)
+    problems += naming_problems(folder.name, local, known_paths or ())
     if known_paths is not None:
         problems += new_node_problems(folder.name, local, known_paths)
     return sorted(problems, key=lambda problem: (problem.path, problem.line or 0))

@@ -43,6 +43,9 @@ ENTRIES_LIMIT_SETTING = "[archive] max_entries in ganymede.toml"
 REQUEST_DEADLINE_SETTING = "[network] request_deadline_s in ganymede.toml"
 DOWNLOAD_DEADLINE_SETTING = "[network] download_deadline_s in ganymede.toml"
 """Where a user gives a slow network more time, named when a deadline cuts an exchange."""
+REMOVED_SHARE_SETTING = "[sync] max_removed_share in ganymede.toml"
+"""Where a user changes the share of managed files one pull may remove without --force."""
+DEFAULT_REMOVED_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,8 @@ class Settings:
     """Folders in promotion order (``[promotion] chain``); empty: any promotion is allowed."""
     network: NetworkLimits = field(default_factory=NetworkLimits)
     """Time bounds of network exchanges, from the optional ``[network]`` table."""
+    max_removed_share: float = DEFAULT_REMOVED_SHARE
+    """Share of an environment's managed files one pull may remove without ``--force``."""
 
     def environment(self, folder: str | None) -> Environment:
         """Return the environment for ``folder``, or explain which folders exist."""
@@ -270,6 +275,7 @@ def load_settings(
         archive_limits=_archive_limits(_table(data, "archive")),
         promotion_chain=_promotion_chain(_table(data, "promotion"), environments),
         network=_network_limits(_table(data, "network")),
+        max_removed_share=_share(sync, "max_removed_share", DEFAULT_REMOVED_SHARE),
     )
 
 
@@ -289,6 +295,15 @@ def _folder_tokens(
     # Spaces and line breaks around a pasted token are removed, as for the shared one.
     tokens = {folder: variables.get(name, "").strip() for name, folder in owners.items()}
     return {folder: token for folder, token in tokens.items() if token}
+
+
+def _share(table: Mapping[str, object], key: str, default: float) -> float:
+    """Read a share between 0 (exclusive) and 1 (inclusive), such as 0.5."""
+    value = table.get(key, default)
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not (number and 0 < value <= 1):
+        raise ConfigError(f"'sync.{key}' in {CONFIG_FILE} must be a number above 0, at most 1")
+    return float(value)
 
 
 def _archive_limits(table: Mapping[str, object]) -> ArchiveLimits:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ganymede_sync import gitops
+from ganymede_sync import gitops, naming
 from ganymede_sync.check import compile_problems
 from ganymede_sync.errors import ArchiveError, ConfigError, DeployRefused, UncertainDeliveryError
 from ganymede_sync.layout import is_lib_path, walk_managed
@@ -331,7 +331,7 @@ def plan_environment(
         ours.setdefault(path, set()).update(blobs)
     remote = read_remote(client, settings.archive_limits, progress)
     # Local files are read after the remote, to know which ones' bytes to keep.
-    local = read_local(environment.path, remote)
+    local = _without_ignored(read_local(environment.path, remote), settings, environment, remote)
     for path, data in (pending or {}).items():
         if data is None:
             local.pop(path, None)
@@ -349,7 +349,23 @@ def plan_offline(settings: Settings, environment: Environment) -> DeployPlan:
     """
     manifest = _require_manifest(environment)
     pulled = {path: RemoteFile(sha256, "") for path, sha256 in manifest.files.items()}
-    return plan(read_local(environment.path, pulled), pulled, manifest.files)
+    local = _without_ignored(read_local(environment.path, pulled), settings, environment, pulled)
+    return plan(local, pulled, manifest.files)
+
+
+def _without_ignored(
+    local: dict[str, LocalFile],
+    settings: Settings,
+    environment: Environment,
+    remote: Mapping[str, RemoteFile],
+) -> dict[str, LocalFile]:
+    """Drop git-ignored files that Ganymede does not have: they are the user's alone.
+
+    A ``*_local.py`` holding a password must never be sent, nor even listed.
+    """
+    for path in gitops.ignored_paths(settings.root, environment.path) - set(remote):
+        local.pop(path, None)
+    return local
 
 
 def _require_manifest(environment: Environment) -> Manifest:
@@ -424,10 +440,24 @@ def refusal_reasons(deploy_plan: DeployPlan, folder: str) -> list[str]:
             f"new node files that Ganymede does not have: {_listing(folder, new_nodes)} "
             "(nodes are created in Ganymede's Flow Editor: create the node there, then pull)"
         )
+    sent = set(deploy_plan.to_send)
+    everywhere = naming.name_problems(entry.path for entry in deploy_plan.entries)
+    misnamed = {path: why for path, why in everywhere.items() if path in sent}
+    if misnamed:
+        reasons.append(
+            f"names that a later pull could not write: {naming.listing(folder, misnamed)} "
+            "(rename them here, then deploy again)"
+        )
     broken = compile_problems(folder, deploy_plan.contents)
     if broken:
         reasons.append("Python that does not compile: " + ", ".join(str(p) for p in broken))
     return reasons
+
+
+def misnamed_in_ganymede(deploy_plan: DeployPlan) -> dict[str, str]:
+    """Return the paths Ganymede holds that break the naming rule -> why (a pull refuses them)."""
+    local_only = set(deploy_plan.paths(Status.NEW_NODE, Status.NEW_LIB))
+    return naming.name_problems(e.path for e in deploy_plan.entries if e.path not in local_only)
 
 
 def build_file_map(contents: Mapping[str, bytes]) -> dict[str, str]:
@@ -476,6 +506,10 @@ def deploy_environment(
             raise DeployRefused(f"nothing was sent to {where}: " + "; ".join(reasons))
         if not current.to_send:
             return DeployOutcome(current, delivered, dry_run, replanned=attempt > 0)
+        if not dry_run:
+            # Recorded before sending: a run killed while waiting for the answer must not
+            # make the next one take its own arrived versions for edits made in Ganymede.
+            record_deploy(settings, environment, current.contents)
         try:
             answer = send(
                 client, current, author_email=author_email, message=message, dry_run=dry_run
@@ -490,8 +524,6 @@ def deploy_environment(
             record_deploy(settings, environment, {p: sent_plan.contents[p] for p in arrived})
             delivered = tuple(sorted({*delivered, *arrived}))
             continue
-        if not dry_run:
-            record_deploy(settings, environment, current.contents)
         sent = tuple(sorted({*delivered, *current.to_send}))
         return DeployOutcome(current, sent, dry_run, answer, replanned=attempt > 0)
     raise AssertionError("unreachable")  # pragma: no cover

@@ -20,6 +20,7 @@ from ganymede_sync import deploy as deploying
 from ganymede_sync.client import GanymedeClient, ProgressCallback
 from ganymede_sync.config import Environment, Settings
 from ganymede_sync.errors import ConfigError, DeployRefused, GanymedeSyncError
+from ganymede_sync.sync import describe_restored, restore_interrupted
 
 Show = Callable[[str], None]
 
@@ -90,6 +91,13 @@ def dirty_reason(folder: str, paths: list[str]) -> str:
     )
 
 
+def restore_first(environment: Environment, show: Show) -> None:
+    """Undo the half-done swap of a pull killed earlier, before reading the folder."""
+    restored = restore_interrupted(environment.path)
+    if restored:
+        show(describe_restored(environment.folder, restored))
+
+
 def run_status(
     settings: Settings,
     folder: str | None,
@@ -108,6 +116,7 @@ def run_status(
     needed). ``show`` gets the table, the refusals and the diffs; nothing is sent.
     """
     environment = settings.environment(folder)
+    restore_first(environment, show)
     target = binding.check_target(settings, environment, retarget=retarget)
     if offline and diff:
         raise ConfigError("--diff compares with Ganymede's content: run it without --offline")
@@ -132,6 +141,13 @@ def run_status(
         )
     for reason in reasons:
         show(f"a deploy would be refused: {reason}")
+    theirs = deploying.misnamed_in_ganymede(plan)
+    if theirs:
+        listed = naming.listing(environment.folder, theirs)
+        show(
+            f"a pull would refuse names Ganymede holds: {listed} (rename or remove them "
+            "in Ganymede, or pull with --skip-invalid)"
+        )
     for text in diffs.values():
         show(text.rstrip("\n"))
     title = f"{'Offline plan' if offline else 'Plan'} for {binding.arrow(settings, environment)}"
@@ -191,6 +207,7 @@ def run_deploy(
     to keep, so it shows them without refusing).
     """
     environment = settings.environment(folder)
+    restore_first(environment, show)
     target = binding.check_target(settings, environment, retarget=retarget)
     settings.require_token(environment)  # the first thing to fix when several are missing
     author = deploying.resolve_author_email(author_email, settings)

@@ -7,9 +7,10 @@
     │   ├── AuthenticationError  401/403: the token does not fit the environment
     │   └── UncertainDeliveryError  a PUT may or may not have been applied
     ├── ArchiveError             a downloaded archive is unsafe or corrupt
-    ├── LocalChangesError        a pull would overwrite uncommitted work
+    ├── LocalChangesError        a pull would overwrite local work, or remove too much
     ├── GitError                 the git repository is not in a usable state
-    └── DeployRefused            the deploy plan holds conflicts or invalid files
+    ├── DeployRefused            the deploy plan holds conflicts or invalid files
+    └── Interrupted              Ctrl-C came once a change was complete: says what it left
 
 ``tasks.py`` turns any of them into a one-line message and a non-zero exit; any
 other exception is a bug and keeps its traceback.
@@ -55,7 +56,7 @@ class ArchiveError(GanymedeSyncError):
 
 
 class LocalChangesError(GanymedeSyncError):
-    """A pull would overwrite uncommitted local work."""
+    """A pull would overwrite local work changed in Ganymede too, or remove too much."""
 
 
 class GitError(GanymedeSyncError):
@@ -64,3 +65,7 @@ class GitError(GanymedeSyncError):
 
 class DeployRefused(GanymedeSyncError):
     """The deploy plan cannot be sent as is."""
+
+
+class Interrupted(GanymedeSyncError):
+    """Ctrl-C arrived after a change was complete; the message says what was done."""

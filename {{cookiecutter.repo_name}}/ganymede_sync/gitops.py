@@ -122,29 +122,24 @@ def _split_paths(output: str) -> list[str]:
 
 
 # --- pull ---------------------------------------------------------------------
-def dirty_paths(root: Path, folder: Path) -> list[str] | None:
-    """Return the files of ``folder`` that differ from ``HEAD`` (staged, unstaged or untracked).
+def ignored_paths(root: Path, folder: Path) -> set[str]:
+    """Return the files of ``folder`` that git ignores, relative to it (none outside git).
 
-    Paths are POSIX and relative to ``folder``. Returns None outside a repository,
-    where no safety check is possible.
+    ``git status`` leaves them out, yet they may be managed files holding local work
+    (a ``*_local.py`` with a password): callers must treat them as the user's.
     """
     repo = open_repository(root)
     if repo is None or repo.working_tree_dir is None:
-        return None
+        return set()
     top = Path(repo.working_tree_dir).resolve()
     try:
         prefix = folder.resolve().relative_to(top).as_posix()
     except ValueError:
-        return None
-    output = repo.git.status(
-        "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames", "--", prefix
-    )
-    dirty = []
-    for entry in output.split("\0"):
-        path = entry[3:]
-        if path.startswith(prefix + "/"):
-            dirty.append(path[len(prefix) + 1 :])
-    return sorted(dirty)
+        return set()
+    output = repo.git.ls_files("--others", "--ignored", "--exclude-standard", "-z", "--", prefix)
+    return {
+        path[len(prefix) + 1 :] for path in _split_paths(output) if path.startswith(prefix + "/")
+    }
 
 
 def commit_paths(

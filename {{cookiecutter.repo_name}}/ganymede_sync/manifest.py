@@ -24,7 +24,7 @@ from ganymede_sync.errors import GanymedeSyncError
 
 FORMAT_VERSION = 1
 _CHUNK = 1 << 20
-_FILE_MODE = 0o644
+MANIFEST_MODE = 0o644
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ def save_manifest(path: Path, manifest: Manifest) -> bool:
     try:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(content)
-        os.chmod(temporary, _FILE_MODE)
+        os.chmod(temporary, MANIFEST_MODE)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -15,18 +15,32 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from ganymede_sync import binding, gitops
+from ganymede_sync import binding, gitops, naming
 from ganymede_sync.archive import Snapshot
 from ganymede_sync.client import GanymedeClient, ProgressCallback
 from ganymede_sync.config import ArchiveLimits, Environment, Settings, is_ci
-from ganymede_sync.errors import ConfigError, GitError, LocalChangesError
+from ganymede_sync.errors import (
+    ArchiveError,
+    ConfigError,
+    GitError,
+    Interrupted,
+    LocalChangesError,
+)
 from ganymede_sync.layout import Scope, is_valid_flow_name
-from ganymede_sync.manifest import Manifest, load_manifest, sha256_file
+from ganymede_sync.manifest import Manifest, load_manifest
 from ganymede_sync.snapshot import fetch_snapshot
-from ganymede_sync.sync import SyncPlan, SyncResult, apply_plan, plan_sync
+from ganymede_sync.sync import (
+    SyncPlan,
+    SyncResult,
+    apply_plan,
+    describe_restored,
+    keep_local_work,
+    mass_removal,
+    plan_sync,
+    restore_interrupted,
+)
 
 COMMIT_MESSAGE = "Sync flows in environment {folder} from Ganymede"
 LISTED_PATHS = 20
@@ -45,11 +59,18 @@ class PullSummary:
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    restored: int = 0
+    """Interrupted earlier pulls whose half-done swap this one undid first."""
+    skipped: list[str] = field(default_factory=list)
+    """Ganymede's files left out for their names (``--skip-invalid``): to fix in Ganymede."""
+    kept: list[str] = field(default_factory=list)
+    """Local work left in place: changed here, unchanged in Ganymede (or not there at all)."""
+    ignored_by_git: list[str] = field(default_factory=list)
+    """Those of ``kept`` that git ignores: they stay local, a deploy never sends them."""
     ignored: int = 0
     manifest_written: bool = False
     commit: str | None = None
     commit_requested: bool = False
-    safety_checked: bool = True
     downloaded_bytes: int = 0
     seconds: float = 0.0
 
@@ -68,6 +89,7 @@ def pull_environment(
     force: bool = False,
     commit: bool = False,
     retarget: bool = False,
+    skip_invalid: bool = False,
     progress: ProgressCallback | None = None,
     environ: Mapping[str, str] | None = None,
     client_options: Mapping[str, Any] | None = None,
@@ -75,13 +97,16 @@ def pull_environment(
 ) -> PullSummary:
     """Make the folder's managed files equal Ganymede's, within the flow/lib scope.
 
-    Refuses (LocalChangesError) to replace or delete a file holding uncommitted work
-    unless ``force``; a failure anywhere leaves the folder and manifest as they were.
-    Refuses (TargetMismatchError) a target other than the folder's own unless
-    ``retarget``, which then binds the folder to the new target.
+    Keeps local work that Ganymede did not change, and refuses (LocalChangesError)
+    to replace or delete work that it did, or to remove too much, unless ``force``.
+    Refuses (ArchiveError) names a checkout cannot keep unless ``skip_invalid``,
+    which leaves those paths alone. Refuses (TargetMismatchError) a target other than
+    the folder's own unless ``retarget``, which then binds the folder to the new
+    target. A failure anywhere leaves the folder and manifest as they were.
     """
     started = time.monotonic()
     environment = settings.environment(folder)
+    restored = restore_interrupted(environment.path)  # before anything else reads the folder
     target = binding.check_target(settings, environment, retarget=retarget)
     token = settings.require_token(environment)
     scope = _scope(flow, include_lib)
@@ -105,10 +130,22 @@ def pull_environment(
             progress=counter,
         ) as snapshot,
     ):
-        result, ignored, checked = _apply(
-            settings, environment, snapshot, scope, force=force, tenant=target.tenant
+        result, ignored, kept, skipped = _apply(
+            settings,
+            environment,
+            snapshot,
+            scope,
+            force=force,
+            skip_invalid=skip_invalid,
+            tenant=target.tenant,
         )
-    sha = _commit(settings, environment, environ) if commit else None
+    try:
+        sha = _commit(settings, environment, environ) if commit else None
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"{environment.folder}/ had been updated from Ganymede, but not committed: "
+            "run the pull with --commit again to commit it"
+        ) from None
     return PullSummary(
         folder=environment.folder,
         environment=environment.name,
@@ -121,7 +158,10 @@ def pull_environment(
         manifest_written=result.manifest_written,
         commit=sha,
         commit_requested=commit,
-        safety_checked=checked,
+        kept=kept,
+        skipped=skipped,
+        restored=restored,
+        ignored_by_git=_ignored(settings, environment, kept),
         downloaded_bytes=counter.done,
         seconds=time.monotonic() - started,
     )
@@ -147,12 +187,20 @@ def _apply(
     scope: Scope,
     *,
     force: bool,
+    skip_invalid: bool,
     tenant: str,
-) -> tuple[SyncResult, int, bool]:
-    """Plan, check for local work, apply; return the result, ignored count, and if git checked."""
-    plan = plan_sync(environment.path, snapshot, scope)
+) -> tuple[SyncResult, int, list[str], list[str]]:
+    """Plan, keep local work, apply; return the result, ignored count, files kept and skipped."""
+    invalid = {path: why for path, why in snapshot.invalid.items() if scope.covers(path)}
+    if invalid and not skip_invalid:
+        raise ArchiveError(
+            f"Ganymede holds names that a checkout cannot keep: "
+            f"{naming.listing(environment.folder, invalid)}. Rename or remove them in "
+            "Ganymede, or pull with --skip-invalid to update everything else; nothing was changed"
+        )
+    plan = plan_sync(environment.path, snapshot, scope, skip=set(invalid))
     old_manifest = load_manifest(environment.manifest_path)
-    checked = _refuse_local_work(settings, environment, plan, old_manifest, force=force)
+    _protect_local_work(settings, environment, plan, snapshot, old_manifest, force=force)
     result = apply_plan(
         plan,
         snapshot,
@@ -161,7 +209,7 @@ def _apply(
         environment=environment.name,
         tenant=tenant,
     )
-    return result, snapshot.ignored + plan.out_of_scope, checked
+    return result, snapshot.ignored + plan.out_of_scope, sorted(plan.kept), plan.skipped
 
 
 def _scope(flow: str | None, include_lib: bool) -> Scope:
@@ -182,57 +230,51 @@ def _check_can_commit(settings: Settings, environ: Mapping[str, str]) -> None:
         raise GitError(gitops.IDENTITY_HELP)
 
 
-def _refuse_local_work(
+def _protect_local_work(
     settings: Settings,
     environment: Environment,
     plan: SyncPlan,
+    snapshot: Snapshot,
     manifest: Manifest | None,
     *,
     force: bool,
-) -> bool:
-    """Raise when the plan would replace or delete uncommitted work; tell if git could check.
+) -> None:
+    """Keep local work out of the plan; raise when Ganymede changed it too, or when
+    the plan removes too much.
 
-    A file counts as work when git sees it changed and its content is not what the
-    last pull wrote, so pulling twice without committing in between is fine. A plan
-    that replaces and deletes nothing (a first pull, a pull with nothing new) cannot
-    lose work, so it skips ``git status``, the slow part in a large folder.
+    Work is whatever differs from the manifest of the last pull (committed, not
+    committed or git-ignored alike), so no question to git is needed. ``force``
+    takes Ganymede's version of everything, as before.
     """
-    if force or not plan.overwritten:
-        return _git_can_check(settings, environment)
-    dirty = gitops.dirty_paths(settings.root, environment.path)
-    if dirty is None:
-        return False
+    if force:
+        return
+    from ganymede_sync.deploy import recorded_deploys
+
     pulled = manifest.files if manifest else {}
-    dirty_set = set(dirty)
-    work = [
-        path
-        for path in plan.overwritten
-        if path in dirty_set and _content_sha(environment, path) != pulled.get(path)
-    ]
-    if work:
-        shown = ", ".join(work[:LISTED_PATHS])
-        more = f" and {len(work) - LISTED_PATHS} more" if len(work) > LISTED_PATHS else ""
+    deployed = recorded_deploys(settings, environment) if plan.overwritten else {}
+    conflicts = keep_local_work(plan, snapshot, pulled, deployed)
+    if conflicts:
+        shown = ", ".join(f"{environment.folder}/{path}" for path in conflicts[:LISTED_PATHS])
+        more = f" and {len(conflicts) - LISTED_PATHS} more" if len(conflicts) > LISTED_PATHS else ""
         raise LocalChangesError(
-            f"the pull would overwrite uncommitted changes in {environment.folder}/: {shown}"
-            f"{more}. Commit or stash them, or pull again with --force to discard them"
+            f"the pull would overwrite local changes that Ganymede also changed since the "
+            f"last pull: {shown}{more}. Merge them (README.md, 'When a deploy reports a "
+            "conflict'), or pull again with --force to take Ganymede's version"
         )
-    return True
+    too_many = mass_removal(plan, snapshot, settings.max_removed_share)
+    if too_many:
+        raise LocalChangesError(
+            f"the pull of {environment.folder}/ {too_many}: check the environment in "
+            "Ganymede, then pull again with --force if that is really wanted; nothing was changed"
+        )
 
 
-def _git_can_check(settings: Settings, environment: Environment) -> bool:
-    """Tell whether git could check the folder for local work (it lies in a work tree)."""
-    repo = gitops.open_repository(settings.root)
-    if repo is None or repo.working_tree_dir is None:
-        return False
-    top = Path(repo.working_tree_dir).resolve()
-    return environment.path.resolve().is_relative_to(top)
-
-
-def _content_sha(environment: Environment, path: str) -> str | None:
-    try:
-        return sha256_file(environment.path / path)
-    except OSError:
-        return None
+def _ignored(settings: Settings, environment: Environment, kept: list[str]) -> list[str]:
+    """Return which kept files git ignores (asked only when some were kept)."""
+    if not kept:
+        return []
+    ignored = gitops.ignored_paths(settings.root, environment.path)
+    return [path for path in kept if path in ignored]
 
 
 def _commit(settings: Settings, environment: Environment, environ: Mapping[str, str]) -> str | None:
@@ -252,11 +294,8 @@ def describe(summary: PullSummary) -> list[str]:
     target = summary.target or summary.environment
     where = f"{summary.folder}/ -> {target} ({scope})"
     lines = []
-    if not summary.safety_checked:
-        lines.append(
-            "note: not inside a git repository, so no check for uncommitted local changes "
-            "was possible"
-        )
+    if summary.restored:
+        lines.append(describe_restored(summary.folder, summary.restored))
     if summary.has_changes:
         counts = (
             f"{len(summary.added)} added, {len(summary.changed)} changed, "
@@ -272,6 +311,13 @@ def describe(summary: PullSummary) -> list[str]:
         )
     else:
         lines.append(f"pulled {where}: no changes")
+    lines.extend(_kept_lines(summary))
+    if summary.skipped:
+        shown = ", ".join(naming.show(f"{summary.folder}/{p}") for p in summary.skipped[:20])
+        lines.append(
+            f"skipped {len(summary.skipped)} file(s) whose names a checkout cannot keep "
+            f"(rename or remove them in Ganymede): {shown}"
+        )
     if summary.ignored:
         lines.append(f"ignored {summary.ignored} archive file(s) that a pull does not manage")
     if summary.commit:
@@ -281,6 +327,20 @@ def describe(summary: PullSummary) -> list[str]:
         lines.append("nothing to commit")
     lines.append(f"done in {summary.seconds:.1f}s ({_size(summary.downloaded_bytes)} downloaded)")
     return lines
+
+
+def _kept_lines(summary: PullSummary) -> list[str]:
+    """Say which local files were left in place, and why, one per line up to a limit."""
+    if not summary.kept:
+        return []
+    ignored = set(summary.ignored_by_git)
+    why = {
+        path: "git-ignored local file" if path in ignored else "local change not yet deployed"
+        for path in summary.kept
+    }
+    if len(summary.kept) > LISTED_PATHS:
+        return [f"kept {len(summary.kept)} local file(s) that Ganymede did not change"]
+    return [f"  = {summary.folder}/{path} (kept: {why[path]})" for path in summary.kept]
 
 
 def _listed(summary: PullSummary) -> list[str]:

@@ -83,7 +83,22 @@ def outcome_line(
         )
     if not outcome.sent:
         return f"nothing to send: {environment} already has this code"
+    if not made_a_commit(outcome.answer):
+        return (
+            f"sent {files} to {environment}, but Ganymede made no commit: it already had "
+            "this content (another deploy may have sent it meanwhile)"
+        )
     return f"deployed {files} to {environment} as one commit by {author_email}"
+
+
+def made_a_commit(answer: str) -> bool:
+    """Tell from a PUT's answer whether Ganymede committed (unless it says it did not).
+
+    Ganymede answers a PUT that changes nothing with 200 and a text saying so; only
+    that answer counts as no commit, so an unknown wording never hides one.
+    """
+    said = answer.casefold()
+    return not ("nothing committed" in said or said.startswith("no changes"))
 
 
 def append_step_summary(markdown: str, environ: Mapping[str, str]) -> bool:

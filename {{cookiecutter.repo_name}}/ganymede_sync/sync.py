@@ -17,22 +17,27 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
-import shutil
-import tempfile
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator, Mapping, Set
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ganymede_sync.archive import Snapshot
-from ganymede_sync.errors import GanymedeSyncError, LocalChangesError
-from ganymede_sync.layout import Scope, walk_managed
-from ganymede_sync.manifest import Manifest, save_manifest, sha256_bytes, utc_now
+from ganymede_sync.config import REMOVED_SHARE_SETTING
+from ganymede_sync.errors import GanymedeSyncError, Interrupted, LocalChangesError
+from ganymede_sync.layout import Scope, flow_of, walk_managed
+from ganymede_sync.manifest import MANIFEST_MODE, Manifest, save_manifest, sha256_bytes, utc_now
+from ganymede_sync.scratch import reclaim, scratch_folder
 
 logger = logging.getLogger(__name__)
 _CHUNK = 1 << 20
 _BYTECODE_CACHE = "__pycache__"
+JOURNAL_NAME = "journal.json"
+"""In a staging folder while its pull swaps files: the renames, for an undo after a crash."""
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 
 
@@ -47,6 +52,10 @@ class SyncPlan:
     removed: list[str] = field(default_factory=list)
     unchanged: dict[str, str] = field(default_factory=dict)
     """Paths whose local content already equals the snapshot -> sha256."""
+    skipped: list[str] = field(default_factory=list)
+    """Snapshot paths left alone (names a checkout cannot keep), local files included."""
+    kept: dict[str, str | None] = field(default_factory=dict)
+    """Local work left in place -> sha256 of Ganymede's (unchanged) version, None if it has none."""
     out_of_scope: int = 0
     """Snapshot files outside the scope (ignored)."""
 
@@ -72,15 +81,20 @@ class SyncResult:
     manifest_written: bool
 
 
-def plan_sync(folder: Path, snapshot: Snapshot, scope: Scope) -> SyncPlan:
+def plan_sync(
+    folder: Path, snapshot: Snapshot, scope: Scope, *, skip: Set[str] = frozenset()
+) -> SyncPlan:
     """Compare the snapshot with the folder within ``scope``; change nothing.
 
-    Raises LocalChangesError when a local folder, file or link sits where the
-    snapshot needs the other kind, since replacing it could lose work.
+    Paths in ``skip`` are left as they are on both sides. Raises LocalChangesError
+    when a local folder, file or link sits where the snapshot needs the other kind,
+    since replacing it could lose work.
     """
     plan = SyncPlan(folder=folder, scope=scope)
-    wanted = [path for path in snapshot.paths if scope.covers(path)]
-    plan.out_of_scope = len(snapshot.paths) - len(wanted)
+    covered = [path for path in snapshot.paths if scope.covers(path)]
+    plan.out_of_scope = len(snapshot.paths) - len(covered)
+    plan.skipped = sorted(path for path in covered if path in skip)
+    wanted = [path for path in covered if path not in skip]
     if not folder.exists():
         plan.added = wanted
         return plan
@@ -91,7 +105,9 @@ def plan_sync(folder: Path, snapshot: Snapshot, scope: Scope) -> SyncPlan:
         else:
             plan.added.append(path)
     local = [path for path, _ in walk_managed(folder)]
-    plan.removed = sorted(path for path in local if scope.covers(path) and path not in snapshot)
+    plan.removed = sorted(
+        path for path in local if scope.covers(path) and path not in snapshot and path not in skip
+    )
     return plan
 
 
@@ -115,6 +131,83 @@ def _classify(plan: SyncPlan, snapshot: Snapshot, path: str) -> None:
         plan.changed.append(path)
     else:
         plan.unchanged[path] = digest
+
+
+def keep_local_work(
+    plan: SyncPlan,
+    snapshot: Snapshot,
+    pulled: Mapping[str, str],
+    deployed: Mapping[str, Set[str]] | None = None,
+) -> list[str]:
+    """Take local work out of ``plan``; return the paths changed on both sides, sorted.
+
+    A local file is work when its content is neither what the last pull recorded
+    (``pulled``: path -> sha256) nor a version this clone deployed (``deployed``:
+    path -> git blob ids), whether it is committed, uncommitted or git-ignored: the
+    manifest, not git, tells what Ganymede gave. Work that Ganymede did not change
+    since (or never had) is kept and listed in ``plan.kept``; work that Ganymede
+    changed or deleted as well is a conflict, left in the plan for the caller to
+    refuse or, with ``--force``, to overwrite.
+    """
+    deployed = deployed or {}
+    conflicts = []
+    for path in list(plan.changed) + list(plan.removed):
+        local = _local_hashes(plan.folder / path)
+        base = pulled.get(path)
+        if local is not None and (local[0] == base or local[1] in deployed.get(path, ())):
+            continue  # what Ganymede gave (or was sent): nothing of the user's is lost
+        ganymede = _snapshot_sha(snapshot, path) if path in snapshot else None
+        if ganymede != base:
+            conflicts.append(path)
+            continue
+        if path in plan.changed:
+            plan.changed.remove(path)
+        else:
+            plan.removed.remove(path)
+        plan.kept[path] = ganymede
+    return sorted(conflicts)
+
+
+def _local_hashes(target: Path) -> tuple[str, str] | None:
+    """Return the sha256 and git blob id of a regular file, or None for anything else."""
+    try:
+        if not _is_regular(os.lstat(target).st_mode):
+            return None
+        data = target.read_bytes()
+    except OSError:
+        return None
+    blob = hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False)
+    return sha256_bytes(data), blob.hexdigest()
+
+
+def _snapshot_sha(snapshot: Snapshot, path: str) -> str:
+    digest = hashlib.sha256()
+    for chunk in snapshot.chunks(path):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def mass_removal(plan: SyncPlan, snapshot: Snapshot, max_share: float) -> str | None:
+    """Say why the plan removes too much to apply without ``--force``, or return None.
+
+    An archive that holds no flow while the folder has some, or that removes more
+    than ``max_share`` of the managed files in scope, is more likely a broken export
+    or the wrong environment than a wish to delete: the count is named.
+    """
+    if not plan.removed:
+        return None
+    local = len(plan.removed) + len(plan.changed) + len(plan.unchanged) + len(plan.kept)
+    flows_here = {flow_of(path) for path in plan.removed} - {None}
+    flows_left = {flow_of(path) for path in snapshot.paths if plan.scope.covers(path)} - {None}
+    if flows_here and not flows_left:
+        what = f"all of flow '{plan.scope.flow}'" if plan.scope.flow else "every flow"
+        return f"would remove {what} ({len(plan.removed)} of {local} managed files)"
+    if len(plan.removed) > max_share * local:
+        return (
+            f"would remove {len(plan.removed)} of {local} managed files, more than "
+            f"{max_share:.0%} ({REMOVED_SHARE_SETTING})"
+        )
+    return None
 
 
 def _same_content(snapshot: Snapshot, path: str, target: str) -> str | None:
@@ -200,41 +293,104 @@ def apply_plan(
 ) -> SyncResult:
     """Make the folder match the snapshot within the plan's scope, then write the manifest.
 
-    All or nothing: on any failure the folder and manifest are left exactly as before.
+    All or nothing, even across ``kill -9``: on a failure or Ctrl-C the folder and
+    manifest are put back as before; a killed run leaves a journal from which the
+    next run of any task puts them back (``restore_interrupted``).
     """
     if plan.is_empty:
+        kept = _kept(plan, old_manifest)
         manifest = next_manifest(
-            old_manifest, environment, plan.scope, plan.unchanged, now=now, tenant=tenant
+            old_manifest, environment, plan.scope, kept, now=now, tenant=tenant
         )
         written = save_manifest(manifest_path, manifest)
         return SyncResult([], [], [], manifest, written)
     parent = plan.folder.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{plan.folder.name}.pull-", dir=parent))
     try:
-        moves, hashes = _stage(plan, snapshot, staging)
-        manifest = next_manifest(
-            old_manifest,
-            environment,
-            plan.scope,
-            {**plan.unchanged, **hashes},
-            now=now,
-            tenant=tenant,
-        )
-        written = _swap(plan, staging, moves, lambda: save_manifest(manifest_path, manifest))
+        parent.mkdir(parents=True, exist_ok=True)
+        with (
+            _interrupts_held() as interrupted,
+            scratch_folder(parent, staging_prefix(plan.folder), keep_if=_has_journal) as staging,
+        ):
+            moves, hashes = _stage(plan, snapshot, staging, interrupted)
+            _checkpoint("staged")
+            kept = _kept(plan, old_manifest)
+            manifest = next_manifest(
+                old_manifest,
+                environment,
+                plan.scope,
+                {**kept, **hashes},
+                now=now,
+                tenant=tenant,
+            )
+            written = _swap(plan, staging, moves, manifest_path, manifest, interrupted)
+            _remove_empty_folders(plan.folder, plan.removed)
+            _checkpoint("cleaned")
     except OSError as error:
         raise GanymedeSyncError(
             f"could not update {plan.folder.name}/ ({error.strerror or error}): "
             f"it was left as it was; check permissions and free space"
         ) from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    _remove_empty_folders(plan.folder, plan.removed)
+    if interrupted():
+        raise Interrupted(
+            f"{plan.folder.name}/ had been fully updated from Ganymede "
+            f"({len(plan.added)} added, {len(plan.changed)} changed, {len(plan.removed)} "
+            "removed) and its manifest written"
+        )
     return SyncResult(sorted(plan.added), sorted(plan.changed), plan.removed, manifest, written)
 
 
+def staging_prefix(folder: Path) -> str:
+    """Return the name prefix of a pull's staging folders beside ``folder``."""
+    return f".{folder.name}.pull-"
+
+
+def restore_interrupted(folder: Path) -> int:
+    """Undo the swap of any pull of ``folder`` that died midway; return how many were undone.
+
+    Every task runs this first. A staging folder whose run is gone either holds a
+    journal (the run died while swapping: the moves it lists are undone, last first,
+    so the folder and manifest are exactly as before that pull) or none (it died
+    before swapping or after finishing: nothing to undo). Either way it is removed.
+    """
+    undone = 0
+
+    def undo(staging: Path) -> None:
+        nonlocal undone
+        journal = staging / JOURNAL_NAME
+        if journal.exists():
+            _undo(_read_journal(journal))
+            journal.unlink()
+            undone += 1
+
+    reclaim(folder.parent, staging_prefix(folder), undo)
+    return undone
+
+
+def describe_restored(folder: str, count: int) -> str:
+    """Say that ``count`` killed pulls of ``folder`` were undone, for any task to show."""
+    return (
+        f"restored {folder}/ first: {count} earlier pull(s) had been killed while "
+        "updating it; their changes were undone"
+    )
+
+
+def _has_journal(staging: Path) -> bool:
+    return (staging / JOURNAL_NAME).exists()
+
+
+def _kept(plan: SyncPlan, old: Manifest | None) -> dict[str, str]:
+    """Return the manifest entries of files left in place: Ganymede's version of each.
+
+    A skipped path keeps what the last pull recorded: this pull learnt nothing of it.
+    """
+    before = old.files if old else {}
+    skipped = {path: before[path] for path in plan.skipped if path in before}
+    kept = {path: sha for path, sha in plan.kept.items() if sha is not None}
+    return {**skipped, **plan.unchanged, **kept}
+
+
 def _stage(
-    plan: SyncPlan, snapshot: Snapshot, staging: Path
+    plan: SyncPlan, snapshot: Snapshot, staging: Path, interrupted: Callable[[], bool]
 ) -> tuple[list[tuple[str, str]], dict[str, str]]:
     """Write every new and changed file into ``staging``; return the moves and the hashes.
 
@@ -264,6 +420,8 @@ def _stage(
             target = os.path.join(root, trees[top], inner)
             _make_parents(target, made)
         hashes[path] = _write(snapshot, path, target)
+        if interrupted():
+            raise KeyboardInterrupt
     return moves, hashes
 
 
@@ -324,28 +482,134 @@ def _swap(
     plan: SyncPlan,
     staging: Path,
     moves: list[tuple[str, str]],
-    write_manifest: Callable[[], bool],
+    manifest_path: Path,
+    manifest: Manifest,
+    interrupted: Callable[[], bool],
 ) -> bool:
     """Move replaced files aside and staged ones in, then the manifest; undo all on failure.
 
+    The full list of renames is written to a journal before the first one, and the
+    journal is deleted after the last one: that deletion is the moment the pull
+    happens. The caller holds Ctrl-C back, so an undo is never cut short; one that
+    arrives while swapping (``interrupted``) is honoured by undoing everything.
     Returns whether the manifest was rewritten.
     """
-    journal: list[tuple[Path, Path]] = []
+    journal = [(plan.folder / path, staging / f"o{n}") for n, path in enumerate(plan.overwritten)]
+    journal += [(staging / name, plan.folder / path) for name, path in moves]
+    written = _stage_manifest(manifest_path, manifest, staging, journal)
+    record = staging / JOURNAL_NAME
+    _write_journal(record, journal)
+    _checkpoint("journal")
     try:
-        for number, path in enumerate(plan.overwritten):
-            _move(plan.folder / path, staging / f"o{number}", journal)
-        for name, path in moves:
-            _move(staging / name, plan.folder / path if path else plan.folder, journal)
-        return write_manifest()
+        for source, destination in journal:
+            os.replace(source, destination)
+            _checkpoint("move")
+            if interrupted():
+                raise KeyboardInterrupt
+        record.unlink()
     except BaseException:
-        for moved_to, moved_from in reversed(journal):
-            os.replace(moved_to, moved_from)
+        try:
+            _undo(journal)
+        except OSError as error:
+            raise GanymedeSyncError(
+                f"{plan.folder.name}/ was left half updated and could not be put back "
+                f"({error.strerror or error}): run the pull, or any task, again to restore it"
+            ) from None
+        record.unlink()
         raise
+    _checkpoint("committed")
+    return written
 
 
-def _move(source: Path, destination: Path, journal: list[tuple[Path, Path]]) -> None:
-    os.replace(source, destination)
-    journal.append((destination, source))
+def _stage_manifest(
+    manifest_path: Path, manifest: Manifest, staging: Path, journal: list[tuple[Path, Path]]
+) -> bool:
+    """Stage the new manifest and add its renames to ``journal``; tell if it changes."""
+    content = manifest.to_json().encode("utf-8")
+    try:
+        if manifest_path.read_bytes() == content:
+            return False
+        journal.append((manifest_path, staging / "manifest-old"))
+    except FileNotFoundError:
+        pass
+    manifest_path.parent.mkdir(parents=True, exist_ok=True)
+    staged = staging / "manifest-new"
+    staged.write_bytes(content)
+    os.chmod(staged, MANIFEST_MODE)
+    journal.append((staged, manifest_path))
+    return True
+
+
+def _write_journal(record: Path, journal: list[tuple[Path, Path]]) -> None:
+    """Write the renames to ``record`` in one atomic step, flushed to disk.
+
+    Paths are relative to the folder that holds the staging folder, so a repository
+    moved (or mounted elsewhere) after a crash is still restored.
+    """
+    base = record.parent.parent
+    moves = [[os.path.relpath(path, base) for path in move] for move in journal]
+    temporary = record.with_suffix(".tmp")
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump({"version": 1, "moves": moves}, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, record)
+
+
+def _read_journal(record: Path) -> list[tuple[Path, Path]]:
+    base = record.parent.parent
+    try:
+        moves = json.loads(record.read_text(encoding="utf-8"))["moves"]
+        return [(base / source, base / destination) for source, destination in moves]
+    except (ValueError, KeyError, TypeError) as error:
+        raise OSError(f"unreadable journal {record}: {error}") from None
+
+
+def _undo(journal: list[tuple[Path, Path]]) -> None:
+    """Put back every rename of ``journal`` that happened, last first.
+
+    A rename happened when its destination exists and its source does not; one
+    that did not is skipped, so undoing twice (a crash during an undo) is safe.
+    """
+    for source, destination in reversed(journal):
+        if os.path.lexists(destination) and not os.path.lexists(source):
+            os.replace(destination, source)
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[Callable[[], bool]]:
+    """Hold Ctrl-C back for the block; yield a function that tells whether one came.
+
+    Only the main thread receives signals; elsewhere nothing is held.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: received.append(number))
+    try:
+        yield lambda: bool(received)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+CRASH_POINT_VARIABLE = "GANYMEDE_SYNC_CRASH_AT"
+"""Fault injection for the crash tests: ``<point>:<n>`` ends the process abruptly (no
+clean-up at all, as ``kill -9``) the n-th time a pull passes that point. Unset in use."""
+_crash_counts: dict[str, int] = {}
+
+
+def _checkpoint(point: str) -> None:
+    """Pass a named point of the apply; the crash tests stop the process at one of them."""
+    wanted = os.environ.get(CRASH_POINT_VARIABLE)
+    if not wanted:
+        return
+    name, _, count = wanted.partition(":")
+    if name != point:
+        return
+    _crash_counts[point] = _crash_counts.get(point, 0) + 1
+    if _crash_counts[point] == int(count or 1):
+        os._exit(137)
 
 
 def _remove_empty_folders(folder: Path, removed: list[str]) -> None:
