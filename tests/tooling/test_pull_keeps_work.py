@@ -14,7 +14,7 @@ from ganymede_sync.emulator import Emulator
 from ganymede_sync.errors import ArchiveError, ConfigError, LocalChangesError
 from ganymede_sync.manifest import load_manifest
 from ganymede_sync.pull import describe, pull_environment
-from tests.pull_helpers import (
+from tests.tooling.pull_helpers import (
     API_KEY,
     CONFIG,
     commit_all,
@@ -178,7 +178,7 @@ def test_the_share_setting_is_validated(repo):
 
 
 def test_the_shipped_configuration_documents_the_share():
-    from tests.pull_helpers import REPOSITORY
+    from tests.tooling.pull_helpers import REPOSITORY
 
     assert "# max_removed_share = 0.5" in (REPOSITORY / "ganymede.toml").read_text()
 

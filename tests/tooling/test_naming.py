@@ -9,15 +9,15 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
-from deploy_workspace import TOKEN, make_workspace, start_emulator
 
+from deploy_workspace import TOKEN, make_workspace, start_emulator
 from ganymede_sync import naming
 from ganymede_sync.check import check_folder
 from ganymede_sync.emulator import Emulator
 from ganymede_sync.errors import ArchiveError, DeployRefused
 from ganymede_sync.manifest import load_manifest
 from ganymede_sync.pull import describe, pull_environment
-from tests.pull_helpers import (
+from tests.tooling.pull_helpers import (
     API_KEY,
     commit_all,
     fast_client,

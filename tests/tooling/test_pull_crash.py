@@ -33,7 +33,7 @@ from ganymede_sync.errors import Interrupted
 from ganymede_sync.manifest import load_manifest
 from ganymede_sync.pull import pull_environment
 from ganymede_sync.sync import CRASH_POINT_VARIABLE, JOURNAL_NAME, restore_interrupted
-from tests.pull_helpers import (
+from tests.tooling.pull_helpers import (
     API_KEY,
     commit_all,
     fast_client,

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from deploy_workspace import TOKEN, git, make_workspace, start_emulator
 
+from deploy_workspace import TOKEN, git, make_workspace, start_emulator
 from ganymede_sync import deploy
 from ganymede_sync.client import GanymedeClient
 from ganymede_sync.config import load_settings
