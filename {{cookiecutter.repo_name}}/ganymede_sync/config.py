@@ -300,8 +300,7 @@ def _folder_tokens(
 def _share(table: Mapping[str, object], key: str, default: float) -> float:
     """Read a share between 0 (exclusive) and 1 (inclusive), such as 0.5."""
     value = table.get(key, default)
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not (number and 0 < value <= 1):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
         raise ConfigError(f"'sync.{key}' in {CONFIG_FILE} must be a number above 0, at most 1")
     return float(value)
 

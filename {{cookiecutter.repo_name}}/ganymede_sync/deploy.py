@@ -498,7 +498,8 @@ def deploy_environment(
     When the PUT's answer is lost (timeout, dropped connection), Ganymede may have
     committed it: read the remote again and send only what is still missing.
     """
-    current, delivered = deploy_plan, ()
+    current = deploy_plan
+    delivered: tuple[str, ...] = ()
     for attempt in range(MAX_REPLANS + 1):
         reasons = refusal_reasons(current, environment.folder)
         if reasons:

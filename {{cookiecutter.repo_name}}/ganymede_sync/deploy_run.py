@@ -15,7 +15,7 @@ import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from ganymede_sync import binding, gitops, report
+from ganymede_sync import binding, gitops, naming, report
 from ganymede_sync import deploy as deploying
 from ganymede_sync.client import GanymedeClient, ProgressCallback
 from ganymede_sync.config import Environment, Settings

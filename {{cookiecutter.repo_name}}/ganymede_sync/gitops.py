@@ -28,6 +28,13 @@ def open_repository(path: Path) -> git.Repo | None:
         return None
 
 
+def _work_tree(repo: git.Repo) -> Path:
+    """Return the resolved work tree of ``repo`` (a bare repository has none: refuse it)."""
+    if repo.working_tree_dir is None:
+        raise GitError(f"{repo.git_dir} is a bare git repository: run this in a checkout")
+    return Path(repo.working_tree_dir).resolve()
+
+
 def has_identity(path: Path) -> bool:
     """Tell whether git can author a commit in ``path`` (config or GIT_* variables)."""
     try:
@@ -131,7 +138,7 @@ def ignored_paths(root: Path, folder: Path) -> set[str]:
     repo = open_repository(root)
     if repo is None or repo.working_tree_dir is None:
         return set()
-    top = Path(repo.working_tree_dir).resolve()
+    top = _work_tree(repo)
     try:
         prefix = folder.resolve().relative_to(top).as_posix()
     except ValueError:
@@ -140,6 +147,31 @@ def ignored_paths(root: Path, folder: Path) -> set[str]:
     return {
         path[len(prefix) + 1 :] for path in _split_paths(output) if path.startswith(prefix + "/")
     }
+
+
+def dirty_paths(root: Path, folder: Path) -> list[str] | None:
+    """Return the files of ``folder`` that differ from ``HEAD`` (staged, unstaged or untracked).
+
+    Paths are POSIX and relative to ``folder``. Returns None outside a repository,
+    where no safety check is possible.
+    """
+    repo = open_repository(root)
+    if repo is None or repo.working_tree_dir is None:
+        return None
+    top = _work_tree(repo)
+    try:
+        prefix = folder.resolve().relative_to(top).as_posix()
+    except ValueError:
+        return None
+    output = repo.git.status(
+        "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames", "--", prefix
+    )
+    dirty = []
+    for entry in output.split("\0"):
+        path = entry[3:]
+        if path.startswith(prefix + "/"):
+            dirty.append(path[len(prefix) + 1 :])
+    return sorted(dirty)
 
 
 def commit_paths(
@@ -159,7 +191,7 @@ def commit_paths(
     that identity (the sync bot in CI); otherwise by the user's own git identity.
     """
     repo = _require_repository(root)
-    top = Path(repo.working_tree_dir).resolve()
+    top = _work_tree(repo)
     specs = [path.resolve().relative_to(top).as_posix() for path in paths]
     repo.git.add("--all", "--", *specs)
     if not repo.git.diff("--cached", "--name-only", "--", *specs):
@@ -248,7 +280,7 @@ def commits_since(
     repo = open_repository(root)
     if repo is None or not repo.head.is_valid() or repo.working_tree_dir is None:
         return []
-    top = Path(repo.working_tree_dir).resolve()
+    top = _work_tree(repo)
     try:
         prefix = folder.resolve().relative_to(top).as_posix()
     except ValueError:
@@ -291,7 +323,7 @@ def committed_versions(root: Path, folder: Path, manifest_path: Path) -> dict[st
     repo = open_repository(root)
     if repo is None or not repo.head.is_valid():
         return {}
-    top = Path(repo.working_tree_dir).resolve()
+    top = _work_tree(repo)
     prefix = folder.resolve().relative_to(top).as_posix()
     manifest = manifest_path.resolve().relative_to(top).as_posix()
     since = _complete_history_since(repo, manifest)

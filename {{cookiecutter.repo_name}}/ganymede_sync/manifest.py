@@ -112,11 +112,13 @@ def load_manifest(path: Path) -> Manifest | None:
 
 
 def _from_data(data: object, path: Path) -> Manifest:
-    files = data.get("files") if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        data = {}
+    files = data.get("files")
     valid = isinstance(files, dict) and all(
         isinstance(key, str) and isinstance(value, str) for key, value in files.items()
     )
-    if not valid or not isinstance(data.get("environment"), str):
+    if not isinstance(files, dict) or not valid or not isinstance(data.get("environment"), str):
         raise GanymedeSyncError(
             f"{path.name} in {path.parent.name}/ is not a pull manifest: restore it from git "
             "or delete it and pull again"

@@ -44,7 +44,7 @@ except ImportError:  # pragma: no cover - Windows
 
     def _lock(handle: IO[bytes]) -> bool:
         try:
-            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
         except OSError:
             return False
         return True
