@@ -388,7 +388,7 @@ def changed_environments(c, before="", after="HEAD"):
         "against": "environment folder to compare it with (e.g. prod)",
         "flow": "compare only this flow (lib/ left out)",
         "stat": "list what differs without the line-by-line diffs",
-    }
+    },
 )
 def diff(c, env=None, against=None, flow=None, stat=False):
     """Show how two environment folders differ; exit 1 when they do (usable in CI)."""
