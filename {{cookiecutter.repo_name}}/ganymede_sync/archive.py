@@ -46,8 +46,6 @@ _LOCAL_SIGNATURE = b"PK\x03\x04"
 _UTF8_NAME = 0x800
 _UNREADABLE = 0x1 | 0x20 | 0x40
 """Flag bits of entries left to zipfile (encrypted, patched data, strong encryption)."""
-MAX_SEGMENT_BYTES = 255
-"""Longest file or folder name (in UTF-8 bytes) that common file systems can store."""
 _DEFLATE_SLACK = 1024
 """A deflate stream is at most a few bytes per 64 KiB longer than the bytes it holds."""
 
@@ -77,12 +75,6 @@ def has_odd_segment(name: str) -> bool:
     """Tell whether an entry name has empty or ``.`` segments."""
     segments = name.rstrip("/").split("/")
     return any(part in ("", ".") for part in segments)
-
-
-def has_long_segment(name: str) -> bool:
-    """Tell whether a segment of an entry name is longer than file systems allow (255 bytes)."""
-    segments = name.split("/")
-    return any(len(part.encode("utf-8", "surrogatepass")) > MAX_SEGMENT_BYTES for part in segments)
 
 
 def unix_mode(info: zipfile.ZipInfo) -> int:
@@ -128,10 +120,9 @@ def is_plainly_safe_name(name: str) -> bool:
 
 def name_problem(name: str) -> str | None:
     """Say what makes an entry name unsafe, or return None when it is fine."""
-    if is_plainly_safe_name(name) and (len(name) < 64 or not has_long_segment(name)):
-        return None  # under 64 characters, no segment can reach 256 UTF-8 bytes
+    if is_plainly_safe_name(name):
+        return None
     checks = (
-        (has_long_segment, f"has a folder or file name over {MAX_SEGMENT_BYTES} bytes"),
         (is_absolute_name, "is an absolute path"),
         (has_drive_letter, "starts with a drive letter"),
         (has_backslash, "contains a backslash"),
