@@ -11,12 +11,11 @@ import json
 from pathlib import Path
 
 import pytest
-from invoke import Collection, Program
 
-import tasks
 from ganymede_sync.config import load_settings, token_variable
 from ganymede_sync.emulator import Emulator
 from ganymede_sync.errors import ConfigError
+from task_runner import run_task as run
 from tests.tooling.pull_helpers import CONFIG, commit_all, make_repository
 
 KEYS = {"dev": "dev-key-7d1e", "prod": "prod-key-2b9c"}
@@ -44,18 +43,6 @@ def repo(tmp_path: Path, emulator: Emulator, monkeypatch: pytest.MonkeyPatch, ca
         assert run(capsys, "pull", "--env", folder)[0] == 0
     commit_all(root, "Pull dev and prod")
     return root
-
-
-def run(capsys, *arguments: str) -> tuple[int, str, str]:
-    """Run one task like the `invoke` command does; return exit code, stdout, stderr."""
-    program = Program(namespace=Collection.from_module(tasks), name="invoke", binary="invoke")
-    try:
-        program.run(["invoke", *arguments], exit=True)
-        code = 0
-    except SystemExit as stop:
-        code = stop.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def hotfix(root: Path) -> None:

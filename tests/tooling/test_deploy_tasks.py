@@ -8,10 +8,10 @@ import sys
 import time
 
 import pytest
-from invoke import Collection, Program
 
-import tasks
-from deploy_workspace import SOURCE_ROOT, TOKEN, USER, make_workspace, start_emulator
+from deploy_workspace import SOURCE_ROOT, TOKEN, USER
+from task_runner import run_task as run
+from task_runner import task_workspace
 from tests.tooling.processes import background, read_until
 
 NODE = "Plate_Reader_Ingest/Map_Wells/function.py"
@@ -19,29 +19,7 @@ NODE = "Plate_Reader_Ingest/Map_Wells/function.py"
 
 @pytest.fixture
 def ws(tmp_path, monkeypatch):
-    emulator = start_emulator(tmp_path / "emulator")
-    try:
-        workspace = make_workspace(tmp_path / "repo", emulator)
-        monkeypatch.chdir(workspace.root)
-        monkeypatch.setenv("GANYMEDE_API_TOKEN", TOKEN)
-        monkeypatch.setenv("GANYMEDE_API_URL", emulator.url)
-        monkeypatch.setenv("GIT_AUTHOR_EMAIL", USER)
-        yield workspace
-        workspace.close()
-    finally:
-        emulator.stop()
-
-
-def run(capsys, *arguments: str) -> tuple[int, str, str]:
-    """Run one task like the `invoke` command does; return exit code, stdout, stderr."""
-    program = Program(namespace=Collection.from_module(tasks), name="invoke", binary="invoke")
-    try:
-        program.run(["invoke", *arguments], exit=True)
-        code = 0
-    except SystemExit as stop:
-        code = stop.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    yield from task_workspace(tmp_path, monkeypatch)
 
 
 def target(ws) -> str:

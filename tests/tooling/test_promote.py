@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 from conftest import API_KEY
-from invoke import Collection, Program
 
-import tasks
 from ganymede_sync.layout import scan_managed
+from task_runner import run_task as run
 
 CONFIG = """[ganymede]
 subdomain = "acme"
@@ -30,18 +29,6 @@ def git(root: Path, *args: str) -> str:
     return subprocess.run(
         ["git", "-C", str(root), *args], capture_output=True, text=True, check=True
     ).stdout.strip()
-
-
-def run(capsys, *arguments: str) -> tuple[int, str, str]:
-    """Run one task like the `invoke` command does; return exit code, stdout, stderr."""
-    program = Program(namespace=Collection.from_module(tasks), name="invoke", binary="invoke")
-    try:
-        program.run(["invoke", *arguments], exit=True)
-        code = 0
-    except SystemExit as stop:
-        code = stop.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 class Repo:
