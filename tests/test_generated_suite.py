@@ -18,13 +18,16 @@ import shutil
 import subprocess
 import sys
 import venv
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ANSWER_MATRIX, bake_repository
+from tests.conftest import ANSWER_MATRIX, answer, bake_repository
 
 TOOLING_TESTS = Path(__file__).resolve().parent / "tooling"
+LISTENING = "Ganymede emulator listening on "
+EMULATOR_TOKEN = "suite-token"
 
 # Distinct combinations for the fresh-virtualenv run: the defaults and the most unusual answers.
 SUITE_COMBINATIONS = ("defaults", "unusual-names")
@@ -74,15 +77,44 @@ def suite_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return python
 
 
+@contextmanager
+def example_emulator(python: Path, repo: Path, folders: list[str], env: dict[str, str]):
+    """Serve the emulator's example flows for ``folders``; yield its URL."""
+    command = [str(python), "-m", "ganymede_sync.emulator", "--port", "0", "--seed", "example"]
+    command += ["--data-dir", str(repo.parent / "emulator"), "--api-key", EMULATOR_TOKEN]
+    command += [f"--environment={folder}" for folder in folders]
+    server = subprocess.Popen(command, cwd=repo, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        first_line = server.stdout.readline() if server.stdout else ""
+        assert first_line.startswith(LISTENING), first_line
+        yield first_line.removeprefix(LISTENING).strip()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("combination", SUITE_COMBINATIONS)
 def test_user_suite_passes_inside_the_repository(suite_python, tmp_path, combination):
-    repo = bake_repository(tmp_path, **ANSWER_MATRIX[combination])
+    """The flow tests pass on pulled example flows, with only the repository's own pins."""
+    answers = ANSWER_MATRIX[combination]
+    repo = bake_repository(tmp_path, **answers)
     env = without_our_virtualenv(runner_environment())
     env["PATH"] = os.pathsep.join([str(suite_python.parent), env["PATH"]])
+    folders = [name.strip() for name in answer(answers, "environments").split(",")]
+    with example_emulator(suite_python, repo, folders, env) as url:
+        pulling = {**env, "GANYMEDE_API_URL": url, "GANYMEDE_API_TOKEN": EMULATOR_TOKEN}
+        for folder in folders:
+            pull = [str(suite_python), "-m", "invoke", "pull", "--env", folder]
+            done = subprocess.run(pull, cwd=repo, env=pulling, capture_output=True, text=True)
+            assert done.returncode == 0, done.stdout + done.stderr
     result = run_pytest(suite_python, repo, env=env)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
-    assert " passed" in result.stdout.splitlines()[-1]
+    # Nine example nodes per folder pass the integrity test; the worked example needs dev/.
+    example = 1 if "dev" in folders else 0
+    passed = re.search(r"(\d+) passed", result.stdout.splitlines()[-1])
+    assert passed and int(passed.group(1)) == 9 * len(folders) + example, result.stdout[-3000:]
+    assert ("skipped" in result.stdout.splitlines()[-1]) == (not example)
 
 
 @pytest.mark.slow
