@@ -32,7 +32,15 @@ DOTENV_FILE = ".env"
 MANIFEST_DIR = ".ganymede"
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 TOKEN_VARIABLE = "GANYMEDE_API_TOKEN"  # noqa: S105 - a variable name, not a value
-OVERRIDE_VARIABLES = ("GANYMEDE_ENVIRONMENT", "GANYMEDE_SUBDOMAIN", "GANYMEDE_API_URL")
+SUBDOMAIN_VARIABLE = "GANYMEDE_SUBDOMAIN"
+ENVIRONMENT_VARIABLE = "GANYMEDE_ENVIRONMENT"
+API_URL_VARIABLE = "GANYMEDE_API_URL"
+AUTHOR_EMAIL_VARIABLE = "GANYMEDE_AUTHOR_EMAIL"
+CRASH_POINT_VARIABLE = "GANYMEDE_SYNC_CRASH_AT"
+"""The names of every ``GANYMEDE_*`` variable the tooling reads, in one place: code and
+messages use these constants, so renaming a variable is one edit (the crash point is a
+fault injection of the tests, see ``sync``)."""
+OVERRIDE_VARIABLES = (ENVIRONMENT_VARIABLE, SUBDOMAIN_VARIABLE, API_URL_VARIABLE)
 """Variables that change where a folder's code goes; ``doctor`` names the active ones."""
 MIB = 1 << 20
 FILE_LIMIT_SETTING = "[archive] max_file_mb in ganymede.toml"
@@ -193,7 +201,7 @@ def token_problem(token: str) -> str | None:
         else:
             kind = "a control character" if character.isascii() else "a non-ASCII character"
         return (
-            f"GANYMEDE_API_TOKEN holds {kind} at position {position} of {len(token)}: "
+            f"{TOKEN_VARIABLE} holds {kind} at position {position} of {len(token)}: "
             "copy the token again from Ganymede, without anything around it"
         )
     return None
@@ -248,14 +256,14 @@ def load_settings(
     data = _read_toml(root / CONFIG_FILE)
     ganymede = _table(data, "ganymede")
     sync = _table(data, "sync")
-    subdomain = variables.get("GANYMEDE_SUBDOMAIN") or _string(ganymede, "ganymede.subdomain")
+    subdomain = variables.get(SUBDOMAIN_VARIABLE) or _string(ganymede, "ganymede.subdomain")
     if not _SUBDOMAIN.match(subdomain):
         raise ConfigError(
-            f"subdomain '{subdomain}' is not a DNS label: fix GANYMEDE_SUBDOMAIN or "
+            f"subdomain '{subdomain}' is not a DNS label: fix {SUBDOMAIN_VARIABLE} or "
             f"[ganymede] subdomain in {CONFIG_FILE}"
         )
-    url = api_url or variables.get("GANYMEDE_API_URL") or ganymede.get("api_url")
-    environments = _environments(root, data, variables.get("GANYMEDE_ENVIRONMENT"))
+    url = api_url or variables.get(API_URL_VARIABLE) or ganymede.get("api_url")
+    environments = _environments(root, data, variables.get(ENVIRONMENT_VARIABLE))
     token = variables.get(TOKEN_VARIABLE) or ""
     return Settings(
         root=root,
@@ -271,7 +279,7 @@ def load_settings(
         folder_tokens=_folder_tokens(environments, variables),
         configured_subdomain=_string(ganymede, "ganymede.subdomain"),
         overrides={name: variables[name] for name in OVERRIDE_VARIABLES if variables.get(name)},
-        author_email=variables.get("GANYMEDE_AUTHOR_EMAIL") or None,
+        author_email=variables.get(AUTHOR_EMAIL_VARIABLE) or None,
         archive_limits=_archive_limits(_table(data, "archive")),
         promotion_chain=_promotion_chain(_table(data, "promotion"), environments),
         network=_network_limits(_table(data, "network")),
@@ -447,7 +455,7 @@ def _string(table: Mapping[str, object], dotted_key: str) -> str:
 
 def _normalise_url(url: object) -> str:
     """Return the API URL without a trailing slash, or say in one line what is wrong with it."""
-    fix = "fix GANYMEDE_API_URL or [ganymede] api_url"
+    fix = f"fix {API_URL_VARIABLE} or [ganymede] api_url"
     if not isinstance(url, str) or not re.match(r"^https?://[^/\s]+", url):
         raise ConfigError(
             f"API URL '{url}' must start with https:// (or http:// for a local emulator): {fix}"
