@@ -338,6 +338,20 @@ def github_setup(c, repo=None, env=None, dry_run=False):
     emit(f"{state.repository}: " + (f"{len(steps)} step(s) done" if steps else "already set up"))
 
 
+@task(help={"env": "environment folder whose sync pull request is described"})
+def sync_request(c, env=None):
+    """Print the sync pull request's branch, commit message and identity as name=value lines.
+
+    Read from ganymede.toml; the pull workflow appends them to $GITHUB_OUTPUT.
+    """
+    from ganymede_sync.config import load_settings
+    from ganymede_sync.sync_request import as_output_lines, sync_request
+
+    with expected_failures():
+        settings = load_settings()
+        emit(as_output_lines(sync_request(settings, settings.environment(env))))
+
+
 @task(help={"env": "check only this environment folder (default: all)"})
 def doctor(c, env=None):
     """Check configuration, token, API, git and GitHub, with a fix for each problem."""

@@ -1,8 +1,8 @@
 """Settings from ``ganymede.toml``, overridden by ``GANYMEDE_*`` environment variables.
 
 Pure: reads files and a mapping of variables, never the network, never prints.
-Precedence: explicit arguments (command-line options) > ``GANYMEDE_*`` variables
-(also read from a local, gitignored ``.env``) > ``ganymede.toml``.
+Precedence: ``GANYMEDE_*`` variables (also read from a local, gitignored ``.env``)
+> ``ganymede.toml``.
 Errors name the key and the file to fix. Secrets are never read from
 ``ganymede.toml``: a folder's token comes from ``GANYMEDE_API_TOKEN_<FOLDER>`` (see
 ``token_variable``) or else from ``GANYMEDE_API_TOKEN``.
@@ -244,12 +244,7 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return values
 
 
-def load_settings(
-    root: Path | None = None,
-    environ: Mapping[str, str] | None = None,
-    *,
-    api_url: str | None = None,
-) -> Settings:
+def load_settings(root: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Read ``ganymede.toml`` under ``root`` and apply the variable overrides."""
     root = find_root(root)
     variables = {**read_dotenv(root / DOTENV_FILE), **(os.environ if environ is None else environ)}
@@ -262,7 +257,7 @@ def load_settings(
             f"subdomain '{subdomain}' is not a DNS label: fix {SUBDOMAIN_VARIABLE} or "
             f"[ganymede] subdomain in {CONFIG_FILE}"
         )
-    url = api_url or variables.get(API_URL_VARIABLE) or ganymede.get("api_url")
+    url = variables.get(API_URL_VARIABLE) or ganymede.get("api_url")
     environments = _environments(root, data, variables.get(ENVIRONMENT_VARIABLE))
     token = variables.get(TOKEN_VARIABLE) or ""
     return Settings(
@@ -270,10 +265,10 @@ def load_settings(
         subdomain=subdomain,
         api_url=_normalise_url(url or f"https://{subdomain}.ganymede.bio"),
         environments=environments,
-        branch_prefix=str(sync.get("branch_prefix", "ganymede-sync/")),
-        bot_name=str(sync.get("bot_name", "ganymede-sync-bot")),
-        bot_email=str(sync.get("bot_email", "ganymede-sync-bot@users.noreply.github.com")),
-        default_branch=str(sync.get("default_branch", "main")),
+        branch_prefix=_line(sync, "branch_prefix", "ganymede-sync/"),
+        bot_name=_line(sync, "bot_name", "ganymede-sync-bot"),
+        bot_email=_line(sync, "bot_email", "ganymede-sync-bot@users.noreply.github.com"),
+        default_branch=_line(sync, "default_branch", "main"),
         token=token.strip() or None,
         token_trimmed=token != token.strip(),
         folder_tokens=_folder_tokens(environments, variables),
@@ -303,6 +298,14 @@ def _folder_tokens(
     # Spaces and line breaks around a pasted token are removed, as for the shared one.
     tokens = {folder: variables.get(name, "").strip() for name, folder in owners.items()}
     return {folder: token for folder, token in tokens.items() if token}
+
+
+def _line(table: Mapping[str, object], key: str, default: str) -> str:
+    """Read a ``[sync]`` text: one line, not empty (the pull workflow reads it as an output)."""
+    value = table.get(key, default)
+    if not isinstance(value, str) or not value.strip() or not value.isprintable():
+        raise ConfigError(f"'sync.{key}' in {CONFIG_FILE} must be a non-empty one-line string")
+    return value.strip()
 
 
 def _share(table: Mapping[str, object], key: str, default: float) -> float:
