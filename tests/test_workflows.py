@@ -348,14 +348,11 @@ def test_sync_pull_request_comes_from_a_fixed_branch_with_the_bot_identity(gener
     assert read["env"]["ENVIRONMENT"] == "${{ matrix.environment }}"
     assert read["run"].endswith('>> "$GITHUB_OUTPUT"')
     identity = f"{answer(answers, 'sync_bot_name')} <{answer(answers, 'sync_bot_email')}>"
+    output = re.compile(rf"\$\{{\{{ steps\.{read['id']}\.outputs\.([a-z-]+) \}}\}}")
     for environment in environment_names(answers):
         outputs = sync_request_outputs(repo, environment)
         resolved = {
-            key: re.sub(
-                rf"\$\{{\{{ steps\.{read['id']}\.outputs\.([a-z-]+) \}}\}}",
-                lambda match: outputs[match[1]],
-                value,
-            )
+            key: output.sub(lambda match, given=outputs: given[match[1]], value)
             for key, value in create["with"].items()
             if isinstance(value, str)
         }

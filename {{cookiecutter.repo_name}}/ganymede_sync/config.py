@@ -30,7 +30,12 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 CONFIG_FILE = "ganymede.toml"
 DOTENV_FILE = ".env"
 MANIFEST_DIR = ".ganymede"
-_SUBDOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+SUBDOMAIN_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+"""A tenant subdomain is one DNS label (``acme`` of ``acme.ganymede.bio``), matched whole.
+
+The generation hook (``hooks/pre_gen_project.py`` of the template) holds the same
+pattern for the ``ganymede_subdomain`` answer, as it runs before this package exists;
+the template's tests drive both with one table of cases."""
 TOKEN_VARIABLE = "GANYMEDE_API_TOKEN"  # noqa: S105 - a variable name, not a value
 SUBDOMAIN_VARIABLE = "GANYMEDE_SUBDOMAIN"
 ENVIRONMENT_VARIABLE = "GANYMEDE_ENVIRONMENT"
@@ -207,6 +212,11 @@ def token_problem(token: str) -> str | None:
     return None
 
 
+def is_subdomain(value: str) -> bool:
+    """Tell whether ``value`` can name a Ganymede tenant (``SUBDOMAIN_LABEL``)."""
+    return SUBDOMAIN_LABEL.fullmatch(value) is not None
+
+
 def is_ci(environ: Mapping[str, str]) -> bool:
     """Tell whether this runs in CI (``CI`` or ``GITHUB_ACTIONS`` set, as runners do)."""
     return any(
@@ -252,9 +262,10 @@ def load_settings(root: Path | None = None, environ: Mapping[str, str] | None = 
     ganymede = _table(data, "ganymede")
     sync = _table(data, "sync")
     subdomain = variables.get(SUBDOMAIN_VARIABLE) or _string(ganymede, "ganymede.subdomain")
-    if not _SUBDOMAIN.match(subdomain):
+    if not is_subdomain(subdomain):
+        shown = f"'{subdomain}'" if subdomain.isprintable() else ascii(subdomain)
         raise ConfigError(
-            f"subdomain '{subdomain}' is not a DNS label: fix {SUBDOMAIN_VARIABLE} or "
+            f"subdomain {shown} is not a DNS label: fix {SUBDOMAIN_VARIABLE} or "
             f"[ganymede] subdomain in {CONFIG_FILE}"
         )
     url = variables.get(API_URL_VARIABLE) or ganymede.get("api_url")
