@@ -50,7 +50,10 @@ RESERVED_NAMES = frozenset(
         "tasks",
     }
 )
-DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+# The subdomain rule is also ganymede_sync/config.py's SUBDOMAIN_LABEL (checked in the same
+# way for ganymede.toml and GANYMEDE_SUBDOMAIN): tests/test_subdomain_rule.py holds both to
+# one table of cases.
+DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 ENVIRONMENT_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 REPO_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 EMAIL = re.compile(r"^[^@\s\"'<>,;]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
@@ -61,7 +64,7 @@ SUPPORTED_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 
 def check_subdomain(value: str) -> str | None:
     """Return a problem description, or None when the subdomain is a DNS label."""
-    if DNS_LABEL.match(value):
+    if DNS_LABEL.fullmatch(value):
         return None
     return "must be a DNS label: lowercase letters, digits and '-', e.g. 'acme'"
 

@@ -13,7 +13,10 @@ diffs, pull request plans that need no environment, and one aggregate check.
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,6 +48,8 @@ ALLOWED_RUN_LINES = (
     # status exits 2 for "something to send": only that code is let through (or stopped).
     re.compile(r'invoke status( --offline)? --env "\$ENVIRONMENT" \|\| test "\$\?" -(eq|ne) 2'),
     re.compile(r'echo "[^`"]*" >> "\$GITHUB_STEP_SUMMARY"'),
+    # A task's name=value lines become step outputs (the settings in ganymede.toml).
+    re.compile(r'invoke [a-z-]+ --env "\$ENVIRONMENT" >> "\$GITHUB_OUTPUT"'),
 )
 # Exactly the permissions each job needs; anything else is a finding.
 JOB_PERMISSIONS = {
@@ -321,16 +326,41 @@ def test_the_api_token_reaches_only_pull_deploy_and_promote_steps(generated):
                 assert not uses_token or calls_api, (name, job_id, step.get("name"))
 
 
+def sync_request_outputs(repo: Path, environment: str) -> dict[str, str]:
+    """The outputs the pull workflow's settings step gives for ``environment``."""
+    result = subprocess.run(
+        [sys.executable, "-m", "invoke", "sync-request", "--env", environment],
+        cwd=repo,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(line.split("=", 1) for line in result.stdout.splitlines())
+
+
 def test_sync_pull_request_comes_from_a_fixed_branch_with_the_bot_identity(generated):
-    _, answers, workflows = generated
+    """The values come from ganymede.toml through a task, resolved here per environment."""
+    repo, answers, workflows = generated
     steps = workflows["pull.yml"]["jobs"]["pull"]["steps"]
     create = next(s for s in steps if s.get("uses", "").startswith("peter-evans/"))
+    read = next(s for s in steps if s.get("run", "").startswith("invoke sync-request"))
+    assert read["env"]["ENVIRONMENT"] == "${{ matrix.environment }}"
+    assert read["run"].endswith('>> "$GITHUB_OUTPUT"')
     identity = f"{answer(answers, 'sync_bot_name')} <{answer(answers, 'sync_bot_email')}>"
-    assert create["with"]["branch"] == "ganymede-sync/${{ matrix.environment }}"
-    assert create["with"]["author"] == identity
-    assert create["with"]["committer"] == identity
-    expected = "Sync flows in environment ${{ matrix.environment }} from Ganymede"
-    assert create["with"]["commit-message"] == expected
+    output = re.compile(rf"\$\{{\{{ steps\.{read['id']}\.outputs\.([a-z-]+) \}}\}}")
+    for environment in environment_names(answers):
+        outputs = sync_request_outputs(repo, environment)
+        resolved = {
+            key: output.sub(lambda match, given=outputs: given[match[1]], value)
+            for key, value in create["with"].items()
+            if isinstance(value, str)
+        }
+        assert resolved["branch"] == f"ganymede-sync/{environment}"
+        assert resolved["author"] == identity
+        assert resolved["committer"] == identity
+        expected = f"Sync flows in environment {environment} from Ganymede"
+        assert resolved["commit-message"] == expected
     pull = next(s for s in steps if s.get("run", "").startswith("invoke pull"))
     assert pull["env"]["FLOW"] == "${{ inputs.flow }}", "the free-text input goes through env"
 

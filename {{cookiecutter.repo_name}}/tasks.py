@@ -12,6 +12,12 @@ from collections.abc import Iterator
 
 from invoke import Exit, task
 
+from ganymede_sync.config import (
+    API_URL_VARIABLE,
+    ENVIRONMENT_VARIABLE,
+    SUBDOMAIN_VARIABLE,
+    TOKEN_VARIABLE,
+)
 from ganymede_sync.errors import GanymedeSyncError, Interrupted
 
 
@@ -61,7 +67,7 @@ def init(c):
 # --- pull ---------------------------------------------------------------------
 RETARGET_HELP = (
     "use the Ganymede tenant/environment resolved now although the folder is bound to "
-    "another (set by GANYMEDE_ENVIRONMENT or GANYMEDE_SUBDOMAIN, or an edited ganymede.toml)"
+    f"another (set by {ENVIRONMENT_VARIABLE} or {SUBDOMAIN_VARIABLE}, or an edited ganymede.toml)"
 )
 FORCE_HELP = "overwrite the other side's changes ({what})"
 """-f is --force in every task that has it: the option that lets one side overwrite the other."""
@@ -272,7 +278,7 @@ def emulator(c, port=8765, data_dir=".emulator", seed="example"):
         return [
             f"token: {EMULATOR_TOKEN}   state: {state}",
             "In another shell (each folder keeps its own environment from ganymede.toml):",
-            f"export GANYMEDE_API_URL={server.url} GANYMEDE_API_TOKEN={EMULATOR_TOKEN}",
+            f"export {API_URL_VARIABLE}={server.url} {TOKEN_VARIABLE}={EMULATOR_TOKEN}",
         ]
 
     try:
@@ -313,7 +319,7 @@ def github_setup(c, repo=None, env=None, dry_run=False):
 
     with expected_failures("run invoke github-setup again: it does only what is missing"):
         # Each environment's own name from ganymede.toml, not a local override for one.
-        settings = load_settings(environ={**os.environ, "GANYMEDE_ENVIRONMENT": ""})
+        settings = load_settings(environ={**os.environ, ENVIRONMENT_VARIABLE: ""})
         target = github.target_from_settings(settings, env or ())
         if dry_run:
             state, note = github.state_for_dry_run(repo, target.environments)
@@ -330,6 +336,20 @@ def github_setup(c, repo=None, env=None, dry_run=False):
         steps = github.plan_setup(state, target, new_tokens=tokens)
         github.apply_plan(cli, steps, tokens, before_step=lambda s: emit(f"- {s.description}"))
     emit(f"{state.repository}: " + (f"{len(steps)} step(s) done" if steps else "already set up"))
+
+
+@task(help={"env": "environment folder whose sync pull request is described"})
+def sync_request(c, env=None):
+    """Print the sync pull request's branch, commit message and identity as name=value lines.
+
+    Read from ganymede.toml; the pull workflow appends them to $GITHUB_OUTPUT.
+    """
+    from ganymede_sync.config import load_settings
+    from ganymede_sync.sync_request import as_output_lines, sync_request
+
+    with expected_failures():
+        settings = load_settings()
+        emit(as_output_lines(sync_request(settings, settings.environment(env))))
 
 
 @task(help={"env": "check only this environment folder (default: all)"})

@@ -41,9 +41,8 @@ def test_variables_override_the_file_and_options_override_variables(root):
     assert settings.api_url == "http://127.0.0.1:9"
     assert {env.name for env in settings.environments.values()} == {"other-env"}
     assert settings.token == "t0ken"
-    assert load_settings(root, environ=environ, api_url="http://127.0.0.1:7").api_url == (
-        "http://127.0.0.1:7"
-    )
+    local = {**environ, "GANYMEDE_API_URL": "http://127.0.0.1:7"}
+    assert load_settings(root, environ=local).api_url == "http://127.0.0.1:7"
 
 
 def test_dotenv_supplies_the_token_and_real_variables_win(root):

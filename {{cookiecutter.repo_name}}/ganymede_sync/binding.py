@@ -14,11 +14,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ganymede_sync.config import CONFIG_FILE, Environment, Settings
+from ganymede_sync.config import (
+    CONFIG_FILE,
+    ENVIRONMENT_VARIABLE,
+    SUBDOMAIN_VARIABLE,
+    Environment,
+    Settings,
+)
 from ganymede_sync.errors import TargetMismatchError
 from ganymede_sync.manifest import load_manifest
 
-MOVING_VARIABLES = ("GANYMEDE_ENVIRONMENT", "GANYMEDE_SUBDOMAIN")
+MOVING_VARIABLES = (ENVIRONMENT_VARIABLE, SUBDOMAIN_VARIABLE)
 """Variables that change a folder's target (``GANYMEDE_API_URL`` changes the host only)."""
 
 

@@ -17,7 +17,13 @@ from pathlib import Path
 
 from ganymede_sync import naming
 from ganymede_sync.config import Environment
-from ganymede_sync.layout import MANAGED_SUFFIXES, is_lib_path, scan_managed
+from ganymede_sync.layout import (
+    MANAGED_SUFFIXES,
+    in_managed_folder,
+    is_lib_path,
+    scan_managed,
+    walk_files,
+)
 
 _IGNORED_FOLDERS = frozenset({"__pycache__"})
 
@@ -69,9 +75,7 @@ def stray_problems(folder: Path) -> list[Problem]:
     """Report files in node folders and ``lib/`` that Ganymede would never keep."""
     problems = []
     for path in _walk(folder):
-        parts = path.split("/")
-        in_managed_folder = is_lib_path(path) or len(parts) >= 3
-        if in_managed_folder and not path.endswith(MANAGED_SUFFIXES):
+        if in_managed_folder(path) and not path.endswith(MANAGED_SUFFIXES):
             problems.append(
                 Problem(
                     f"{folder.name}/{path}",
@@ -134,14 +138,10 @@ def check_folder(folder: Path, known_paths: Iterable[str] | None) -> list[Proble
 
 
 def _walk(folder: Path) -> list[str]:
-    """List regular files under ``folder`` as sorted POSIX paths, skipping hidden ones."""
-    if not folder.is_dir():
-        return []
-    paths = []
-    for file in folder.rglob("*"):
-        relative = file.relative_to(folder)
-        if any(part.startswith(".") or part in _IGNORED_FOLDERS for part in relative.parts):
-            continue
-        if file.is_file() and not file.is_symlink():
-            paths.append(relative.as_posix())
-    return sorted(paths)
+    """List regular files under ``folder`` as sorted POSIX paths, as ``layout`` walks them.
+
+    Files of ``__pycache__`` folders are left out: Python writes them, nobody adds them.
+    """
+    return sorted(
+        path for path, _ in walk_files(folder) if _IGNORED_FOLDERS.isdisjoint(path.split("/"))
+    )

@@ -39,8 +39,11 @@ from urllib.parse import quote, urljoin
 import httpx
 
 from ganymede_sync.config import (
+    API_URL_VARIABLE,
     DOWNLOAD_DEADLINE_SETTING,
+    ENVIRONMENT_VARIABLE,
     REQUEST_DEADLINE_SETTING,
+    TOKEN_VARIABLE,
     TOTAL_LIMIT_SETTING,
     NetworkLimits,
     token_problem,
@@ -299,11 +302,11 @@ class GanymedeClient:
                 raise ApiError(
                     f"{self._where(what)}: the API redirected to {origin(target)}, another "
                     f"host, and the token is only ever sent to {origin(self.base_url)}: check "
-                    "GANYMEDE_API_URL (or api_url in ganymede.toml)",
+                    f"{API_URL_VARIABLE} (or api_url in ganymede.toml)",
                     status=response.status_code,
                 )
             url, kwargs["params"] = target, None
-        raise ApiError(f"{self._where(what)}: too many redirects: check GANYMEDE_API_URL")
+        raise ApiError(f"{self._where(what)}: too many redirects: check {API_URL_VARIABLE}")
 
     def _exchange(
         self, method: str, url: str, what: str, deadline: Deadline, **kwargs: Any
@@ -424,7 +427,7 @@ class GanymedeClient:
         return (
             f"{self._where(what)}: the download link Ganymede gave points to {origin}, "
             f"{reason}; only https links to public addresses are followed: check that "
-            "GANYMEDE_API_URL is Ganymede's API"
+            f"{API_URL_VARIABLE} is Ganymede's API"
         )
 
     def _refuse_oversize(self, size: int, max_bytes: int | None, what: str) -> None:
@@ -466,7 +469,7 @@ class GanymedeClient:
                 raise self._status_error(response, what, flow=flow, attempts=attempt)
             raise ApiError(
                 f"{self._where(what)}: {retry.reason}{_after(attempt)}: check "
-                "your network and GANYMEDE_API_URL, or try again later"
+                f"your network and {API_URL_VARIABLE}, or try again later"
             )
         logger.info("%s: %s; retrying in %.1fs", what, retry.reason, delay)
         self._sleep(delay)
@@ -486,14 +489,14 @@ class GanymedeClient:
         if status in (401, 403):
             return AuthenticationError(
                 f"{where}: Ganymede refused the token ({status}): check that "
-                f"GANYMEDE_API_TOKEN is the API token of environment '{self.environment}'{said}",
+                f"{TOKEN_VARIABLE} is the API token of environment '{self.environment}'{said}",
                 status=status,
             )
         if status == 404:
             names = f"environment '{self.environment}'" + (f" or flow '{flow}'" if flow else "")
             return ApiError(
                 f"{where}: Ganymede does not know {names} (404): check the environment name "
-                f"(ganymede.toml or GANYMEDE_ENVIRONMENT){' and the flow name' if flow else ''}"
+                f"(ganymede.toml or {ENVIRONMENT_VARIABLE}){' and the flow name' if flow else ''}"
                 f"{said}",
                 status=status,
             )
@@ -574,7 +577,7 @@ class GanymedeClient:
         if not isinstance(text, str) or not re.match(r"^https?://\S+$", text):
             raise ApiError(
                 f"{self._where(what)}: Ganymede answered something that is not a download "
-                "link: check GANYMEDE_API_URL points at the Ganymede API"
+                f"link: check {API_URL_VARIABLE} points at the Ganymede API"
             )
         return text
 
@@ -625,11 +628,11 @@ _HTTPX_OTHER_ERRORS = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError)
 def _httpx_problem(error: Exception) -> str:
     """One line for an httpx error that retrying cannot fix; never the URL's query."""
     if isinstance(error, httpx.InvalidURL):
-        return "the address is not a valid URL: check GANYMEDE_API_URL"
+        return f"the address is not a valid URL: check {API_URL_VARIABLE}"
     if isinstance(error, httpx.DecodingError):
         return "the answer could not be decoded: try again later"
     if isinstance(error, httpx.TooManyRedirects):
-        return f"more than {MAX_REDIRECTS} redirects: check GANYMEDE_API_URL"
+        return f"more than {MAX_REDIRECTS} redirects: check {API_URL_VARIABLE}"
     return f"the exchange failed ({type(error).__name__}): try again later"
 
 

@@ -1,8 +1,8 @@
 """Settings from ``ganymede.toml``, overridden by ``GANYMEDE_*`` environment variables.
 
 Pure: reads files and a mapping of variables, never the network, never prints.
-Precedence: explicit arguments (command-line options) > ``GANYMEDE_*`` variables
-(also read from a local, gitignored ``.env``) > ``ganymede.toml``.
+Precedence: ``GANYMEDE_*`` variables (also read from a local, gitignored ``.env``)
+> ``ganymede.toml``.
 Errors name the key and the file to fix. Secrets are never read from
 ``ganymede.toml``: a folder's token comes from ``GANYMEDE_API_TOKEN_<FOLDER>`` (see
 ``token_variable``) or else from ``GANYMEDE_API_TOKEN``.
@@ -30,9 +30,22 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 CONFIG_FILE = "ganymede.toml"
 DOTENV_FILE = ".env"
 MANIFEST_DIR = ".ganymede"
-_SUBDOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+SUBDOMAIN_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+"""A tenant subdomain is one DNS label (``acme`` of ``acme.ganymede.bio``), matched whole.
+
+The generation hook (``hooks/pre_gen_project.py`` of the template) holds the same
+pattern for the ``ganymede_subdomain`` answer, as it runs before this package exists;
+the template's tests drive both with one table of cases."""
 TOKEN_VARIABLE = "GANYMEDE_API_TOKEN"  # noqa: S105 - a variable name, not a value
-OVERRIDE_VARIABLES = ("GANYMEDE_ENVIRONMENT", "GANYMEDE_SUBDOMAIN", "GANYMEDE_API_URL")
+SUBDOMAIN_VARIABLE = "GANYMEDE_SUBDOMAIN"
+ENVIRONMENT_VARIABLE = "GANYMEDE_ENVIRONMENT"
+API_URL_VARIABLE = "GANYMEDE_API_URL"
+AUTHOR_EMAIL_VARIABLE = "GANYMEDE_AUTHOR_EMAIL"
+CRASH_POINT_VARIABLE = "GANYMEDE_SYNC_CRASH_AT"
+"""The names of every ``GANYMEDE_*`` variable the tooling reads, in one place: code and
+messages use these constants, so renaming a variable is one edit (the crash point is a
+fault injection of the tests, see ``sync``)."""
+OVERRIDE_VARIABLES = (ENVIRONMENT_VARIABLE, SUBDOMAIN_VARIABLE, API_URL_VARIABLE)
 """Variables that change where a folder's code goes; ``doctor`` names the active ones."""
 MIB = 1 << 20
 FILE_LIMIT_SETTING = "[archive] max_file_mb in ganymede.toml"
@@ -193,10 +206,15 @@ def token_problem(token: str) -> str | None:
         else:
             kind = "a control character" if character.isascii() else "a non-ASCII character"
         return (
-            f"GANYMEDE_API_TOKEN holds {kind} at position {position} of {len(token)}: "
+            f"{TOKEN_VARIABLE} holds {kind} at position {position} of {len(token)}: "
             "copy the token again from Ganymede, without anything around it"
         )
     return None
+
+
+def is_subdomain(value: str) -> bool:
+    """Tell whether ``value`` can name a Ganymede tenant (``SUBDOMAIN_LABEL``)."""
+    return SUBDOMAIN_LABEL.fullmatch(value) is not None
 
 
 def is_ci(environ: Mapping[str, str]) -> bool:
@@ -236,42 +254,38 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return values
 
 
-def load_settings(
-    root: Path | None = None,
-    environ: Mapping[str, str] | None = None,
-    *,
-    api_url: str | None = None,
-) -> Settings:
+def load_settings(root: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Read ``ganymede.toml`` under ``root`` and apply the variable overrides."""
     root = find_root(root)
     variables = {**read_dotenv(root / DOTENV_FILE), **(os.environ if environ is None else environ)}
     data = _read_toml(root / CONFIG_FILE)
     ganymede = _table(data, "ganymede")
     sync = _table(data, "sync")
-    subdomain = variables.get("GANYMEDE_SUBDOMAIN") or _string(ganymede, "ganymede.subdomain")
-    if not _SUBDOMAIN.match(subdomain):
+    subdomain = variables.get(SUBDOMAIN_VARIABLE) or _string(ganymede, "ganymede.subdomain")
+    if not is_subdomain(subdomain):
+        shown = f"'{subdomain}'" if subdomain.isprintable() else ascii(subdomain)
         raise ConfigError(
-            f"subdomain '{subdomain}' is not a DNS label: fix GANYMEDE_SUBDOMAIN or "
+            f"subdomain {shown} is not a DNS label: fix {SUBDOMAIN_VARIABLE} or "
             f"[ganymede] subdomain in {CONFIG_FILE}"
         )
-    url = api_url or variables.get("GANYMEDE_API_URL") or ganymede.get("api_url")
-    environments = _environments(root, data, variables.get("GANYMEDE_ENVIRONMENT"))
+    url = variables.get(API_URL_VARIABLE) or ganymede.get("api_url")
+    environments = _environments(root, data, variables.get(ENVIRONMENT_VARIABLE))
     token = variables.get(TOKEN_VARIABLE) or ""
     return Settings(
         root=root,
         subdomain=subdomain,
         api_url=_normalise_url(url or f"https://{subdomain}.ganymede.bio"),
         environments=environments,
-        branch_prefix=str(sync.get("branch_prefix", "ganymede-sync/")),
-        bot_name=str(sync.get("bot_name", "ganymede-sync-bot")),
-        bot_email=str(sync.get("bot_email", "ganymede-sync-bot@users.noreply.github.com")),
-        default_branch=str(sync.get("default_branch", "main")),
+        branch_prefix=_line(sync, "branch_prefix", "ganymede-sync/"),
+        bot_name=_line(sync, "bot_name", "ganymede-sync-bot"),
+        bot_email=_line(sync, "bot_email", "ganymede-sync-bot@users.noreply.github.com"),
+        default_branch=_line(sync, "default_branch", "main"),
         token=token.strip() or None,
         token_trimmed=token != token.strip(),
         folder_tokens=_folder_tokens(environments, variables),
         configured_subdomain=_string(ganymede, "ganymede.subdomain"),
         overrides={name: variables[name] for name in OVERRIDE_VARIABLES if variables.get(name)},
-        author_email=variables.get("GANYMEDE_AUTHOR_EMAIL") or None,
+        author_email=variables.get(AUTHOR_EMAIL_VARIABLE) or None,
         archive_limits=_archive_limits(_table(data, "archive")),
         promotion_chain=_promotion_chain(_table(data, "promotion"), environments),
         network=_network_limits(_table(data, "network")),
@@ -295,6 +309,14 @@ def _folder_tokens(
     # Spaces and line breaks around a pasted token are removed, as for the shared one.
     tokens = {folder: variables.get(name, "").strip() for name, folder in owners.items()}
     return {folder: token for folder, token in tokens.items() if token}
+
+
+def _line(table: Mapping[str, object], key: str, default: str) -> str:
+    """Read a ``[sync]`` text: one line, not empty (the pull workflow reads it as an output)."""
+    value = table.get(key, default)
+    if not isinstance(value, str) or not value.strip() or not value.isprintable():
+        raise ConfigError(f"'sync.{key}' in {CONFIG_FILE} must be a non-empty one-line string")
+    return value.strip()
 
 
 def _share(table: Mapping[str, object], key: str, default: float) -> float:
@@ -447,7 +469,7 @@ def _string(table: Mapping[str, object], dotted_key: str) -> str:
 
 def _normalise_url(url: object) -> str:
     """Return the API URL without a trailing slash, or say in one line what is wrong with it."""
-    fix = "fix GANYMEDE_API_URL or [ganymede] api_url"
+    fix = f"fix {API_URL_VARIABLE} or [ganymede] api_url"
     if not isinstance(url, str) or not re.match(r"^https?://[^/\s]+", url):
         raise ConfigError(
             f"API URL '{url}' must start with https:// (or http:// for a local emulator): {fix}"

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from ganymede_sync import gitops, naming
 from ganymede_sync.check import compile_problems
+from ganymede_sync.config import AUTHOR_EMAIL_VARIABLE
 from ganymede_sync.errors import ArchiveError, ConfigError, DeployRefused, UncertainDeliveryError
 from ganymede_sync.layout import is_lib_path, walk_managed
 from ganymede_sync.manifest import Manifest, load_manifest, sha256_bytes
@@ -531,7 +532,7 @@ def deploy_environment(
 
 
 def resolve_author_email(option: str | None, settings: Settings) -> str:
-    """Pick the commit author: the option, else GANYMEDE_AUTHOR_EMAIL, else HEAD's author."""
+    """Pick the commit author: the option, else ``AUTHOR_EMAIL_VARIABLE``, else HEAD's author."""
     if option:
         return option
     if settings.author_email:
@@ -541,7 +542,7 @@ def resolve_author_email(option: str | None, settings: Settings) -> str:
         return head[0]
     raise ConfigError(
         "no author email for the Ganymede commit: pass --author-email or set "
-        "GANYMEDE_AUTHOR_EMAIL to the email of your Ganymede user"
+        f"{AUTHOR_EMAIL_VARIABLE} to the email of your Ganymede user"
     )
 
 

@@ -17,8 +17,12 @@ from pathlib import Path
 from ganymede_sync import binding, github, gitops
 from ganymede_sync.client import GanymedeClient
 from ganymede_sync.config import (
+    API_URL_VARIABLE,
     CONFIG_FILE,
     DOTENV_FILE,
+    ENVIRONMENT_VARIABLE,
+    SUBDOMAIN_VARIABLE,
+    TOKEN_VARIABLE,
     Environment,
     Settings,
     find_root,
@@ -28,7 +32,6 @@ from ganymede_sync.config import (
 )
 from ganymede_sync.errors import ApiError, AuthenticationError, ConfigError
 
-TOKEN_VARIABLE = github.TOKEN_SECRET
 WORKFLOWS_DIR = Path(".github") / "workflows"
 SETUP_FIX = "run invoke github-setup (or follow 'Set-up in GitHub' in README.md)"
 _OPTIONS = re.compile(r"^(?P<indent>\s*)options:\s*(?P<inline>\[[^\]]*\])?\s*(#.*)?$")
@@ -102,9 +105,9 @@ def _config_ok(settings: Settings) -> Check:
 
 def _own_names(settings: Settings, environ: Mapping[str, str]) -> dict[str, str]:
     """Each folder's Ganymede name from ganymede.toml, ignoring a one-name local override."""
-    if not environ.get("GANYMEDE_ENVIRONMENT"):
+    if not environ.get(ENVIRONMENT_VARIABLE):
         return {folder: e.name for folder, e in settings.environments.items()}
-    plain = load_settings(settings.root, {**environ, "GANYMEDE_ENVIRONMENT": ""})
+    plain = load_settings(settings.root, {**environ, ENVIRONMENT_VARIABLE: ""})
     return {folder: e.name for folder, e in plain.environments.items()}
 
 
@@ -318,14 +321,14 @@ def _api_failure(
             ok=False,
             detail=f"environment {environment.folder} unknown: {where} does not exist (404)",
             fix=f"set ganymede_environment under [environments.{environment.folder}] in "
-            f"{CONFIG_FILE} (or GANYMEDE_ENVIRONMENT) to the first path segment of the "
+            f"{CONFIG_FILE} (or {ENVIRONMENT_VARIABLE}) to the first path segment of the "
             f"environment's address: https://{settings.subdomain}.ganymede.bio/<name>",
         )
     return Check(
         "API",
         ok=False,
         detail=str(error),
-        fix="check GANYMEDE_API_URL ([ganymede] api_url) and the network, then try again",
+        fix=f"check {API_URL_VARIABLE} ([ganymede] api_url) and the network, then try again",
     )
 
 
@@ -410,8 +413,8 @@ def check_github(settings: Settings, names: Mapping[str, str], folders: list[str
 
 
 def _subdomain_check(state: github.GitHubState, subdomain: str) -> Check:
-    name = f"GitHub variable {github.SUBDOMAIN_VARIABLE}"
-    value = state.variables.get(github.SUBDOMAIN_VARIABLE)
+    name = f"GitHub variable {SUBDOMAIN_VARIABLE}"
+    value = state.variables.get(SUBDOMAIN_VARIABLE)
     if value == subdomain:
         return Check(name, ok=True, detail=value)
     found = "not set" if value is None else f"is '{value}'"
@@ -424,15 +427,15 @@ def _environment_check(state: github.GitHubState, folder: str, name: str) -> Che
     if folder not in state.environments:
         return Check(label, ok=False, detail="missing", fix=fix)
     problems = []
-    value = state.environment_variables.get(folder, {}).get(github.ENVIRONMENT_VARIABLE)
+    value = state.environment_variables.get(folder, {}).get(ENVIRONMENT_VARIABLE)
     if value != name:
         found = "not set" if value is None else f"'{value}'"
-        problems.append(f"variable {github.ENVIRONMENT_VARIABLE} is {found}, expected '{name}'")
+        problems.append(f"variable {ENVIRONMENT_VARIABLE} is {found}, expected '{name}'")
     if not state.has_token_secret(folder):
         problems.append(f"secret {github.TOKEN_SECRET} is missing")
     if problems:
         return Check(label, ok=False, detail="; ".join(problems), fix=fix)
-    detail = f"{github.ENVIRONMENT_VARIABLE}={name}, secret {github.TOKEN_SECRET} set"
+    detail = f"{ENVIRONMENT_VARIABLE}={name}, secret {github.TOKEN_SECRET} set"
     return Check(label, ok=True, detail=detail)
 
 

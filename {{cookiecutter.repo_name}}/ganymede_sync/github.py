@@ -22,12 +22,16 @@ from dataclasses import dataclass, field
 from typing import TextIO
 from urllib.parse import quote
 
-from ganymede_sync.config import Settings
+from ganymede_sync.config import (
+    ENVIRONMENT_VARIABLE,
+    SUBDOMAIN_VARIABLE,
+    TOKEN_VARIABLE,
+    Settings,
+)
 from ganymede_sync.errors import GanymedeSyncError
 
-SUBDOMAIN_VARIABLE = "GANYMEDE_SUBDOMAIN"
-ENVIRONMENT_VARIABLE = "GANYMEDE_ENVIRONMENT"
-TOKEN_SECRET = "GANYMEDE_API_TOKEN"  # noqa: S105 - the name of the secret, not a value
+TOKEN_SECRET = TOKEN_VARIABLE
+"""The GitHub secret bears the name of the variable the workflows hand it to."""
 INSTALL_HELP = (
     "the GitHub CLI (gh) is not installed: install it from https://cli.github.com, "
     "then run gh auth login"

@@ -13,7 +13,7 @@ its only filesystem access.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,18 +38,22 @@ def flow_of(repo_path: str) -> str | None:
 def is_managed(repo_path: str) -> bool:
     """Tell whether a pull owns ``repo_path`` (all other files are the user's).
 
-    Managed: ``.py``/``.sql`` files under ``lib/``, or at depth three or more under a
-    flow (``<flow>/<node>/<file>``). Hidden segments (``.venv``, ``.ipynb_checkpoints``)
-    are never managed, so tools' scratch folders inside a flow stay the user's.
+    Managed: ``.py``/``.sql`` files in a managed folder (``in_managed_folder``).
     """
-    if not repo_path.endswith(MANAGED_SUFFIXES):
-        return False
+    return repo_path.endswith(MANAGED_SUFFIXES) and in_managed_folder(repo_path)
+
+
+def in_managed_folder(repo_path: str) -> bool:
+    """Tell whether ``repo_path`` lies where a pull manages files, whatever its suffix.
+
+    Managed folders: ``lib/`` and below, and node folders (``<flow>/<node>/<file>``,
+    depth three or more). Hidden segments (``.venv``, ``.ipynb_checkpoints``) are never
+    managed, so tools' scratch folders inside a flow stay the user's.
+    """
     parts = repo_path.split("/")
     if any(not part or part.startswith(".") or part == ".." for part in parts):
         return False
-    if parts[0] == LIB_DIR:
-        return len(parts) >= 2
-    return len(parts) >= 3
+    return len(parts) >= (2 if parts[0] == LIB_DIR else 3)
 
 
 def is_valid_flow_name(flow: str) -> bool:
@@ -103,6 +107,17 @@ def scan_managed(folder: Path) -> dict[str, Path]:
 
 def walk_managed(folder: Path) -> Iterator[tuple[str, str]]:
     """Yield (repo path, absolute path as text) of every managed file, as ``scan_managed``."""
+    return walk_files(folder, is_managed)
+
+
+def walk_files(
+    folder: Path, keep: Callable[[str], bool] = lambda repo_path: True
+) -> Iterator[tuple[str, str]]:
+    """Yield (repo path, absolute path as text) of each regular file whose path ``keep`` accepts.
+
+    Hidden entries and symbolic links are skipped, as for managed files; a missing folder
+    has no files. The order is the file system's.
+    """
     if not folder.is_dir():
         return
     pending = [(str(folder), "")]
@@ -115,5 +130,5 @@ def walk_managed(folder: Path) -> Iterator[tuple[str, str]]:
                 relative = prefix + entry.name
                 if entry.is_dir(follow_symlinks=False):
                     pending.append((entry.path, relative + "/"))
-                elif entry.is_file(follow_symlinks=False) and is_managed(relative):
+                elif entry.is_file(follow_symlinks=False) and keep(relative):
                     yield relative, entry.path

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ganymede_sync.archive import Snapshot
-from ganymede_sync.config import REMOVED_SHARE_SETTING
+from ganymede_sync.config import CRASH_POINT_VARIABLE, REMOVED_SHARE_SETTING
 from ganymede_sync.errors import GanymedeSyncError, Interrupted, LocalChangesError
 from ganymede_sync.layout import Scope, flow_of, walk_managed
 from ganymede_sync.manifest import MANIFEST_MODE, Manifest, save_manifest, sha256_bytes, utc_now
@@ -593,9 +593,9 @@ def _interrupts_held() -> Iterator[Callable[[], bool]]:
         signal.signal(signal.SIGINT, previous)
 
 
-CRASH_POINT_VARIABLE = "GANYMEDE_SYNC_CRASH_AT"
-"""Fault injection for the crash tests: ``<point>:<n>`` ends the process abruptly (no
-clean-up at all, as ``kill -9``) the n-th time a pull passes that point. Unset in use."""
+# Fault injection for the crash tests: CRASH_POINT_VARIABLE set to ``<point>:<n>`` ends the
+# process abruptly (no clean-up at all, as ``kill -9``) the n-th time a pull passes that
+# point. Unset in use.
 _crash_counts: dict[str, int] = {}
 
 
