@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import shutil
 import subprocess
 from pathlib import Path
@@ -42,6 +43,35 @@ def test_a_deleted_git_folder_is_no_longer_a_repository(tmp_path: Path):
     shutil.rmtree(tmp_path / ".git")
 
     assert gitops.open_repository(tmp_path) is None
+
+
+def _head_in_child(root: str, answers: multiprocessing.Queue) -> None:
+    repository = gitops.require_repository(Path(root))
+    head = repository.head_commit()
+    answers.put((repository is _parent_repository, head.subject if head else None))
+
+
+_parent_repository: gitops.GitRepository | None = None
+
+
+def test_a_forked_child_opens_its_own_repository_and_leaves_the_parents_working(tmp_path):
+    global _parent_repository
+    git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "commit", "-q", "--allow-empty", "-m", "First")
+    _parent_repository = gitops.require_repository(tmp_path)
+    assert _parent_repository.head_commit().subject == "First"  # starts git reader processes
+    forks = multiprocessing.get_context("fork")
+    answers = forks.Queue()
+
+    child = forks.Process(target=_head_in_child, args=(str(tmp_path), answers))
+    child.start()
+    child.join(30)
+
+    assert child.exitcode == 0
+    assert answers.get(timeout=5) == (False, "First")
+    git(tmp_path, "commit", "-q", "--allow-empty", "-m", "Second")
+    assert gitops.open_repository(tmp_path) is _parent_repository
+    assert _parent_repository.head_commit().subject == "Second"
 
 
 def test_head_and_branches_are_read_back_by_name(tmp_path: Path):

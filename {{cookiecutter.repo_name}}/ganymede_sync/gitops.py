@@ -9,7 +9,7 @@ again before each one.
 
 from __future__ import annotations
 
-import threading
+import os
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
@@ -51,7 +51,20 @@ class CommitSummary(NamedTuple):
 # --- opening ------------------------------------------------------------------
 _OPENED_LIMIT = 8
 _opened: OrderedDict[Path, GitRepository] = OrderedDict()
-_opened_lock = threading.Lock()
+_inherited: list[GitRepository] = []
+
+
+def _forget_after_fork() -> None:
+    """In a forked child, open repositories afresh and leave the parent's alone.
+
+    The parent's repositories hold git processes through inherited pipes: the child
+    must neither talk to them nor stop them, so it only keeps their objects alive.
+    """
+    _inherited.extend(_opened.values())
+    _opened.clear()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def open_repository(path: Path) -> GitRepository | None:
@@ -64,22 +77,21 @@ def open_repository(path: Path) -> GitRepository | None:
     ``path``, for the life of the process: later calls get the same object. Only
     found repositories are kept (a folder where ``invoke init`` runs later is looked
     up again), an entry whose git folder has gone is dropped, and only the last few
-    are kept, since each may hold git processes open.
+    are kept, since each may hold git processes open. Like GitPython's objects, this
+    is for one thread at a time.
     """
     key = path.resolve()
-    with _opened_lock:
-        found = _opened.get(key)
-        if found is not None and found.is_present():
-            _opened.move_to_end(key)
-            return found
-        _opened.pop(key, None)
+    found = _opened.get(key)
+    if found is not None and found.is_present():
+        _opened.move_to_end(key)
+        return found
+    _opened.pop(key, None)
     found = GitRepository.find(path)
     if found is None:
         return None
-    with _opened_lock:
-        _opened[key] = found
-        while len(_opened) > _OPENED_LIMIT:
-            _opened.popitem(last=False)[1].close()
+    _opened[key] = found
+    while len(_opened) > _OPENED_LIMIT:
+        _opened.popitem(last=False)[1].close()
     return found
 
 
