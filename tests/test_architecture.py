@@ -3,14 +3,17 @@
 The dependency rules of the design (the library never imports Invoke or tasks; only
 ``client`` imports httpx; only ``gitops`` imports git; the emulator imports nothing of
 the client side) are import-linter contracts, and mypy checks the package. Both run on
-a generated repository, so they see exactly what users get.
+a generated repository, so they see exactly what users get. A source scan adds what
+imports cannot show: no module but ``gitops`` runs git or reads GitPython's objects.
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -115,3 +118,57 @@ def test_mypy_finds_no_error_in_the_tooling(repo: Path, tmp_path: Path):
     command += ["--python-version", "3.10", "--ignore-missing-imports"]
     result = run([*command, PACKAGE, "tasks.py"], repo)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+GIT_OBJECT_ATTRIBUTES = frozenset(
+    {"working_tree_dir", "git_dir", "common_dir", "hexsha", "is_detached", "is_valid"}
+)
+"""Attributes of GitPython's Repo, Head and Commit that only ``gitops`` may read."""
+COMMAND_RUNNERS = frozenset({"run", "call", "check_call", "check_output", "Popen", "system"})
+"""Functions that take a whole command line (subprocess, os, Invoke's ``c.run``)."""
+
+
+def git_uses(source: str) -> list[str]:
+    """Return the git commands run and GitPython attributes read in ``source``, by line."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and node.attr in GIT_OBJECT_ATTRIBUTES:
+            found.append(f"line {node.lineno}: .{node.attr}")
+        if isinstance(node, ast.Call) and node.args and _runs_git(node):
+            found.append(f"line {node.lineno}: runs git")
+    return found
+
+
+def _runs_git(call: ast.Call) -> bool:
+    """An argv list starting with "git", or a command line "git ..." given to a runner."""
+    first = call.args[0]
+    if isinstance(first, (ast.List, ast.Tuple)):
+        return bool(first.elts) and _is_text(first.elts[0], lambda text: text == "git")
+    function = call.func
+    name = function.attr if isinstance(function, ast.Attribute) else getattr(function, "id", "")
+    return name in COMMAND_RUNNERS and _is_text(first, lambda text: text.startswith("git "))
+
+
+def _is_text(node: ast.expr, test: Callable[[str], bool]) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, str) and test(node.value)
+
+
+def test_the_git_scan_sees_commands_and_repository_attributes():
+    assert git_uses("subprocess.run(['git', 'status'])") == ["line 1: runs git"]
+    assert git_uses("c.run('git config user.email', hide=True)") == ["line 1: runs git"]
+    assert git_uses("Path(repo.working_tree_dir)") == ["line 1: .working_tree_dir"]
+    assert git_uses("subprocess.Popen(['git', 'cat-file'])") == ["line 1: runs git"]
+    assert git_uses("Check('git repository', ok=True); run(['gh', 'repo'])") == []
+
+
+def test_only_gitops_runs_git(repo: Path):
+    """The emulator stands in for Ganymede's own git store, which the tooling never sees."""
+    modules = [repo / "tasks.py", *sorted((repo / PACKAGE).rglob("*.py"))]
+    allowed = {repo / PACKAGE / "gitops.py"}
+    uses = {
+        str(path.relative_to(repo)): found
+        for path in modules
+        if path not in allowed and "emulator" not in path.relative_to(repo).parts
+        if (found := git_uses(path.read_text(encoding="utf-8")))
+    }
+    assert uses == {}

@@ -264,14 +264,14 @@ def emulator(c, port=8765, data_dir=".emulator", seed="example"):
     (not a secret: it only opens this emulator) and registers your git email as a user,
     so deploys of your own commits are accepted. State stays in DATA_DIR between runs.
     """
+    from ganymede_sync import gitops
     from ganymede_sync.config import load_settings
     from ganymede_sync.emulator import Emulator, serve_until_signalled
 
     with expected_failures():
         settings = load_settings()
     names = tuple(dict.fromkeys(env.name for env in settings.environments.values()))
-    found = c.run("git config user.email", hide=True, warn=True)
-    user = found.stdout.strip() if found and found.ok else ""
+    user = gitops.configured_email(settings.root)
     state = settings.root / data_dir
 
     def how_to_use(server):

@@ -45,20 +45,28 @@ def repo(tmp_path: Path) -> Path:
 
 
 def versions(root: Path) -> dict[str, set[str]]:
-    return gitops.committed_versions(root, root / "dev", root / ".ganymede/dev.json")
+    repository = gitops.open_repository(root)
+    if repository is None:
+        return {}
+    return repository.committed_versions(root / "dev", root / ".ganymede/dev.json")
+
+
+def head_commit(root: Path) -> gitops.HeadCommit | None:
+    repository = gitops.open_repository(root)
+    return repository.head_commit() if repository is not None else None
 
 
 def test_head_commit_gives_author_subject_and_short_sha(repo):
     commit(repo, {f"dev/{NODE}": b"v1\n"}, "Tune the parser\n\nBody text")
-    email, subject, short = gitops.head_commit(repo)
-    assert (email, subject) == ("deployer@example.com", "Tune the parser")
-    assert git(repo, "rev-parse", "HEAD").startswith(short)
+    head = head_commit(repo)
+    assert (head.author_email, head.subject) == ("deployer@example.com", "Tune the parser")
+    assert git(repo, "rev-parse", "HEAD").startswith(head.short_sha)
 
 
 def test_head_commit_is_none_without_commits_or_repository(tmp_path):
-    assert gitops.head_commit(tmp_path) is None
+    assert head_commit(tmp_path) is None
     git(tmp_path, "init", "-q")
-    assert gitops.head_commit(tmp_path) is None
+    assert head_commit(tmp_path) is None
 
 
 def test_versions_since_the_manifest_commit_include_every_committed_content(repo):

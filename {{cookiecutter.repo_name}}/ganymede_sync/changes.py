@@ -54,11 +54,11 @@ def changed_environments(settings: Settings, before: str | None, after: str) -> 
     one would leave Ganymede behind. Folders without a pull manifest at ``after``
     are left out (``never_pulled``): a deploy of them could only fail.
     """
-    paths = gitops.changed_paths(settings.root, before or "", after)
-    if paths is None:
-        paths = gitops.tracked_paths(settings.root, after)
-    touched = folders_touched(paths, settings.environments)
-    present = set(gitops.tracked_paths(settings.root, after))
+    repo = gitops.require_repository(settings.root)
+    paths = repo.changed_paths(before or "", after)
+    tracked = repo.tracked_paths(after)
+    touched = folders_touched(tracked if paths is None else paths, settings.environments)
+    present = set(tracked)
     pulled = [folder for folder in touched if _manifest(settings, folder) in present]
     return Changes(pulled, [folder for folder in touched if folder not in pulled])
 

@@ -327,7 +327,12 @@ def plan_environment(
     new bytes) or deleted (None), without touching it: a promotion shows its plan first.
     """
     manifest = _require_manifest(environment)
-    ours = gitops.committed_versions(settings.root, environment.path, environment.manifest_path)
+    repo = gitops.open_repository(settings.root)
+    ours = (
+        repo.committed_versions(environment.path, environment.manifest_path)
+        if repo is not None
+        else {}
+    )
     for path, blobs in recorded_deploys(settings, environment).items():
         ours.setdefault(path, set()).update(blobs)
     remote = read_remote(client, settings.archive_limits, progress)
@@ -364,7 +369,9 @@ def _without_ignored(
 
     A ``*_local.py`` holding a password must never be sent, nor even listed.
     """
-    for path in gitops.ignored_paths(settings.root, environment.path) - set(remote):
+    repo = gitops.open_repository(settings.root)
+    ignored = repo.ignored_paths(environment.path) if repo is not None else set()
+    for path in ignored - set(remote):
         local.pop(path, None)
     return local
 
@@ -398,7 +405,7 @@ def record_deploy(
     settings: Settings, environment: Environment, contents: Mapping[str, bytes]
 ) -> None:
     """Remember the versions just sent, for ``recorded_deploys``."""
-    target = gitops.local_state_path(settings.root, f"deployed-{environment.folder}.json")
+    target = _record_path(settings, environment)
     if target is None or not contents:
         return
     files = {path: sorted(blobs) for path, blobs in recorded_deploys(settings, environment).items()}
@@ -410,12 +417,20 @@ def record_deploy(
 
 
 def _read_record(settings: Settings, environment: Environment) -> dict:
-    target = gitops.local_state_path(settings.root, f"deployed-{environment.folder}.json")
+    target = _record_path(settings, environment)
     try:
         record = json.loads(target.read_text(encoding="utf-8")) if target else {}
     except (OSError, ValueError):
         return {}
     return record if isinstance(record, dict) else {}
+
+
+def _record_path(settings: Settings, environment: Environment) -> Path | None:
+    """Where this clone keeps the record of ``environment``; None outside a repository."""
+    repo = gitops.open_repository(settings.root)
+    if repo is None:
+        return None
+    return repo.local_state_path(f"deployed-{environment.folder}.json")
 
 
 def _manifest_blob(environment: Environment) -> str | None:
@@ -537,9 +552,9 @@ def resolve_author_email(option: str | None, settings: Settings) -> str:
         return option
     if settings.author_email:
         return settings.author_email
-    head = gitops.head_commit(settings.root)
-    if head and head[0]:
-        return head[0]
+    head = _head_commit(settings)
+    if head and head.author_email:
+        return head.author_email
     raise ConfigError(
         "no author email for the Ganymede commit: pass --author-email or set "
         f"{AUTHOR_EMAIL_VARIABLE} to the email of your Ganymede user"
@@ -572,19 +587,25 @@ def resolve_message(
         return f"{text} [with uncommitted changes to {listing}]"
     if text:
         return text
-    head = gitops.head_commit(settings.root)
-    at = f" at {head[2]}" if head else ""
+    head = _head_commit(settings)
+    at = f" at {head.short_sha}" if head else ""
     return f"Deploy {environment.folder}/{at} from the self-managed repository"
 
 
 def _deployed_commits(settings: Settings, environment: Environment, deploy_plan: DeployPlan) -> str:
     since = {path: deploy_plan.remote_blobs.get(path) for path in deploy_plan.to_send}
-    commits = gitops.commits_since(settings.root, environment.path, since)
+    repo = gitops.open_repository(settings.root)
+    commits = repo.commits_since(environment.path, since) if repo is not None else []
     if not commits:
         return ""
-    named = "; ".join(f"{subject} ({short})" for short, subject in commits[:LISTED_COMMITS])
+    named = "; ".join(f"{c.subject} ({c.short_sha})" for c in commits[:LISTED_COMMITS])
     more = len(commits) - LISTED_COMMITS
     return f"{named}; and {more} earlier commit(s)" if more > 0 else named
+
+
+def _head_commit(settings: Settings) -> gitops.HeadCommit | None:
+    repo = gitops.open_repository(settings.root)
+    return repo.head_commit() if repo is not None else None
 
 
 def _listing(folder: str, paths: Iterable[str]) -> str:

@@ -76,7 +76,8 @@ def uncommitted_files(
     settings: Settings, environment: Environment, deploy_plan: deploying.DeployPlan
 ) -> list[str]:
     """Return the files to send that differ from ``HEAD`` (all of them outside git)."""
-    dirty = gitops.dirty_paths(settings.root, environment.path)
+    repo = gitops.open_repository(settings.root)
+    dirty = repo.dirty_paths(environment.path) if repo is not None else None
     if dirty is None:
         return list(deploy_plan.to_send)
     return sorted(set(deploy_plan.to_send) & set(dirty))

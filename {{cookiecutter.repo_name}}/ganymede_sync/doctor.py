@@ -334,9 +334,10 @@ def _api_failure(
 
 def check_git(settings: Settings) -> list[Check]:
     """The folder is a git repository with the default branch and a commit identity."""
-    root = gitops.repository_root(settings.root)
+    repo = gitops.open_repository(settings.root)
     identity = _identity_check(settings.root)
-    if root is None:
+    root = repo.work_tree if repo is not None else None
+    if repo is None or root is None:
         return [
             Check(
                 "git repository",
@@ -348,12 +349,12 @@ def check_git(settings: Settings) -> list[Check]:
             identity,
         ]
     repository = Check("git repository", ok=True, detail=str(root))
-    return [repository, _branch_check(root, settings.default_branch), identity]
+    return [repository, _branch_check(repo, settings.default_branch), identity]
 
 
-def _branch_check(root: Path, default: str) -> Check:
-    branches = gitops.branch_names(root)
-    current = gitops.current_branch(root)
+def _branch_check(repo: gitops.GitRepository, default: str) -> Check:
+    branches = repo.branch_names()
+    current = repo.current_branch()
     if default in branches:
         where = "checked out" if current == default else f"you are on {current or 'no branch'}"
         return Check("default branch", ok=True, detail=f"{default} exists ({where})")

@@ -307,7 +307,8 @@ def prepare_promotion(
     if commit:
         # The commit names the source's commit: what it promotes must be in that commit.
         _refuse_dirty(settings, source, chosen, include_lib)
-        gitops.check_branch_can_start(settings.root, promotion_branch(source.folder, target.folder))
+        branch = promotion_branch(source.folder, target.folder)
+        gitops.require_repository(settings.root).check_branch_can_start(branch)
     comparison = compare(source, target, Selection(frozenset(chosen), include_lib))
     return Promotion(source, target, tuple(chosen), include_lib, comparison)
 
@@ -346,7 +347,8 @@ def _refuse_dirty(
     include_lib: bool = True,
 ) -> None:
     """Refuse uncommitted changes in ``environment`` (within ``flows`` and lib/ when given)."""
-    dirty = gitops.dirty_paths(settings.root, environment.path)
+    repo = gitops.open_repository(settings.root)
+    dirty = repo.dirty_paths(environment.path) if repo is not None else None
     if dirty is None:
         raise GitError(
             f"a promotion needs a git repository at {settings.root}, to check for "
@@ -442,10 +444,11 @@ def _put(folder: Path, path: str, data: bytes | None) -> None:
 
 def commit_promotion(settings: Settings, promotion: Promotion) -> str | None:
     """Commit the target folder on the promotion's branch; return the commit's SHA."""
-    head = gitops.head_commit(settings.root)
-    gitops.start_branch(settings.root, promotion.branch)
-    message = promotion.commit_message(head[2] if head else None)
-    return gitops.commit_paths(settings.root, [promotion.target.path], message)
+    repo = gitops.require_repository(settings.root)
+    head = repo.head_commit()
+    repo.start_branch(promotion.branch)
+    message = promotion.commit_message(head.short_sha if head else None)
+    return repo.commit_paths([promotion.target.path], message)
 
 
 def run_promotion(

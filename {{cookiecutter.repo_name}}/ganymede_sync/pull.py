@@ -224,9 +224,10 @@ def _scope(flow: str | None, include_lib: bool) -> Scope:
 
 def _check_can_commit(settings: Settings, environ: Mapping[str, str]) -> None:
     """Fail before downloading anything when ``--commit`` could not work."""
-    if gitops.open_repository(settings.root) is None:
+    repo = gitops.open_repository(settings.root)
+    if repo is None:
         raise GitError(f"--commit needs a git repository at {settings.root}: run invoke init first")
-    if not is_ci(environ) and not gitops.has_identity(settings.root):
+    if not is_ci(environ) and not repo.has_identity():
         raise GitError(gitops.IDENTITY_HELP)
 
 
@@ -273,14 +274,14 @@ def _ignored(settings: Settings, environment: Environment, kept: list[str]) -> l
     """Return which kept files git ignores (asked only when some were kept)."""
     if not kept:
         return []
-    ignored = gitops.ignored_paths(settings.root, environment.path)
+    repo = gitops.open_repository(settings.root)
+    ignored = repo.ignored_paths(environment.path) if repo is not None else set()
     return [path for path in kept if path in ignored]
 
 
 def _commit(settings: Settings, environment: Environment, environ: Mapping[str, str]) -> str | None:
     bot = is_ci(environ)
-    return gitops.commit_paths(
-        settings.root,
+    return gitops.require_repository(settings.root).commit_paths(
         [environment.path, environment.manifest_path],
         COMMIT_MESSAGE.format(folder=environment.folder),
         author_name=settings.bot_name if bot else None,
