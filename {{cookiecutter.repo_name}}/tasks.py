@@ -261,8 +261,9 @@ def emulator(c, port=8765, data_dir=".emulator", seed="example"):
     """Run a local Ganymede emulator to try pulls and deploys offline.
 
     It serves the Ganymede environments named in ganymede.toml with a fixed local token
-    (not a secret: it only opens this emulator) and registers your git email as a user,
-    so deploys of your own commits are accepted. State stays in DATA_DIR between runs.
+    (not a secret: it only opens this emulator) and registers as users the email git
+    records as your commits' author, and GANYMEDE_AUTHOR_EMAIL if set, so deploys of
+    your own commits are accepted. State stays in DATA_DIR between runs.
     """
     from ganymede_sync import gitops
     from ganymede_sync.config import load_settings
@@ -271,7 +272,10 @@ def emulator(c, port=8765, data_dir=".emulator", seed="example"):
     with expected_failures():
         settings = load_settings()
     names = tuple(dict.fromkeys(env.name for env in settings.environments.values()))
-    user = gitops.configured_email(settings.root)
+    # The emails deploys will name: git's author identity, and GANYMEDE_AUTHOR_EMAIL.
+    users = tuple(
+        dict.fromkeys(e for e in (gitops.author_email(settings.root), settings.author_email) if e)
+    )
     state = settings.root / data_dir
 
     def how_to_use(server):
@@ -286,7 +290,7 @@ def emulator(c, port=8765, data_dir=".emulator", seed="example"):
             state,
             api_key=EMULATOR_TOKEN,
             environments=names,
-            users=(user or "you@example.com",),
+            users=users or ("you@example.com",),
             seed=seed,
             port=int(port),
         )

@@ -92,10 +92,11 @@ def test_head_and_branches_are_read_back_by_name(tmp_path: Path):
     assert repository.current_branch() is None
 
 
-def test_configured_email_is_gits_user_email_or_empty(tmp_path: Path):
+def test_author_email_is_the_one_git_would_record(tmp_path: Path, monkeypatch):
     git(tmp_path, "init", "-q", "-b", "main")
-    assert gitops.configured_email(tmp_path) == ""
-
     git(tmp_path, "config", "user.email", "someone@example.com")
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "from-the-environment@example.com")
+    assert gitops.author_email(tmp_path) == "from-the-environment@example.com"
 
-    assert gitops.configured_email(tmp_path) == "someone@example.com"
+    monkeypatch.delenv("GIT_AUTHOR_EMAIL")
+    assert gitops.author_email(tmp_path) == "someone@example.com"

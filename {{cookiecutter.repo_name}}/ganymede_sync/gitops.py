@@ -117,12 +117,19 @@ def _has_identity(runner: git.Git) -> bool:
     return True
 
 
-def configured_email(path: Path) -> str:
-    """Return git's ``user.email`` as seen from ``path``, or "" when none is set."""
+def author_email(path: Path) -> str:
+    """Return the email git would record as the author of a commit made in ``path``.
+
+    ``git var GIT_AUTHOR_IDENT`` applies git's own order (``GIT_AUTHOR_EMAIL``, then
+    ``user.email``, then ``EMAIL``), so this is the email a deploy of that commit names
+    by default. "" when git has no identity or is not installed.
+    """
     try:
-        return str(git.Git(str(path)).config("user.email")).strip()
-    except git.CommandError:  # unset (git exits 1), or no git at all
+        ident = str(git.Git(str(path)).var("GIT_AUTHOR_IDENT"))
+    except git.CommandError:
         return ""
+    start, end = ident.find("<"), ident.rfind(">")
+    return ident[start + 1 : end].strip() if 0 <= start < end else ""
 
 
 def init_repository(root: Path, *, branch: str) -> str:
