@@ -11,6 +11,8 @@ import zipfile
 from pathlib import Path
 
 from ganymede_sync.config import Settings, load_settings
+from ganymede_sync.emulator import Emulator
+from ganymede_sync.pull import PullSummary, pull_environment
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 """This repository: its tasks.py is what the end-to-end tests run."""
@@ -129,3 +131,17 @@ def run_invoke(root: Path, *args: str, **variables: str) -> subprocess.Completed
         text=True,
         timeout=120,
     )
+
+
+def pull_dev(root: Path, emulator: Emulator, **options: object) -> PullSummary:
+    """Pull folder dev/ of ``root`` from ``emulator``, with a client that never waits long."""
+    options.setdefault("client_options", fast_client())
+    return pull_environment(settings_for(root, emulator.url), "dev", **options)
+
+
+def pulled_repository(root: Path, emulator: Emulator) -> Path:
+    """Create a repository whose dev/ holds the emulator's flows, pulled and committed."""
+    make_repository(root)
+    pull_dev(root, emulator)
+    commit_all(root, "First pull")
+    return root

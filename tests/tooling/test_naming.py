@@ -16,14 +16,12 @@ from ganymede_sync.check import check_folder
 from ganymede_sync.emulator import Emulator
 from ganymede_sync.errors import ArchiveError, DeployRefused
 from ganymede_sync.manifest import load_manifest
-from ganymede_sync.pull import describe, pull_environment
+from ganymede_sync.pull import describe
 from tests.tooling.pull_helpers import (
     API_KEY,
-    commit_all,
-    fast_client,
-    make_repository,
+    pull_dev,
+    pulled_repository,
     run_invoke,
-    settings_for,
     tree_state,
     zip_bytes,
 )
@@ -83,15 +81,11 @@ def emulator(tmp_path):
 
 @pytest.fixture
 def repo(tmp_path, emulator):
-    root = make_repository(tmp_path / "repo")
-    pull(root, emulator)
-    commit_all(root, "First pull")
-    return root
+    """A repository whose dev/ holds the example flows, pulled and committed."""
+    return pulled_repository(tmp_path / "repo", emulator)
 
 
-def pull(root, emulator, **options):
-    options.setdefault("client_options", fast_client())
-    return pull_environment(settings_for(root, emulator.url), "dev", **options)
+pull = pull_dev
 
 
 def current_archive(emulator, *extra, without=()):

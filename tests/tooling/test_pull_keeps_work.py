@@ -13,14 +13,14 @@ import pytest
 from ganymede_sync.emulator import Emulator
 from ganymede_sync.errors import ArchiveError, ConfigError, LocalChangesError
 from ganymede_sync.manifest import load_manifest
-from ganymede_sync.pull import describe, pull_environment
+from ganymede_sync.pull import describe
 from tests.tooling.pull_helpers import (
     API_KEY,
     CONFIG,
     commit_all,
     entry_with_mode,
-    fast_client,
-    make_repository,
+    pull_dev,
+    pulled_repository,
     run_git,
     run_invoke,
     settings_for,
@@ -42,15 +42,10 @@ def emulator(tmp_path):
 @pytest.fixture
 def repo(tmp_path, emulator):
     """A repository whose dev/ holds the example flows, pulled and committed."""
-    root = make_repository(tmp_path / "repo")
-    pull(root, emulator)
-    commit_all(root, "First pull")
-    return root
+    return pulled_repository(tmp_path / "repo", emulator)
 
 
-def pull(root, emulator, **options):
-    options.setdefault("client_options", fast_client())
-    return pull_environment(settings_for(root, emulator.url), "dev", **options)
+pull = pull_dev
 
 
 def edit_upstream(emulator, path, content: bytes | None):
