@@ -10,6 +10,7 @@
     ├── LocalChangesError        a pull would overwrite local work, or remove too much
     ├── GitError                 the git repository is not in a usable state
     ├── DeployRefused            the deploy plan holds conflicts or invalid files
+    ├── GitHubError              gh is missing or not logged in, or GitHub refused a step
     └── Interrupted              Ctrl-C came once a change was complete: says what it left
 
 ``tasks.py`` turns any of them into a one-line message and a non-zero exit; any
@@ -65,6 +66,10 @@ class GitError(GanymedeSyncError):
 
 class DeployRefused(GanymedeSyncError):
     """The deploy plan cannot be sent as is."""
+
+
+class GitHubError(GanymedeSyncError):
+    """``gh`` is missing, not logged in, or GitHub refused a step."""
 
 
 class Interrupted(GanymedeSyncError):

@@ -28,7 +28,7 @@ from ganymede_sync.config import (
     TOKEN_VARIABLE,
     Settings,
 )
-from ganymede_sync.errors import GanymedeSyncError
+from ganymede_sync.errors import GitHubError
 
 TOKEN_SECRET = TOKEN_VARIABLE
 """The GitHub secret bears the name of the variable the workflows hand it to."""
@@ -45,10 +45,6 @@ WORKFLOW_PERMISSIONS = {
 }
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _TIMEOUT_SECONDS = 120
-
-
-class GitHubError(GanymedeSyncError):
-    """``gh`` is missing, not logged in, or GitHub refused a step."""
 
 
 @dataclass(frozen=True)
