@@ -13,12 +13,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from invoke import Collection, Program
 
-import tasks
 from ganymede_sync.config import load_settings
 from ganymede_sync.errors import ConfigError
 from ganymede_sync.sync_request import sync_request
+from task_runner import run_task as run
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = re.compile(r"^# (?P<key>[a-z_]+) = (?P<value>.+?)(?:\s+#.*)?$")
@@ -87,18 +86,6 @@ def test_the_sync_keys_make_the_sync_pull_request(root):
         "commit-message": f"Sync flows in environment {folder} from Ganymede",
         "identity": "Lab Bot <lab-bot@example.org>",
     }
-
-
-def run(capsys, *arguments: str) -> tuple[int, str, str]:
-    """Run one task like the `invoke` command does; return exit code, stdout, stderr."""
-    program = Program(namespace=Collection.from_module(tasks), name="invoke", binary="invoke")
-    try:
-        program.run(["invoke", *arguments], exit=True)
-        code = 0
-    except SystemExit as stop:
-        code = stop.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_sync_request_prints_the_step_outputs_of_the_workflows(tmp_path, monkeypatch, capsys):
