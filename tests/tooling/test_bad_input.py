@@ -75,7 +75,7 @@ class Repo:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Repo:
-    """A copy of this repository's tooling and settings, with an empty ``dev/``."""
+    """A copy of this repository's tooling and settings, with one empty folder ``dev/``."""
     root = tmp_path / "repo"
     root.mkdir()
     for name in ("tasks.py", "ganymede.toml"):
@@ -86,7 +86,9 @@ def repo(tmp_path: Path) -> Repo:
         ignore=shutil.ignore_patterns("__pycache__"),
     )
     (root / "dev").mkdir()
-    return Repo(root)
+    repo = Repo(root)
+    repo.set_environments("dev")  # the same folder whatever the generation's answers
+    return repo
 
 
 # --- the token -------------------------------------------------------------------------
