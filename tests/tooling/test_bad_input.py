@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -70,7 +71,8 @@ class Repo:
         tables = "".join(
             f'[environments."{folder}"]\nganymede_environment = "dev"\n\n' for folder in folders
         )
-        config.write_text(text[:start] + tables + text[end:], encoding="utf-8")
+        rest = re.sub(r"(?m)^chain = .*\n", "", text[end:])  # a chain names the old folders
+        config.write_text(text[:start] + tables + rest, encoding="utf-8")
 
 
 @pytest.fixture
