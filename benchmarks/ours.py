@@ -17,11 +17,11 @@ from benchmarks import workspace
 PIECES = {
     "download": [("ganymede_sync.client", "GanymedeClient")],
     "apply": [("ganymede_sync.archive", "open_snapshot"), ("ganymede_sync.sync", "apply_plan")],
-    "pull": [("ganymede_sync.pull", "pull_environment")],
+    "pull": [("ganymede_sync.pull", "run_pull")],
     "plan": [
-        ("ganymede_sync.deploy", "plan_environment"),
-        ("ganymede_sync.deploy", "refusal_reasons"),
-        ("ganymede_sync.deploy", "build_file_map"),
+        ("ganymede_sync.reading", "plan_environment"),
+        ("ganymede_sync.planning", "refusal_reasons"),
+        ("ganymede_sync.sending", "build_file_map"),
     ],
 }
 
@@ -82,29 +82,30 @@ class Library:
 
     def pull(self, environment: str) -> Any:
         """A whole `invoke pull --env ENV`, minus printing."""
-        from ganymede_sync.pull import pull_environment
+        from ganymede_sync.pull import run_pull
 
-        return pull_environment(self.settings(), environment)
+        return run_pull(self.settings(), environment)
 
     def plan(self, environment: str) -> Any:
         """Everything a deploy decides before sending: local files, git history, the
         remote snapshot, the classification and the validation (compiling what it sends)."""
-        from ganymede_sync import deploy
+        from ganymede_sync.planning import refusal_reasons
+        from ganymede_sync.reading import plan_environment
 
         settings = self.settings()
         target = settings.environment(environment)
         with self.client(target.name) as client:
-            result = deploy.plan_environment(client, settings, target)
-        problems = deploy.refusal_reasons(result, target.folder)
+            result = plan_environment(client, settings, target)
+        problems = refusal_reasons(result, target.folder)
         if problems:
             raise RuntimeError(f"the benchmark's deploy was refused: {problems}")
         return result
 
     def payload(self, plan: Any) -> str:
         """The PUT body of a plan: the fileMap, serialised once as the client would."""
-        from ganymede_sync import deploy
+        from ganymede_sync.sending import build_file_map
 
-        file_map = deploy.build_file_map(plan.contents)
+        file_map = build_file_map(plan.contents)
         return json.dumps(
             {"fileMap": file_map, "authorEmail": workspace.AUTHOR, "message": "m", "dry_run": True}
         )

@@ -102,21 +102,16 @@ def pull(
 
     from ganymede_sync.config import load_settings
     from ganymede_sync.progress import progress_display
-    from ganymede_sync.pull import describe, pull_environment
+    from ganymede_sync.pull import PullOptions, run_pull
+    from ganymede_sync.report import describe_pull
 
+    options = PullOptions(
+        flow=flow, include_lib=not no_lib, force=force, commit=commit, retarget=retarget,
+        skip_invalid=skip_invalid,
+    )  # fmt: skip
     with expected_failures(), progress_display(sys.stderr, os.environ) as display:
-        summary = pull_environment(
-            load_settings(),
-            env,
-            flow=flow,
-            include_lib=not no_lib,
-            force=force,
-            commit=commit,
-            retarget=retarget,
-            skip_invalid=skip_invalid,
-            progress=display,
-        )
-    emit("\n".join(describe(summary)))
+        result = run_pull(load_settings(), env, options, progress=display)
+    emit("\n".join(describe_pull(result)))
 
 
 # --- deploy -------------------------------------------------------------------
@@ -140,17 +135,21 @@ def deploy(
     import sys
 
     from ganymede_sync.config import load_settings
-    from ganymede_sync.deploy_run import run_deploy
+    from ganymede_sync.deploy import DeployOptions, run_deploy
     from ganymede_sync.progress import progress_display
+    from ganymede_sync.report import deploy_line
 
+    options = DeployOptions(
+        dry_run=dry_run, force=force, retarget=retarget, allow_dirty=allow_dirty,
+        author_email=author_email, message=message,
+    )  # fmt: skip
     stopped = f"run invoke status --env {env} to see whether the deploy reached Ganymede"
     with expected_failures(stopped), progress_display(sys.stderr, os.environ) as display:
-        line = run_deploy(
-            load_settings(), env, display.then(emit), os.environ, progress=display,
-            dry_run=dry_run, author_email=author_email, message=message, force=force,
-            retarget=retarget, allow_dirty=allow_dirty,
+        result = run_deploy(
+            load_settings(), env, options, show=display.then(emit), progress=display,
+            environ=os.environ,
         )  # fmt: skip
-    emit(line)
+    emit(deploy_line(result))
 
 
 @task(
@@ -170,21 +169,20 @@ def status(c, env=None, retarget=False, allow_dirty=False, json=False, diff=Fals
     import sys
 
     from ganymede_sync.config import load_settings
-    from ganymede_sync.deploy_run import run_status
+    from ganymede_sync.deploy import StatusOptions, run_status
     from ganymede_sync.progress import progress_display
+    from ganymede_sync.report import status_data
 
+    options = StatusOptions(retarget=retarget, allow_dirty=allow_dirty, offline=offline, diff=diff)
     # With --json, standard output carries the JSON document and nothing else.
     show = (lambda text: None) if json else emit
     with expected_failures(), progress_display(sys.stderr, os.environ) as display:
         result = run_status(
-            load_settings(), env, display.then(show), progress=display, retarget=retarget,
-            allow_dirty=allow_dirty, offline=offline, diff=diff, environ=os.environ,
+            load_settings(), env, options, show=display.then(show), progress=display,
+            environ=os.environ,
         )  # fmt: skip
     if json:
-        data = result.as_data()
-        if diff:
-            data["diffs"] = {f"{result.folder}/{p}": text for p, text in result.diffs.items()}
-        emit(json_module.dumps(data, indent=2))
+        emit(json_module.dumps(status_data(result, with_diffs=diff), indent=2))
     if result.exit_code:
         raise Exit(code=result.exit_code)
 
@@ -194,7 +192,7 @@ def check(c, env=None):
     """Validate flow code offline: Python compiles, no stray or new node files."""
     from ganymede_sync.check import check_environment
     from ganymede_sync.config import load_settings
-    from ganymede_sync.deploy_run import restore_first
+    from ganymede_sync.deploy import restore_first
 
     with expected_failures():
         settings = load_settings()

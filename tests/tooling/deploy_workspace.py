@@ -1,27 +1,31 @@
 """A real git repository of flow code next to a running emulator, for deploy tests.
 
 The repository holds this repository's own ``ganymede.toml`` and works on its
-first environment folder; pulls go through ``pull_environment``, as ``invoke pull``.
+first environment folder; pulls go through ``run_pull``, as ``invoke pull``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from ganymede_sync import deploy
-from ganymede_sync.client import GanymedeClient
+from ganymede_sync import planning, reading, sending
+from ganymede_sync.client import GanymedeClient, open_client
 from ganymede_sync.config import Environment, Settings, load_settings
+from ganymede_sync.deploy import DeployOptions, run_deploy
 from ganymede_sync.emulator import Emulator
 from ganymede_sync.layout import scan_managed
-from ganymede_sync.pull import pull_environment
+from tests.tooling.pull_helpers import pull_with
 
 TOKEN = "test-token-3f9a"
 USER = "dev@example.com"
 SOURCE_ROOT = Path(__file__).resolve().parents[2]
+QUICK_CLIENT = functools.partial(open_client, backoff=0.01)
+"""How deploys of these tests connect: as ``invoke deploy`` does, with short retry waits."""
 
 
 def git(root: Path, *args: str) -> str:
@@ -96,7 +100,7 @@ class Workspace:
 
     def pull(self, *, commit: bool = True) -> None:
         """Run a full pull of the folder (``commit``: then commit it, as the sync branch does)."""
-        pull_environment(self.settings(), self.folder, environ={})
+        pull_with(self.settings(), self.folder, environ={})
         if commit:
             self.commit(f"Sync flows in environment {self.name} from Ganymede")
 
@@ -128,10 +132,10 @@ class Workspace:
         return sum(1 for record in self.emu.requests if record.method == "PUT")
 
     # --- deploying --------------------------------------------------------------------
-    def plan(self, *, force: bool = False) -> deploy.DeployPlan:
+    def plan(self, *, force: bool = False) -> planning.DeployPlan:
         settings = self.settings()
         with self.client() as client:
-            return deploy.plan_environment(client, settings, self.environment, force=force)
+            return reading.plan_environment(client, settings, self.environment, force=force)
 
     def deploy(
         self,
@@ -141,17 +145,14 @@ class Workspace:
         author_email: str | None = None,
         message: str | None = None,
         token: str = TOKEN,
-    ) -> deploy.DeployOutcome:
-        settings = self.settings()
-        environment = settings.environment(self.folder)
-        author = deploy.resolve_author_email(author_email, settings)
-        with self.client(token) as client:
-            planned = deploy.plan_environment(client, settings, environment, force=force)
-            text = deploy.resolve_message(message, settings, environment, planned)
-            return deploy.deploy_environment(
-                client, settings, environment, planned,
-                author_email=author, message=text, dry_run=dry_run, force=force,
-            )  # fmt: skip
+    ) -> sending.SendOutcome:
+        """Deploy as ``invoke deploy --allow-dirty`` does, with a client that never waits."""
+        options = DeployOptions(
+            force=force, dry_run=dry_run, allow_dirty=True, author_email=author_email,
+            message=message,
+        )  # fmt: skip
+        settings = self.settings(GANYMEDE_API_TOKEN=token)
+        return run_deploy(settings, self.folder, options, connect=QUICK_CLIENT, environ={}).outcome
 
     def clone(self, destination: Path, *, depth: int | None = None) -> Workspace:
         """Clone the repository the way CI checks it out (``depth``: a shallow clone)."""
@@ -162,11 +163,11 @@ class Workspace:
 
 def plan_of_contents(
     local: dict[str, bytes], remote: dict[str, bytes], base: dict[str, str], **options
-) -> deploy.DeployPlan:
+) -> planning.DeployPlan:
     """Plan from whole file contents, as ``plan_environment`` does from the files it reads."""
-    return deploy.plan(
-        {path: deploy.LocalFile.of(data) for path, data in local.items()},
-        {path: deploy.RemoteFile.of(data) for path, data in remote.items()},
+    return planning.plan(
+        {path: planning.LocalFile.of(data) for path, data in local.items()},
+        {path: planning.RemoteFile.of(data) for path, data in remote.items()},
         base,
         **options,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import io
 import os
 import stat
@@ -10,9 +12,10 @@ import sys
 import zipfile
 from pathlib import Path
 
+from ganymede_sync.client import ClientFactory, open_client
 from ganymede_sync.config import Settings, load_settings
 from ganymede_sync.emulator import Emulator
-from ganymede_sync.pull import PullSummary, pull_environment
+from ganymede_sync.pull import PullOptions, PullResult, run_pull
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 """This repository: its tasks.py is what the end-to-end tests run."""
@@ -66,9 +69,24 @@ class Sleeps(list):
         self.append(seconds)
 
 
-def fast_client(sleeps: Sleeps | None = None, **options: object) -> dict[str, object]:
-    """Client options for tests: no real waiting, short timeouts."""
-    return {"sleep": sleeps if sleeps is not None else Sleeps(), "timeout": 5.0, **options}
+def fast_client(sleeps: Sleeps | None = None, **options: object) -> ClientFactory:
+    """A client factory for tests: no real waiting, short timeouts."""
+    options.setdefault("timeout", 5.0)
+    return functools.partial(
+        open_client, sleep=sleeps if sleeps is not None else Sleeps(), **options
+    )
+
+
+RUNNER_KEYWORDS = ("connect", "progress", "environ")
+"""Keywords of ``run_pull`` itself; every other keyword of ``pull_with`` is a ``PullOptions``."""
+
+
+def pull_with(settings: Settings, folder: str, **options: object) -> PullResult:
+    """Run ``run_pull`` with its options as keywords (``limits``: the settings' archive limits)."""
+    if "limits" in options:
+        settings = dataclasses.replace(settings, archive_limits=options.pop("limits"))
+    runner = {key: options.pop(key) for key in RUNNER_KEYWORDS if key in options}
+    return run_pull(settings, folder, PullOptions(**options), **runner)  # type: ignore[arg-type]
 
 
 def tree_state(root: Path) -> dict[str, tuple[str, bytes, int]]:
@@ -133,10 +151,10 @@ def run_invoke(root: Path, *args: str, **variables: str) -> subprocess.Completed
     )
 
 
-def pull_dev(root: Path, emulator: Emulator, **options: object) -> PullSummary:
+def pull_dev(root: Path, emulator: Emulator, **options: object) -> PullResult:
     """Pull folder dev/ of ``root`` from ``emulator``, with a client that never waits long."""
-    options.setdefault("client_options", fast_client())
-    return pull_environment(settings_for(root, emulator.url), "dev", **options)
+    options.setdefault("connect", fast_client())
+    return pull_with(settings_for(root, emulator.url), "dev", **options)
 
 
 def pulled_repository(root: Path, emulator: Emulator) -> Path:

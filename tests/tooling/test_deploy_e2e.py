@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from deploy_workspace import TOKEN, USER, Workspace, git, make_workspace, start_emulator
-from ganymede_sync import deploy
-from ganymede_sync.deploy import Status
+from ganymede_sync import reading
+from ganymede_sync.deploy_record import recorded_deploys
 from ganymede_sync.errors import ApiError, AuthenticationError, DeployRefused
+from ganymede_sync.planning import Status
 
 NODE = "Plate_Reader_Ingest/Map_Wells/function.py"
 OTHER = "qPCR_Analysis/Flag_Outliers/function.py"
@@ -190,7 +191,7 @@ def test_record_of_uncommitted_deploys_ends_with_the_next_pull(ws):
     ws.commit("Keep the first try")
     ws.web_edit(NODE, b"# edited in Ganymede\n")
     ws.pull()
-    assert deploy.recorded_deploys(ws.settings(), ws.environment) == {}
+    assert recorded_deploys(ws.settings(), ws.environment) == {}
     ws.web_edit(NODE, first)
     edit(ws, NODE, "# mine\n")
     with pytest.raises(DeployRefused):
@@ -221,7 +222,7 @@ def test_big_lib_file_read_in_pieces_is_recognised_after_our_deploy(ws):
     """Files over the one-read size are hashed in pieces on both sides, git's blob id too."""
     rows = (b"row_%d = %d\n" % (n, n * 7919 % 100_003) for n in range(2 * 120_000))
     big = b"".join(rows)
-    assert len(big) > 2 * deploy.WHOLE_READ_BYTES
+    assert len(big) > 2 * reading.WHOLE_READ_BYTES
     ws.web_edit("lib/tables.py", big)
     ws.pull()
     assert statuses(ws)["lib/tables.py"] is Status.UNCHANGED
@@ -265,7 +266,7 @@ def test_author_and_message_options_win(ws, monkeypatch):
 
 def test_author_email_variable_wins_over_head(ws, tmp_path):
     settings = ws.settings(GANYMEDE_AUTHOR_EMAIL="someone@example.com")
-    from ganymede_sync.deploy import resolve_author_email
+    from ganymede_sync.authorship import resolve_author_email
 
     assert resolve_author_email(None, settings) == "someone@example.com"
     assert resolve_author_email("x@example.com", settings) == "x@example.com"

@@ -8,9 +8,10 @@ import subprocess
 import pytest
 
 from deploy_workspace import plan_of_contents as plan
-from ganymede_sync import deploy
-from ganymede_sync.deploy import WHOLE_READ_BYTES, LocalFile, RemoteFile, Status, blob_id
+from ganymede_sync import planning, reading
 from ganymede_sync.manifest import sha256_bytes as sha256_hex
+from ganymede_sync.planning import LocalFile, RemoteFile, Status, blob_id
+from ganymede_sync.reading import WHOLE_READ_BYTES
 
 NODE = "flow/node/function.py"
 LIB = "lib/helpers.py"
@@ -156,7 +157,7 @@ def test_entries_are_sorted_and_totals_count_each_status():
 
 
 def test_plan_needs_no_bytes_of_files_equal_to_ganymede():
-    result = deploy.plan(
+    result = planning.plan(
         {NODE: LocalFile(sha256_hex(OLD)), LIB: LocalFile.of(MINE)},
         {NODE: RemoteFile.of(OLD), LIB: RemoteFile.of(OLD)},
         base_of(**{NODE: OLD, LIB: OLD}),
@@ -167,7 +168,7 @@ def test_plan_needs_no_bytes_of_files_equal_to_ganymede():
 
 def test_a_file_to_send_whose_bytes_were_not_kept_is_refused_loudly():
     with pytest.raises(ValueError, match=NODE):
-        deploy.plan(
+        planning.plan(
             {NODE: LocalFile(sha256_hex(MINE))}, {NODE: RemoteFile.of(OLD)}, base_of(**{NODE: OLD})
         )
 
@@ -185,7 +186,7 @@ def test_reading_the_folder_keeps_only_files_unlike_ganymede(tmp_path):
         LIB: RemoteFile.of(big),
         "lib/big_changed.py": RemoteFile.of(big + b"# more\n"),
     }
-    local = deploy.read_local(tmp_path, remote)
+    local = reading.read_local(tmp_path, remote)
     assert {path: found.sha256 for path, found in local.items()} == base_of(**files)
     kept = {path: found.data for path, found in local.items() if found.data is not None}
     assert kept == {"flow/other/function.py": MINE, "lib/big_changed.py": big}

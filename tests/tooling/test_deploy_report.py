@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from deploy_workspace import plan_of_contents as plan
-from ganymede_sync.deploy import DeployOutcome
 from ganymede_sync.manifest import sha256_bytes
 from ganymede_sync.report import append_step_summary, outcome_line, plan_markdown, plan_table
+from ganymede_sync.sending import SendOutcome
 
 OLD, NEW = b"a = 1\n", b"a = 2\n"
 
@@ -47,8 +47,8 @@ def test_step_summary_is_appended_only_when_github_asks_for_it(tmp_path):
 def test_outcome_line_tells_a_dry_run_from_a_deploy():
     deploy_plan = sample_plan()
     sent = tuple(deploy_plan.to_send)
-    dry = DeployOutcome(deploy_plan, sent, dry_run=True)
-    real = DeployOutcome(deploy_plan, sent, dry_run=False)
+    dry = SendOutcome(deploy_plan, sent, dry_run=True)
+    real = SendOutcome(deploy_plan, sent, dry_run=False)
     assert "nothing was committed" in outcome_line(dry, "dev", author_email="a@example.com")
     assert outcome_line(real, "dev", author_email="a@example.com") == (
         "deployed 2 files to dev as one commit by a@example.com"

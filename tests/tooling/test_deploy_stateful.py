@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from deploy_workspace import Workspace, make_workspace, start_emulator
-from ganymede_sync.deploy import SENT_STATUSES, Status
 from ganymede_sync.errors import DeployRefused, LocalChangesError
+from ganymede_sync.planning import SENT_STATUSES, Status
 
 PATHS = (
     "Plate_Reader_Ingest/Map_Wells/function.py",

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 
 from deploy_workspace import TOKEN, git, make_workspace, start_emulator
-from ganymede_sync import deploy
+from ganymede_sync import reading, sending
 from ganymede_sync.client import GanymedeClient
 from ganymede_sync.config import load_settings
-from ganymede_sync.deploy import Status
 from ganymede_sync.errors import ArchiveError, LocalChangesError
-from ganymede_sync.pull import pull_environment
+from ganymede_sync.planning import Status
 from ganymede_sync.report import outcome_line
+from tests.tooling.pull_helpers import pull_with
 
 LIB = "lib/labtools/units.py"
 DELTA = "qPCR_Analysis/Delta_Ct/function.py"
@@ -45,7 +45,7 @@ def test_a_deploy_that_made_no_commit_does_not_claim_one(ws):
     commits = ws.commit_count()
     settings = ws.settings()
     with ws.client() as client:
-        outcome = deploy.deploy_environment(
+        outcome = sending.send_plan(
             client, settings, ws.environment, planned, author_email="dev@example.com",
             message="Same content",
         )  # fmt: skip
@@ -67,8 +67,8 @@ def deploy_in_child(root: str, url: str) -> None:
     settings = load_settings(Path(root), {"GANYMEDE_API_URL": url, "GANYMEDE_API_TOKEN": TOKEN})
     environment = next(iter(settings.environments.values()))
     with GanymedeClient(url, TOKEN, environment.name) as client:
-        planned = deploy.plan_environment(client, settings, environment)
-        deploy.deploy_environment(
+        planned = reading.plan_environment(client, settings, environment)
+        sending.send_plan(
             client, settings, environment, planned, author_email="dev@example.com", message="x"
         )
 
@@ -106,7 +106,7 @@ def test_a_refused_pull_lists_only_files_changed_on_both_sides(ws):
     ws.write(LIB, b"UNITS = 'mine'\n")
     ws.write(PLATE, b"print('mine, Ganymede did not touch it')\n")
     with pytest.raises(LocalChangesError) as caught:
-        pull_environment(ws.settings(), ws.folder, environ={})
+        pull_with(ws.settings(), ws.folder, environ={})
     message = str(caught.value)
     assert f"{ws.folder}/{LIB}" in message
     assert DELTA not in message and PLATE not in message
@@ -119,9 +119,9 @@ def test_flows_differing_only_by_case_or_unicode_form_are_refused(ws):
     ws.web_edit("Caf\u00e9/Step/function.py", b"C = 1\n")
     ws.web_edit("Cafe\u0301/Other/function.py", b"D = 1\n")
     with pytest.raises(ArchiveError) as caught:
-        pull_environment(ws.settings(), ws.folder, environ={})
+        pull_with(ws.settings(), ws.folder, environ={})
     for name in ("Assay/Step", "assay/Other", "Caf\u00e9/Step", "Cafe\u0301/Other"):
         assert f"{ws.folder}/{name}/function.py" in str(caught.value)
-    summary = pull_environment(ws.settings(), ws.folder, environ={}, skip_invalid=True)
+    summary = pull_with(ws.settings(), ws.folder, environ={}, skip_invalid=True)
     assert len(summary.skipped) == 4
     assert git(ws.root, "status", "--porcelain", "--", ws.folder) == ""

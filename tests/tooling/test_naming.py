@@ -16,7 +16,7 @@ from ganymede_sync.check import check_folder
 from ganymede_sync.emulator import Emulator
 from ganymede_sync.errors import ArchiveError, DeployRefused
 from ganymede_sync.manifest import load_manifest
-from ganymede_sync.pull import describe
+from ganymede_sync.report import describe_pull
 from tests.tooling.pull_helpers import (
     API_KEY,
     pull_dev,
@@ -127,7 +127,7 @@ def test_skip_invalid_updates_everything_else(repo, emulator):
     assert not summary.removed and (repo / "dev" / LIB).read_bytes() == local_lib
     assert not (repo / "dev" / TWIN).exists()
     assert load_manifest(repo / ".ganymede" / "dev.json").files[LIB] == before
-    assert any(line.startswith("skipped 2 file(s)") for line in describe(summary))
+    assert any(line.startswith("skipped 2 file(s)") for line in describe_pull(summary))
 
 
 def test_invoke_pull_with_a_bad_name_is_one_line(repo, emulator):

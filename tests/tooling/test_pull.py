@@ -19,7 +19,8 @@ from ganymede_sync.errors import (
 from ganymede_sync.layout import Scope
 from ganymede_sync.manifest import load_manifest
 from ganymede_sync.progress import ProgressDisplay, render_bar, render_line, wants_bar
-from ganymede_sync.pull import PullSummary, describe, pull_environment
+from ganymede_sync.pull import PullResult
+from ganymede_sync.report import describe_pull
 from tests.tooling.pull_helpers import (
     API_KEY,
     Sleeps,
@@ -28,6 +29,7 @@ from tests.tooling.pull_helpers import (
     fast_client,
     files_under,
     make_repository,
+    pull_with,
     run_git,
     run_invoke,
     settings_for,
@@ -56,8 +58,8 @@ def repo(tmp_path):
 
 def pull(repo, emulator, **options):
     settings = settings_for(repo, emulator.url, token=options.pop("token", API_KEY))
-    options.setdefault("client_options", fast_client())
-    return pull_environment(settings, "dev", **options)
+    options.setdefault("connect", fast_client())
+    return pull_with(settings, "dev", **options)
 
 
 def edit_upstream(emulator, path, content: bytes):
@@ -96,7 +98,7 @@ def test_pulling_again_changes_nothing_and_leaves_git_clean(repo, emulator):
     summary = pull(repo, emulator)
     assert not summary.has_changes and not summary.manifest_written
     assert tree_state(repo) == before and is_clean(repo)
-    assert "no changes" in describe(summary)[0]
+    assert "no changes" in describe_pull(summary)[0]
 
 
 def test_ganymede_catching_up_with_the_folder_updates_only_the_manifest(repo, emulator):
@@ -107,7 +109,7 @@ def test_ganymede_catching_up_with_the_folder_updates_only_the_manifest(repo, em
     summary = pull(repo, emulator)
     assert not summary.has_changes and summary.manifest_written
     expected = "no file changes; recorded Ganymede's current state in .ganymede/dev.json"
-    assert expected in describe(summary)[0]
+    assert expected in describe_pull(summary)[0]
 
 
 def test_a_removed_flow_leaves_no_folder_behind_its_bytecode_cache(repo, emulator):
@@ -319,9 +321,7 @@ def test_commit_in_ci_uses_the_sync_bot(repo, emulator, monkeypatch):
     monkeypatch.delenv("GIT_AUTHOR_NAME")
     monkeypatch.delenv("GIT_AUTHOR_EMAIL")
     settings = settings_for(repo, emulator.url)
-    pull_environment(
-        settings, "dev", commit=True, environ={"CI": "true"}, client_options=fast_client()
-    )
+    pull_with(settings, "dev", commit=True, environ={"CI": "true"}, connect=fast_client())
     author = run_git(repo, "log", "-1", "--format=%an <%ae>|%cn <%ce>").strip()
     bot = f"{settings.bot_name} <{settings.bot_email}>"
     assert author == f"{bot}|{bot}"
@@ -332,7 +332,7 @@ def test_nothing_to_commit_is_not_an_error(repo, emulator):
     head = run_git(repo, "rev-parse", "HEAD")
     summary = pull(repo, emulator, commit=True)
     assert summary.commit is None and run_git(repo, "rev-parse", "HEAD") == head
-    assert "nothing to commit" in describe(summary)
+    assert "nothing to commit" in describe_pull(summary)
 
 
 def test_commit_outside_git_fails_before_downloading(tmp_path, emulator):
@@ -347,7 +347,7 @@ def test_rate_limits_and_server_errors_are_retried_then_the_pull_succeeds(repo, 
     emulator.add_fault("rate_limit", endpoint="commits_get", retry_after=2)
     emulator.add_fault("error", count=2, endpoint="download", status=502)
     sleeps = Sleeps()
-    summary = pull(repo, emulator, client_options=fast_client(sleeps))
+    summary = pull(repo, emulator, connect=fast_client(sleeps))
     assert len(summary.added) == EXAMPLE_FILES
     assert sleeps[0] == 2.0 and len(sleeps) == 3
 
@@ -508,8 +508,8 @@ def test_invoke_pull_refuses_local_changes_and_lists_them(repo, emulator):
 # --- what people see ------------------------------------------------------------
 def test_many_changes_are_counted_not_listed():
     paths = [f"f/n{i}/function.py" for i in range(25)]
-    summary = PullSummary(folder="dev", environment="dev", scope=Scope(), added=paths)
-    lines = describe(summary)
+    summary = PullResult(folder="dev", environment="dev", scope=Scope(), added=paths)
+    lines = describe_pull(summary)
     assert "25 added, 0 changed, 0 removed" in lines[0]
     assert not any(line.startswith("  +") for line in lines)
 

@@ -31,13 +31,13 @@ from ganymede_sync.config import load_settings
 from ganymede_sync.emulator import Emulator
 from ganymede_sync.errors import Interrupted
 from ganymede_sync.manifest import load_manifest
-from ganymede_sync.pull import pull_environment
 from ganymede_sync.sync import CRASH_POINT_VARIABLE, JOURNAL_NAME, restore_interrupted
 from tests.tooling.pull_helpers import (
     API_KEY,
     commit_all,
     fast_client,
     make_repository,
+    pull_with,
     run_invoke,
     settings_for,
     zip_bytes,
@@ -58,7 +58,7 @@ def pull_in_child(root: str, url: str, temporary: str, crash_at: str) -> None:
     if crash_at:
         os.environ[CRASH_POINT_VARIABLE] = crash_at
     settings = load_settings(Path(root), {"GANYMEDE_API_URL": url, "GANYMEDE_API_TOKEN": API_KEY})
-    pull_environment(settings, "dev", environ={})
+    pull_with(settings, "dev", environ={})
 
 
 def archive_files(count: int, version: str, *, skip_every: int = 0) -> dict[str, bytes]:
@@ -95,12 +95,12 @@ def setting(tmp_path):
     old, new = archive_files(120, "old"), archive_files(120, "new", skip_every=9)
     pristine = make_repository(tmp_path / "pristine")
     emulator.add_fault("archive", data=zip_bytes(*old.items()))
-    pull_environment(settings_for(pristine, emulator.url), "dev", client_options=fast_client())
+    pull_with(settings_for(pristine, emulator.url), "dev", connect=fast_client())
     commit_all(pristine, "Old state")
     reference = tmp_path / "reference"
     shutil.copytree(pristine, reference, symlinks=True)
     emulator.add_fault("archive", data=zip_bytes(*new.items()))
-    pull_environment(settings_for(reference, emulator.url), "dev", client_options=fast_client())
+    pull_with(settings_for(reference, emulator.url), "dev", connect=fast_client())
     states = {"old": state(pristine), "new": state(reference)}
     assert states["old"] != states["new"]
     yield emulator, pristine, states, zip_bytes(*new.items())
@@ -229,7 +229,7 @@ def test_ctrl_c_during_the_swap_puts_everything_back(setting, ctrl_c, times, tmp
     emulator.add_fault("archive", data=new_archive)
     ctrl_c("move", times, after=20)
     with pytest.raises(KeyboardInterrupt):
-        pull_environment(settings_for(pristine, emulator.url), "dev", client_options=fast_client())
+        pull_with(settings_for(pristine, emulator.url), "dev", connect=fast_client())
     assert state(pristine) == states["old"] and leftovers(pristine) == []
 
 
@@ -238,5 +238,5 @@ def test_ctrl_c_once_the_folder_is_updated_says_so(setting, ctrl_c):
     emulator.add_fault("archive", data=new_archive)
     ctrl_c("committed", 2)
     with pytest.raises(Interrupted, match="had been fully updated"):
-        pull_environment(settings_for(pristine, emulator.url), "dev", client_options=fast_client())
+        pull_with(settings_for(pristine, emulator.url), "dev", connect=fast_client())
     assert state(pristine) == states["new"] and leftovers(pristine) == []

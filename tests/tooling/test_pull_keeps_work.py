@@ -13,7 +13,7 @@ import pytest
 from ganymede_sync.emulator import Emulator
 from ganymede_sync.errors import ArchiveError, ConfigError, LocalChangesError
 from ganymede_sync.manifest import load_manifest
-from ganymede_sync.pull import describe
+from ganymede_sync.report import describe_pull
 from tests.tooling.pull_helpers import (
     API_KEY,
     CONFIG,
@@ -67,7 +67,7 @@ def test_a_git_ignored_managed_file_survives_a_pull(repo, emulator):
     assert summary.changed == [DELTA] and not summary.removed
     assert (repo / "dev" / SECRET).read_text() == "PASSWORD = 'hunter2'\n"
     assert summary.kept == [SECRET] and summary.ignored_by_git == [SECRET]
-    assert f"  = dev/{SECRET} (kept: git-ignored local file)" in describe(summary)
+    assert f"  = dev/{SECRET} (kept: git-ignored local file)" in describe_pull(summary)
 
 
 def test_an_ignored_file_ganymede_has_and_changed_too_is_a_conflict(repo, emulator):
@@ -92,7 +92,7 @@ def test_a_committed_local_change_ganymede_did_not_change_is_kept(repo, emulator
     summary = pull(repo, emulator, commit=True)
     assert summary.changed == [LIB] and summary.kept == [DELTA]
     assert (repo / "dev" / DELTA).read_text() == "print('committed, not yet deployed')\n"
-    assert f"  = dev/{DELTA} (kept: local change not yet deployed)" in describe(summary)
+    assert f"  = dev/{DELTA} (kept: local change not yet deployed)" in describe_pull(summary)
     # The manifest still records Ganymede's version, so a deploy sends the local one.
     manifest = load_manifest(repo / ".ganymede" / "dev.json")
     upstream = emulator.files("dev")[f"dags/{DELTA}"]

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from ganymede_sync.pull import pull_environment
 from ganymede_sync.testing import (
     MissingTestDataError,
     NodeImportError,
@@ -27,7 +26,7 @@ from ganymede_sync.testing import (
     make_context,
 )
 from ganymede_sync.testing.runner import pinned_packages
-from tests.tooling.pull_helpers import CONFIG, fast_client, settings_for
+from tests.tooling.pull_helpers import CONFIG, fast_client, pull_with, settings_for
 
 pd = pytest.importorskip("pandas", reason="the kit's tests need requirements-flows.txt")
 
@@ -516,7 +515,7 @@ def test_example_test_passes_on_the_pulled_example_and_fails_when_the_node_break
 ):
     """As a new user: pull the example environment, run invoke test, then break the node."""
     repo = user_repository(tmp_path / "repo", {})
-    pull_environment(settings_for(repo, emulator.url), "dev", client_options=fast_client())
+    pull_with(settings_for(repo, emulator.url), "dev", connect=fast_client())
     passing = run_in(repo, "-m", "invoke", "test", "--", "-v")
     assert passing.returncode == 0, passing.stdout
     example = "test_example_flow.py::test_delta_ct_against_the_mean_of_the_reference_genes"

@@ -45,7 +45,9 @@ from ganymede_sync.config import (
     REQUEST_DEADLINE_SETTING,
     TOKEN_VARIABLE,
     TOTAL_LIMIT_SETTING,
+    Environment,
     NetworkLimits,
+    Settings,
     token_problem,
 )
 from ganymede_sync.errors import (
@@ -668,3 +670,17 @@ def _join(base: str, location: str) -> str:
         return urljoin(base, location)
     except ValueError:
         return "invalid:"
+
+
+ClientFactory = Callable[[Settings, Environment], GanymedeClient]
+"""How the runners get their client: ``open_client``, or a test's own (no real waiting)."""
+
+
+def open_client(settings: Settings, environment: Environment, **options: Any) -> GanymedeClient:
+    """Return the API client of ``environment`` (the token is checked before any request).
+
+    ``options`` are ``GanymedeClient``'s own (timeouts, retries, ``sleep``).
+    """
+    token = settings.require_token(environment)
+    options.setdefault("network", settings.network)
+    return GanymedeClient(settings.api_url, token, environment.name, **options)

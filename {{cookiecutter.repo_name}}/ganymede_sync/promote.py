@@ -26,11 +26,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ganymede_sync import deploy as deploying
-from ganymede_sync import gitops, report
-from ganymede_sync.client import ProgressCallback
+from ganymede_sync import gitops, planning, report
+from ganymede_sync.client import ProgressCallback, open_client
 from ganymede_sync.config import CONFIG_FILE, Environment, Settings
-from ganymede_sync.deploy_run import open_client
 from ganymede_sync.errors import (
     ConfigError,
     DeployRefused,
@@ -39,6 +37,7 @@ from ganymede_sync.errors import (
     LocalChangesError,
 )
 from ganymede_sync.layout import LIB_DIR, flow_of, is_lib_path, is_valid_flow_name, scan_managed
+from ganymede_sync.reading import plan_environment
 
 Show = Callable[[str], None]
 
@@ -259,7 +258,7 @@ class PromotionResult:
     """What a promotion did, for the summary lines and a pull request's body."""
 
     promotion: Promotion
-    plan: deploying.DeployPlan | None
+    plan: planning.DeployPlan | None
     """The target's deploy plan after the promotion; None when nothing changed."""
     commit: str | None = None
 
@@ -368,19 +367,19 @@ def _refuse_dirty(
 
 def plan_after(
     settings: Settings, promotion: Promotion, progress: ProgressCallback | None = None
-) -> deploying.DeployPlan:
+) -> planning.DeployPlan:
     """Plan the target's deploy as it will be after the promotion, reading Ganymede's state."""
     with open_client(settings, promotion.target) as client:
-        return deploying.plan_environment(
+        return plan_environment(
             client, settings, promotion.target, progress=progress, pending=promotion.pending
         )
 
 
-def refusal(promotion: Promotion, plan: deploying.DeployPlan) -> str | None:
+def refusal(promotion: Promotion, plan: planning.DeployPlan) -> str | None:
     """Say why the promotion must not happen, or None: what its deploy would refuse."""
     target = promotion.target
     reasons = []
-    nodes = sorted({path.rsplit("/", 1)[0] for path in plan.paths(deploying.Status.NEW_NODE)})
+    nodes = sorted({path.rsplit("/", 1)[0] for path in plan.paths(planning.Status.NEW_NODE)})
     if nodes:
         reasons.append(
             f"Ganymede environment '{target.name}' has no node {', '.join(nodes)}, which "
@@ -388,11 +387,11 @@ def refusal(promotion: Promotion, plan: deploying.DeployPlan) -> str | None:
             f"in Ganymede's Flow Editor of '{target.name}', run invoke pull --env "
             f"{target.folder}, then promote again"
         )
-    others = deploying.DeployPlan(
-        tuple(e for e in plan.entries if e.status is not deploying.Status.NEW_NODE),
+    others = planning.DeployPlan(
+        tuple(e for e in plan.entries if e.status is not planning.Status.NEW_NODE),
         plan.contents,
     )
-    reasons += deploying.refusal_reasons(others, target.folder)
+    reasons += planning.refusal_reasons(others, target.folder)
     if not reasons:
         return None
     return f"nothing was changed in {target.folder}/: " + "; ".join(reasons)

@@ -1,9 +1,11 @@
 """Pull: bring one environment's flow code from Ganymede into its folder.
 
-The orchestration behind ``invoke pull``: check the options and git, fetch and
-validate the snapshot, compare it with the folder, refuse to overwrite local work,
-apply it atomically with its manifest, optionally commit, and return a summary.
-``describe`` turns the summary into the lines ``tasks.py`` prints.
+The runner of ``invoke pull``, the counterpart of ``deploy``: settings, a folder
+and options in; a result dataclass out. It checks the options and git, fetches and
+validates the snapshot, compares it with the folder, refuses to overwrite local
+work, applies it atomically with its manifest, and optionally commits.
+``report.describe_pull`` turns the result into the lines a person reads;
+``connect`` makes the API client (tests pass one that never waits).
 
 Never prints and never imports Invoke; HTTP, archives, files and git are each
 left to their own module.
@@ -15,12 +17,12 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from ganymede_sync import binding, gitops, naming
 from ganymede_sync.archive import Snapshot
-from ganymede_sync.client import GanymedeClient, ProgressCallback
-from ganymede_sync.config import ArchiveLimits, Environment, Settings, is_ci
+from ganymede_sync.client import ClientFactory, ProgressCallback, open_client
+from ganymede_sync.config import Environment, Settings, is_ci
+from ganymede_sync.deploy_record import recorded_deploys
 from ganymede_sync.errors import (
     ArchiveError,
     ConfigError,
@@ -30,12 +32,12 @@ from ganymede_sync.errors import (
 )
 from ganymede_sync.layout import Scope, is_valid_flow_name
 from ganymede_sync.manifest import Manifest, load_manifest
+from ganymede_sync.planning import folder_paths
 from ganymede_sync.snapshot import fetch_snapshot
 from ganymede_sync.sync import (
     SyncPlan,
     SyncResult,
     apply_plan,
-    describe_restored,
     keep_local_work,
     mass_removal,
     plan_sync,
@@ -43,13 +45,29 @@ from ganymede_sync.sync import (
 )
 
 COMMIT_MESSAGE = "Sync flows in environment {folder} from Ganymede"
-LISTED_PATHS = 20
-"""Summaries list paths one by one up to this many, then only count them."""
+LISTED_CONFLICTS = 20
+"""A refusal names this many conflicting paths, then counts the rest."""
 
 
 @dataclass(frozen=True)
-class PullSummary:
-    """What a pull did, for people and for tests."""
+class PullOptions:
+    """The choices of ``invoke pull``."""
+
+    flow: str | None = None
+    """Pull only this flow (empty or None: every flow)."""
+    include_lib: bool = True
+    force: bool = False
+    """Take Ganymede's version of everything, local work included."""
+    commit: bool = False
+    retarget: bool = False
+    """Accept a target other than the folder's own, and bind the folder to it."""
+    skip_invalid: bool = False
+    """Leave out Ganymede's files whose names a checkout cannot keep; update the rest."""
+
+
+@dataclass(frozen=True)
+class PullResult:
+    """What a pull did, for people (``report.describe_pull``) and for tests."""
 
     folder: str
     environment: str
@@ -70,6 +88,7 @@ class PullSummary:
     ignored: int = 0
     manifest_written: bool = False
     commit: str | None = None
+    commit_message: str = ""
     commit_requested: bool = False
     downloaded_bytes: int = 0
     seconds: float = 0.0
@@ -80,21 +99,15 @@ class PullSummary:
         return bool(self.added or self.changed or self.removed)
 
 
-def pull_environment(
+def run_pull(
     settings: Settings,
-    folder: str,
+    folder: str | None,
+    options: PullOptions = PullOptions(),
     *,
-    flow: str | None = None,
-    include_lib: bool = True,
-    force: bool = False,
-    commit: bool = False,
-    retarget: bool = False,
-    skip_invalid: bool = False,
+    connect: ClientFactory = open_client,
     progress: ProgressCallback | None = None,
     environ: Mapping[str, str] | None = None,
-    client_options: Mapping[str, Any] | None = None,
-    limits: ArchiveLimits | None = None,
-) -> PullSummary:
+) -> PullResult:
     """Make the folder's managed files equal Ganymede's, within the flow/lib scope.
 
     Keeps local work that Ganymede did not change, and refuses (LocalChangesError)
@@ -107,26 +120,20 @@ def pull_environment(
     started = time.monotonic()
     environment = settings.environment(folder)
     restored = restore_interrupted(environment.path)  # before anything else reads the folder
-    target = binding.check_target(settings, environment, retarget=retarget)
-    token = settings.require_token(environment)
-    scope = _scope(flow, include_lib)
-    flow = scope.flow
+    target = binding.check_target(settings, environment, retarget=options.retarget)
+    settings.require_token(environment)
+    scope = _scope(options.flow, options.include_lib)
     environ = os.environ if environ is None else environ
-    if commit:
+    if options.commit:
         _check_can_commit(settings, environ)
     counter = _ByteCounter(progress)
     with (
-        GanymedeClient(
-            settings.api_url,
-            token,
-            environment.name,
-            **{"network": settings.network, **(client_options or {})},
-        ) as client,
+        connect(settings, environment) as client,
         fetch_snapshot(
             client,
-            flow=flow,
-            include_lib=include_lib,
-            limits=limits or settings.archive_limits,
+            flow=scope.flow,
+            include_lib=scope.include_lib,
+            limits=settings.archive_limits,
             progress=counter,
         ) as snapshot,
     ):
@@ -135,18 +142,19 @@ def pull_environment(
             environment,
             snapshot,
             scope,
-            force=force,
-            skip_invalid=skip_invalid,
+            force=options.force,
+            skip_invalid=options.skip_invalid,
             tenant=target.tenant,
         )
+    message = COMMIT_MESSAGE.format(folder=environment.folder)
     try:
-        sha = _commit(settings, environment, environ) if commit else None
+        sha = _commit(settings, environment, message, environ) if options.commit else None
     except KeyboardInterrupt:
         raise Interrupted(
             f"{environment.folder}/ had been updated from Ganymede, but not committed: "
             "run the pull with --commit again to commit it"
         ) from None
-    return PullSummary(
+    return PullResult(
         folder=environment.folder,
         environment=environment.name,
         scope=scope,
@@ -157,7 +165,8 @@ def pull_environment(
         ignored=ignored,
         manifest_written=result.manifest_written,
         commit=sha,
-        commit_requested=commit,
+        commit_message=message if sha else "",
+        commit_requested=options.commit,
         kept=kept,
         skipped=skipped,
         restored=restored,
@@ -249,14 +258,13 @@ def _protect_local_work(
     """
     if force:
         return
-    from ganymede_sync.deploy import recorded_deploys
-
     pulled = manifest.files if manifest else {}
     deployed = recorded_deploys(settings, environment) if plan.overwritten else {}
     conflicts = keep_local_work(plan, snapshot, pulled, deployed)
     if conflicts:
-        shown = ", ".join(f"{environment.folder}/{path}" for path in conflicts[:LISTED_PATHS])
-        more = f" and {len(conflicts) - LISTED_PATHS} more" if len(conflicts) > LISTED_PATHS else ""
+        shown = folder_paths(environment.folder, conflicts[:LISTED_CONFLICTS])
+        hidden = len(conflicts) - LISTED_CONFLICTS
+        more = f" and {hidden} more" if hidden > 0 else ""
         raise LocalChangesError(
             f"the pull would overwrite local changes that Ganymede also changed since the "
             f"last pull: {shown}{more}. Merge them (README.md, 'When a deploy reports a "
@@ -279,82 +287,13 @@ def _ignored(settings: Settings, environment: Environment, kept: list[str]) -> l
     return [path for path in kept if path in ignored]
 
 
-def _commit(settings: Settings, environment: Environment, environ: Mapping[str, str]) -> str | None:
+def _commit(
+    settings: Settings, environment: Environment, message: str, environ: Mapping[str, str]
+) -> str | None:
     bot = is_ci(environ)
     return gitops.require_repository(settings.root).commit_paths(
         [environment.path, environment.manifest_path],
-        COMMIT_MESSAGE.format(folder=environment.folder),
+        message,
         author_name=settings.bot_name if bot else None,
         author_email=settings.bot_email if bot else None,
     )
-
-
-def describe(summary: PullSummary) -> list[str]:
-    """Return the lines that tell a person what the pull did."""
-    scope = summary.scope.describe()
-    target = summary.target or summary.environment
-    where = f"{summary.folder}/ -> {target} ({scope})"
-    lines = []
-    if summary.restored:
-        lines.append(describe_restored(summary.folder, summary.restored))
-    if summary.has_changes:
-        counts = (
-            f"{len(summary.added)} added, {len(summary.changed)} changed, "
-            f"{len(summary.removed)} removed"
-        )
-        lines.append(f"pulled {where}: {counts}")
-        lines.extend(_listed(summary))
-    elif summary.manifest_written:
-        # Typically after a deploy: Ganymede now holds what this folder already had.
-        lines.append(
-            f"pulled {where}: no file changes; recorded Ganymede's current state "
-            f"in .ganymede/{summary.folder}.json"
-        )
-    else:
-        lines.append(f"pulled {where}: no changes")
-    lines.extend(_kept_lines(summary))
-    if summary.skipped:
-        shown = ", ".join(naming.show(f"{summary.folder}/{p}") for p in summary.skipped[:20])
-        lines.append(
-            f"skipped {len(summary.skipped)} file(s) whose names a checkout cannot keep "
-            f"(rename or remove them in Ganymede): {shown}"
-        )
-    if summary.ignored:
-        lines.append(f"ignored {summary.ignored} archive file(s) that a pull does not manage")
-    if summary.commit:
-        message = COMMIT_MESSAGE.format(folder=summary.folder)
-        lines.append(f"committed {summary.commit[:12]}: {message}")
-    elif summary.commit_requested:
-        lines.append("nothing to commit")
-    lines.append(f"done in {summary.seconds:.1f}s ({_size(summary.downloaded_bytes)} downloaded)")
-    return lines
-
-
-def _kept_lines(summary: PullSummary) -> list[str]:
-    """Say which local files were left in place, and why, one per line up to a limit."""
-    if not summary.kept:
-        return []
-    ignored = set(summary.ignored_by_git)
-    why = {
-        path: "git-ignored local file" if path in ignored else "local change not yet deployed"
-        for path in summary.kept
-    }
-    if len(summary.kept) > LISTED_PATHS:
-        return [f"kept {len(summary.kept)} local file(s) that Ganymede did not change"]
-    return [f"  = {summary.folder}/{path} (kept: {why[path]})" for path in summary.kept]
-
-
-def _listed(summary: PullSummary) -> list[str]:
-    marked = [("+", summary.added), ("~", summary.changed), ("-", summary.removed)]
-    total = sum(len(paths) for _, paths in marked)
-    if total > LISTED_PATHS:
-        return []
-    return [f"  {mark} {summary.folder}/{path}" for mark, paths in marked for path in paths]
-
-
-def _size(count: int) -> str:
-    if count < 1024:
-        return f"{count} B"
-    if count < 1 << 20:
-        return f"{count / 1024:.1f} KiB"
-    return f"{count / (1 << 20):.1f} MiB"

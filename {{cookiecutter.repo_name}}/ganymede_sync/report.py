@@ -1,15 +1,30 @@
-"""Render a deploy plan for people: a terminal table and GitHub step-summary markdown.
+"""Everything a person or GitHub's step summary sees of a pull, a deploy or a status.
 
-Never does: print, decide anything about the plan, or show unchanged files one by
+The runners (``pull``, ``deploy``) return results as data; this module turns them
+into text: terminal lines and tables, JSON-ready data, unified diffs, and markdown
+for the step summary.
+
+Never does: print, decide anything about a plan, or show unchanged files one by
 one (a lab environment has hundreds; the totals count them).
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ganymede_sync.deploy import DeployOutcome, DeployPlan, Status
+from ganymede_sync import naming
+from ganymede_sync.planning import DeployPlan, Status
+from ganymede_sync.sending import SendOutcome
+
+if TYPE_CHECKING:
+    from ganymede_sync.deploy import DeployResult, StatusResult
+    from ganymede_sync.pull import PullResult
+
+LISTED_PATHS = 20
+"""Summaries list paths one by one up to this many, then only count them."""
 
 SHORT_NAMES = {
     Status.UNCHANGED: "unchanged",
@@ -62,7 +77,7 @@ def plan_markdown(plan: DeployPlan, folder: str, *, title: str, outcome: str) ->
 
 
 def outcome_line(
-    outcome: DeployOutcome, environment: str, *, author_email: str, folder: str | None = None
+    outcome: SendOutcome, environment: str, *, author_email: str, folder: str | None = None
 ) -> str:
     """Say in one line what the deploy did in Ganymede (``environment``: best the target).
 
@@ -124,3 +139,163 @@ def _escape(text: str) -> str:
 
 def _code(text: str) -> str:
     return text.replace("`", "'").replace("|", "\\|")
+
+
+# --- pull -------------------------------------------------------------------------
+def restored_line(folder: str, count: int) -> str:
+    """Say that ``count`` killed pulls of ``folder`` were undone, for any task to show."""
+    return (
+        f"restored {folder}/ first: {count} earlier pull(s) had been killed while "
+        "updating it; their changes were undone"
+    )
+
+
+def describe_pull(result: PullResult) -> list[str]:
+    """Return the lines that tell a person what the pull did."""
+    target = result.target or result.environment
+    where = f"{result.folder}/ -> {target} ({result.scope.describe()})"
+    lines = []
+    if result.restored:
+        lines.append(restored_line(result.folder, result.restored))
+    if result.has_changes:
+        counts = (
+            f"{len(result.added)} added, {len(result.changed)} changed, "
+            f"{len(result.removed)} removed"
+        )
+        lines.append(f"pulled {where}: {counts}")
+        lines.extend(_listed(result))
+    elif result.manifest_written:
+        # Typically after a deploy: Ganymede now holds what this folder already had.
+        lines.append(
+            f"pulled {where}: no file changes; recorded Ganymede's current state "
+            f"in .ganymede/{result.folder}.json"
+        )
+    else:
+        lines.append(f"pulled {where}: no changes")
+    lines.extend(_kept_lines(result))
+    if result.skipped:
+        shown = ", ".join(naming.show(f"{result.folder}/{p}") for p in result.skipped[:20])
+        lines.append(
+            f"skipped {len(result.skipped)} file(s) whose names a checkout cannot keep "
+            f"(rename or remove them in Ganymede): {shown}"
+        )
+    if result.ignored:
+        lines.append(f"ignored {result.ignored} archive file(s) that a pull does not manage")
+    if result.commit:
+        lines.append(f"committed {result.commit[:12]}: {result.commit_message}")
+    elif result.commit_requested:
+        lines.append("nothing to commit")
+    lines.append(f"done in {result.seconds:.1f}s ({_size(result.downloaded_bytes)} downloaded)")
+    return lines
+
+
+def _kept_lines(result: PullResult) -> list[str]:
+    """Say which local files were left in place, and why, one per line up to a limit."""
+    if not result.kept:
+        return []
+    ignored = set(result.ignored_by_git)
+    why = {
+        path: "git-ignored local file" if path in ignored else "local change not yet deployed"
+        for path in result.kept
+    }
+    if len(result.kept) > LISTED_PATHS:
+        return [f"kept {len(result.kept)} local file(s) that Ganymede did not change"]
+    return [f"  = {result.folder}/{path} (kept: {why[path]})" for path in result.kept]
+
+
+def _listed(result: PullResult) -> list[str]:
+    marked = [("+", result.added), ("~", result.changed), ("-", result.removed)]
+    total = sum(len(paths) for _, paths in marked)
+    if total > LISTED_PATHS:
+        return []
+    return [f"  {mark} {result.folder}/{path}" for mark, paths in marked for path in paths]
+
+
+def _size(count: int) -> str:
+    if count < 1024:
+        return f"{count} B"
+    if count < 1 << 20:
+        return f"{count / 1024:.1f} KiB"
+    return f"{count / (1 << 20):.1f} MiB"
+
+
+# --- deploy and status ------------------------------------------------------------
+def deploy_title(arrow: str, *, dry_run: bool) -> str:
+    """Title of a deploy's step-summary section (``arrow``: ``prod/ -> acme/prod``)."""
+    return f"{'Dry run of the deploy' if dry_run else 'Deploy'} of {arrow}"
+
+
+def deploy_line(result: DeployResult) -> str:
+    """Say in one line what the deploy did in Ganymede."""
+    return outcome_line(
+        result.outcome, str(result.target), author_email=result.author_email, folder=result.folder
+    )
+
+
+def status_title(arrow: str, *, offline: bool) -> str:
+    """Title of a status's step-summary section."""
+    return f"{'Offline plan' if offline else 'Plan'} for {arrow}"
+
+
+def status_lines(result: StatusResult) -> list[str]:
+    """Return what ``invoke status`` shows: the table, notes, refusals and diffs."""
+    folder = result.folder
+    lines = [plan_table(result.plan, folder, str(result.target))]
+    if result.offline:
+        lines.append(
+            f"offline plan: compared with the last pull in .ganymede/{folder}.json; "
+            "edits made in Ganymede since are not seen"
+        )
+    lines += [f"a deploy would be refused: {reason}" for reason in result.reasons]
+    if result.misnamed_in_ganymede:
+        listed = naming.listing(folder, result.misnamed_in_ganymede)
+        lines.append(
+            f"a pull would refuse names Ganymede holds: {listed} (rename or remove them "
+            "in Ganymede, or pull with --skip-invalid)"
+        )
+    lines += [text.rstrip("\n") for text in result.diffs.values()]
+    return lines
+
+
+def status_outcome(result: StatusResult) -> str:
+    """Say in one sentence what a deploy would do now."""
+    if result.reasons:
+        return "A deploy would be refused: " + "; ".join(result.reasons)
+    if result.plan.to_send:
+        return f"A deploy would send {len(result.plan.to_send)} file(s) to {result.target}."
+    return "Nothing to send."
+
+
+def status_data(result: StatusResult, *, with_diffs: bool = False) -> dict[str, object]:
+    """The plan as JSON-ready data (``invoke status --json``)."""
+    refused = bool(result.reasons)
+    sending = "to-send" if result.plan.to_send else "nothing-to-send"
+    data: dict[str, object] = {
+        "folder": result.folder,
+        "target": str(result.target),
+        "tenant": result.target.tenant,
+        "environment": result.target.environment,
+        "offline": result.offline,
+        "result": "refused" if refused else sending,
+        "exit_code": result.exit_code,
+        "files": [
+            {"path": f"{result.folder}/{entry.path}", "status": entry.status.name.lower()}
+            for entry in result.plan.entries
+        ],
+        "refusals": list(result.reasons),
+    }
+    if with_diffs:
+        data["diffs"] = {f"{result.folder}/{path}": text for path, text in result.diffs.items()}
+    return data
+
+
+def unified_diff(name: str, old: bytes | None, new: bytes) -> str:
+    """Return ``diff -u`` style text from Ganymede's ``old`` (None: absent) to ``new``."""
+    before = "/dev/null" if old is None else f"ganymede/{name}"
+    try:
+        old_lines = (old or b"").decode("utf-8").splitlines(keepends=True)
+        new_lines = new.decode("utf-8").splitlines(keepends=True)
+    except UnicodeDecodeError:
+        return f"Binary files {before} and local/{name} differ\n"
+    lines = difflib.unified_diff(old_lines, new_lines, before, f"local/{name}")
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)

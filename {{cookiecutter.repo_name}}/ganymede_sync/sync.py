@@ -366,14 +366,6 @@ def restore_interrupted(folder: Path) -> int:
     return undone
 
 
-def describe_restored(folder: str, count: int) -> str:
-    """Say that ``count`` killed pulls of ``folder`` were undone, for any task to show."""
-    return (
-        f"restored {folder}/ first: {count} earlier pull(s) had been killed while "
-        "updating it; their changes were undone"
-    )
-
-
 def _has_journal(staging: Path) -> bool:
     return (staging / JOURNAL_NAME).exists()
 
