@@ -17,7 +17,12 @@ import pytest
 
 from ganymede_sync.client import GanymedeClient, default_ssl_context
 from ganymede_sync.emulator import Emulator
-from ganymede_sync.errors import ApiError, AuthenticationError, UncertainDeliveryError
+from ganymede_sync.errors import (
+    ApiError,
+    AuthenticationError,
+    LimitExceeded,
+    UncertainDeliveryError,
+)
 from tests.tooling.pull_helpers import API_KEY, Sleeps
 
 
@@ -296,8 +301,9 @@ def test_request_logs_never_show_a_signature(emulator, tmp_path, caplog):
 def test_a_download_over_the_limit_is_stopped_and_not_repeated(emulator, tmp_path):
     with client_for(emulator) as client:
         url = client.snapshot_url()
-        with pytest.raises(ApiError, match="over the 100-byte limit"):
+        with pytest.raises(LimitExceeded, match="over the 100-byte limit") as caught:
             client.download(url, tmp_path / "a.zip", max_bytes=100)
+    assert caught.value.limit == 100 and "max_total_mb" in (caught.value.setting or "")
     assert len([r for r in emulator.requests if r.path.startswith("/_download")]) == 1
 
 

@@ -25,14 +25,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ganymede_sync import layout, naming
-from ganymede_sync.config import (
-    ENTRIES_LIMIT_SETTING,
-    FILE_LIMIT_SETTING,
-    RATIO_LIMIT_SETTING,
-    TOTAL_LIMIT_SETTING,
-    ArchiveLimits,
-)
-from ganymede_sync.errors import ArchiveError
+from ganymede_sync.config import ArchiveLimits
+from ganymede_sync.errors import ArchiveError, LimitExceeded
 
 _CHUNK = 1 << 20
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -132,7 +126,7 @@ def name_problem(name: str) -> str | None:
     return next((reason for check, reason in checks if check(name)), None)
 
 
-def entry_problem(info: zipfile.ZipInfo, limits: ArchiveLimits) -> str | None:
+def entry_problem(info: zipfile.ZipInfo) -> str | None:
     """Say what makes an entry unsafe from its central-directory record, or None."""
     problem = name_problem(info.filename)
     if problem:
@@ -143,13 +137,23 @@ def entry_problem(info: zipfile.ZipInfo, limits: ArchiveLimits) -> str | None:
         return "is not a regular file"
     if is_encrypted(info):
         return "is encrypted"
-    if info.file_size > limits.max_file_bytes:
-        return (
-            f"declares {info.file_size} bytes, over the {limits.max_file_bytes}-byte limit "
-            f"({FILE_LIMIT_SETTING})"
-        )
-    if exceeds_ratio(info.file_size, info.compress_size, limits):
-        return f"has a compression ratio over the limit (zip bomb? {RATIO_LIMIT_SETTING})"
+    return None
+
+
+def over_limit(
+    name: str, size: int, compressed: int, limits: ArchiveLimits, *, declared: bool
+) -> LimitExceeded | None:
+    """Return the refusal of an entry of ``size`` bytes over a per-file limit, or None.
+
+    ``declared``: the size is what the central directory says, not what was read.
+    """
+    if size > limits.max_file_bytes:
+        what = f"declares {size} bytes, over the" if declared else "is over the"
+        problem = f"{what} {limits.max_file_bytes}-byte limit ({limits.FILE_SETTING})"
+        return _limit_refusal(name, problem, limits.max_file_bytes, limits.FILE_SETTING)
+    if exceeds_ratio(size, compressed, limits):
+        problem = f"has a compression ratio over the limit (zip bomb? {limits.RATIO_SETTING})"
+        return _limit_refusal(name, problem, limits.max_ratio, limits.RATIO_SETTING)
     return None
 
 
@@ -289,18 +293,17 @@ class Snapshot:
 
     def _check_streamed(self, info: zipfile.ZipInfo, produced: int) -> None:
         limits = self._limits
-        if produced > limits.max_file_bytes:
-            problem = f"is over the {limits.max_file_bytes}-byte limit ({FILE_LIMIT_SETTING})"
-        elif exceeds_ratio(produced, info.compress_size, limits):
-            problem = f"has a compression ratio over the limit (zip bomb? {RATIO_LIMIT_SETTING})"
-        elif self._total > limits.max_total_bytes:
+        refusal = over_limit(info.filename, produced, info.compress_size, limits, declared=False)
+        if refusal is None and self._total > limits.max_total_bytes:
             problem = (
                 f"brings the archive over the {limits.max_total_bytes}-byte total limit "
-                f"({TOTAL_LIMIT_SETTING})"
+                f"({limits.TOTAL_SETTING})"
             )
-        else:
-            return
-        raise ArchiveError(_refusal(info.filename, problem))
+            refusal = _limit_refusal(
+                info.filename, problem, limits.max_total_bytes, limits.TOTAL_SETTING
+            )
+        if refusal is not None:
+            raise refusal
 
 
 @contextmanager
@@ -329,22 +332,34 @@ def validate_entries(
 ) -> tuple[dict[str, zipfile.ZipInfo], int]:
     """Check every central-directory record; return managed repo path -> record, ignored count."""
     if len(infos) > limits.max_entries:
-        raise ArchiveError(
+        raise LimitExceeded(
             f"the archive holds {len(infos)} entries, over the limit of {limits.max_entries} "
-            f"({ENTRIES_LIMIT_SETTING}): nothing was written"
+            f"({limits.ENTRIES_SETTING})",
+            hint="nothing was written",
+            limit=limits.max_entries,
+            setting=limits.ENTRIES_SETTING,
         )
     _refuse_duplicates(infos)
     total = 0
     entries: dict[str, zipfile.ZipInfo] = {}
     ignored = 0
     for info in infos:
-        problem = entry_problem(info, limits)
+        problem = entry_problem(info)
         if problem:
             raise ArchiveError(_refusal(info.filename, problem))
+        refusal = over_limit(info.filename, info.file_size, info.compress_size, limits,
+                             declared=True)  # fmt: skip
+        if refusal is not None:
+            raise refusal
         total += info.file_size
         if total > limits.max_total_bytes:
-            problem = f"brings the total over the {limits.max_total_bytes}-byte limit"
-            raise ArchiveError(_refusal(info.filename, f"{problem} ({TOTAL_LIMIT_SETTING})"))
+            problem = (
+                f"brings the total over the {limits.max_total_bytes}-byte limit "
+                f"({limits.TOTAL_SETTING})"
+            )
+            raise _limit_refusal(
+                info.filename, problem, limits.max_total_bytes, limits.TOTAL_SETTING
+            )
         if info.is_dir():
             continue
         if stat.S_ISDIR(unix_mode(info)):
@@ -385,6 +400,11 @@ def _refuse_file_folder_clashes(entries: dict[str, zipfile.ZipInfo]) -> None:
 
 def _refusal(name: str, problem: str) -> str:
     return f"unsafe archive: entry {_show(name)} {problem}; nothing was written"
+
+
+def _limit_refusal(name: str, problem: str, limit: float, setting: str) -> LimitExceeded:
+    """Refuse entry ``name`` for a limit; ``problem`` names the setting that raises it."""
+    return LimitExceeded(_refusal(name, problem), limit=limit, setting=setting)
 
 
 def _show(name: str) -> str:

@@ -40,11 +40,9 @@ import httpx
 
 from ganymede_sync.config import (
     API_URL_VARIABLE,
-    DOWNLOAD_DEADLINE_SETTING,
     ENVIRONMENT_VARIABLE,
-    REQUEST_DEADLINE_SETTING,
     TOKEN_VARIABLE,
-    TOTAL_LIMIT_SETTING,
+    ArchiveLimits,
     Environment,
     NetworkLimits,
     Settings,
@@ -54,6 +52,7 @@ from ganymede_sync.errors import (
     ApiError,
     AuthenticationError,
     ConfigError,
+    LimitExceeded,
     UncertainDeliveryError,
 )
 from ganymede_sync.netlimits import (
@@ -199,7 +198,9 @@ class GanymedeClient:
         whole download, retries included, ends by ``download_deadline_s``.
         """
         what = "downloading the code"
-        deadline = Deadline(self._network.download_deadline_s, DOWNLOAD_DEADLINE_SETTING)
+        deadline = Deadline(
+            self._network.download_deadline_s, self._network.DOWNLOAD_DEADLINE_SETTING
+        )
         for attempt in range(1, self._max_attempts + 1):
             try:
                 return self._download_once(url, destination, progress, what, max_bytes, deadline)
@@ -256,7 +257,9 @@ class GanymedeClient:
         repeatable: bool = True,
     ) -> Answer:
         """Send one API call with retries; return a 200-class answer or raise ApiError."""
-        deadline = Deadline(self._network.request_deadline_s, REQUEST_DEADLINE_SETTING)
+        deadline = Deadline(
+            self._network.request_deadline_s, self._network.REQUEST_DEADLINE_SETTING
+        )
         for attempt in range(1, self._max_attempts + 1):
             try:
                 response = self._send_following(
@@ -329,7 +332,8 @@ class GanymedeClient:
                 finally:
                     response.close()
             except AnswerProblem as problem:
-                raise ApiError(f"{self._where(what)}: {problem}") from None
+                hint = _ANSWER_HINTS[problem.suspect]
+                raise ApiError(f"{self._where(what)}: {problem.problem}", hint=hint) from None
             except httpx.TransportError:
                 if watchdog.expired:
                     raise _DeadlinePassed from None
@@ -434,9 +438,12 @@ class GanymedeClient:
 
     def _refuse_oversize(self, size: int, max_bytes: int | None, what: str) -> None:
         if max_bytes is not None and size > max_bytes:
-            raise ApiError(
-                f"{self._where(what)}: the archive is over the {max_bytes}-byte limit: raise "
-                f"{TOTAL_LIMIT_SETTING} only if this environment really holds that much code"
+            setting = ArchiveLimits.TOTAL_SETTING
+            raise LimitExceeded(
+                f"{self._where(what)}: the archive is over the {max_bytes}-byte limit",
+                hint=f"raise {setting} only if this environment really holds that much code",
+                limit=max_bytes,
+                setting=setting,
             )
 
     def _retry_for(self, response: Answer | httpx.Response, repeatable: bool) -> _Retry | None:
@@ -607,6 +614,14 @@ class Answer:
 
     def json(self) -> Any:
         return json.loads(self.text)
+
+
+_ANSWER_HINTS = {
+    "address": f"check {API_URL_VARIABLE}",
+    "address and proxy": f"check {API_URL_VARIABLE} and any proxy in between",
+    "server": "try again later",
+}
+"""What to do about an unreadable answer, by what ``netlimits`` suspects."""
 
 
 class _Retry(Exception):

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import urlsplit
 
 from ganymede_sync.errors import ConfigError
@@ -66,8 +67,13 @@ class ArchiveLimits:
     """Bounds for one downloaded archive, sized for source code (generous, never unbounded).
 
     Users change them in the ``[archive]`` table of ``ganymede.toml``; ``archive``
-    enforces them.
+    enforces them, and names the setting of a limit from the class attributes below.
     """
+
+    FILE_SETTING: ClassVar[str] = FILE_LIMIT_SETTING
+    TOTAL_SETTING: ClassVar[str] = TOTAL_LIMIT_SETTING
+    RATIO_SETTING: ClassVar[str] = RATIO_LIMIT_SETTING
+    ENTRIES_SETTING: ClassVar[str] = ENTRIES_LIMIT_SETTING
 
     max_file_bytes: int = 64 * MIB
     max_total_bytes: int = 2048 * MIB
@@ -86,6 +92,9 @@ class NetworkLimits:
     hold a pull forever without these. Each bound covers one operation with all its
     retries and waits. Users change them in the ``[network]`` table of ``ganymede.toml``.
     """
+
+    REQUEST_DEADLINE_SETTING: ClassVar[str] = REQUEST_DEADLINE_SETTING
+    DOWNLOAD_DEADLINE_SETTING: ClassVar[str] = DOWNLOAD_DEADLINE_SETTING
 
     request_deadline_s: float = 300.0
     """One API call (asking for the download link, listing flows, a deploy's PUT)."""

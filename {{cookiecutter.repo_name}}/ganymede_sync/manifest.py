@@ -20,7 +20,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ganymede_sync.errors import GanymedeSyncError
+from ganymede_sync.errors import ManifestError
 
 FORMAT_VERSION = 1
 _CHUNK = 1 << 20
@@ -97,6 +97,9 @@ def utc_now() -> str:
     return now.isoformat().replace("+00:00", "Z")
 
 
+RESTORE_HINT = "restore it from git or delete it and pull again"
+
+
 def load_manifest(path: Path) -> Manifest | None:
     """Read a manifest, or return None when there is none (no pull yet)."""
     try:
@@ -104,9 +107,10 @@ def load_manifest(path: Path) -> Manifest | None:
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise GanymedeSyncError(
-            f"{path.name} in {path.parent.name}/ is unreadable ({error}): restore it from git "
-            "or delete it and pull again"
+        raise ManifestError(
+            f"{path.name} in {path.parent.name}/ is unreadable ({error})",
+            hint=RESTORE_HINT,
+            path=f"{path.parent.name}/{path.name}",
         ) from None
     return _from_data(data, path)
 
@@ -119,9 +123,10 @@ def _from_data(data: object, path: Path) -> Manifest:
         isinstance(key, str) and isinstance(value, str) for key, value in files.items()
     )
     if not isinstance(files, dict) or not valid or not isinstance(data.get("environment"), str):
-        raise GanymedeSyncError(
-            f"{path.name} in {path.parent.name}/ is not a pull manifest: restore it from git "
-            "or delete it and pull again"
+        raise ManifestError(
+            f"{path.name} in {path.parent.name}/ is not a pull manifest",
+            hint=RESTORE_HINT,
+            path=f"{path.parent.name}/{path.name}",
         )
     return Manifest(
         environment=data["environment"],

@@ -184,7 +184,8 @@ def read_capped(encoding: str, chunks: Iterable[bytes], limit: int) -> bytes:
     else:
         raise AnswerProblem(
             f"the API answered with Content-Encoding '{printable(encoding)[:40]}', which "
-            "this tool does not read: check GANYMEDE_API_URL and any proxy in between"
+            "this tool does not read",
+            suspect="address and proxy",
         )
     parts: list[bytes] = []
     size = 0
@@ -199,14 +200,15 @@ def read_capped(encoding: str, chunks: Iterable[bytes], limit: int) -> bytes:
                     piece = inflate.decompress(pending, room)
                 except zlib.error:
                     raise AnswerProblem(
-                        f"the API's {encoding} answer is corrupt: try again later"
+                        f"the API's {encoding} answer is corrupt", suspect="server"
                     ) from None
                 pending = inflate.unconsumed_tail
             size += len(piece)
             if size > limit:
                 raise AnswerProblem(
                     f"the API's answer is over {limit >> 20} MiB, more than any answer it "
-                    "should give: check GANYMEDE_API_URL"
+                    "should give",
+                    suspect="address",
                 )
             parts.append(piece)
             if not piece:
@@ -233,7 +235,17 @@ def origin(url: str) -> str:
 
 
 class AnswerProblem(Exception):
-    """An API answer that is too large or not decodable; the text says which."""
+    """An API answer that is too large or not decodable; the text says which.
+
+    A signal to ``client``, which turns it into an ``ApiError`` whose hint follows
+    ``suspect``: the ``address`` (the API URL setting), the ``address and proxy``,
+    or the ``server`` (try again later). This module names no setting.
+    """
+
+    def __init__(self, problem: str, *, suspect: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.suspect = suspect
 
 
 class RefusedAddress(Exception):

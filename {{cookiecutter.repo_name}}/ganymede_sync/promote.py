@@ -32,7 +32,7 @@ from ganymede_sync.config import CONFIG_FILE, Environment, Settings
 from ganymede_sync.errors import (
     ConfigError,
     DeployRefused,
-    GanymedeSyncError,
+    FolderWriteError,
     GitError,
     LocalChangesError,
 )
@@ -412,9 +412,11 @@ def apply_promotion(promotion: Promotion) -> None:
         if isinstance(error, OSError):
             where = f"{promotion.target.folder}/{path}"
             reason = error.strerror or error
-            raise GanymedeSyncError(
-                f"could not write {where} ({reason}): fix that, then promote again; "
-                f"nothing was changed in {promotion.target.folder}/"
+            raise FolderWriteError(
+                f"could not write {where} ({reason})",
+                hint=f"fix that, then promote again; nothing was changed in "
+                f"{promotion.target.folder}/",
+                path=where,
             ) from None
         raise
 

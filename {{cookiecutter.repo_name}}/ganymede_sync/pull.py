@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from ganymede_sync import binding, gitops, naming
 from ganymede_sync.archive import Snapshot
 from ganymede_sync.client import ClientFactory, ProgressCallback, open_client
-from ganymede_sync.config import Environment, Settings, is_ci
+from ganymede_sync.config import REMOVED_SHARE_SETTING, Environment, Settings, is_ci
 from ganymede_sync.deploy_record import recorded_deploys
 from ganymede_sync.errors import (
     ArchiveError,
@@ -273,8 +273,10 @@ def _protect_local_work(
     too_many = mass_removal(plan, snapshot, settings.max_removed_share)
     if too_many:
         raise LocalChangesError(
-            f"the pull of {environment.folder}/ {too_many}: check the environment in "
-            "Ganymede, then pull again with --force if that is really wanted; nothing was changed"
+            f"the pull of {environment.folder}/ {too_many.problem}",
+            hint="check the environment in Ganymede, then pull again with --force if that "
+            "is really wanted; nothing was changed",
+            setting=REMOVED_SHARE_SETTING if too_many.over_share else None,
         )
 
 

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ganymede_sync.archive import Snapshot
-from ganymede_sync.config import CRASH_POINT_VARIABLE, REMOVED_SHARE_SETTING
-from ganymede_sync.errors import GanymedeSyncError, Interrupted, LocalChangesError
+from ganymede_sync.config import CRASH_POINT_VARIABLE
+from ganymede_sync.errors import FolderWriteError, Interrupted, LocalChangesError
 from ganymede_sync.layout import Scope, flow_of, walk_managed
 from ganymede_sync.manifest import MANIFEST_MODE, Manifest, save_manifest, sha256_bytes, utc_now
 from ganymede_sync.scratch import reclaim, scratch_folder
@@ -187,7 +187,18 @@ def _snapshot_sha(snapshot: Snapshot, path: str) -> str:
     return digest.hexdigest()
 
 
-def mass_removal(plan: SyncPlan, snapshot: Snapshot, max_share: float) -> str | None:
+@dataclass(frozen=True)
+class MassRemoval:
+    """Why a plan removes too much to apply without ``--force``."""
+
+    problem: str
+    """``would remove ...``, with the count."""
+    over_share: bool
+    """True when the share limit was hit (the caller names its setting), False when
+    every flow in scope would go."""
+
+
+def mass_removal(plan: SyncPlan, snapshot: Snapshot, max_share: float) -> MassRemoval | None:
     """Say why the plan removes too much to apply without ``--force``, or return None.
 
     An archive that holds no flow while the folder has some, or that removes more
@@ -201,12 +212,13 @@ def mass_removal(plan: SyncPlan, snapshot: Snapshot, max_share: float) -> str | 
     flows_left = {flow_of(path) for path in snapshot.paths if plan.scope.covers(path)} - {None}
     if flows_here and not flows_left:
         what = f"all of flow '{plan.scope.flow}'" if plan.scope.flow else "every flow"
-        return f"would remove {what} ({len(plan.removed)} of {local} managed files)"
+        problem = f"would remove {what} ({len(plan.removed)} of {local} managed files)"
+        return MassRemoval(problem, over_share=False)
     if len(plan.removed) > max_share * local:
-        return (
-            f"would remove {len(plan.removed)} of {local} managed files, more than "
-            f"{max_share:.0%} ({REMOVED_SHARE_SETTING})"
+        problem = (
+            f"would remove {len(plan.removed)} of {local} managed files, more than {max_share:.0%}"
         )
+        return MassRemoval(problem, over_share=True)
     return None
 
 
@@ -326,9 +338,10 @@ def apply_plan(
             _remove_empty_folders(plan.folder, plan.removed)
             _checkpoint("cleaned")
     except OSError as error:
-        raise GanymedeSyncError(
-            f"could not update {plan.folder.name}/ ({error.strerror or error}): "
-            f"it was left as it was; check permissions and free space"
+        raise FolderWriteError(
+            f"could not update {plan.folder.name}/ ({error.strerror or error})",
+            hint="it was left as it was; check permissions and free space",
+            path=plan.folder.name,
         ) from None
     if interrupted():
         raise Interrupted(
@@ -503,9 +516,11 @@ def _swap(
         try:
             _undo(journal)
         except OSError as error:
-            raise GanymedeSyncError(
+            raise FolderWriteError(
                 f"{plan.folder.name}/ was left half updated and could not be put back "
-                f"({error.strerror or error}): run the pull, or any task, again to restore it"
+                f"({error.strerror or error})",
+                hint="run the pull, or any task, again to restore it",
+                path=plan.folder.name,
             ) from None
         record.unlink()
         raise

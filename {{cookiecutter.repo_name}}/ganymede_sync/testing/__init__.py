@@ -16,15 +16,15 @@ anything it does not emulate raises ``NotEmulatedError`` naming it. See docs/tes
 
 from __future__ import annotations
 
-from ganymede_sync.testing.loader import (
+from ganymede_sync.errors import (
+    MissingTestDataError,
     NodeImportError,
     NodeNotFoundError,
-    NodeRef,
-    load_node,
-    node_path,
+    NotEmulatedError,
 )
+from ganymede_sync.testing.loader import NodeRef, load_node, node_path
 from ganymede_sync.testing.sdk import install_sdk_standin, real_sdk_importable
-from ganymede_sync.testing.standin import MissingTestDataError, NotEmulatedError, make_context
+from ganymede_sync.testing.standin import make_context
 
 __all__ = [
     "MissingTestDataError",

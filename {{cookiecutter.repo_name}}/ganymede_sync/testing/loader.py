@@ -28,23 +28,18 @@ from types import ModuleType
 from typing import Any
 
 from ganymede_sync.config import find_root
-from ganymede_sync.errors import GanymedeSyncError
+from ganymede_sync.errors import (
+    NodeImportError,
+    NodeNotFoundError,
+    NotEmulatedError,
+)
 from ganymede_sync.layout import LIB_DIR
 from ganymede_sync.testing.sdk import install_sdk_standin
-from ganymede_sync.testing.standin import NotEmulatedError
 
 NODE_FILE = "function.py"
 FLOWS_REQUIREMENTS = "requirements-flows.in"
 LOCKED_FLOWS_REQUIREMENTS = "requirements-flows.txt"
 _counter = itertools.count(1)
-
-
-class NodeNotFoundError(GanymedeSyncError, LookupError):
-    """No ``function.py`` at the path a folder, flow and node name point to."""
-
-
-class NodeImportError(GanymedeSyncError, ImportError):
-    """A node's ``function.py`` failed to import; the message names file, line and cause."""
 
 
 @dataclass(frozen=True)

@@ -12,17 +12,13 @@ from importlib import metadata
 from pathlib import Path
 
 from ganymede_sync.config import Settings
-from ganymede_sync.errors import GanymedeSyncError
+from ganymede_sync.errors import FlowPackagesMissing
 from ganymede_sync.testing.loader import LOCKED_FLOWS_REQUIREMENTS
 
 FLOW_TESTS = "tests"
 """Where flow tests live: the integrity test, the example, and the user's own tests."""
 ENV_OPTION = "--ganymede-env"
 _PINNED = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==")
-
-
-class FlowPackagesMissing(GanymedeSyncError):
-    """A package pinned in requirements-flows.txt is not installed."""
 
 
 def pinned_packages(requirements: Path) -> list[str]:

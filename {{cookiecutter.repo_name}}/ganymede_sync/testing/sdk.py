@@ -17,8 +17,8 @@ from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any
 
+from ganymede_sync.errors import STANDIN_NOTE, NotEmulatedError
 from ganymede_sync.testing import standin
-from ganymede_sync.testing.standin import NotEmulatedError
 
 PACKAGE = "ganymede_sdk"
 MARKER = "__ganymede_standin__"
@@ -122,7 +122,7 @@ def uninstall_sdk_standin() -> None:
 
 
 def _module(name: str, contents: Mapping[str, Any]) -> ModuleType:
-    module = ModuleType(name, f"Stand-in for {name}: {standin.STANDIN_NOTE}.")
+    module = ModuleType(name, f"Stand-in for {name}: {STANDIN_NOTE}.")
     module.__dict__.update(contents)
     module.__path__ = []  # a package, so `import ganymede_sdk.x` consults our finder
     module.__dict__["__all__"] = sorted(contents)

@@ -21,26 +21,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-STANDIN_NOTE = (
-    "the local ganymede_sdk stand-in (ganymede_sync.testing) follows Ganymede's public "
-    "SDK documentation, is not the SDK, and emulates only the calls listed in docs/testing.md"
-)
-
-
-class NotEmulatedError(NotImplementedError):
-    """A ``ganymede_sdk`` name or option that the local stand-in does not emulate."""
-
-    def __init__(self, name: str, hint: str = "") -> None:
-        extra = f" ({hint})" if hint else ""
-        super().__init__(f"{name} is not emulated{extra}; {STANDIN_NOTE}")
-        self.name = name
-
-
-class MissingTestDataError(LookupError):
-    """A node asked for a table, file, parameter or secret that the test did not provide."""
-
-    def __str__(self) -> str:  # LookupError would show the repr of the message
-        return str(self.args[0])
+from ganymede_sync.errors import MissingTestDataError, NotEmulatedError
 
 
 @dataclass
