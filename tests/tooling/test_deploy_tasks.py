@@ -128,7 +128,9 @@ def test_an_interrupted_deploy_says_how_to_learn_whether_it_arrived(ws, capsys):
     environ = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with background(command, cwd=ws.root, env=environ) as process:
         read_until(process, lambda line: "to send" in line)
-        time.sleep(0.5)  # the PUT is on its way; the emulator holds it for 2 s
+        deadline = time.monotonic() + 20
+        while ws.emu.pending_faults and time.monotonic() < deadline:
+            time.sleep(0.02)  # until the PUT arrives; the emulator then holds it for 2 s
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)
     assert process.returncode == 130, err

@@ -182,6 +182,11 @@ class Emulator:
         self._faults.clear()
 
     @property
+    def pending_faults(self) -> int:
+        """How many injected faults are still to fire (a request takes one as it arrives)."""
+        return len(self._faults.active())
+
+    @property
     def requests(self) -> list[RequestRecord]:
         """The API and download requests received so far, oldest first."""
         return self._journal.records()
