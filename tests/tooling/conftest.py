@@ -2,7 +2,8 @@
 
 Every test gets a git identity of its own and no ``GANYMEDE_*`` variables from the shell
 that runs it, so results never depend on the machine. ``emulator`` serves two seeded
-environments on a free port of 127.0.0.1; ``empty_emulator`` serves the same with no flows.
+environments on a free port of 127.0.0.1 (fewer if a module sets ``EMULATOR_ENVIRONMENTS``);
+``empty_emulator`` serves the same with no flows; ``api`` is an HTTP client of ``emulator``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from ganymede_sync.emulator import Emulator
@@ -39,21 +41,42 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
 
 
-def _serve(data_dir: Path, seed: str) -> Iterator[Emulator]:
+def _served(request: pytest.FixtureRequest) -> tuple[str, ...]:
+    """The environments the emulator fixtures serve to the requesting test module.
+
+    dev and prod, unless the module sets ``EMULATOR_ENVIRONMENTS``: the pull tests serve
+    dev only, since a pull needs no other and each environment costs the emulator a
+    repository. One fixture then serves every module instead of a copy in each.
+    """
+    return getattr(request.module, "EMULATOR_ENVIRONMENTS", ENVIRONMENTS)
+
+
+def _serve(request: pytest.FixtureRequest, data_dir: Path, seed: str) -> Iterator[Emulator]:
     emulator = Emulator(
-        data_dir, api_key=API_KEY, environments=ENVIRONMENTS, users=USERS, seed=seed
+        data_dir, api_key=API_KEY, environments=_served(request), users=USERS, seed=seed
     )
     with emulator:
         yield emulator
 
 
 @pytest.fixture
-def emulator(tmp_path: Path) -> Iterator[Emulator]:
+def emulator(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Emulator]:
     """A running emulator with the example flows in environments dev and prod."""
-    yield from _serve(tmp_path / "emulator", "example")
+    yield from _serve(request, tmp_path / "emulator", "example")
 
 
 @pytest.fixture
-def empty_emulator(tmp_path: Path) -> Iterator[Emulator]:
+def empty_emulator(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Emulator]:
     """A running emulator whose environments dev and prod hold no flows."""
-    yield from _serve(tmp_path / "emulator", "none")
+    yield from _serve(request, tmp_path / "emulator", "none")
+
+
+@pytest.fixture
+def api(emulator: Emulator) -> Iterator[httpx.Client]:
+    """An HTTP client of the emulator that sends the api-key header.
+
+    Shared because the emulator's own tests (its API, faults and hardening) all speak
+    to it over HTTP the same way.
+    """
+    with httpx.Client(base_url=emulator.url, headers={"api-key": API_KEY}) as client:
+        yield client

@@ -10,6 +10,7 @@ import contextlib
 import functools
 import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -189,3 +190,21 @@ def start_emulator(data_dir: Path) -> Emulator:
     _, name = environment_names()
     emulator = Emulator(data_dir, api_key=TOKEN, environments=(name,), users=(USER,))
     return emulator.start()
+
+
+@contextlib.contextmanager
+def running_workspace(tmp_path: Path) -> Iterator[Workspace]:
+    """A workspace in ``tmp_path/repo``, pulled from an emulator in ``tmp_path/emulator``.
+
+    The deploy tests' fixtures share it instead of each starting, closing and stopping
+    the pair itself; both are closed on the way out, also when a test fails.
+    """
+    emulator = start_emulator(tmp_path / "emulator")
+    try:
+        workspace = make_workspace(tmp_path / "repo", emulator)
+        try:
+            yield workspace
+        finally:
+            workspace.close()
+    finally:
+        emulator.stop()

@@ -1,4 +1,4 @@
-"""Helpers of the pull tests: small repositories, crafted archives, tree snapshots."""
+"""Helpers of the tooling tests: small repositories, tooling copies, archives, tree snapshots."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import dataclasses
 import functools
 import io
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -42,6 +43,23 @@ def make_repository(root: Path, *, git: bool = True) -> Path:
     if git:
         run_git(root, "init", "--quiet", "--initial-branch=main")
         commit_all(root, "Start")
+    return root
+
+
+def copy_tooling(root: Path, *names: str) -> Path:
+    """Copy this repository's tasks.py, ganymede_sync/ and ``names`` into ``root``.
+
+    The tests that run the real tasks in a repository of their own share it, so all of
+    them get the same tooling, copied the same way (without __pycache__ folders).
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    for name in ("tasks.py", *names):
+        shutil.copy2(REPOSITORY / name, root / name)
+    shutil.copytree(
+        REPOSITORY / "ganymede_sync",
+        root / "ganymede_sync",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     return root
 
 

@@ -9,7 +9,7 @@ import pytest
 from invoke import Collection, Program
 
 import tasks
-from deploy_workspace import TOKEN, USER, Workspace, make_workspace, start_emulator
+from deploy_workspace import TOKEN, USER, Workspace, running_workspace
 
 
 def run_task(capsys: pytest.CaptureFixture[str], *arguments: str) -> tuple[int, str, str]:
@@ -26,14 +26,9 @@ def run_task(capsys: pytest.CaptureFixture[str], *arguments: str) -> tuple[int, 
 
 def task_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workspace]:
     """A pulled workspace as the current folder, with the emulator's URL and token set."""
-    emulator = start_emulator(tmp_path / "emulator")
-    try:
-        workspace = make_workspace(tmp_path / "repo", emulator)
+    with running_workspace(tmp_path) as workspace:
         monkeypatch.chdir(workspace.root)
         monkeypatch.setenv("GANYMEDE_API_TOKEN", TOKEN)
-        monkeypatch.setenv("GANYMEDE_API_URL", emulator.url)
+        monkeypatch.setenv("GANYMEDE_API_URL", workspace.emu.url)
         monkeypatch.setenv("GIT_AUTHOR_EMAIL", USER)
         yield workspace
-        workspace.close()
-    finally:
-        emulator.stop()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -22,9 +21,8 @@ from pathlib import Path
 import pytest
 
 from tests.tooling.conftest import API_KEY
+from tests.tooling.pull_helpers import copy_tooling
 from tests.tooling.test_network_bounds import HostileServer, commits_then
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -78,15 +76,7 @@ class Repo:
 @pytest.fixture
 def repo(tmp_path: Path) -> Repo:
     """A copy of this repository's tooling and settings, with one empty folder ``dev/``."""
-    root = tmp_path / "repo"
-    root.mkdir()
-    for name in ("tasks.py", "ganymede.toml"):
-        shutil.copy(REPO_ROOT / name, root / name)
-    shutil.copytree(
-        REPO_ROOT / "ganymede_sync",
-        root / "ganymede_sync",
-        ignore=shutil.ignore_patterns("__pycache__"),
-    )
+    root = copy_tooling(tmp_path / "repo", "ganymede.toml")
     (root / "dev").mkdir()
     repo = Repo(root)
     repo.set_environments("dev")  # the same folder whatever the generation's answers

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deploy_workspace import TOKEN, USER, Workspace, git, make_workspace, start_emulator
+from deploy_workspace import TOKEN, USER, Workspace, git, running_workspace
 from ganymede_sync import reading
 from ganymede_sync.deploy_record import recorded_deploys
 from ganymede_sync.errors import ApiError, AuthenticationError, DeployRefused
@@ -18,13 +18,8 @@ LIB = "lib/labtools/units.py"
 
 @pytest.fixture
 def ws(tmp_path):
-    emulator = start_emulator(tmp_path / "emulator")
-    workspace = make_workspace(tmp_path / "repo", emulator)
-    try:
+    with running_workspace(tmp_path) as workspace:
         yield workspace
-    finally:
-        workspace.close()
-        emulator.stop()
 
 
 def statuses(ws: Workspace, **options) -> dict[str, Status]:

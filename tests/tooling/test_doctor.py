@@ -13,8 +13,8 @@ from ganymede_sync import doctor, gitops
 from ganymede_sync.emulator import Emulator
 from tests.tooling.conftest import API_KEY
 from tests.tooling.fake_gh import FakeGh, hide_gh, install_fake_gh
+from tests.tooling.pull_helpers import copy_tooling
 
-ROOT = Path(__file__).resolve().parents[2]
 CONFIG = """\
 [ganymede]
 subdomain = "acme"
@@ -58,11 +58,7 @@ CONFIGURED_GITHUB = {
 
 def make_repository(root: Path, *, dev_name: str = "dev", options=("dev", "prod")) -> Path:
     """A committed repository with this project's tooling and a two-environment config."""
-    root.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(ROOT / "tasks.py", root / "tasks.py")
-    shutil.copytree(
-        ROOT / "ganymede_sync", root / "ganymede_sync", ignore=shutil.ignore_patterns("__pycache__")
-    )
+    copy_tooling(root)
     (root / "ganymede.toml").write_text(CONFIG.format(dev=dev_name), encoding="utf-8")
     (root / ".gitignore").write_text(".env\n__pycache__/\n", encoding="utf-8")
     for folder in ("dev", "prod"):
@@ -184,8 +180,7 @@ def test_missing_configuration_fails_first_and_skips_the_rest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hide_gh(tmp_path, monkeypatch)
-    shutil.copy2(ROOT / "tasks.py", tmp_path / "tasks.py")
-    shutil.copytree(ROOT / "ganymede_sync", tmp_path / "ganymede_sync")
+    copy_tooling(tmp_path)
 
     result = run_doctor(tmp_path, env={})
 

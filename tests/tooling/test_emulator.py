@@ -23,13 +23,6 @@ FLOWS = ("LIMS_Sample_Sync", "Plate_Reader_Ingest", "qPCR_Analysis")
 NODE_FILE = "qPCR_Analysis/Load_Run/function.py"
 
 
-@pytest.fixture
-def api(emulator: Emulator) -> Iterator[httpx.Client]:
-    """An HTTP client of the emulator that sends the api-key header."""
-    with httpx.Client(base_url=emulator.url, headers={"api-key": KEY}) as client:
-        yield client
-
-
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     """One seeded emulator for the tests that only read: none of them changes its state."""

@@ -5,25 +5,15 @@ from __future__ import annotations
 import base64
 import socket
 import time
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
-from ganymede_sync.emulator import Emulator
-
 KEY = "test-token"
 COMMITS = "/v0/environment/dev/commits"
 FLOWS = "/v2/environment/dev/flows"
 NODE_FILE = "qPCR_Analysis/Load_Run/function.py"
-
-
-@pytest.fixture
-def api(emulator: Emulator) -> Iterator[httpx.Client]:
-    """An HTTP client of the emulator that sends the api-key header."""
-    with httpx.Client(base_url=emulator.url, headers={"api-key": KEY}) as client:
-        yield client
 
 
 def put_body(content: bytes = b"changed = 1\n") -> dict[str, object]:

@@ -35,13 +35,6 @@ COMMITS = "/v0/environment/dev/commits"
 NODE_FILE = "qPCR_Analysis/Load_Run/function.py"
 
 
-@pytest.fixture
-def api(emulator: Emulator) -> Iterator[httpx.Client]:
-    """An HTTP client of the emulator that sends the api-key header."""
-    with httpx.Client(base_url=emulator.url, headers={"api-key": KEY}) as client:
-        yield client
-
-
 @pytest.fixture(scope="module")
 def refusing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     """One seeded emulator for the tests of refused requests: none of them may commit."""

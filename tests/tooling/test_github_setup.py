@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +12,8 @@ import pytest
 from ganymede_sync import github
 from ganymede_sync.config import load_settings
 from tests.tooling.fake_gh import REPOSITORY, FakeGh, hide_gh, install_fake_gh, sha256
+from tests.tooling.pull_helpers import copy_tooling
 
-ROOT = Path(__file__).resolve().parents[2]
 CONFIG = """\
 [ganymede]
 subdomain = "acme"
@@ -37,11 +36,7 @@ def gh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeGh:
 @pytest.fixture(scope="session")
 def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of this repository's tooling with a known two-environment ganymede.toml."""
-    root = tmp_path_factory.mktemp("repository")
-    shutil.copy2(ROOT / "tasks.py", root / "tasks.py")
-    shutil.copytree(
-        ROOT / "ganymede_sync", root / "ganymede_sync", ignore=shutil.ignore_patterns("__pycache__")
-    )
+    root = copy_tooling(tmp_path_factory.mktemp("repository"))
     (root / "ganymede.toml").write_text(CONFIG, encoding="utf-8")
     return root
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy_workspace import TOKEN, git, make_workspace, start_emulator
+from deploy_workspace import TOKEN, git, running_workspace
 from ganymede_sync import reading, sending
 from ganymede_sync.client import GanymedeClient
 from ganymede_sync.config import load_settings
@@ -30,11 +30,8 @@ FORKS = multiprocessing.get_context("forkserver")
 
 @pytest.fixture
 def ws(tmp_path):
-    emulator = start_emulator(tmp_path / "emulator")
-    workspace = make_workspace(tmp_path / "repo", emulator)
-    yield workspace
-    workspace.close()
-    emulator.stop()
+    with running_workspace(tmp_path) as workspace:
+        yield workspace
 
 
 def test_a_deploy_that_made_no_commit_does_not_claim_one(ws):

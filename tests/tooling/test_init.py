@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,18 +11,12 @@ import pytest
 
 from ganymede_sync.errors import GitError
 from ganymede_sync.gitops import init_repository
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.tooling.pull_helpers import copy_tooling
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    folder = tmp_path / "project"
-    folder.mkdir()
-    for name in ("ganymede.toml", "tasks.py"):
-        shutil.copy(REPO_ROOT / name, folder / name)
-    shutil.copytree(REPO_ROOT / "ganymede_sync", folder / "ganymede_sync")
-    return folder
+    return copy_tooling(tmp_path / "project", "ganymede.toml")
 
 
 @pytest.fixture

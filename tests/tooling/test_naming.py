@@ -10,10 +10,9 @@ import unicodedata
 
 import pytest
 
-from deploy_workspace import TOKEN, make_workspace, start_emulator
+from deploy_workspace import TOKEN, running_workspace
 from ganymede_sync import naming
 from ganymede_sync.check import check_folder
-from ganymede_sync.emulator import Emulator
 from ganymede_sync.errors import ArchiveError, DeployRefused
 from ganymede_sync.manifest import load_manifest
 from ganymede_sync.report import describe_pull
@@ -31,6 +30,8 @@ TWIN = "lib/labtools/Units.py"
 DELTA = "qPCR_Analysis/Delta_Ct/function.py"
 CAFE_NFC = unicodedata.normalize("NFC", "lib/café.py")
 CAFE_NFD = unicodedata.normalize("NFD", "lib/café.py")
+EMULATOR_ENVIRONMENTS = ("dev",)
+"""What the ``emulator`` fixture serves here: a pull needs no other environment."""
 
 
 # --- the rule ----------------------------------------------------------------------
@@ -73,12 +74,6 @@ def test_twins_by_case_or_unicode_form_are_named_on_both_sides(pair):
 
 
 # --- a pull meeting such an archive -------------------------------------------------
-@pytest.fixture
-def emulator(tmp_path):
-    with Emulator(tmp_path / "emulator", api_key=API_KEY, environments=("dev",)) as running:
-        yield running
-
-
 @pytest.fixture
 def repo(tmp_path, emulator):
     """A repository whose dev/ holds the example flows, pulled and committed."""
@@ -162,11 +157,8 @@ def test_check_reports_a_twin_of_a_file_ganymede_has_but_the_folder_lost(repo):
 
 @pytest.fixture
 def workspace(tmp_path):
-    emulator = start_emulator(tmp_path / "emulator")
-    workspace = make_workspace(tmp_path / "repo", emulator)
-    yield workspace
-    workspace.close()
-    emulator.stop()
+    with running_workspace(tmp_path) as workspace:
+        yield workspace
 
 
 @pytest.mark.parametrize(

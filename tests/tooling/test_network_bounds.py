@@ -66,6 +66,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def trickle_answer(self, start: bytes) -> None:
+        """Answer 200 announcing 100,000 bytes, then trickle ``start`` and spaces."""
+        self.send_response(200)
+        self.send_header("Content-Length", "100000")
+        self.end_headers()
+        self.trickle(start)
+
     def trickle(self, data: bytes, every: float = 0.2) -> None:
         """Send ``data`` one byte at a time, then keep sending spaces until stopped."""
         for index in range(len(data)):
@@ -153,13 +160,7 @@ def commits_then(download: Script, url: bytes | None = None) -> Script:
 
 # --- deadlines -------------------------------------------------------------------------
 def test_an_api_answer_trickled_byte_by_byte_is_cut_at_the_request_deadline(hostile):
-    def trickle_body(handler: Handler) -> None:
-        handler.send_response(200)
-        handler.send_header("Content-Length", "100000")
-        handler.end_headers()
-        handler.trickle(b"http://")
-
-    hostile.script = trickle_body
+    hostile.script = lambda handler: handler.trickle_answer(b"http://")
     timed = Timed(hostile)
     with timed.client() as client:
         error = call(client.snapshot_url)
@@ -181,14 +182,7 @@ def test_a_trickled_https_answer_is_cut_at_the_deadline_too(hostile, tmp_path):
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     hostile.socket = context.wrap_socket(hostile.socket, server_side=True)
-
-    def trickle_body(handler: Handler) -> None:
-        handler.send_response(200)
-        handler.send_header("Content-Length", "100000")
-        handler.end_headers()
-        handler.trickle(b"https://")
-
-    hostile.script = trickle_body
+    hostile.script = lambda handler: handler.trickle_answer(b"https://")
     trusting = httpx.HTTPTransport(verify=ssl.create_default_context(cafile=str(cert)))
     url = f"https://127.0.0.1:{hostile.server_address[1]}"
     network = NetworkLimits(request_deadline_s=1.0)
@@ -213,13 +207,7 @@ def test_a_deploy_cut_by_its_deadline_is_uncertain_and_not_repeated(hostile):
 
 
 def test_a_trickled_download_is_cut_at_the_download_deadline(hostile, tmp_path):
-    def trickle_archive(handler: Handler) -> None:
-        handler.send_response(200)
-        handler.send_header("Content-Length", "100000")
-        handler.end_headers()
-        handler.trickle(b"PK\x03\x04")
-
-    hostile.script = commits_then(trickle_archive)
+    hostile.script = commits_then(lambda handler: handler.trickle_answer(b"PK\x03\x04"))
     seen = []
     with Timed(hostile, download_deadline=1.0).client() as client:
         url = client.snapshot_url()

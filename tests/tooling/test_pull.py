@@ -8,7 +8,6 @@ import stat
 import pytest
 
 from ganymede_sync.config import ArchiveLimits
-from ganymede_sync.emulator import Emulator
 from ganymede_sync.errors import (
     ApiError,
     ArchiveError,
@@ -42,13 +41,8 @@ LOAD_RUN = "qPCR_Analysis/Load_Run/function.py"
 PLATE = "Plate_Reader_Ingest/Read_Plate/function.py"
 LIB = "lib/labtools/units.py"
 EXAMPLE_FILES = 17
-
-
-@pytest.fixture
-def emulator(tmp_path):
-    """The example environment only: a pull needs no other, and each one costs a repository."""
-    with Emulator(tmp_path / "emulator", api_key=API_KEY, environments=("dev",)) as running:
-        yield running
+EMULATOR_ENVIRONMENTS = ("dev",)
+"""What the ``emulator`` fixture serves here: a pull needs no other environment."""
 
 
 @pytest.fixture

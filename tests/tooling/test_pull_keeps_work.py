@@ -10,7 +10,6 @@ import stat
 
 import pytest
 
-from ganymede_sync.emulator import Emulator
 from ganymede_sync.errors import ArchiveError, ConfigError, LocalChangesError
 from ganymede_sync.manifest import load_manifest
 from ganymede_sync.report import describe_pull
@@ -31,12 +30,8 @@ from tests.tooling.pull_helpers import (
 DELTA = "qPCR_Analysis/Delta_Ct/function.py"
 LIB = "lib/labtools/units.py"
 SECRET = "lib/labtools/db_local.py"
-
-
-@pytest.fixture
-def emulator(tmp_path):
-    with Emulator(tmp_path / "emulator", api_key=API_KEY, environments=("dev",)) as running:
-        yield running
+EMULATOR_ENVIRONMENTS = ("dev",)
+"""What the ``emulator`` fixture serves here: a pull needs no other environment."""
 
 
 @pytest.fixture
@@ -191,11 +186,9 @@ def test_a_file_entry_with_folder_mode_bits_is_refused(repo, emulator):
 
 
 def test_a_deploy_never_sends_a_git_ignored_file_ganymede_does_not_have(tmp_path):
-    from deploy_workspace import make_workspace, start_emulator
+    from deploy_workspace import running_workspace
 
-    emulator = start_emulator(tmp_path / "deploy-emulator")
-    ws = make_workspace(tmp_path / "deploy-repo", emulator)
-    try:
+    with running_workspace(tmp_path) as ws:
         (ws.root / ".gitignore").write_text("*_local.py\n")
         ws.commit("Ignore local settings")
         ws.write(SECRET, b"PASSWORD = 'hunter2'\n")
@@ -204,6 +197,3 @@ def test_a_deploy_never_sends_a_git_ignored_file_ganymede_does_not_have(tmp_path
         ws.commit()
         assert ws.deploy().sent == (LIB,)
         assert SECRET not in ws.remote_files()
-    finally:
-        ws.close()
-        emulator.stop()

@@ -26,7 +26,7 @@ from ganymede_sync.testing import (
     make_context,
 )
 from ganymede_sync.testing.runner import pinned_packages
-from tests.tooling.pull_helpers import CONFIG, fast_client, pull_with, settings_for
+from tests.tooling.pull_helpers import CONFIG, copy_tooling, fast_client, pull_with, settings_for
 
 pd = pytest.importorskip("pandas", reason="the kit's tests need requirements-flows.txt")
 
@@ -424,19 +424,12 @@ BROKEN_NODES = {
 
 def user_repository(root: Path, flow_files: dict[str, str]) -> Path:
     """Copy this repository's tooling and flow tests, then add ``flow_files``."""
-    root.mkdir()
-    shutil.copytree(
-        REPOSITORY / "ganymede_sync",
-        root / "ganymede_sync",
-        ignore=shutil.ignore_patterns("__pycache__"),
-    )
+    copy_tooling(root, "pyproject.toml", "requirements-flows.txt")
     shutil.copytree(  # the user's tests, without the tooling's own (copied in for a run)
         REPOSITORY / "tests",
         root / "tests",
         ignore=shutil.ignore_patterns("__pycache__", "tooling"),
     )
-    for name in ("tasks.py", "pyproject.toml", "requirements-flows.txt"):
-        shutil.copy2(REPOSITORY / name, root / name)
     return flow_repository(root, flow_files)
 
 

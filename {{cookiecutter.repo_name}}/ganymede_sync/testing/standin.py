@@ -159,6 +159,21 @@ def _names(names: str | Iterable[str]) -> list[str]:
     return [names] if isinstance(names, str) else list(names)
 
 
+def _provided(provided: Mapping[str, Any], name: str, *, call: str, kind: str, example: str) -> Any:
+    """Return the test's ``kind`` called ``name`` (a table, a file) for ``call``.
+
+    When the test gave none, say so with what it has and how to give it: the argument
+    ``{kind}s`` of ``make_context``, with ``example`` standing for a value.
+    """
+    if name not in provided:
+        known = ", ".join(sorted(provided)) or "none"
+        raise MissingTestDataError(
+            f"{call}: no {kind} '{name}' in this test's data "
+            f"(make_context({kind}s={{'{name}': {example}}}); it has: {known})"
+        )
+    return provided[name]
+
+
 def _refuse(call: str, **options: Any) -> None:
     """Fail loudly for documented options whose effect the stand-in cannot reproduce."""
     for option, value in options.items():
@@ -222,13 +237,8 @@ class Ganymede:
     list_tables_current_run = list_tables_current_flow = list_tables_all = list_tables
 
     def _table(self, name: str) -> Any:
-        if name not in self._data.tables:
-            known = ", ".join(sorted(self._data.tables)) or "none"
-            raise MissingTestDataError(
-                f"retrieve_tables: no table '{name}' in this test's data "
-                f"(make_context(tables={{'{name}': DataFrame}}); it has: {known})"
-            )
-        return self._data.tables[name]
+        tables = self._data.tables
+        return _provided(tables, name, call="retrieve_tables", kind="table", example="DataFrame")
 
     # --- files ----------------------------------------------------------------
     def retrieve_files(
@@ -274,13 +284,8 @@ class Ganymede:
     list_files_current_run = list_files_current_flow = list_files_all = list_files
 
     def _file(self, name: str) -> bytes:
-        if name not in self._data.files:
-            known = ", ".join(sorted(self._data.files)) or "none"
-            raise MissingTestDataError(
-                f"retrieve_files: no file '{name}' in this test's data "
-                f"(make_context(files={{'{name}': b'...'}}); it has: {known})"
-            )
-        return self._data.files[name]
+        files = self._data.files
+        return _provided(files, name, call="retrieve_files", kind="file", example="b'...'")
 
     # --- secrets --------------------------------------------------------------
     def get_secret(self, secret_name: str) -> str:
