@@ -274,14 +274,20 @@ class Snapshot:
             ) from None
 
     def _pieces(self, info: zipfile.ZipInfo, whole: bool) -> Iterator[bytes]:
-        """Yield an entry's bytes: small ones in one checked read, others through zipfile."""
+        """Yield an entry's bytes: small ones in one checked read, others through zipfile.
+
+        zipfile reads in ``_CHUNK`` pieces even for a small entry the one-pass reader
+        declined: ``read(-1)`` would inflate all the compressed data at once, however
+        little the entry declares (a 100 KB deflate stream holds 100 MB of zeros).
+        A declared size of at most ``_CHUNK`` still comes back in one piece.
+        """
         content = self._reader.read(info) if whole and self._reader is not None else None
         if content is not None:
             if content:
                 yield content
             return
         with self._archive.open(info) as stream:
-            while chunk := stream.read(-1 if whole else _CHUNK):
+            while chunk := stream.read(_CHUNK):
                 yield chunk
 
     def read(self, path: str) -> bytes:
