@@ -188,6 +188,31 @@ def test_encrypted_entries_are_refused(tmp_path):
         pass
 
 
+@pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_entries_compressed_without_a_bounded_reader_are_refused(tmp_path, method):
+    """bzip2 and lzma inflate without a cap: 241 bytes of bzip2 can hold 200 MB of zeros."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as built:
+        built.writestr("f/n/function.py", b"\0" * (4 * MIB), compress_type=method)
+    tracemalloc.start()
+    try:
+        message = refusal(tmp_path, buffer.getvalue())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert "'f/n/function.py' uses a compression method other than stored or deflated" in message
+    assert peak < MIB
+
+
+@pytest.mark.parametrize(("method", "bounded"), [(zipfile.ZIP_STORED, True),
+                                                  (zipfile.ZIP_DEFLATED, True),
+                                                  (zipfile.ZIP_BZIP2, False)])  # fmt: skip
+def test_has_bounded_method(method, bounded):
+    info = zipfile.ZipInfo("a.py")
+    info.compress_type = method
+    assert archive.has_bounded_method(info) is bounded
+
+
 def test_an_entry_over_the_size_limit_is_refused(tmp_path):
     data = zip_bytes(("f/n/function.py", b"x" * 2000))
     message = refusal(tmp_path, data, ArchiveLimits(max_file_bytes=1000))

@@ -92,6 +92,19 @@ def is_encrypted(info: zipfile.ZipInfo) -> bool:
     return bool(info.flag_bits & 0x1)
 
 
+BOUNDED_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
+"""Compression methods whose output is read in bounded pieces.
+
+zipfile inflates bzip2 and lzma without a cap on the output of one read, so a
+few hundred bytes can allocate hundreds of megabytes before any limit is checked.
+Ganymede's archives are deflated; nothing else is needed.
+"""
+
+
+def has_bounded_method(info: zipfile.ZipInfo) -> bool:
+    return info.compress_type in BOUNDED_METHODS
+
+
 def has_allowed_suffix(name: str) -> bool:
     """Tell whether an entry is code a pull keeps (``.py`` or ``.sql``)."""
     return name.endswith(layout.MANAGED_SUFFIXES)
@@ -137,6 +150,8 @@ def entry_problem(info: zipfile.ZipInfo) -> str | None:
         return "is not a regular file"
     if is_encrypted(info):
         return "is encrypted"
+    if not has_bounded_method(info):
+        return "uses a compression method other than stored or deflated"
     return None
 
 
