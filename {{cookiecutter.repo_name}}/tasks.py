@@ -415,7 +415,8 @@ def changed_environments(c, before="", after="HEAD"):
 def diff(c, env=None, against=None, flow=None, stat=False):
     """Show how two environment folders differ; exit 1 when they do (usable in CI)."""
     from ganymede_sync.config import load_settings
-    from ganymede_sync.promote import describe_comparison, diff_environments, unified_diffs
+    from ganymede_sync.promote import diff_environments
+    from ganymede_sync.report import describe_comparison, unified_diffs
 
     with expected_failures():
         comparison = diff_environments(load_settings(), env, against, flow)
@@ -464,8 +465,8 @@ def promote(c, from_=None, to=None, flow=None, lib=True, commit=False, body_file
         result = promoting.run_promotion(
             settings, promotion, display.then(emit), commit=commit, progress=display
         )
-    body = promoting.pull_request_body(result)
+    body = report.pull_request_body(result)
     if body_file:
         Path(body_file).write_text(body, encoding="utf-8")
     report.append_step_summary(body, os.environ)
-    emit("\n".join(promoting.describe_promotion(result)))
+    emit("\n".join(report.describe_promotion(result)))

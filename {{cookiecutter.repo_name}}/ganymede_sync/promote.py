@@ -1,4 +1,4 @@
-"""Compare two environment folders, and promote flow code from one to the next.
+"""Diff and promote as the tasks run them: compare two folders, promote one into the next.
 
 A promotion makes the target folder's managed files (``layout``) of the chosen flows,
 and of ``lib/`` unless left out, equal to the source folder's. Everything else in the
@@ -14,20 +14,22 @@ API cannot create nodes. A managed file that exists only in the target, inside a
 promoted flow or ``lib/``, is deleted from the folder; the plan then says "deleted
 here", because the API cannot delete it from Ganymede either.
 
+``comparison`` compares the folders; ``report`` renders comparisons, plans and
+results; ``connect`` makes the API client, as for ``pull`` and ``deploy``.
+
 Never does: print, import Invoke, or touch a folder other than the target.
 """
 
 from __future__ import annotations
 
-import difflib
-import enum
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from ganymede_sync import gitops, planning, report
-from ganymede_sync.client import ProgressCallback, open_client
+from ganymede_sync.client import ClientFactory, ProgressCallback, open_client
+from ganymede_sync.comparison import Comparison, Selection, compare
 from ganymede_sync.config import CONFIG_FILE, Environment, Settings
 from ganymede_sync.errors import (
     ConfigError,
@@ -36,174 +38,10 @@ from ganymede_sync.errors import (
     GitError,
     LocalChangesError,
 )
-from ganymede_sync.layout import LIB_DIR, flow_of, is_lib_path, is_valid_flow_name, scan_managed
+from ganymede_sync.layout import LIB_DIR, flow_of, is_valid_flow_name, scan_managed
 from ganymede_sync.reading import plan_environment
 
 Show = Callable[[str], None]
-
-
-# --- comparing ------------------------------------------------------------------
-class Difference(enum.Enum):
-    """How one managed path compares between the source and the target folder."""
-
-    SAME = "same"
-    CHANGED = "changed"
-    ONLY_SOURCE = "only in source"
-    ONLY_TARGET = "only in target"
-
-
-@dataclass(frozen=True)
-class Selection:
-    """Which managed paths a comparison or promotion covers: some flows, and maybe ``lib/``."""
-
-    flows: frozenset[str] | None = None
-    """None: every flow."""
-    include_lib: bool = True
-
-    def covers(self, path: str) -> bool:
-        if is_lib_path(path):
-            return self.include_lib
-        return self.flows is None or flow_of(path) in self.flows
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """Every managed path of the selection in either folder, sorted, with its difference."""
-
-    source: str
-    target: str
-    entries: tuple[tuple[str, Difference], ...]
-    contents: Mapping[str, tuple[bytes | None, bytes | None]] = field(
-        default_factory=dict, repr=False, compare=False
-    )
-    """Source and target bytes of every path that differs (None: absent on that side)."""
-
-    def paths(self, *kinds: Difference) -> list[str]:
-        return [path for path, kind in self.entries if kind in kinds]
-
-    @property
-    def differs(self) -> bool:
-        return any(kind is not Difference.SAME for _, kind in self.entries)
-
-    def where(self, kind: Difference) -> str:
-        """Say ``changed``, ``only in dev/`` ... for people."""
-        if kind is Difference.ONLY_SOURCE:
-            return f"only in {self.source}/"
-        if kind is Difference.ONLY_TARGET:
-            return f"only in {self.target}/"
-        return kind.value
-
-
-def compare(source: Environment, target: Environment, selection: Selection) -> Comparison:
-    """Compare the managed files of two folders byte for byte (flow code is small)."""
-    theirs = {p: f for p, f in scan_managed(source.path).items() if selection.covers(p)}
-    ours = {p: f for p, f in scan_managed(target.path).items() if selection.covers(p)}
-    entries = []
-    contents: dict[str, tuple[bytes | None, bytes | None]] = {}
-    for path in sorted(set(theirs) | set(ours)):
-        new = theirs[path].read_bytes() if path in theirs else None
-        old = ours[path].read_bytes() if path in ours else None
-        kind = _difference(new, old)
-        entries.append((path, kind))
-        if kind is not Difference.SAME:
-            contents[path] = (new, old)
-    return Comparison(source.folder, target.folder, tuple(entries), contents)
-
-
-def _difference(new: bytes | None, old: bytes | None) -> Difference:
-    if new == old:
-        return Difference.SAME
-    if new is None:
-        return Difference.ONLY_TARGET
-    return Difference.ONLY_SOURCE if old is None else Difference.CHANGED
-
-
-def describe_comparison(comparison: Comparison) -> list[str]:
-    """List each flow and ``lib/`` with how it differs, then each differing node or file."""
-    rows: list[tuple[str, str]] = []
-    for area, entries in _by_area(comparison.entries):
-        rows.append((area, _overall(comparison, [kind for _, kind in entries])))
-        if rows[-1][1] != "differs":
-            continue
-        for unit, unit_entries in _by_node(entries):
-            kinds = [kind for _, kind in unit_entries]
-            whole = _overall(comparison, kinds)
-            if unit.endswith("/") and whole.startswith("only in"):
-                rows.append(("  " + unit, whole))
-                continue
-            for path, kind in unit_entries:
-                if kind is not Difference.SAME:
-                    rows.append(("  " + path, comparison.where(kind)))
-    width = max((len(name) for name, _ in rows), default=0)
-    lines = [f"{name:<{width}}  {what}" for name, what in rows]
-    return [*lines, summary_line(comparison)]
-
-
-def summary_line(comparison: Comparison) -> str:
-    """Say in one line whether the folders differ, with counts of files."""
-    source, target = f"{comparison.source}/", f"{comparison.target}/"
-    counts = {kind: len(comparison.paths(kind)) for kind in Difference}
-    if not comparison.entries:
-        return f"{source} and {target} hold no flow code to compare"
-    if not comparison.differs:
-        return f"{source} and {target} are equal ({counts[Difference.SAME]} files)"
-    return (
-        f"{source} and {target} differ: {counts[Difference.CHANGED]} changed, "
-        f"{counts[Difference.ONLY_SOURCE]} only in {source}, "
-        f"{counts[Difference.ONLY_TARGET]} only in {target}, {counts[Difference.SAME]} same"
-    )
-
-
-def unified_diffs(comparison: Comparison) -> Iterator[str]:
-    """Yield a unified diff per differing file, from the target's version to the source's.
-
-    That is the change a promotion from the source makes to the target.
-    """
-    for path, (new, old) in sorted(comparison.contents.items()):
-        before = f"{comparison.target}/{path}" if old is not None else "/dev/null"
-        after = f"{comparison.source}/{path}" if new is not None else "/dev/null"
-        yield from difflib.unified_diff(
-            _lines(old), _lines(new), fromfile=before, tofile=after, lineterm=""
-        )
-
-
-def _lines(data: bytes | None) -> list[str]:
-    if data is None:
-        return []
-    text = data.decode("utf-8", errors="replace")
-    return [line.rstrip("\r\n") for line in text.splitlines(keepends=True)]
-
-
-def _by_area(
-    entries: Iterable[tuple[str, Difference]],
-) -> list[tuple[str, list[tuple[str, Difference]]]]:
-    """Group entries by flow (``<flow>/``) then ``lib/``, each group in path order."""
-    groups: dict[str, list[tuple[str, Difference]]] = {}
-    for path, kind in entries:
-        area = f"{LIB_DIR}/" if is_lib_path(path) else f"{flow_of(path)}/"
-        groups.setdefault(area, []).append((path, kind))
-    return sorted(groups.items(), key=lambda item: (item[0] == f"{LIB_DIR}/", item[0]))
-
-
-def _by_node(
-    entries: Sequence[tuple[str, Difference]],
-) -> list[tuple[str, list[tuple[str, Difference]]]]:
-    """Group entries by node (``<flow>/<node>/``); a lib file is a group of its own."""
-    groups: dict[str, list[tuple[str, Difference]]] = {}
-    for path, kind in entries:
-        unit = path if is_lib_path(path) else "/".join(path.split("/")[:2]) + "/"
-        groups.setdefault(unit, []).append((path, kind))
-    return list(groups.items())
-
-
-def _overall(comparison: Comparison, kinds: Sequence[Difference]) -> str:
-    """Say how a group of files compares: same, only in one folder, or differs."""
-    if all(kind is Difference.SAME for kind in kinds):
-        return "same"
-    for only in (Difference.ONLY_SOURCE, Difference.ONLY_TARGET):
-        if all(kind is only for kind in kinds):
-            return comparison.where(only)
-    return "differs"
 
 
 def diff_environments(
@@ -366,10 +204,13 @@ def _refuse_dirty(
 
 
 def plan_after(
-    settings: Settings, promotion: Promotion, progress: ProgressCallback | None = None
+    settings: Settings,
+    promotion: Promotion,
+    progress: ProgressCallback | None = None,
+    connect: ClientFactory = open_client,
 ) -> planning.DeployPlan:
     """Plan the target's deploy as it will be after the promotion, reading Ganymede's state."""
-    with open_client(settings, promotion.target) as client:
+    with connect(settings, promotion.target) as client:
         return plan_environment(
             client, settings, promotion.target, progress=progress, pending=promotion.pending
         )
@@ -458,16 +299,14 @@ def run_promotion(
     show: Show,
     *,
     commit: bool = False,
+    connect: ClientFactory = open_client,
     progress: ProgressCallback | None = None,
 ) -> PromotionResult:
     """Plan, show the plan, refuse or apply, and commit when asked."""
     if not promotion.comparison.differs:
         return PromotionResult(promotion, None)
-    plan = plan_after(settings, promotion, progress)
-    show(
-        f"Deploy plan of {promotion.target.folder}/ after promoting {promotion.what()} "
-        f"from {promotion.source.folder}/:"
-    )
+    plan = plan_after(settings, promotion, progress, connect)
+    show(report.promotion_plan_heading(promotion))
     show(report.plan_table(plan, promotion.target.folder))
     reason = refusal(promotion, plan)
     if reason:
@@ -475,60 +314,3 @@ def run_promotion(
     apply_promotion(promotion)
     sha = commit_promotion(settings, promotion) if commit else None
     return PromotionResult(promotion, plan, sha)
-
-
-def describe_promotion(result: PromotionResult) -> list[str]:
-    """Say what the promotion changed in the target folder and what comes next."""
-    promotion = result.promotion
-    source, target = promotion.source.folder, promotion.target.folder
-    if result.plan is None:
-        return [f"nothing to promote: {target}/ already has {source}/'s {promotion.what()}"]
-    comparison = promotion.comparison
-    lines = []
-    verbs = {
-        Difference.CHANGED: "updated",
-        Difference.ONLY_SOURCE: "added  ",
-        Difference.ONLY_TARGET: "removed",
-    }
-    for path, kind in comparison.entries:
-        if kind in verbs:
-            lines.append(f"{verbs[kind]} {target}/{path}")
-    removed = comparison.paths(Difference.ONLY_TARGET)
-    if removed:
-        lines.append(
-            f"note: {len(removed)} removed file(s) stay in Ganymede's '{promotion.target.name}' "
-            "(the API cannot delete): remove them in Ganymede if they should go"
-        )
-    changed = len(comparison.contents)
-    lines.append(f"promoted {promotion.what()} from {source} to {target}: {changed} file(s)")
-    if result.commit:
-        lines.append(f"committed {result.commit[:12]} on branch {promotion.branch}")
-        lines.append(
-            f"next: open a pull request from {promotion.branch}; merging it deploys {target}"
-        )
-    else:
-        lines.append(f"next: review with git diff, commit, then invoke deploy --env {target}")
-    return lines
-
-
-def pull_request_body(result: PromotionResult) -> str:
-    """Return the markdown a reviewer reads in the promotion's pull request."""
-    promotion = result.promotion
-    source, target = promotion.source.folder, promotion.target.folder
-    flows = ", ".join(f"`{flow}`" for flow in promotion.flows) or "none"
-    lines = [
-        f"Promotes flow code from `{source}/` to `{target}/`.",
-        "",
-        f"- Flows: {flows}",
-        f"- `lib/`: {'promoted' if promotion.include_lib else 'left as it was'}",
-        f"- {summary_line(promotion.comparison)} (before this promotion)",
-        "",
-    ]
-    if result.plan is not None:
-        title = f"Deploy plan of {target}/ after this promotion"
-        outcome = (
-            f"Merging deploys {target}/ to Ganymede through the deploy workflow, "
-            f"with the protection rules of the {target} environment."
-        )
-        lines.append(report.plan_markdown(result.plan, target, title=title, outcome=outcome))
-    return "\n".join(lines)

@@ -11,16 +11,19 @@ one (a lab environment has hundreds; the totals count them).
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ganymede_sync import naming
+from ganymede_sync.comparison import Comparison, Difference
+from ganymede_sync.layout import LIB_DIR, flow_of, is_lib_path
 from ganymede_sync.planning import DeployPlan, Status
 from ganymede_sync.sending import SendOutcome
 
 if TYPE_CHECKING:
     from ganymede_sync.deploy import DeployResult, StatusResult
+    from ganymede_sync.promote import Promotion, PromotionResult
     from ganymede_sync.pull import PullResult
 
 LISTED_PATHS = 20
@@ -299,3 +302,157 @@ def unified_diff(name: str, old: bytes | None, new: bytes) -> str:
         return f"Binary files {before} and local/{name} differ\n"
     lines = difflib.unified_diff(old_lines, new_lines, before, f"local/{name}")
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+# --- diff and promote -------------------------------------------------------------
+def describe_comparison(comparison: Comparison) -> list[str]:
+    """List each flow and ``lib/`` with how it differs, then each differing node or file."""
+    rows: list[tuple[str, str]] = []
+    for area, entries in _by_area(comparison.entries):
+        rows.append((area, _overall(comparison, [kind for _, kind in entries])))
+        if rows[-1][1] != "differs":
+            continue
+        for unit, unit_entries in _by_node(entries):
+            kinds = [kind for _, kind in unit_entries]
+            whole = _overall(comparison, kinds)
+            if unit.endswith("/") and whole.startswith("only in"):
+                rows.append(("  " + unit, whole))
+                continue
+            for path, kind in unit_entries:
+                if kind is not Difference.SAME:
+                    rows.append(("  " + path, comparison.where(kind)))
+    width = max((len(name) for name, _ in rows), default=0)
+    lines = [f"{name:<{width}}  {what}" for name, what in rows]
+    return [*lines, summary_line(comparison)]
+
+
+def summary_line(comparison: Comparison) -> str:
+    """Say in one line whether the folders differ, with counts of files."""
+    source, target = f"{comparison.source}/", f"{comparison.target}/"
+    counts = {kind: len(comparison.paths(kind)) for kind in Difference}
+    if not comparison.entries:
+        return f"{source} and {target} hold no flow code to compare"
+    if not comparison.differs:
+        return f"{source} and {target} are equal ({counts[Difference.SAME]} files)"
+    return (
+        f"{source} and {target} differ: {counts[Difference.CHANGED]} changed, "
+        f"{counts[Difference.ONLY_SOURCE]} only in {source}, "
+        f"{counts[Difference.ONLY_TARGET]} only in {target}, {counts[Difference.SAME]} same"
+    )
+
+
+def unified_diffs(comparison: Comparison) -> Iterator[str]:
+    """Yield a unified diff per differing file, from the target's version to the source's.
+
+    That is the change a promotion from the source makes to the target.
+    """
+    for path, (new, old) in sorted(comparison.contents.items()):
+        before = f"{comparison.target}/{path}" if old is not None else "/dev/null"
+        after = f"{comparison.source}/{path}" if new is not None else "/dev/null"
+        yield from difflib.unified_diff(
+            _lines(old), _lines(new), fromfile=before, tofile=after, lineterm=""
+        )
+
+
+def _lines(data: bytes | None) -> list[str]:
+    if data is None:
+        return []
+    text = data.decode("utf-8", errors="replace")
+    return [line.rstrip("\r\n") for line in text.splitlines(keepends=True)]
+
+
+def _by_area(
+    entries: Iterable[tuple[str, Difference]],
+) -> list[tuple[str, list[tuple[str, Difference]]]]:
+    """Group entries by flow (``<flow>/``) then ``lib/``, each group in path order."""
+    groups: dict[str, list[tuple[str, Difference]]] = {}
+    for path, kind in entries:
+        area = f"{LIB_DIR}/" if is_lib_path(path) else f"{flow_of(path)}/"
+        groups.setdefault(area, []).append((path, kind))
+    return sorted(groups.items(), key=lambda item: (item[0] == f"{LIB_DIR}/", item[0]))
+
+
+def _by_node(
+    entries: Sequence[tuple[str, Difference]],
+) -> list[tuple[str, list[tuple[str, Difference]]]]:
+    """Group entries by node (``<flow>/<node>/``); a lib file is a group of its own."""
+    groups: dict[str, list[tuple[str, Difference]]] = {}
+    for path, kind in entries:
+        unit = path if is_lib_path(path) else "/".join(path.split("/")[:2]) + "/"
+        groups.setdefault(unit, []).append((path, kind))
+    return list(groups.items())
+
+
+def _overall(comparison: Comparison, kinds: Sequence[Difference]) -> str:
+    """Say how a group of files compares: same, only in one folder, or differs."""
+    if all(kind is Difference.SAME for kind in kinds):
+        return "same"
+    for only in (Difference.ONLY_SOURCE, Difference.ONLY_TARGET):
+        if all(kind is only for kind in kinds):
+            return comparison.where(only)
+    return "differs"
+
+
+def promotion_plan_heading(promotion: Promotion) -> str:
+    """The line above the target's deploy plan that a promotion shows first."""
+    return (
+        f"Deploy plan of {promotion.target.folder}/ after promoting {promotion.what()} "
+        f"from {promotion.source.folder}/:"
+    )
+
+
+def describe_promotion(result: PromotionResult) -> list[str]:
+    """Say what the promotion changed in the target folder and what comes next."""
+    promotion = result.promotion
+    source, target = promotion.source.folder, promotion.target.folder
+    if result.plan is None:
+        return [f"nothing to promote: {target}/ already has {source}/'s {promotion.what()}"]
+    comparison = promotion.comparison
+    lines = []
+    verbs = {
+        Difference.CHANGED: "updated",
+        Difference.ONLY_SOURCE: "added  ",
+        Difference.ONLY_TARGET: "removed",
+    }
+    for path, kind in comparison.entries:
+        if kind in verbs:
+            lines.append(f"{verbs[kind]} {target}/{path}")
+    removed = comparison.paths(Difference.ONLY_TARGET)
+    if removed:
+        lines.append(
+            f"note: {len(removed)} removed file(s) stay in Ganymede's '{promotion.target.name}' "
+            "(the API cannot delete): remove them in Ganymede if they should go"
+        )
+    changed = len(comparison.contents)
+    lines.append(f"promoted {promotion.what()} from {source} to {target}: {changed} file(s)")
+    if result.commit:
+        lines.append(f"committed {result.commit[:12]} on branch {promotion.branch}")
+        lines.append(
+            f"next: open a pull request from {promotion.branch}; merging it deploys {target}"
+        )
+    else:
+        lines.append(f"next: review with git diff, commit, then invoke deploy --env {target}")
+    return lines
+
+
+def pull_request_body(result: PromotionResult) -> str:
+    """Return the markdown a reviewer reads in the promotion's pull request."""
+    promotion = result.promotion
+    source, target = promotion.source.folder, promotion.target.folder
+    flows = ", ".join(f"`{flow}`" for flow in promotion.flows) or "none"
+    lines = [
+        f"Promotes flow code from `{source}/` to `{target}/`.",
+        "",
+        f"- Flows: {flows}",
+        f"- `lib/`: {'promoted' if promotion.include_lib else 'left as it was'}",
+        f"- {summary_line(promotion.comparison)} (before this promotion)",
+        "",
+    ]
+    if result.plan is not None:
+        title = f"Deploy plan of {target}/ after this promotion"
+        outcome = (
+            f"Merging deploys {target}/ to Ganymede through the deploy workflow, "
+            f"with the protection rules of the {target} environment."
+        )
+        lines.append(plan_markdown(result.plan, target, title=title, outcome=outcome))
+    return "\n".join(lines)
