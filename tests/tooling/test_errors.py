@@ -11,9 +11,10 @@ import pytest
 import ganymede_sync
 from ganymede_sync import errors
 from ganymede_sync.archive import open_snapshot
-from ganymede_sync.config import ArchiveLimits
+from ganymede_sync.config import ArchiveLimits, load_settings
 from ganymede_sync.errors import (
     ArchiveError,
+    ConfigError,
     GanymedeSyncError,
     LimitExceeded,
     LocalStateError,
@@ -124,3 +125,30 @@ def test_the_error_tree_is_documented():
         and value.__module__ == errors.__name__
     ]
     assert classes and all(name in (errors.__doc__ or "") for name in classes)
+
+
+CONFIG = """\
+[ganymede]
+subdomain = "acme"
+
+[environments.dev]
+ganymede_environment = "dev"
+"""
+
+
+def test_a_missing_token_names_the_variable_to_set(tmp_path):
+    (tmp_path / "ganymede.toml").write_text(CONFIG, encoding="utf-8")
+    settings = load_settings(tmp_path, {})
+    with pytest.raises(ConfigError) as caught:
+        settings.require_token(settings.environment("dev"))
+    assert caught.value.setting == "GANYMEDE_API_TOKEN_DEV"
+    assert str(caught.value).startswith("no API token for environment 'dev': set GANYMEDE_API")
+
+
+def test_a_bad_limit_names_its_key(tmp_path):
+    text = CONFIG + "\n[archive]\nmax_entries = -1\n"
+    (tmp_path / "ganymede.toml").write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path, {})
+    assert caught.value.setting == "archive.max_entries"
+    assert str(caught.value).count("archive.max_entries") == 1

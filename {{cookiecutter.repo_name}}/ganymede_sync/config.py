@@ -177,10 +177,12 @@ class Settings:
         """Return the API token of ``environment``, or say where to put it (never what it is)."""
         token = self.token_for(environment)
         if not token:
+            variable = token_variable(environment.folder)
             raise ConfigError(
-                f"no API token for environment '{environment.folder}': set "
-                f"{token_variable(environment.folder)} (or {TOKEN_VARIABLE}) in {DOTENV_FILE} "
-                f"or the environment to the token of Ganymede environment '{environment.name}'"
+                f"no API token for environment '{environment.folder}'",
+                hint=f"set {variable} (or {TOKEN_VARIABLE}) in {DOTENV_FILE} or the "
+                f"environment to the token of Ganymede environment '{environment.name}'",
+                setting=variable,
             )
         problem = token_problem(token)
         if problem:
@@ -324,7 +326,10 @@ def _line(table: Mapping[str, object], key: str, default: str) -> str:
     """Read a ``[sync]`` text: one line, not empty (the pull workflow reads it as an output)."""
     value = table.get(key, default)
     if not isinstance(value, str) or not value.strip() or not value.isprintable():
-        raise ConfigError(f"'sync.{key}' in {CONFIG_FILE} must be a non-empty one-line string")
+        raise ConfigError(
+            f"'sync.{key}' in {CONFIG_FILE} must be a non-empty one-line string",
+            setting=f"sync.{key}",
+        )
     return value.strip()
 
 
@@ -332,7 +337,10 @@ def _share(table: Mapping[str, object], key: str, default: float) -> float:
     """Read a share between 0 (exclusive) and 1 (inclusive), such as 0.5."""
     value = table.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-        raise ConfigError(f"'sync.{key}' in {CONFIG_FILE} must be a number above 0, at most 1")
+        raise ConfigError(
+            f"'sync.{key}' in {CONFIG_FILE} must be a number above 0, at most 1",
+            setting=f"sync.{key}",
+        )
     return float(value)
 
 
@@ -385,7 +393,10 @@ def _positive(
 ) -> float:
     value = table.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
-        raise ConfigError(f"'{section}.{key}' in {CONFIG_FILE} must be a positive number")
+        raise ConfigError(
+            f"'{section}.{key}' in {CONFIG_FILE} must be a positive number",
+            setting=f"{section}.{key}",
+        )
     return value
 
 
