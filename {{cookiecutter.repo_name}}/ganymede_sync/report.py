@@ -1,8 +1,9 @@
-"""Everything a person or GitHub's step summary sees of a pull, a deploy or a status.
+"""Everything a person or GitHub's step summary sees of the tasks' work.
 
-The runners (``pull``, ``deploy``) return results as data; this module turns them
-into text: terminal lines and tables, JSON-ready data, unified diffs, and markdown
-for the step summary.
+The runners (``pull``, ``deploy`` for deploy and status, ``promote`` for diff and
+promote) return results as data; this module turns them into text: terminal lines
+and tables, JSON-ready data, unified diffs, markdown for the step summary and the
+body of a promotion's pull request.
 
 Never does: print, decide anything about a plan, or show unchanged files one by
 one (a lab environment has hundreds; the totals count them).
