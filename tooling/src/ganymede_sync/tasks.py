@@ -1,0 +1,472 @@
+"""Invoke tasks of this repository: `invoke --list` shows them, `invoke --help TASK` explains one.
+
+This file is wiring only: each task parses its options, calls `ganymede_sync`, prints
+the result and turns an expected failure into a one-line message and exit code 1.
+The same tasks run on a laptop and in the GitHub workflows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from invoke import Exit, task
+
+from ganymede_sync.config import (
+    API_URL_VARIABLE,
+    ENVIRONMENT_VARIABLE,
+    SUBDOMAIN_VARIABLE,
+    TOKEN_VARIABLE,
+)
+from ganymede_sync.errors import GanymedeSyncError, Interrupted
+
+
+def emit(text: str) -> None:
+    """Print ``text``; when the reader went away (``invoke pull | head``), stop quietly.
+
+    Standard output is pointed at /dev/null first, so Python's final flush at exit
+    cannot raise the same error again.
+    """
+    import os
+    import sys
+
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise Exit(code=0) from None
+
+
+@contextlib.contextmanager
+def expected_failures(after_interrupt: str = "nothing was changed") -> Iterator[None]:
+    """Show an expected failure as `error: ...` and exit 1, without a traceback.
+
+    Ctrl-C exits 130 with ``after_interrupt``: what is true of a task stopped midway.
+    """
+    try:
+        yield
+    except Interrupted as error:
+        raise Exit(f"error: interrupted; {error}", code=130) from None
+    except GanymedeSyncError as error:
+        raise Exit(f"error: {error}", code=1) from None
+    except KeyboardInterrupt:
+        raise Exit(f"error: interrupted; {after_interrupt}", code=130) from None
+
+
+@task
+def init(c):
+    """Create the git repository with a first commit (safe to run again)."""
+    from ganymede_sync import gitops
+    from ganymede_sync.config import load_settings
+
+    with expected_failures():
+        settings = load_settings()
+        emit(gitops.init_repository(settings.root, branch=settings.default_branch))
+
+
+# --- pull ---------------------------------------------------------------------
+RETARGET_HELP = (
+    "use the Ganymede tenant/environment resolved now although the folder is bound to "
+    f"another (set by {ENVIRONMENT_VARIABLE} or {SUBDOMAIN_VARIABLE}, or an edited ganymede.toml)"
+)
+FORCE_HELP = "overwrite the other side's changes ({what})"
+"""-f is --force in every task that has it: the option that lets one side overwrite the other."""
+
+
+@task(
+    help={
+        "env": "environment folder to pull into (e.g. dev)",
+        "force": FORCE_HELP.format(
+            what="local changes to files Ganymede also changed; allows large removals"
+        ),
+        "flow": "pull only this flow (its id as in Ganymede); other flows stay as they are",
+        "no_lib": "leave lib/ out of the pull",
+        "commit": "commit the folder and its manifest as 'Sync flows in environment ...'",
+        "retarget": RETARGET_HELP + "; the pull then binds the folder to it",
+        "skip_invalid": "leave out files whose names a checkout cannot keep; update the rest",
+    }
+)
+def pull(
+    c,
+    env=None,
+    force=False,
+    flow=None,
+    no_lib=False,
+    commit=False,
+    retarget=False,
+    skip_invalid=False,
+):
+    """Bring an environment's flow code from Ganymede into its folder."""
+    import os
+    import sys
+
+    from ganymede_sync.config import load_settings
+    from ganymede_sync.progress import progress_display
+    from ganymede_sync.pull import PullOptions, run_pull
+    from ganymede_sync.report import describe_pull
+
+    options = PullOptions(
+        flow=flow, include_lib=not no_lib, force=force, commit=commit, retarget=retarget,
+        skip_invalid=skip_invalid,
+    )  # fmt: skip
+    with expected_failures(), progress_display(sys.stderr, os.environ) as display:
+        result = run_pull(load_settings(), env, options, progress=display)
+    emit("\n".join(describe_pull(result)))
+
+
+# --- deploy -------------------------------------------------------------------
+@task(
+    help={
+        "env": "environment folder to deploy (e.g. dev)",
+        "force": FORCE_HELP.format(what="send files that were also changed in Ganymede"),
+        "dry_run": "show the plan and let Ganymede validate it, without committing",
+        "retarget": RETARGET_HELP + " (this run only)",
+        "allow_dirty": "send files with uncommitted changes (the Ganymede commit message says so)",
+        "author_email": "Ganymede user email for the commit (default: author of HEAD)",
+        "message": "commit message in Ganymede (default: the commits being deployed)",
+    }
+)
+def deploy(
+    c, env=None, force=False, dry_run=False, retarget=False, allow_dirty=False,
+    author_email=None, message=None,
+):  # fmt: skip
+    """Send the committed flow code of an environment folder to Ganymede."""
+    import os
+    import sys
+
+    from ganymede_sync.config import load_settings
+    from ganymede_sync.deploy import DeployOptions, run_deploy
+    from ganymede_sync.progress import progress_display
+    from ganymede_sync.report import deploy_line
+
+    options = DeployOptions(
+        dry_run=dry_run, force=force, retarget=retarget, allow_dirty=allow_dirty,
+        author_email=author_email, message=message,
+    )  # fmt: skip
+    stopped = f"run invoke status --env {env} to see whether the deploy reached Ganymede"
+    with expected_failures(stopped), progress_display(sys.stderr, os.environ) as display:
+        result = run_deploy(
+            load_settings(), env, options, show=display.then(emit), progress=display,
+            environ=os.environ,
+        )  # fmt: skip
+    emit(deploy_line(result))
+
+
+@task(
+    help={
+        "env": "environment folder to plan (e.g. dev)",
+        "retarget": RETARGET_HELP + " (this run only)",
+        "allow_dirty": "plan as deploy --allow-dirty would (uncommitted files are not refused)",
+        "json": "print the plan as JSON (path, status, target) instead of a table",
+        "diff": "show a unified diff of each file to send against Ganymede's content",
+        "offline": "plan against the last pull, without reading Ganymede (no token needed)",
+    }
+)
+def status(c, env=None, retarget=False, allow_dirty=False, json=False, diff=False, offline=False):
+    """Show what a deploy would send. Exit 0: nothing to send, 2: something, 1: refused/error."""
+    import json as json_module
+    import os
+    import sys
+
+    from ganymede_sync.config import load_settings
+    from ganymede_sync.deploy import StatusOptions, run_status
+    from ganymede_sync.progress import progress_display
+    from ganymede_sync.report import status_data
+
+    options = StatusOptions(retarget=retarget, allow_dirty=allow_dirty, offline=offline, diff=diff)
+    # With --json, standard output carries the JSON document and nothing else.
+    show = (lambda text: None) if json else emit
+    with expected_failures(), progress_display(sys.stderr, os.environ) as display:
+        result = run_status(
+            load_settings(), env, options, show=display.then(show), progress=display,
+            environ=os.environ,
+        )  # fmt: skip
+    if json:
+        emit(json_module.dumps(status_data(result, with_diffs=diff), indent=2))
+    if result.exit_code:
+        raise Exit(code=result.exit_code)
+
+
+@task(help={"env": "check only this environment folder (default: all)"})
+def check(c, env=None):
+    """Validate flow code offline: Python compiles, no stray or new node files."""
+    from ganymede_sync.check import check_environment
+    from ganymede_sync.config import load_settings
+    from ganymede_sync.deploy import restore_first
+
+    with expected_failures():
+        settings = load_settings()
+        folders = [settings.environment(env)] if env else list(settings.environments.values())
+        for folder in folders:
+            restore_first(folder, print)
+        problems = [problem for folder in folders for problem in check_environment(folder)]
+    if problems:
+        emit("\n".join(str(problem) for problem in problems))
+        raise Exit(f"error: {len(problems)} problem(s) in flow code: fix them, then check again", 1)
+    emit(f"checked {', '.join(f.folder + '/' for f in folders)}: no problems")
+
+
+# --- test ---------------------------------------------------------------------
+@task(help={"env": "test only this environment folder's nodes (default: every folder)"})
+def test(c, env=None):
+    """Run the flow tests: the integrity check of every node, then your own tests.
+
+    Tests go in tests/. The integrity test needs no code: every node must import
+    (its folder's lib/ as lib, a stand-in for ganymede_sdk) and define execute. Your
+    own tests load a node and call execute with data of their own, for example:
+
+        def test_my_node(node, ganymede_context):
+            my_node = node("dev", "my-flow", "My_Node")
+            context = ganymede_context(tables={"samples": pandas.DataFrame(...)})
+            result = my_node.execute(None, ganymede_context=context)
+            assert list(result.tables_to_upload["results"]["ok"]) == [True]
+
+    tests/test_example_flow.py is a worked example; docs/testing.md explains more.
+    Arguments after -- go to pytest: invoke test --env dev -- -k delta -x
+    """
+    import subprocess
+    import sys
+
+    from ganymede_sync.config import load_settings
+    from ganymede_sync.testing.runner import (
+        arguments_after_dashes,
+        check_flow_packages,
+        pytest_command,
+    )
+
+    with expected_failures():
+        settings = load_settings()
+        check_flow_packages(settings.root)
+        extra = arguments_after_dashes(c.remainder, sys.argv)
+        command = pytest_command(settings, env, extra)
+    code = subprocess.call(command, cwd=settings.root)
+    if code:
+        raise Exit(f"error: flow tests failed (pytest exit code {code})", code=code)
+
+
+# --- emulator -----------------------------------------------------------------
+EMULATOR_TOKEN = "local-emulator-token"  # noqa: S105 - opens only the local emulator
+
+
+@task(
+    help={
+        "port": "port to listen on (default 8765; 0 picks a free one)",
+        "data_dir": "where the emulator keeps its state (default .emulator/)",
+        "seed": "'example' starts with example flows, 'none' with empty environments",
+    }
+)
+def emulator(c, port=8765, data_dir=".emulator", seed="example"):
+    """Run a local Ganymede emulator to try pulls and deploys offline.
+
+    It serves the Ganymede environments named in ganymede.toml with a fixed local token
+    (not a secret: it only opens this emulator) and registers as users the email git
+    records as your commits' author, and GANYMEDE_AUTHOR_EMAIL if set, so deploys of
+    your own commits are accepted. State stays in DATA_DIR between runs.
+    """
+    from ganymede_sync import gitops
+    from ganymede_sync.config import load_settings
+    from ganymede_sync.emulator import Emulator, serve_until_signalled
+
+    with expected_failures():
+        settings = load_settings()
+    names = tuple(dict.fromkeys(env.name for env in settings.environments.values()))
+    # The emails deploys will name: git's author identity, and GANYMEDE_AUTHOR_EMAIL.
+    users = tuple(
+        dict.fromkeys(e for e in (gitops.author_email(settings.root), settings.author_email) if e)
+    )
+    state = settings.root / data_dir
+
+    def how_to_use(server):
+        return [
+            f"token: {EMULATOR_TOKEN}   state: {state}",
+            "In another shell (each folder keeps its own environment from ganymede.toml):",
+            f"export {API_URL_VARIABLE}={server.url} {TOKEN_VARIABLE}={EMULATOR_TOKEN}",
+        ]
+
+    try:
+        server = Emulator(
+            state,
+            api_key=EMULATOR_TOKEN,
+            environments=names,
+            users=users or ("you@example.com",),
+            seed=seed,
+            port=int(port),
+        )
+        serve_until_signalled(server, how_to_use)
+    except (OSError, ValueError) as error:
+        raise Exit(f"error: the emulator could not start: {error}", code=1) from None
+    emit("emulator stopped")
+
+
+# --- set-up -------------------------------------------------------------------
+@task(
+    iterable=["env"],
+    help={
+        "repo": "GitHub repository OWNER/NAME (default: the one gh sees here)",
+        "env": "environment folder to set up (repeatable; default: all)",
+        "dry_run": "print every step without changing anything",
+    },
+)
+def github_setup(c, repo=None, env=None, dry_run=False):
+    """Configure the GitHub side (variables, environments, secrets, permissions) via gh.
+
+    The API token of each environment is asked without echo on a terminal; otherwise
+    standard input gives one line per environment, in the order of --env (or of
+    ganymede.toml), and an empty line keeps a secret that is already set.
+    """
+    import os
+
+    from ganymede_sync import github
+    from ganymede_sync.config import load_settings
+
+    with expected_failures("run invoke github-setup again: it does only what is missing"):
+        # Each environment's own name from ganymede.toml, not a local override for one.
+        settings = load_settings(environ={**os.environ, ENVIRONMENT_VARIABLE: ""})
+        target = github.target_from_settings(settings, env or ())
+        if dry_run:
+            state, note = github.state_for_dry_run(repo, target.environments)
+            steps = github.plan_setup(state, target)
+            emit(
+                "\n".join(
+                    [*([note] if note else []), *github.describe_dry_run(state.repository, steps)]
+                )
+            )
+            return
+        cli = github.connect()
+        state = github.read_state(cli, github.resolve_repository(cli, repo), target.environments)
+        tokens = github.read_tokens(state, target)
+        steps = github.plan_setup(state, target, new_tokens=tokens)
+        github.apply_plan(cli, steps, tokens, before_step=lambda s: emit(f"- {s.description}"))
+    emit(f"{state.repository}: " + (f"{len(steps)} step(s) done" if steps else "already set up"))
+
+
+@task(help={"env": "environment folder whose sync pull request is described"})
+def sync_request(c, env=None):
+    """Print the sync pull request's branch, commit message and identity as name=value lines.
+
+    Read from ganymede.toml; the pull workflow appends them to $GITHUB_OUTPUT.
+    """
+    from ganymede_sync.config import load_settings
+    from ganymede_sync.sync_request import as_output_lines, sync_request
+
+    with expected_failures():
+        settings = load_settings()
+        emit(as_output_lines(sync_request(settings, settings.environment(env))))
+
+
+@task(help={"env": "check only this environment folder (default: all)"})
+def doctor(c, env=None):
+    """Check configuration, token, API, git and GitHub, with a fix for each problem."""
+    from ganymede_sync import doctor as checkup
+
+    with expected_failures():
+        checks = checkup.run_checks(folder=env)
+    for check in checks:
+        emit(checkup.format_check(check))
+    failed = sum(not check.ok for check in checks)
+    if failed:
+        raise Exit(f"doctor: {failed} problem(s) found: apply the fix lines above", code=1)
+    emit("doctor: everything checked is in place")
+
+
+# --- changed environments -----------------------------------------------------
+@task(
+    help={
+        "before": "commit before the change (push: the old tip; pull request: the merge "
+        "commit's first parent); all zeros or unknown: every folder with files",
+        "after": "commit after the change (default: HEAD)",
+    }
+)
+def changed_environments(c, before="", after="HEAD"):
+    """Print the pulled environment folders changed between two commits, as a JSON list."""
+    import json
+    import os
+    import sys
+
+    from ganymede_sync.changes import changed_environments as find_changed
+    from ganymede_sync.config import load_settings
+
+    with expected_failures():
+        settings = load_settings()
+        changes = find_changed(settings, before or None, after)
+    for note in changes.notes(settings):
+        # A workflow command on a runner (shown on the run's page), a plain note elsewhere.
+        prefix = "::notice title=Folder skipped::" if os.environ.get("GITHUB_ACTIONS") else "note: "
+        print(prefix + note, file=sys.stderr)
+    emit(json.dumps(changes.folders))
+    # In a workflow step, also hand the list to later jobs as the output `environments`.
+    output = os.environ.get("GITHUB_OUTPUT")
+    if output:
+        with open(output, "a", encoding="utf-8") as handle:
+            handle.write(f"environments={json.dumps(changes.folders)}\n")
+
+
+# --- promote --------------------------------------------------------------------
+# Short flags would give -f to --flow here; -f means --force in every task.
+@task(
+    auto_shortflags=False,
+    help={
+        "env": "environment folder to compare (e.g. dev)",
+        "against": "environment folder to compare it with (e.g. prod)",
+        "flow": "compare only this flow (lib/ left out)",
+        "stat": "list what differs without the line-by-line diffs",
+    },
+)
+def diff(c, env=None, against=None, flow=None, stat=False):
+    """Show how two environment folders differ; exit 1 when they do (usable in CI)."""
+    from ganymede_sync.config import load_settings
+    from ganymede_sync.promote import diff_environments
+    from ganymede_sync.report import describe_comparison, unified_diffs
+
+    with expected_failures():
+        comparison = diff_environments(load_settings(), env, against, flow)
+    lines = describe_comparison(comparison)
+    if not stat:
+        lines = [*lines, *unified_diffs(comparison)]
+    emit("\n".join(lines))
+    if comparison.differs:
+        raise Exit(code=1)
+
+
+@task(
+    auto_shortflags=False,  # as for diff: -f means --force in every task
+    iterable=["flow"],
+    help={
+        "from_": "environment folder to promote from (e.g. dev)",
+        "to": "environment folder to promote into (e.g. prod)",
+        "flow": "promote only this flow (repeatable, or comma-separated; default: every flow)",
+        "lib": "promote lib/ too (default; --no-lib leaves the target's lib/ as it is)",
+        "commit": "commit on branch promote/<from>-to-<to>",
+        "body_file": "also write the plan as markdown to this file (a pull request's body)",
+    },
+)
+def promote(c, from_=None, to=None, flow=None, lib=True, commit=False, body_file=None):
+    """Make the target folder's flow code equal to the source's, after showing its deploy plan.
+
+    Reads only the target's current state from Ganymede (GANYMEDE_API_TOKEN must be the
+    target's token); refuses when the target lacks a node the promoted code needs.
+    """
+    import os
+    import sys
+    from pathlib import Path
+
+    from ganymede_sync import promote as promoting
+    from ganymede_sync import report
+    from ganymede_sync.config import load_settings
+    from ganymede_sync.progress import progress_display
+
+    flows = [name.strip() for value in flow or () for name in value.split(",") if name.strip()]
+    stopped = "git status shows whether any file of the target folder changed"
+    with expected_failures(stopped), progress_display(sys.stderr, os.environ) as display:
+        settings = load_settings()
+        promotion = promoting.prepare_promotion(
+            settings, from_, to, flows, include_lib=lib, commit=commit
+        )
+        result = promoting.run_promotion(
+            settings, promotion, display.then(emit), commit=commit, progress=display
+        )
+    body = report.pull_request_body(result)
+    if body_file:
+        Path(body_file).write_text(body, encoding="utf-8")
+    report.append_step_summary(body, os.environ)
+    emit("\n".join(report.describe_promotion(result)))
