@@ -114,11 +114,12 @@ def main(argv: Sequence[str]) -> int:
         environments = environments_for(suites, sizes)
         template = workspace.copy_template(scratch / "template")
         root = workspace.generate(template, scratch / "repo", environments)
-        workspace.import_package(root)
+        source = workspace.package_source(template)
+        workspace.import_package(source)
         with contextlib.ExitStack() as stack:
             emulator = None
             if suites != ["generation"] and workspace.has_module(EMULATOR):
-                process = workspace.EmulatorProcess(root, scratch / "emulator", environments)
+                process = workspace.EmulatorProcess(source, scratch / "emulator", environments)
                 emulator = stack.enter_context(process)
             library = Library(root, emulator.url if emulator else "")
             ctx = Context(repeat, scratch, template, root, emulator, library, args.quick)

@@ -1,6 +1,6 @@
-"""Child process that serves a generated repository's emulator for the benchmarks.
+"""Child process that serves the tooling's emulator for the benchmarks.
 
-Arguments: repository root, data folder, API key, user email, environment names.
+Arguments: the package's source folder, data folder, API key, user email, environment names.
 Prints one JSON line (URL and pipeline repository of each environment), then
 serves until its standard input closes. Runs alone so that serving neither
 competes for the measured process's interpreter lock nor adds to its memory.
@@ -13,8 +13,8 @@ import sys
 
 
 def main(argv: list[str]) -> int:
-    root, data_dir, api_key, user, *environments = argv
-    sys.path.insert(0, root)
+    source, data_dir, api_key, user, *environments = argv
+    sys.path.insert(0, source)
     from ganymede_sync.emulator import Emulator
 
     emulator = Emulator(

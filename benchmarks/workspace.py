@@ -1,9 +1,9 @@
 """Scratch repositories for a benchmark run: generate, import, serve, populate.
 
-Generates the repository from the template into a temporary folder, imports its
-`ganymede_sync` package from there, runs its emulator in a separate process (so
-the server neither shares our interpreter lock nor counts in our memory), and
-writes synthetic environments straight into the emulator's pipeline repositories
+Generates the repository from a copy of the template into a temporary folder,
+imports the `ganymede_sync` package from that copy's `tooling/src`, runs its
+emulator in a separate process (so the server neither shares our interpreter lock
+nor counts in our memory), and writes synthetic environments straight into the emulator's pipeline repositories
 with plain git, one commit per change. Never touches the template checkout.
 """
 
@@ -79,11 +79,16 @@ def generate(template: Path, output_dir: Path, environments: Iterable[str] = ("d
     return root
 
 
-def import_package(root: Path) -> ModuleType:
-    """Import `ganymede_sync` from a generated repository, first on sys.path."""
+def package_source(template: Path) -> Path:
+    """Where the template copy keeps the tooling package's source (`tooling/src`)."""
+    return template / "tooling" / "src"
+
+
+def import_package(source: Path) -> ModuleType:
+    """Import `ganymede_sync` from ``source`` (a package source folder), first on sys.path."""
     for name in [name for name in sys.modules if name.split(".")[0] == "ganymede_sync"]:
         del sys.modules[name]
-    sys.path.insert(0, str(root))
+    sys.path.insert(0, str(source))
     importlib.invalidate_caches()
     return importlib.import_module("ganymede_sync")
 
@@ -122,10 +127,10 @@ def _pipeline_path(repo_path: str) -> str:
 
 
 class EmulatorProcess:
-    """The generated repository's emulator, served by a child process."""
+    """The tooling's emulator, imported from ``source``, served by a child process."""
 
-    def __init__(self, root: Path, data_dir: Path, environments: Iterable[str]) -> None:
-        self.root = root
+    def __init__(self, source: Path, data_dir: Path, environments: Iterable[str]) -> None:
+        self.source = source
         self.data_dir = data_dir
         self.environments = list(environments)
         self.url = ""
@@ -134,7 +139,7 @@ class EmulatorProcess:
 
     def __enter__(self) -> EmulatorProcess:
         script = Path(__file__).with_name("emulator_process.py")
-        command = [sys.executable, str(script), str(self.root), str(self.data_dir), TOKEN, AUTHOR]
+        command = [sys.executable, str(script), str(self.source), str(self.data_dir), TOKEN, AUTHOR]
         self._process = subprocess.Popen(
             [*command, *self.environments],
             stdin=subprocess.PIPE,

@@ -65,7 +65,8 @@ note: environments: {", ".join(names)}
 Next steps (README.md, "First-time set-up"):
   cd {ANSWERS["repo_name"]}
   python3 -m venv .venv && . .venv/bin/activate
-  pip install --require-hashes -r requirements-dev.txt -r requirements-flows.txt
+  pip install --require-hashes -r .ganymede-sync/requirements.txt \\
+      -r requirements-dev.txt -r requirements-flows.txt
   invoke init                          # git repository with a first commit
   echo "{token_variable(first)}=..." >> .env   # the API token of environment '{first}'
   invoke pull --env {first} --commit     # first pull, committed

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import venv
 from pathlib import Path
 
 from cookiecutter.main import cookiecutter
@@ -24,6 +25,8 @@ TOKEN = "demo-token"  # noqa: S105 - the emulator's local token, not a secret
 USER_EMAIL = "demo@example.com"
 LISTENING = "Ganymede emulator listening on "
 MARKER = ".ganymede-demo-output"
+PYTHONS = ("/python", "\\python.exe")
+"""Shown as `python`: the interpreter of the repository's own .venv."""
 
 
 def step(title: str) -> None:
@@ -32,7 +35,7 @@ def step(title: str) -> None:
 
 def run(command: list[str], cwd: Path, env: dict[str, str], ok: tuple[int, ...] = (0,)) -> None:
     """Show and run a command; stop the demo if it fails (exits with a code not in ``ok``)."""
-    shown = shlex.join(Path(part).name if part == sys.executable else part for part in command)
+    shown = shlex.join(Path(part).name if part.endswith(PYTHONS) else part for part in command)
     print(f"$ {shown}", flush=True)
     if subprocess.call(command, cwd=cwd, env=env) not in ok:
         raise SystemExit(f"demo: '{shown}' failed; see the output above")
@@ -59,11 +62,26 @@ def generate(output: Path) -> Path:
     return Path(repo)
 
 
+def install_tooling(repo: Path, env: dict[str, str]) -> Path:
+    """Install what the repository pins into its own .venv, as its README says; return its python.
+
+    The tooling is the wheel in .ganymede-sync/, checked against its sha256 like every
+    other package (pip's --require-hashes).
+    """
+    step("Install the pinned tooling (hash-checked) and the flows' packages into .venv")
+    venv.EnvBuilder(with_pip=True).create(repo / ".venv")
+    python = repo / ".venv" / ("Scripts" if os.name == "nt" else "bin") / "python"
+    pins = ["-r", ".ganymede-sync/requirements.txt", "-r", "requirements-flows.txt"]
+    quiet = ["--quiet", "--disable-pip-version-check"]
+    run([str(python), "-m", "pip", "install", *quiet, "--require-hashes", *pins], repo, env)
+    return python
+
+
 def start_emulator(
-    repo: Path, data_dir: Path, env: dict[str, str]
+    python: Path, repo: Path, data_dir: Path, env: dict[str, str]
 ) -> tuple[subprocess.Popen[str], str]:
     step("Start the local Ganymede emulator with example flows")
-    command = [sys.executable, "-m", "ganymede_sync.emulator", "--host", "127.0.0.1"]
+    command = [str(python), "-m", "ganymede_sync.emulator", "--host", "127.0.0.1"]
     command += ["--port", "0", "--data-dir", str(data_dir), "--api-key", TOKEN]
     command += ["--environment", "dev", "--environment", "prod", "--user", USER_EMAIL]
     command += ["--seed", "example"]
@@ -86,9 +104,9 @@ def first_function(folder: Path) -> Path:
     return candidates[0]
 
 
-def edit_and_deploy(repo: Path, env: dict[str, str]) -> str:
+def edit_and_deploy(python: Path, repo: Path, env: dict[str, str]) -> str:
     """Pull, test, edit, plan and deploy dev; return the edited node's path."""
-    invoke = [sys.executable, "-m", "invoke"]
+    invoke = [str(python), "-m", "invoke"]
     step("Pull environment dev into dev/ and commit it")
     run([*invoke, "pull", "--env", "dev", "--commit"], repo, env)
     step("Test the flow code offline: every node imports, the example test passes")
@@ -110,9 +128,9 @@ def edit_and_deploy(repo: Path, env: dict[str, str]) -> str:
     return relative
 
 
-def promote_to_prod(repo: Path, env: dict[str, str], relative: str) -> None:
+def promote_to_prod(python: Path, repo: Path, env: dict[str, str], relative: str) -> None:
     """Promote the reviewed change from dev to prod, as the promote workflow's PR would."""
-    invoke = [sys.executable, "-m", "invoke"]
+    invoke = [str(python), "-m", "invoke"]
     flow = relative.split("/")[1]
     step("Pull environment prod into prod/ and commit it")
     run([*invoke, "pull", "--env", "prod", "--commit"], repo, env)
@@ -154,15 +172,18 @@ def main() -> int:
     )
     output = parser.parse_args().output.resolve()
     repo = generate(output)
+    python = install_tooling(repo, demo_environment())
     data_dir = output / "emulator"
-    server, url = start_emulator(repo, data_dir, demo_environment())
+    server, url = start_emulator(python, repo, data_dir, demo_environment())
     try:
         env = demo_environment(url)
         step("Create the git repository")
-        run([sys.executable, "-m", "invoke", "init"], repo, env)
-        edited = edit_and_deploy(repo, env)
+        run([str(python), "-m", "invoke", "init"], repo, env)
+        step("Which tooling runs here: its version and its pinned wheel")
+        run([str(python), "-m", "invoke", "doctor", "--env", "dev"], repo, env, ok=(0, 1))
+        edited = edit_and_deploy(python, repo, env)
         show_result(data_dir, env, "dev")
-        promote_to_prod(repo, env, edited)
+        promote_to_prod(python, repo, env, edited)
         show_result(data_dir, env, "prod")
     finally:
         server.terminate()

@@ -1,7 +1,7 @@
 """One rule for environment folder names: the generation hook and ganymede.toml agree.
 
 The hook checks the ``environments`` answer before any file exists, so it cannot
-import the generated package; the generated ``ganymede_sync/folders.py`` checks
+import the tooling package; the tooling's ``ganymede_sync/folders.py`` checks
 ``ganymede.toml``. One table of cases drives the hook, the shared module and
 ``load_settings`` itself, so the two copies cannot drift apart.
 """
@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import TEMPLATE
 from tests.test_hooks import render_hook
 
-GENERATED = TEMPLATE / "{{cookiecutter.repo_name}}"
+PACKAGE_SOURCE = TEMPLATE / "tooling" / "src"
 
 # name -> accepted as an environment folder
 CASES = {
@@ -46,18 +46,18 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def generated_package():
-    """Import the generated package straight from the template (it is copied unrendered).
+    """Import the tooling package straight from its source in the template.
 
     No byte-code is written: nothing may appear inside the template's folder.
     """
-    sys.path.insert(0, str(GENERATED))
+    sys.path.insert(0, str(PACKAGE_SOURCE))
     writes, sys.dont_write_bytecode = sys.dont_write_bytecode, True
     try:
         folders = importlib.import_module("ganymede_sync.folders")
         yield folders, importlib.import_module("ganymede_sync.config")
     finally:
         sys.dont_write_bytecode = writes
-        sys.path.remove(str(GENERATED))
+        sys.path.remove(str(PACKAGE_SOURCE))
         for name in [name for name in sys.modules if name.startswith("ganymede_sync")]:
             del sys.modules[name]
 

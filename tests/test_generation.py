@@ -52,7 +52,8 @@ def test_generated_tree_has_the_skeleton(generated):
         "ganymede.toml",
         "tasks.py",
         "pyproject.toml",
-        "requirements.txt",
+        ".ganymede-sync/requirements.txt",
+        ".ganymede-sync/dependencies.txt",
         "requirements-dev.txt",
         "requirements-flows.in",
         "requirements-flows.txt",
@@ -62,8 +63,6 @@ def test_generated_tree_has_the_skeleton(generated):
         "docs/testing.md",
         ".gitignore",
         ".gitattributes",
-        "ganymede_sync/__init__.py",
-        "ganymede_sync/config.py",
         "tests",
     ):
         assert (repo / relative).exists(), relative

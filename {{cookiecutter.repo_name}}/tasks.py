@@ -1,8 +1,8 @@
 """The Invoke tasks of this repository: `invoke --list`, `invoke --help TASK`.
 
-They come from the pinned tooling package (`ganymede_sync.tasks`, installed from
-.ganymede-sync/), so they are the same code on a laptop and in the workflows. Add a
-task of your own here with `namespace.add_task(your_task)`.
+They come from the pinned tooling (the package `ganymede_sync`, installed
+from .ganymede-sync/), so they are the same code on a laptop and in the
+workflows. Add a task of your own here: `namespace.add_task(your_task)`.
 """
 
 from invoke import Collection

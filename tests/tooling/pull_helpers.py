@@ -47,19 +47,14 @@ def make_repository(root: Path, *, git: bool = True) -> Path:
 
 
 def copy_tooling(root: Path, *names: str) -> Path:
-    """Copy this repository's tasks.py, ganymede_sync/ and ``names`` into ``root``.
+    """Copy this repository's tasks.py and ``names`` into ``root``.
 
     The tests that run the real tasks in a repository of their own share it, so all of
-    them get the same tooling, copied the same way (without __pycache__ folders).
+    them get the same wiring; the package itself is the installed ``ganymede_sync``.
     """
     root.mkdir(parents=True, exist_ok=True)
     for name in ("tasks.py", *names):
         shutil.copy2(REPOSITORY / name, root / name)
-    shutil.copytree(
-        REPOSITORY / "ganymede_sync",
-        root / "ganymede_sync",
-        ignore=shutil.ignore_patterns("__pycache__"),
-    )
     return root
 
 

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import httpx
 import pytest
 
+import ganymede_sync.emulator as emulator_package
 from ganymede_sync.emulator import Emulator
 
 KEY = "test-token"
@@ -546,7 +547,7 @@ def test_a_key_opens_only_its_own_environment(tmp_path):
 
 def test_emulator_imports_nothing_from_the_client_side():
     """Both sides are written from the contract: a shared bug would hide from every test."""
-    package = Path(__file__).resolve().parents[2] / "ganymede_sync" / "emulator"
+    package = Path(emulator_package.__file__).resolve().parent
     for source in package.glob("*.py"):
         for node in ast.walk(ast.parse(source.read_text())):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else []

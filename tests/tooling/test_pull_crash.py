@@ -3,7 +3,7 @@
 Real processes against the emulator on 127.0.0.1: each trial starts a pull in a
 child process (forked from a server that has imported the library once, to keep
 the test short) and ends it abruptly, either at a named point of the apply chosen at
-random (``GANYMEDE_SYNC_CRASH_AT``, which exits as ``kill -9`` would: no clean-up
+random (the child replaces ``sync.checkpoint`` with one that exits as ``kill -9`` would: no clean-up
 runs) or with a real SIGKILL at a random delay once the swap has begun. Then the
 next task (the library call every task makes first, or ``invoke check`` /
 ``invoke status`` themselves) must bring the folder and its manifest back to
@@ -21,6 +21,7 @@ import shutil
 import signal
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from ganymede_sync.config import load_settings
 from ganymede_sync.emulator import Emulator
 from ganymede_sync.errors import Interrupted
 from ganymede_sync.manifest import load_manifest
-from ganymede_sync.sync import CRASH_POINT_VARIABLE, JOURNAL_NAME, restore_interrupted
+from ganymede_sync.sync import JOURNAL_NAME, restore_interrupted
 from tests.tooling.pull_helpers import (
     API_KEY,
     commit_all,
@@ -52,11 +53,26 @@ FORKS = multiprocessing.get_context("forkserver")
 FORKS.set_forkserver_preload(["ganymede_sync.pull", "tests.test_pull_crash"])
 
 
+def crash_at_nth(wanted: str) -> Callable[[str], None]:
+    """A checkpoint that ends the process, as ``kill -9``, the n-th time ``<point>:<n>`` passes."""
+    name, _, count = wanted.partition(":")
+    passed = 0
+
+    def checkpoint(point: str) -> None:
+        nonlocal passed
+        if point == name:
+            passed += 1
+            if passed == int(count or 1):
+                os._exit(137)
+
+    return checkpoint
+
+
 def pull_in_child(root: str, url: str, temporary: str, crash_at: str) -> None:
     """The child's whole life: one pull, as ``invoke pull`` runs it."""
     tempfile.tempdir = temporary
     if crash_at:
-        os.environ[CRASH_POINT_VARIABLE] = crash_at
+        sync_module.checkpoint = crash_at_nth(crash_at)
     settings = load_settings(Path(root), {"GANYMEDE_API_URL": url, "GANYMEDE_API_TOKEN": API_KEY})
     pull_with(settings, "dev", environ={})
 

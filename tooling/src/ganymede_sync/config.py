@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import ClassVar
 from urllib.parse import urlsplit
 
+from ganymede_sync import release
 from ganymede_sync.errors import ConfigError
 from ganymede_sync.folders import folder_name_problem
 
@@ -42,10 +43,8 @@ SUBDOMAIN_VARIABLE = "GANYMEDE_SUBDOMAIN"
 ENVIRONMENT_VARIABLE = "GANYMEDE_ENVIRONMENT"
 API_URL_VARIABLE = "GANYMEDE_API_URL"
 AUTHOR_EMAIL_VARIABLE = "GANYMEDE_AUTHOR_EMAIL"
-CRASH_POINT_VARIABLE = "GANYMEDE_SYNC_CRASH_AT"
 """The names of every ``GANYMEDE_*`` variable the tooling reads, in one place: code and
-messages use these constants, so renaming a variable is one edit (the crash point is a
-fault injection of the tests, see ``sync``)."""
+messages use these constants, so renaming a variable is one edit."""
 OVERRIDE_VARIABLES = (ENVIRONMENT_VARIABLE, SUBDOMAIN_VARIABLE, API_URL_VARIABLE)
 """Variables that change where a folder's code goes; ``doctor`` names the active ones."""
 MIB = 1 << 20
@@ -270,6 +269,7 @@ def load_settings(root: Path | None = None, environ: Mapping[str, str] | None = 
     root = find_root(root)
     variables = {**read_dotenv(root / DOTENV_FILE), **(os.environ if environ is None else environ)}
     data = _read_toml(root / CONFIG_FILE)
+    release.require_minimum(data.get(release.MINIMUM_KEY))
     ganymede = _table(data, "ganymede")
     sync = _table(data, "sync")
     subdomain = variables.get(SUBDOMAIN_VARIABLE) or _string(ganymede, "ganymede.subdomain")

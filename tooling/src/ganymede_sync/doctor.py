@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ganymede_sync import binding, github, gitops
+from ganymede_sync import __version__, binding, github, gitops, release
 from ganymede_sync.client import GanymedeClient
 from ganymede_sync.config import (
     API_URL_VARIABLE,
@@ -72,13 +72,16 @@ def run_checks(
 ) -> list[Check]:
     """Run every check in order; a ``ConfigError`` escapes only for an unknown ``folder``."""
     environ = os.environ if environ is None else environ
+    tooling = check_tooling(start)
     try:
         settings = load_settings(start, environ)
     except ConfigError as error:
         later = ("token", "API", "git", "GitHub")
-        return [_config_failure(error, start)] + [skipped(n, f"needs {CONFIG_FILE}") for n in later]
+        failure = _config_failure(error, start)
+        return [tooling, failure] + [skipped(n, f"needs {CONFIG_FILE}") for n in later]
     chosen = [settings.environment(folder)] if folder else list(settings.environments.values())
     return [
+        tooling,
         _config_ok(settings),
         check_folders(settings),
         check_workflows(settings),
@@ -88,6 +91,29 @@ def run_checks(
         *check_git(settings),
         *check_github(settings, _own_names(settings, environ), [e.folder for e in chosen]),
     ]
+
+
+def check_tooling(start: Path | None) -> Check:
+    """The tooling's version, and whether the wheel the repository pins is intact."""
+    name, installed = "tooling", f"ganymede-sync {__version__}"
+    reinstall = f"pip install --require-hashes -r {release.PIN_FILE}"
+    try:
+        root = find_root(start)
+    except ConfigError:
+        return Check(name, ok=True, detail=installed)
+    pin = release.read_pin(root)
+    if pin is None:
+        detail = f"{installed}; {release.PIN_FILE} pins no wheel of it"
+        fix = "restore .ganymede-sync/ from the template (cruft update)"
+        return Check(name, ok=True, detail=detail, fix=fix, warning=True)
+    problem = release.wheel_problem(root, pin)
+    if problem:
+        fix = f"put back the template's wheel (git restore {release.PIN_FOLDER}/, or cruft update)"
+        return Check(name, ok=False, detail=problem, fix=f"{fix}, then {reinstall}")
+    if pin.version != __version__:
+        detail = f"{installed} is installed, but this repository pins {pin.version}"
+        return Check(name, ok=False, detail=detail, fix=reinstall)
+    return Check(name, ok=True, detail=f"{installed}, the wheel pinned in {release.PIN_FILE}")
 
 
 def _config_failure(error: ConfigError, start: Path | None) -> Check:

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ganymede_sync.archive import Snapshot
-from ganymede_sync.config import CRASH_POINT_VARIABLE
 from ganymede_sync.errors import FolderWriteError, Interrupted, LocalChangesError
 from ganymede_sync.layout import Scope, flow_of, walk_managed
 from ganymede_sync.manifest import MANIFEST_MODE, Manifest, save_manifest, sha256_bytes, utc_now
@@ -324,7 +323,7 @@ def apply_plan(
             scratch_folder(parent, staging_prefix(plan.folder), keep_if=_has_journal) as staging,
         ):
             moves, hashes = _stage(plan, snapshot, staging, interrupted)
-            _checkpoint("staged")
+            checkpoint("staged")
             kept = _kept(plan, old_manifest)
             manifest = next_manifest(
                 old_manifest,
@@ -336,7 +335,7 @@ def apply_plan(
             )
             written = _swap(plan, staging, moves, manifest_path, manifest, interrupted)
             _remove_empty_folders(plan.folder, plan.removed)
-            _checkpoint("cleaned")
+            checkpoint("cleaned")
     except OSError as error:
         raise FolderWriteError(
             f"could not update {plan.folder.name}/ ({error.strerror or error})",
@@ -504,11 +503,11 @@ def _swap(
     written = _stage_manifest(manifest_path, manifest, staging, journal)
     record = staging / JOURNAL_NAME
     _write_journal(record, journal)
-    _checkpoint("journal")
+    checkpoint("journal")
     try:
         for source, destination in journal:
             os.replace(source, destination)
-            _checkpoint("move")
+            checkpoint("move")
             if interrupted():
                 raise KeyboardInterrupt
         record.unlink()
@@ -524,7 +523,7 @@ def _swap(
             ) from None
         record.unlink()
         raise
-    _checkpoint("committed")
+    checkpoint("committed")
     return written
 
 
@@ -600,23 +599,14 @@ def _interrupts_held() -> Iterator[Callable[[], bool]]:
         signal.signal(signal.SIGINT, previous)
 
 
-# Fault injection for the crash tests: CRASH_POINT_VARIABLE set to ``<point>:<n>`` ends the
-# process abruptly (no clean-up at all, as ``kill -9``) the n-th time a pull passes that
-# point. Unset in use.
-_crash_counts: dict[str, int] = {}
+def _pass(point: str) -> None:
+    """In use, every point of an apply is passed without stopping."""
 
 
-def _checkpoint(point: str) -> None:
-    """Pass a named point of the apply; the crash tests stop the process at one of them."""
-    wanted = os.environ.get(CRASH_POINT_VARIABLE)
-    if not wanted:
-        return
-    name, _, count = wanted.partition(":")
-    if name != point:
-        return
-    _crash_counts[point] = _crash_counts.get(point, 0) + 1
-    if _crash_counts[point] == int(count or 1):
-        os._exit(137)
+checkpoint: Callable[[str], None] = _pass
+"""Called at each named point of an apply: "staged", "journal", "move", "committed" and
+"cleaned". The template's crash tests replace it inside a child process with one that
+ends that process there, as ``kill -9`` would; no setting or variable can switch it."""
 
 
 def _remove_empty_folders(folder: Path, removed: list[str]) -> None:
