@@ -106,8 +106,8 @@ def command_demo(python: Path, extra: list[str]) -> int:
     return subprocess.call([str(python), str(ROOT / "scripts" / "demo.py"), *extra])
 
 
-def build_wheel(python: Path, output: Path) -> Path:
-    """Build the tooling's wheel into ``output`` and return its path.
+def build_wheel(python: Path, output: Path, tooling: Path = TOOLING) -> Path:
+    """Build the wheel of the package in ``tooling`` into ``output``; return its path.
 
     Reproducible: hatchling fixes every timestamp and file mode, so the same source
     gives the same bytes on any machine (the template's tests check it).
@@ -115,7 +115,7 @@ def build_wheel(python: Path, output: Path) -> Path:
     output.mkdir(parents=True, exist_ok=True)
     command = [str(python), "-m", "pip", "--disable-pip-version-check", "wheel", "--quiet"]
     command += ["--no-deps", "--no-build-isolation", "--no-index", "--wheel-dir", str(output)]
-    run([*command, str(TOOLING)], env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    run([*command, str(tooling)], env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
     (wheel,) = output.glob("ganymede_sync-*.whl")
     return wheel
 
@@ -134,16 +134,23 @@ def pin_lines(wheel: Path) -> str:
     )
 
 
+def release_wheel(python: Path, tooling: Path = TOOLING, pinned: Path = PINNED) -> Path:
+    """Build ``tooling`` and make it the wheel that ``pinned`` holds and pins; return it."""
+    with tempfile.TemporaryDirectory() as scratch:
+        built = build_wheel(python, Path(scratch), tooling)
+        for old in pinned.glob("ganymede_sync-*.whl"):
+            old.unlink()
+        wheel = Path(shutil.copy2(built, pinned / built.name))
+    (pinned / PINNED_REQUIREMENTS.name).write_text(pin_lines(wheel), encoding="utf-8")
+    return wheel
+
+
 def command_build(python: Path, extra: list[str]) -> int:
     """Rebuild the pinned wheel of the generated repository from `tooling/`."""
-    with tempfile.TemporaryDirectory() as scratch:
-        built = build_wheel(python, Path(scratch))
-        for old in PINNED.glob("ganymede_sync-*.whl"):
-            old.unlink()
-        wheel = Path(shutil.copy2(built, PINNED / built.name))
-    PINNED_REQUIREMENTS.write_text(pin_lines(wheel), encoding="utf-8")
+    wheel = release_wheel(python)
     size = wheel.stat().st_size // 1024
-    print(f"dev: built {wheel.relative_to(ROOT)} ({size} KiB) and pinned it in {PINNED_REQUIREMENTS.relative_to(ROOT)}")
+    where = PINNED_REQUIREMENTS.relative_to(ROOT)
+    print(f"dev: built {wheel.relative_to(ROOT)} ({size} KiB) and pinned it in {where}")
     return 0
 
 

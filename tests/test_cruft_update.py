@@ -9,6 +9,7 @@ change without conflicts while every user-owned path stays exactly as the user l
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+import dev
 from tests.conftest import TEMPLATE
 
 if sys.version_info >= (3, 11):
@@ -154,6 +156,56 @@ def test_cruft_update_applies_a_template_change_and_keeps_user_paths(template_re
     assert changed == {".cruft.json", ".github/workflows/ci.yml", "README.md", "CHANGELOG.md"}
 
 
+def bump_a_user_pin(project: Path) -> bytes:
+    """Do what a Dependabot pull request does: a new version and hash of one of the user's pins."""
+    lock = project / "requirements-dev.txt"
+    text = lock.read_text(encoding="utf-8")
+    bumped, count = re.subn(
+        r"^ruff==\S+ \\\n(    --hash=sha256:[0-9a-f]{64}(?: \\)?\n)+",
+        "ruff==99.0.0 \\\n    --hash=sha256:" + "0" * 64 + "\n",
+        text,
+        flags=re.MULTILINE,
+    )
+    assert count == 1, "the ruff pin of requirements-dev.txt was not found"
+    lock.write_text(bumped, encoding="utf-8")
+    commit_all(project, "deps: bump ruff")
+    return bumped.encode()
+
+
+def release_new_tooling(template: Path) -> str:
+    """A template release whose only change is the tooling: a new version of the wheel."""
+    init = template / "tooling" / "src" / "ganymede_sync" / "__init__.py"
+    init.write_text(init.read_text(encoding="utf-8").replace('__version__ = "', '__version__ = "9'))
+    pinned = template / GENERATED / ".ganymede-sync"
+    dev.release_wheel(Path(sys.executable), template / "tooling", pinned)
+    return commit_all(template, "Release the tooling 9.x")
+
+
+@pytest.mark.slow
+def test_a_tooling_upgrade_is_a_small_clean_update_after_a_dependabot_bump(template_repo, tmp_path):
+    """cruft replaces the wheel and its pin line; the user's bumped lock is left alone."""
+    project = generate(template_repo, tmp_path / "out")
+    bumped = bump_a_user_pin(project)
+    (old_wheel,) = (project / ".ganymede-sync").glob("*.whl")
+    release_new_tooling(template_repo)
+
+    result = cruft(project, "update", "--skip-apply-ask", "--allow-untracked-files")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "conflict" not in (result.stdout + result.stderr).lower()
+    assert (project / "requirements-dev.txt").read_bytes() == bumped
+    (new_wheel,) = (project / ".ganymede-sync").glob("*.whl")
+    assert new_wheel.name.startswith("ganymede_sync-9") and not old_wheel.exists()
+    git(project, "add", "--all")
+    changed = set(git(project, "diff", "--cached", "--no-renames", "--name-only").splitlines())
+    pins = ".ganymede-sync/requirements.txt"
+    wheels = {f".ganymede-sync/{wheel.name}" for wheel in (old_wheel, new_wheel)}
+    assert changed == {".cruft.json", pins, *wheels}
+    diff = git(project, "diff", "--cached", "--numstat", "--", pins).split()
+    assert diff[:2] == ["2", "2"], "the pin changes by its wheel line and its hash line"
+    expected = (template_repo / GENERATED / ".ganymede-sync" / new_wheel.name).read_bytes()
+    assert new_wheel.read_bytes() == expected, "the binary wheel arrives intact"
+
+
 @pytest.mark.slow
 def test_cruft_check_reports_a_fresh_repository_as_up_to_date(template_repo, tmp_path):
     project = generate(template_repo, tmp_path / "out")
@@ -173,6 +225,8 @@ def test_generated_pyproject_skips_every_user_owned_path(bake):
         "ganymede.toml",
         "requirements-flows.in",
         "requirements-flows.txt",
+        "requirements-dev.in",
+        "requirements-dev.txt",
         ".github/CODEOWNERS",
     ]
 

@@ -5,8 +5,6 @@ from .ganymede-sync/), so they are the same code on a laptop and in the
 workflows. Add a task of your own here: `namespace.add_task(your_task)`.
 """
 
-from invoke import Collection
+from ganymede_sync.tasks import namespace
 
-from ganymede_sync import tasks
-
-namespace = Collection.from_module(tasks)
+__all__ = ["namespace"]

@@ -1,16 +1,18 @@
-"""Invoke tasks of this repository: `invoke --list` shows them, `invoke --help TASK` explains one.
+"""The Invoke tasks of a generated repository: `invoke --list` shows them.
 
-This file is wiring only: each task parses its options, calls `ganymede_sync`, prints
-the result and turns an expected failure into a one-line message and exit code 1.
-The same tasks run on a laptop and in the GitHub workflows.
+Wiring only: each task parses its options, calls the library, prints the result and
+turns an expected failure into a one-line message and exit code 1. The same tasks
+run on a laptop and in the GitHub workflows; the repository's ``tasks.py`` imports
+``namespace``. This is the one module of the package that imports Invoke.
 """
 
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator
 
-from invoke import Exit, task
+from invoke import Collection, Exit, task
 
 from ganymede_sync.config import (
     API_URL_VARIABLE,
@@ -470,3 +472,7 @@ def promote(c, from_=None, to=None, flow=None, lib=True, commit=False, body_file
         Path(body_file).write_text(body, encoding="utf-8")
     report.append_step_summary(body, os.environ)
     emit("\n".join(report.describe_promotion(result)))
+
+
+namespace = Collection.from_module(sys.modules[__name__])
+"""Every task above: a repository's ``tasks.py`` imports it, and may add its own tasks."""
