@@ -29,9 +29,9 @@ ANSWERS = json.loads(
 
 # Names at the top of the generated repository that an environment folder must not take.
 # The environment folder rule (RESERVED_NAMES, ENVIRONMENT_NAME, environment_folder_problem)
-# is also ganymede_sync/folders.py of the generated repository, which checks ganymede.toml:
-# this hook runs before that file exists and cannot import it (cruft gives hooks no path
-# to the template), so tests/test_folder_rule.py holds both to one table of cases.
+# is also ganymede_sync/folders.py of the tooling package, which checks ganymede.toml:
+# this hook runs before the package is installed and cannot import it (cruft gives hooks
+# no path to the template), so tests/test_folder_rule.py holds both to one table of cases.
 RESERVED_NAMES = frozenset(
     {
         "lib",

@@ -36,8 +36,8 @@ PINNED_COMMENT = re.compile(r"^\s+#\s+(?P<version>v\d+\.\d+\.\d+)\s*$")
 # What a shell step may do: install the pinned tools, call a task or a checker.
 ALLOWED_RUN_LINES = (
     re.compile(
-        r"python -m pip install --require-hashes -r requirements(-dev)?\.txt"
-        r"( -r requirements-flows\.txt)?"
+        r"python -m pip install --require-hashes -r \.ganymede-sync/requirements\.txt"
+        r"( -r requirements-dev\.txt)?( -r requirements-flows\.txt)?"
     ),
     re.compile(r'invoke [a-z-]+( --[a-z-]+( "\$[A-Z_]+")?)*( \$\{FLOW:\+--flow "\$FLOW"\})?'),
     re.compile(r"ruff (check|format --check)"),

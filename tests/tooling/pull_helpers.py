@@ -17,6 +17,7 @@ from ganymede_sync.client import ClientFactory, open_client
 from ganymede_sync.config import Settings, load_settings
 from ganymede_sync.emulator import Emulator
 from ganymede_sync.pull import PullOptions, PullResult, run_pull
+from ganymede_sync.release import PIN_FOLDER
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 """This repository: its tasks.py is what the end-to-end tests run."""
@@ -47,14 +48,15 @@ def make_repository(root: Path, *, git: bool = True) -> Path:
 
 
 def copy_tooling(root: Path, *names: str) -> Path:
-    """Copy this repository's tasks.py and ``names`` into ``root``.
+    """Copy this repository's tasks.py, its pinned tooling and ``names`` into ``root``.
 
     The tests that run the real tasks in a repository of their own share it, so all of
-    them get the same wiring; the package itself is the installed ``ganymede_sync``.
+    them get the same wiring and pin; the code that runs is the installed ``ganymede_sync``.
     """
     root.mkdir(parents=True, exist_ok=True)
     for name in ("tasks.py", *names):
         shutil.copy2(REPOSITORY / name, root / name)
+    shutil.copytree(REPOSITORY / PIN_FOLDER, root / PIN_FOLDER, dirs_exist_ok=True)
     return root
 
 

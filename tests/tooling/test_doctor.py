@@ -119,6 +119,7 @@ def test_healthy_repository_passes_every_check_in_order(
 
     assert failures(checks) == []
     assert [check.name for check in checks] == [
+        "tooling",
         "configuration",
         "environment folders",
         "workflows",
@@ -185,7 +186,8 @@ def test_missing_configuration_fails_first_and_skips_the_rest(
     result = run_doctor(tmp_path, env={})
 
     assert result.returncode == 1
-    lines = result.stdout.splitlines()
+    tooling, *lines = result.stdout.splitlines()
+    assert tooling.startswith("[ok]   tooling: ganymede-sync ")
     assert lines[0].startswith("[FAIL] configuration: no ganymede.toml in")
     assert (
         lines[1] == "       fix: run this in your repository's folder (the one with ganymede.toml)"
@@ -197,7 +199,7 @@ def test_missing_configuration_fails_first_and_skips_the_rest(
 def test_invalid_configuration_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "ganymede.toml").write_text("[ganymede\n", encoding="utf-8")
 
-    check = doctor.run_checks(tmp_path, environ={})[0]
+    check = doctor.run_checks(tmp_path, environ={})[1]
 
     assert not check.ok
     assert "not valid TOML" in check.detail

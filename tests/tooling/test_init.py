@@ -38,7 +38,7 @@ def test_init_creates_a_first_commit_on_the_chosen_branch(project):
     assert repo.active_branch.name == "release/flows"
     assert "first commit" in message
     committed = set(repo.git.ls_files().splitlines())
-    assert {"ganymede.toml", "tasks.py", "ganymede_sync/config.py"} <= committed
+    assert {"ganymede.toml", "tasks.py", ".ganymede-sync/requirements.txt"} <= committed
     assert not repo.is_dirty(untracked_files=True)
 
 

@@ -234,7 +234,7 @@ def ctrl_c(monkeypatch):
                     os.kill(os.getpid(), signal.SIGINT)
                     sent.append(point)
 
-        monkeypatch.setattr(sync_module, "_checkpoint", checkpoint)
+        monkeypatch.setattr(sync_module, "checkpoint", checkpoint)
 
     return at
 

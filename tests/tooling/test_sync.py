@@ -195,7 +195,7 @@ def test_an_interruption_while_swapping_puts_everything_back(tmp_path, monkeypat
         if point == "move":
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(sync_module, "_checkpoint", interrupted)
+    monkeypatch.setattr(sync_module, "checkpoint", interrupted)
     with pytest.raises(KeyboardInterrupt):
         sync(tmp_path, (A[0], b"new\n"), ("c/k/function.py", b"c\n"))
     assert tree_state(tmp_path) == before

@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from ganymede_sync.testing import node_path
 
 EXAMPLE = ("dev", "qPCR_Analysis", "Delta_Ct")  # environment folder, flow, node

@@ -9,7 +9,6 @@ A folder that has not been pulled yet simply has no nodes to check.
 from __future__ import annotations
 
 import pytest
-
 from ganymede_sync.testing.integrity import check_node
 
 
