@@ -67,7 +67,9 @@ def link_tooling_source(python: Path) -> None:
     """
     purelib = subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     (Path(purelib) / "ganymede_sync_source.pth").write_text(f"{TOOLING / 'src'}\n")
 

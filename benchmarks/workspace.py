@@ -3,8 +3,9 @@
 Generates the repository from a copy of the template into a temporary folder,
 imports the `ganymede_sync` package from that copy's `tooling/src`, runs its
 emulator in a separate process (so the server neither shares our interpreter lock
-nor counts in our memory), and writes synthetic environments straight into the emulator's pipeline repositories
-with plain git, one commit per change. Never touches the template checkout.
+nor counts in our memory), and writes synthetic environments straight into the
+emulator's pipeline repositories with plain git, one commit per change. Never touches
+the template checkout.
 """
 
 from __future__ import annotations

@@ -134,7 +134,7 @@ def test_archive_limits_are_read_in_mib(root):
         ('max_ratio = "high"', "'archive.max_ratio' in ganymede.toml must be a positive number"),
         ("max_entries = true", "'archive.max_entries' in ganymede.toml must be a positive number"),
         ("max_total_mb = inf", "'archive.max_total_mb' in ganymede.toml must be a positive number"),
-        ("max_size_mb = 3", "unknown key 'max_size_mb' in [archive] of ganymede.toml: use max_"),
+        ("max_size_mb = 3", "unknown key 'max_size_mb' in [archive] of ganymede.toml: did you"),
     ],
 )
 def test_bad_archive_limits_name_the_key(root, line, fragment):
@@ -152,3 +152,71 @@ def test_a_settings_file_that_is_not_utf8_is_one_clear_error(root, name):
         ConfigError, match=rf"{name} is not UTF-8 text \(byte \d+\): save it as UTF-8"
     ):
         load_settings(root, environ={})
+
+
+def insert_under(root: Path, header: str, line: str) -> None:
+    """Add ``line`` right under the table ``header`` of the shipped ganymede.toml."""
+    config = root / "ganymede.toml"
+    text = config.read_text(encoding="utf-8")
+    if f"\n{header}\n" not in text:
+        text += f"\n{header}\n"
+    config.write_text(text.replace(f"\n{header}\n", f"\n{header}\n{line}\n", 1), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "header, line, message",
+    [
+        (
+            "[sync]",
+            "max_removed_shar = 0.9",
+            "key 'max_removed_shar' in [sync] of ganymede.toml: did you mean max_removed_share?",
+        ),
+        (
+            "[ganymede]",
+            'api_ulr = "http://127.0.0.1:1"',
+            "key 'api_ulr' in [ganymede] of ganymede.toml: did you mean api_url?",
+        ),
+        (
+            "[network]",
+            "request_deadline = 3",
+            "key 'request_deadline' in [network] of ganymede.toml: "
+            "did you mean request_deadline_s?",
+        ),
+        (
+            "[promotion]",
+            "chian = []",
+            "key 'chian' in [promotion] of ganymede.toml: did you mean chain?",
+        ),
+        (
+            "[archive]",
+            "max_entry = 3",
+            "key 'max_entry' in [archive] of ganymede.toml: did you mean max_entries?",
+        ),
+        (
+            "[environments.dev]",
+            'ganymede_env = "x"',
+            "key 'ganymede_env' in [environments.dev] of ganymede.toml: "
+            "did you mean ganymede_environment?",
+        ),
+        (
+            "[promotoin]",
+            "chain = []",
+            "table [promotoin] in ganymede.toml: did you mean [promotion]?",
+        ),
+        ("[syncs]", "bot_name = 'x'", "table [syncs] in ganymede.toml: did you mean [sync]?"),
+    ],
+)
+def test_a_misspelt_key_or_table_is_refused_with_the_closest_name(root, header, line, message):
+    """Everywhere in ganymede.toml: nothing misspelt loads silently as its default."""
+    insert_under(root, header, line)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(root, environ={})
+    assert str(caught.value) == f"unknown {message}"
+
+
+def test_an_unknown_key_unlike_any_lists_the_known_ones(root):
+    config = root / "ganymede.toml"
+    config.write_text("colour = 1\n" + config.read_text(encoding="utf-8"), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(root, environ={})
+    assert str(caught.value).startswith("unknown key 'colour' in ganymede.toml: use archive, ")

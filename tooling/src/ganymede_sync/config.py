@@ -10,6 +10,7 @@ Errors name the key and the file to fix. Secrets are never read from
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import re
@@ -264,11 +265,71 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return values
 
 
+SCHEMA: Mapping[str, frozenset[str]] = {
+    "": frozenset(
+        {
+            "minimum_tooling_version",
+            "ganymede",
+            "environments",
+            "sync",
+            "promotion",
+            "archive",
+            "network",
+        }
+    ),
+    "ganymede": frozenset({"subdomain", "api_url"}),
+    "environments.*": frozenset({"ganymede_environment"}),
+    "sync": frozenset(
+        {"branch_prefix", "bot_name", "bot_email", "default_branch", "max_removed_share"}
+    ),
+    "promotion": frozenset({"chain"}),
+    "archive": frozenset({"max_file_mb", "max_total_mb", "max_ratio", "max_entries"}),
+    "network": frozenset({"request_deadline_s", "download_deadline_s"}),
+}
+"""Every key ganymede.toml may hold, by table ("" is the top level, ``environments.*`` each
+folder's table). Anything else is refused before a value is read: a misspelt limit or
+table must never load silently as its default."""
+
+
+def refuse_unknown_keys(data: Mapping[str, object]) -> None:
+    """Refuse a key or table that ``SCHEMA`` does not know, naming the closest known one."""
+    _refuse_unknown("", data)
+    for table in SCHEMA[""]:
+        value = data.get(table)
+        if not isinstance(value, dict):
+            continue
+        if table == "environments":
+            for folder, entry in value.items():
+                if isinstance(entry, dict):
+                    _refuse_unknown("environments.*", entry, shown=f"environments.{folder}")
+        elif table in SCHEMA:
+            _refuse_unknown(table, value)
+
+
+def _refuse_unknown(table: str, data: Mapping[str, object], shown: str = "") -> None:
+    known = SCHEMA[table]
+    unknown = sorted(key for key in data if key not in known)
+    if not unknown:
+        return
+    key = unknown[0]
+    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+    is_table = not table and isinstance(data[key], dict)
+    what = f"table [{key}]" if is_table else f"key '{key}'"
+    where = f"[{shown or table}] of {CONFIG_FILE}" if table else CONFIG_FILE
+    if close:
+        suggestion = f"[{close[0]}]" if is_table else close[0]
+        advice = f"did you mean {suggestion}?"
+    else:
+        advice = f"use {', '.join(sorted(known))}"
+    raise ConfigError(f"unknown {what} in {where}: {advice}")
+
+
 def load_settings(root: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Read ``ganymede.toml`` under ``root`` and apply the variable overrides."""
     root = find_root(root)
     variables = {**read_dotenv(root / DOTENV_FILE), **(os.environ if environ is None else environ)}
     data = _read_toml(root / CONFIG_FILE)
+    refuse_unknown_keys(data)
     release.require_minimum(data.get(release.MINIMUM_KEY))
     ganymede = _table(data, "ganymede")
     sync = _table(data, "sync")
@@ -347,8 +408,8 @@ def _share(table: Mapping[str, object], key: str, default: float) -> float:
 def _archive_limits(table: Mapping[str, object]) -> ArchiveLimits:
     """Read ``[archive]``: sizes in MiB, a ratio and an entry count, each optional.
 
-    A misspelt key is an error rather than silently ignored: a user raising a limit
-    for a genuine archive must see the new limit take effect.
+    A misspelt key is refused before this runs (``SCHEMA``): a user raising a limit for
+    a genuine archive must see the new limit take effect.
     """
     defaults = ArchiveLimits()
     known = {
@@ -357,11 +418,6 @@ def _archive_limits(table: Mapping[str, object]) -> ArchiveLimits:
         "max_ratio": defaults.max_ratio,
         "max_entries": defaults.max_entries,
     }
-    unknown = sorted(set(table) - set(known))
-    if unknown:
-        raise ConfigError(
-            f"unknown key '{unknown[0]}' in [archive] of {CONFIG_FILE}: use {', '.join(known)}"
-        )
     value = {key: _positive(table, key, default) for key, default in known.items()}
     return ArchiveLimits(
         max_file_bytes=int(value["max_file_mb"] * MIB),
@@ -372,17 +428,12 @@ def _archive_limits(table: Mapping[str, object]) -> ArchiveLimits:
 
 
 def _network_limits(table: Mapping[str, object]) -> NetworkLimits:
-    """Read ``[network]``: deadlines in seconds, each optional; a misspelt key is an error."""
+    """Read ``[network]``: deadlines in seconds, each optional (keys checked by ``SCHEMA``)."""
     defaults = NetworkLimits()
     known = {
         "request_deadline_s": defaults.request_deadline_s,
         "download_deadline_s": defaults.download_deadline_s,
     }
-    unknown = sorted(set(table) - set(known))
-    if unknown:
-        raise ConfigError(
-            f"unknown key '{unknown[0]}' in [network] of {CONFIG_FILE}: use {', '.join(known)}"
-        )
     return NetworkLimits(
         **{key: float(_positive(table, key, default, "network")) for key, default in known.items()}
     )

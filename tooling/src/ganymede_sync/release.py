@@ -32,7 +32,7 @@ def version_tuple(text: str) -> tuple[int, ...]:
     """``"1.2"`` -> ``(1, 2, 0)``; anything but up to three dot-separated numbers is refused."""
     if not _VERSION.match(text):
         raise ConfigError(
-            f"{MINIMUM_KEY} = {text!r} is not a version like \"1.2.0\"",
+            f'{MINIMUM_KEY} = {text!r} is not a version like "1.2.0"',
             hint="fix it in ganymede.toml",
             setting=MINIMUM_KEY,
         )
@@ -46,7 +46,7 @@ def require_minimum(minimum: object) -> None:
         return
     if not isinstance(minimum, str):
         raise ConfigError(
-            f"{MINIMUM_KEY} must be a string like \"1.2.0\"",
+            f'{MINIMUM_KEY} must be a string like "1.2.0"',
             hint="fix it in ganymede.toml",
             setting=MINIMUM_KEY,
         )
