@@ -195,3 +195,37 @@ def test_only_gitops_runs_git(repo: Path):
         if (found := git_uses(path.read_text(encoding="utf-8")))
     }
     assert uses == {}
+
+
+def tasks_skipping_the_session(source: str) -> list[str]:
+    """The Invoke tasks in ``source`` whose body never calls ``begin_task``."""
+    skipping = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.FunctionDef) or not any(
+            _is_task(d) for d in node.decorator_list
+        ):
+            continue
+        calls = [
+            call for call in ast.walk(node)
+            if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "begin_task"
+        ]  # fmt: skip
+        if not calls:
+            skipping.append(node.name)
+    return skipping
+
+
+def _is_task(decorator: ast.expr) -> bool:
+    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+    return getattr(target, "id", "") == "task"
+
+
+def test_the_task_scan_sees_a_task_that_skips_the_session():
+    source = "@task\ndef a(c):\n    begin_task(emit)\n\n@task(help={})\ndef b(c):\n    pass\n"
+    assert tasks_skipping_the_session(source) == ["b"]
+
+
+def test_every_task_begins_with_the_session(repo: Path):
+    """Settings checked and interrupted pulls undone first, whatever the task."""
+    source = (repo / PACKAGE / "tasks.py").read_text(encoding="utf-8")
+    assert tasks_skipping_the_session(source) == []
+    assert source.count("@task") >= 13

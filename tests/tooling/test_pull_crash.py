@@ -256,3 +256,39 @@ def test_ctrl_c_once_the_folder_is_updated_says_so(setting, ctrl_c):
     with pytest.raises(Interrupted, match="had been fully updated"):
         pull_with(settings_for(pristine, emulator.url), "dev", connect=fast_client())
     assert state(pristine) == states["new"] and leftovers(pristine) == []
+
+
+@pytest.mark.parametrize(
+    ("task", "stream"),
+    [
+        (("diff", "--env", "dev", "--against", "prod"), "stdout"),
+        (("promote", "--from", "dev", "--to", "prod"), "stdout"),
+        (("doctor", "--env", "dev"), "stdout"),
+        (("changed-environments",), "stderr"),
+        (("sync-request", "--env", "dev"), "stderr"),
+        (("test", "--env", "dev"), "stdout"),
+    ],
+    ids=lambda value: value[0] if isinstance(value, tuple) else value,
+)
+def test_every_task_restores_a_killed_pull_first_and_says_so(setting, tmp_path, task, stream):
+    """Whatever task comes next reads the folder as it was, never half-swapped.
+
+    Tasks whose standard output a program reads (JSON, $GITHUB_OUTPUT lines) say it on
+    standard error instead, so their output stays exactly what the program expects.
+    """
+    emulator, pristine, states, new_archive = setting
+    root = tmp_path / "work"
+    shutil.copytree(pristine, root, symlinks=True)
+    emulator.add_fault("archive", data=new_archive)
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    process = child(root, emulator, temporary, "move:5")
+    process.join(timeout=60)
+    assert process.exitcode == 137
+    api = {"GANYMEDE_API_URL": emulator.url, "GANYMEDE_API_TOKEN": API_KEY}
+    done = run_invoke(root, *task, **api)
+    said = "restored dev/ first: 1 earlier pull(s) had been killed"
+    assert said in getattr(done, stream), done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert state(root) == states["old"]
+    assert leftovers(root) == []

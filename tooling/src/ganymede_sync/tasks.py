@@ -21,6 +21,7 @@ from ganymede_sync.config import (
     TOKEN_VARIABLE,
 )
 from ganymede_sync.errors import GanymedeSyncError, Interrupted
+from ganymede_sync.session import begin_task
 
 
 def emit(text: str) -> None:
@@ -37,6 +38,11 @@ def emit(text: str) -> None:
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise Exit(code=0) from None
+
+
+def tell(text: str) -> None:
+    """Print ``text`` on standard error: for tasks whose standard output is read by a program."""
+    print(text, file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager
@@ -59,10 +65,9 @@ def expected_failures(after_interrupt: str = "nothing was changed") -> Iterator[
 def init(c):
     """Create the git repository with a first commit (safe to run again)."""
     from ganymede_sync import gitops
-    from ganymede_sync.config import load_settings
 
     with expected_failures():
-        settings = load_settings()
+        settings = begin_task(emit)
         emit(gitops.init_repository(settings.root, branch=settings.default_branch))
 
 
@@ -102,7 +107,6 @@ def pull(
     import os
     import sys
 
-    from ganymede_sync.config import load_settings
     from ganymede_sync.progress import progress_display
     from ganymede_sync.pull import PullOptions, run_pull
     from ganymede_sync.report import describe_pull
@@ -112,7 +116,7 @@ def pull(
         skip_invalid=skip_invalid,
     )  # fmt: skip
     with expected_failures(), progress_display(sys.stderr, os.environ) as display:
-        result = run_pull(load_settings(), env, options, progress=display)
+        result = run_pull(begin_task(emit), env, options, progress=display)
     emit("\n".join(describe_pull(result)))
 
 
@@ -136,7 +140,6 @@ def deploy(
     import os
     import sys
 
-    from ganymede_sync.config import load_settings
     from ganymede_sync.deploy import DeployOptions, run_deploy
     from ganymede_sync.progress import progress_display
     from ganymede_sync.report import deploy_line
@@ -148,7 +151,7 @@ def deploy(
     stopped = f"run invoke status --env {env} to see whether the deploy reached Ganymede"
     with expected_failures(stopped), progress_display(sys.stderr, os.environ) as display:
         result = run_deploy(
-            load_settings(), env, options, show=display.then(emit), progress=display,
+            begin_task(emit), env, options, show=display.then(emit), progress=display,
             environ=os.environ,
         )  # fmt: skip
     emit(deploy_line(result))
@@ -170,7 +173,6 @@ def status(c, env=None, retarget=False, allow_dirty=False, json=False, diff=Fals
     import os
     import sys
 
-    from ganymede_sync.config import load_settings
     from ganymede_sync.deploy import StatusOptions, run_status
     from ganymede_sync.progress import progress_display
     from ganymede_sync.report import status_data
@@ -180,7 +182,7 @@ def status(c, env=None, retarget=False, allow_dirty=False, json=False, diff=Fals
     show = (lambda text: None) if json else emit
     with expected_failures(), progress_display(sys.stderr, os.environ) as display:
         result = run_status(
-            load_settings(), env, options, show=display.then(show), progress=display,
+            begin_task(display.then(show)), env, options, show=display.then(show), progress=display,
             environ=os.environ,
         )  # fmt: skip
     if json:
@@ -193,14 +195,10 @@ def status(c, env=None, retarget=False, allow_dirty=False, json=False, diff=Fals
 def check(c, env=None):
     """Validate flow code offline: Python compiles, no stray or new node files."""
     from ganymede_sync.check import check_environment
-    from ganymede_sync.config import load_settings
-    from ganymede_sync.deploy import restore_first
 
     with expected_failures():
-        settings = load_settings()
+        settings = begin_task(emit)
         folders = [settings.environment(env)] if env else list(settings.environments.values())
-        for folder in folders:
-            restore_first(folder, print)
         problems = [problem for folder in folders for problem in check_environment(folder)]
     if problems:
         emit("\n".join(str(problem) for problem in problems))
@@ -229,7 +227,6 @@ def test(c, env=None):
     import subprocess
     import sys
 
-    from ganymede_sync.config import load_settings
     from ganymede_sync.testing.runner import (
         arguments_after_dashes,
         check_flow_packages,
@@ -237,7 +234,7 @@ def test(c, env=None):
     )
 
     with expected_failures():
-        settings = load_settings()
+        settings = begin_task(emit)
         check_flow_packages(settings.root)
         extra = arguments_after_dashes(c.remainder, sys.argv)
         command = pytest_command(settings, env, extra)
@@ -266,11 +263,10 @@ def emulator(c, port=8765, data_dir=".emulator", seed="example"):
     your own commits are accepted. State stays in DATA_DIR between runs.
     """
     from ganymede_sync import gitops
-    from ganymede_sync.config import load_settings
     from ganymede_sync.emulator import Emulator, serve_until_signalled
 
     with expected_failures():
-        settings = load_settings()
+        settings = begin_task(emit)
     names = tuple(dict.fromkeys(env.name for env in settings.environments.values()))
     # The emails deploys will name: git's author identity, and GANYMEDE_AUTHOR_EMAIL.
     users = tuple(
@@ -319,11 +315,10 @@ def github_setup(c, repo=None, env=None, dry_run=False):
     import os
 
     from ganymede_sync import github
-    from ganymede_sync.config import load_settings
 
     with expected_failures("run invoke github-setup again: it does only what is missing"):
         # Each environment's own name from ganymede.toml, not a local override for one.
-        settings = load_settings(environ={**os.environ, ENVIRONMENT_VARIABLE: ""})
+        settings = begin_task(emit, environ={**os.environ, ENVIRONMENT_VARIABLE: ""})
         target = github.target_from_settings(settings, env or ())
         if dry_run:
             state, note = github.state_for_dry_run(repo, target.environments)
@@ -348,11 +343,10 @@ def sync_request(c, env=None):
 
     Read from ganymede.toml; the pull workflow appends them to $GITHUB_OUTPUT.
     """
-    from ganymede_sync.config import load_settings
     from ganymede_sync.sync_request import as_output_lines, sync_request
 
     with expected_failures():
-        settings = load_settings()
+        settings = begin_task(tell)
         emit(as_output_lines(sync_request(settings, settings.environment(env))))
 
 
@@ -361,6 +355,8 @@ def doctor(c, env=None):
     """Check configuration, token, API, git and GitHub, with a fix for each problem."""
     from ganymede_sync import doctor as checkup
 
+    with expected_failures(), contextlib.suppress(GanymedeSyncError):
+        begin_task(emit)  # doctor itself reports settings that do not load
     with expected_failures():
         checks = checkup.run_checks(folder=env)
     for check in checks:
@@ -386,10 +382,9 @@ def changed_environments(c, before="", after="HEAD"):
     import sys
 
     from ganymede_sync.changes import changed_environments as find_changed
-    from ganymede_sync.config import load_settings
 
     with expected_failures():
-        settings = load_settings()
+        settings = begin_task(tell)
         changes = find_changed(settings, before or None, after)
     for note in changes.notes(settings):
         # A workflow command on a runner (shown on the run's page), a plain note elsewhere.
@@ -416,12 +411,11 @@ def changed_environments(c, before="", after="HEAD"):
 )
 def diff(c, env=None, against=None, flow=None, stat=False):
     """Show how two environment folders differ; exit 1 when they do (usable in CI)."""
-    from ganymede_sync.config import load_settings
     from ganymede_sync.promote import diff_environments
     from ganymede_sync.report import describe_comparison, unified_diffs
 
     with expected_failures():
-        comparison = diff_environments(load_settings(), env, against, flow)
+        comparison = diff_environments(begin_task(emit), env, against, flow)
     lines = describe_comparison(comparison)
     if not stat:
         lines = [*lines, *unified_diffs(comparison)]
@@ -454,13 +448,12 @@ def promote(c, from_=None, to=None, flow=None, lib=True, commit=False, body_file
 
     from ganymede_sync import promote as promoting
     from ganymede_sync import report
-    from ganymede_sync.config import load_settings
     from ganymede_sync.progress import progress_display
 
     flows = [name.strip() for value in flow or () for name in value.split(",") if name.strip()]
     stopped = "git status shows whether any file of the target folder changed"
     with expected_failures(stopped), progress_display(sys.stderr, os.environ) as display:
-        settings = load_settings()
+        settings = begin_task(emit)
         promotion = promoting.prepare_promotion(
             settings, from_, to, flows, include_lib=lib, commit=commit
         )
