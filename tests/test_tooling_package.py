@@ -82,6 +82,7 @@ def test_the_wheel_holds_no_test_switch_and_registers_no_plugin(built: Path):
         entry_points = [name for name in names if name.endswith("entry_points.txt")]
         assert not entry_points or "pytest11" not in archive.read(entry_points[0]).decode()
     assert "ganymede_sync/emulator/__main__.py" in names, "the demo needs the emulator"
+    assert "ganymede_sync/py.typed" in names, "a user's mypy reads the package's types"
     assert not [name for name in names if "/tests/" in name or name.endswith(".pyc")]
     for name, text in sources.items():
         assert "CRASH_AT" not in text, name
@@ -180,6 +181,17 @@ def test_doctor_names_a_tampered_wheel_with_a_fix(repo: Path, tmp_path: Path):
     assert check.ok and "ganymede-sync" in check.detail
 
 
+def check_with_minimum(repo: Path, tmp_path: Path, minimum: str) -> subprocess.CompletedProcess:
+    """Run ``invoke check`` in a copy of ``repo`` whose ganymede.toml asks for ``minimum``."""
+    copy = tmp_path / "repo"
+    shutil.copytree(repo, copy)
+    config = copy / "ganymede.toml"
+    config.write_text(f"minimum_tooling_version = {minimum}\n" + config.read_text("utf-8"))
+    env = {key: value for key, value in os.environ.items() if not key.startswith("GANYMEDE_")}
+    command = [sys.executable, "-m", "invoke", "check"]
+    return subprocess.run(command, cwd=copy, env=env, capture_output=True, text=True)
+
+
 @pytest.mark.parametrize(
     ("minimum", "message"),
     [
@@ -191,26 +203,12 @@ def test_doctor_names_a_tampered_wheel_with_a_fix(repo: Path, tmp_path: Path):
 def test_a_repository_asking_for_newer_tooling_is_refused_in_one_line(
     repo: Path, tmp_path: Path, minimum: str, message: str
 ):
-    copy = tmp_path / "repo"
-    shutil.copytree(repo, copy)
-    config = copy / "ganymede.toml"
-    config.write_text(f"minimum_tooling_version = {minimum}\n" + config.read_text("utf-8"))
-    env = {key: value for key, value in os.environ.items() if not key.startswith("GANYMEDE_")}
-    done = subprocess.run(
-        [sys.executable, "-m", "invoke", "check"], cwd=copy, env=env, capture_output=True, text=True
-    )
+    done = check_with_minimum(repo, tmp_path, minimum)
     assert done.returncode == 1
     assert done.stderr.startswith(f"error: {message}"), done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
 
 
 def test_an_older_minimum_passes(repo: Path, tmp_path: Path):
-    copy = tmp_path / "repo"
-    shutil.copytree(repo, copy)
-    config = copy / "ganymede.toml"
-    config.write_text('minimum_tooling_version = "0.1"\n' + config.read_text("utf-8"))
-    env = {key: value for key, value in os.environ.items() if not key.startswith("GANYMEDE_")}
-    done = subprocess.run(
-        [sys.executable, "-m", "invoke", "check"], cwd=copy, env=env, capture_output=True, text=True
-    )
+    done = check_with_minimum(repo, tmp_path, '"0.1"')
     assert done.returncode == 0, done.stderr
