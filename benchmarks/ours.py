@@ -15,13 +15,16 @@ from typing import Any
 from benchmarks import workspace
 
 PIECES = {
-    "download": [("ganymede_sync.client", "GanymedeClient")],
-    "apply": [("ganymede_sync.archive", "open_snapshot"), ("ganymede_sync.sync", "apply_plan")],
-    "pull": [("ganymede_sync.pull", "run_pull")],
+    "download": [("ganymede_sync.remote.client", "GanymedeClient")],
+    "apply": [
+        ("ganymede_sync.remote.archive", "open_snapshot"),
+        ("ganymede_sync.local.apply", "apply_plan"),
+    ],
+    "pull": [("ganymede_sync.runners.pull", "run_pull")],
     "plan": [
-        ("ganymede_sync.reading", "plan_environment"),
-        ("ganymede_sync.planning", "refusal_reasons"),
-        ("ganymede_sync.sending", "build_file_map"),
+        ("ganymede_sync.plans.reading", "plan_environment"),
+        ("ganymede_sync.plans.planning", "refusal_reasons"),
+        ("ganymede_sync.runners.sending", "build_file_map"),
     ],
 }
 
@@ -34,7 +37,7 @@ class Library:
         self.api_url = api_url
 
     def missing(self, piece: str) -> str | None:
-        """Return what is missing for `piece` (e.g. `ganymede_sync.pull`), or None."""
+        """Return what is missing for `piece` (e.g. `ganymede_sync.runners.pull`), or None."""
         for module_name, attribute in PIECES[piece]:
             if not workspace.has_module(module_name):
                 return module_name
@@ -43,13 +46,13 @@ class Library:
         return None
 
     def settings(self) -> Any:
-        from ganymede_sync.config import load_settings
+        from ganymede_sync.settings.config import load_settings
 
         environ = {"GANYMEDE_API_TOKEN": workspace.TOKEN, "GANYMEDE_API_URL": self.api_url}
         return load_settings(self.root, environ)
 
     def client(self, environment: str) -> Any:
-        from ganymede_sync.client import GanymedeClient
+        from ganymede_sync.remote.client import GanymedeClient
 
         return GanymedeClient(self.api_url, workspace.TOKEN, environment)
 
@@ -64,10 +67,10 @@ class Library:
         What a pull does between download and commit, minus the check for
         uncommitted work (git), which the whole-pull measurement includes.
         """
-        from ganymede_sync.archive import open_snapshot
-        from ganymede_sync.layout import Scope
-        from ganymede_sync.manifest import load_manifest
-        from ganymede_sync.sync import apply_plan, plan_sync
+        from ganymede_sync.local.apply import apply_plan, plan_sync
+        from ganymede_sync.remote.archive import open_snapshot
+        from ganymede_sync.rules.layout import Scope
+        from ganymede_sync.state.manifest import load_manifest
 
         target = self.settings().environment(environment)
         with open_snapshot(archive) as snapshot:
@@ -82,15 +85,15 @@ class Library:
 
     def pull(self, environment: str) -> Any:
         """A whole `invoke pull --env ENV`, minus printing."""
-        from ganymede_sync.pull import run_pull
+        from ganymede_sync.runners.pull import run_pull
 
         return run_pull(self.settings(), environment)
 
     def plan(self, environment: str) -> Any:
         """Everything a deploy decides before sending: local files, git history, the
         remote snapshot, the classification and the validation (compiling what it sends)."""
-        from ganymede_sync.planning import refusal_reasons
-        from ganymede_sync.reading import plan_environment
+        from ganymede_sync.plans.planning import refusal_reasons
+        from ganymede_sync.plans.reading import plan_environment
 
         settings = self.settings()
         target = settings.environment(environment)
@@ -103,7 +106,7 @@ class Library:
 
     def payload(self, plan: Any) -> str:
         """The PUT body of a plan: the fileMap, serialised once as the client would."""
-        from ganymede_sync.sending import build_file_map
+        from ganymede_sync.runners.sending import build_file_map
 
         file_map = build_file_map(plan.contents)
         return json.dumps(

@@ -29,7 +29,7 @@ ANSWERS = json.loads(
 
 # Names at the top of the generated repository that an environment folder must not take.
 # The environment folder rule (RESERVED_NAMES, ENVIRONMENT_NAME, environment_folder_problem)
-# is also ganymede_sync/folders.py of the tooling package, which checks ganymede.toml:
+# is also ganymede_sync/rules/folder_names.py of the tooling package, which checks ganymede.toml:
 # this hook runs before the package is installed and cannot import it (cruft gives hooks
 # no path to the template), so tests/test_folder_rule.py holds both to one table of cases.
 RESERVED_NAMES = frozenset(
@@ -50,7 +50,7 @@ RESERVED_NAMES = frozenset(
         "tasks",
     }
 )
-# The subdomain rule is also ganymede_sync/config.py's SUBDOMAIN_LABEL (checked in the same
+# The subdomain rule is also ganymede_sync/settings/config.py's SUBDOMAIN_LABEL (checked in the same
 # way for ganymede.toml and GANYMEDE_SUBDOMAIN): tests/test_subdomain_rule.py holds both to
 # one table of cases.
 DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")

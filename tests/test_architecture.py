@@ -1,12 +1,15 @@
 """The tooling package keeps its architecture: import contracts and type checks.
 
-The dependency rules of the design (only ``ganymede_sync.tasks`` imports Invoke, and
-nothing imports it; only ``client`` imports httpx; only ``gitops`` imports git;
-``planning`` decides from hashes without reading anything; the emulator imports nothing
-of the client side) are import-linter contracts, and mypy checks the package. Both run
-on a copy of the package's source (``tooling/src``), the very files its wheel holds. A
-source scan adds what imports cannot show: no module but ``gitops`` runs git or reads
-GitPython's objects.
+The package is layered (``LAYERS``, top first: tasks, runners, ui, results, plans,
+local, remote, state, settings, rules, errors), and a module imports only the layers
+below its own. Beside the layers stand the design's other rules: only
+``ganymede_sync.tasks`` imports Invoke, and nothing imports it; only ``remote.client``
+imports httpx; only ``local.gitops`` imports git; ``plans.planning`` decides from
+hashes without reading anything; the emulator imports nothing of the client side.
+All are import-linter contracts, and mypy checks the package. Both run on a copy of
+the package's source (``tooling/src``), the very files its wheel holds. A source scan
+adds what imports cannot show: no module but ``gitops`` runs git or reads GitPython's
+objects.
 """
 
 from __future__ import annotations
@@ -24,6 +27,21 @@ import pytest
 from tests.conftest import TEMPLATE
 
 PACKAGE = "ganymede_sync"
+LAYERS = (
+    "tasks",
+    "runners",
+    "ui",
+    "results",
+    "plans",
+    "local",
+    "remote",
+    "state",
+    "settings",
+    "rules",
+    "errors",
+)
+"""The package's layers, top first: each may import only those below it. The
+emulator and the test kit stand beside them, under contracts of their own."""
 SOURCE = TEMPLATE / "tooling" / "src"
 
 
@@ -49,11 +67,23 @@ def client_side_modules(repo: Path) -> list[str]:
 def contracts(repo: Path) -> str:
     """The import contracts, in import-linter's INI format."""
     client_side = "\n    ".join(client_side_modules(repo))
+    indented_layers = "\n".join(f"    {layer}" for layer in LAYERS)
     return f"""\
 [importlinter]
 root_packages =
     {PACKAGE}
 include_external_packages = True
+
+[importlinter:contract:layers]
+name = Each layer imports only the layers below it
+type = layers
+containers = {PACKAGE}
+layers =
+{indented_layers}
+exhaustive = true
+exhaustive_ignores =
+    emulator
+    testing
 
 [importlinter:contract:no-invoke]
 name = Only the tasks import Invoke, and nothing imports the tasks
@@ -70,7 +100,7 @@ name = Only the client imports httpx
 type = forbidden
 source_modules = {PACKAGE}
 forbidden_modules = httpx
-ignore_imports = {PACKAGE}.client -> httpx
+ignore_imports = {PACKAGE}.remote.client -> httpx
 allow_indirect_imports = True
 
 [importlinter:contract:git-in-gitops]
@@ -78,20 +108,18 @@ name = Only gitops imports git
 type = forbidden
 source_modules = {PACKAGE}
 forbidden_modules = git
-ignore_imports = {PACKAGE}.gitops -> git
+ignore_imports = {PACKAGE}.local.gitops -> git
 allow_indirect_imports = True
 
 [importlinter:contract:pure-plan]
 name = A deploy plan is decided from hashes alone: planning reads nothing
 type = forbidden
-source_modules = {PACKAGE}.planning
+source_modules = {PACKAGE}.plans.planning
 forbidden_modules =
-    {PACKAGE}.client
-    {PACKAGE}.gitops
-    {PACKAGE}.archive
-    {PACKAGE}.snapshot
-    {PACKAGE}.reading
-    {PACKAGE}.sending
+    {PACKAGE}.remote
+    {PACKAGE}.local
+    {PACKAGE}.plans.reading
+    {PACKAGE}.runners
     httpx
     git
 
@@ -117,13 +145,13 @@ def test_import_contracts_hold(repo: Path, tmp_path: Path):
     linter = Path(sys.executable).with_name("lint-imports")
     result = run([str(linter), "--config", str(config), "--no-cache"], repo)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert "5 kept, 0 broken" in result.stdout
+    assert "6 kept, 0 broken" in result.stdout
 
 
-def test_a_broken_contract_is_reported(repo: Path, tmp_path: Path):
-    """The check can fail: an emulator module that imports the client breaks a contract."""
-    spy = repo / PACKAGE / "emulator" / "spy.py"
-    spy.write_text("from ganymede_sync import client\n", encoding="utf-8")
+def lint_with(repo: Path, tmp_path: Path, module: str, source: str) -> str:
+    """Run the contracts with one extra ``module`` (a path in the package) holding ``source``."""
+    spy = repo / PACKAGE / module
+    spy.write_text(source, encoding="utf-8")
     try:
         config = tmp_path / "importlinter.ini"
         config.write_text(contracts(repo), encoding="utf-8")
@@ -132,7 +160,35 @@ def test_a_broken_contract_is_reported(repo: Path, tmp_path: Path):
     finally:
         spy.unlink()
     assert result.returncode != 0
-    assert "The emulator imports nothing of the client side BROKEN" in result.stdout
+    return result.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "source", "broken"),
+    [
+        (
+            "emulator/spy.py",
+            "from ganymede_sync.remote import client\n",
+            "The emulator imports nothing of the client side BROKEN",
+        ),
+        (
+            "rules/spy.py",
+            "from ganymede_sync.runners import pull\n",
+            "Each layer imports only the layers below it BROKEN",
+        ),
+        (
+            "results_extra.py",
+            "x = 1\n",
+            "Each layer imports only the layers below it BROKEN",
+        ),
+    ],
+    ids=["emulator-imports-the-client", "rules-import-a-runner", "module-outside-every-layer"],
+)
+def test_a_broken_contract_is_reported(
+    repo: Path, tmp_path: Path, module: str, source: str, broken: str
+):
+    """The check can fail: each of these breaks a contract, and the report names it."""
+    assert broken in lint_with(repo, tmp_path, module, source)
 
 
 def test_mypy_finds_no_error_in_the_tooling(repo: Path, tmp_path: Path):
@@ -187,7 +243,7 @@ def test_the_git_scan_sees_commands_and_repository_attributes():
 def test_only_gitops_runs_git(repo: Path):
     """The emulator stands in for Ganymede's own git store, which the tooling never sees."""
     modules = sorted((repo / PACKAGE).rglob("*.py"))
-    allowed = {repo / PACKAGE / "gitops.py"}
+    allowed = {repo / PACKAGE / "local" / "gitops.py"}
     uses = {
         str(path.relative_to(repo)): found
         for path in modules

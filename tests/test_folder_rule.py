@@ -1,7 +1,7 @@
 """One rule for environment folder names: the generation hook and ganymede.toml agree.
 
 The hook checks the ``environments`` answer before any file exists, so it cannot
-import the tooling package; the tooling's ``ganymede_sync/folders.py`` checks
+import the tooling package; the tooling's ``ganymede_sync/rules/folder_names.py`` checks
 ``ganymede.toml``. One table of cases drives the hook, the shared module and
 ``load_settings`` itself, so the two copies cannot drift apart.
 """
@@ -53,8 +53,8 @@ def generated_package():
     sys.path.insert(0, str(PACKAGE_SOURCE))
     writes, sys.dont_write_bytecode = sys.dont_write_bytecode, True
     try:
-        folders = importlib.import_module("ganymede_sync.folders")
-        yield folders, importlib.import_module("ganymede_sync.config")
+        folders = importlib.import_module("ganymede_sync.rules.folder_names")
+        yield folders, importlib.import_module("ganymede_sync.settings.config")
     finally:
         sys.dont_write_bytecode = writes
         sys.path.remove(str(PACKAGE_SOURCE))

@@ -1,7 +1,7 @@
 """One rule for the tenant subdomain: the generation hook and the generated settings agree.
 
 The hook checks the ``ganymede_subdomain`` answer before any file exists, so it cannot
-import the tooling package; ``ganymede_sync/config.py`` checks ``ganymede.toml`` and
+import the tooling package; ``ganymede_sync/settings/config.py`` checks ``ganymede.toml`` and
 ``GANYMEDE_SUBDOMAIN``. One table of cases drives the hook and ``load_settings``, so
 the two copies of the pattern cannot drift apart.
 """

@@ -152,7 +152,7 @@ def tampered_copy(repo: Path, tmp_path: Path) -> Path:
 
 def test_pip_refuses_a_tampered_wheel(repo: Path, tmp_path: Path):
     """The wheel's own pin line, checked with no index at all: the tooling needs none."""
-    from ganymede_sync import release
+    from ganymede_sync.settings import release
 
     pin = release.read_pin(repo)
     assert pin is not None
@@ -170,7 +170,7 @@ def test_pip_refuses_a_tampered_wheel(repo: Path, tmp_path: Path):
 
 
 def test_doctor_names_a_tampered_wheel_with_a_fix(repo: Path, tmp_path: Path):
-    from ganymede_sync import doctor
+    from ganymede_sync.runners import doctor
 
     copy = tampered_copy(repo, tmp_path)
     (check, *_) = doctor.run_checks(copy, environ={})

@@ -14,12 +14,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ganymede_sync import planning, reading, sending
-from ganymede_sync.client import GanymedeClient, open_client
-from ganymede_sync.config import Environment, Settings, load_settings
-from ganymede_sync.deploy import DeployOptions, run_deploy
+from ganymede_sync import results
 from ganymede_sync.emulator import Emulator
-from ganymede_sync.layout import scan_managed
+from ganymede_sync.plans import planning, reading
+from ganymede_sync.remote.client import GanymedeClient, open_client
+from ganymede_sync.rules.layout import scan_managed
+from ganymede_sync.runners.deploy import DeployOptions, run_deploy
+from ganymede_sync.settings.config import Environment, Settings, load_settings
 from tests.tooling.pull_helpers import pull_with
 
 TOKEN = "test-token-3f9a"
@@ -146,7 +147,7 @@ class Workspace:
         author_email: str | None = None,
         message: str | None = None,
         token: str = TOKEN,
-    ) -> sending.SendOutcome:
+    ) -> results.SendOutcome:
         """Deploy as ``invoke deploy --allow-dirty`` does, with a client that never waits."""
         options = DeployOptions(
             force=force, dry_run=dry_run, allow_dirty=True, author_email=author_email,

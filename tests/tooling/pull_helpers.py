@@ -13,11 +13,11 @@ import sys
 import zipfile
 from pathlib import Path
 
-from ganymede_sync.client import ClientFactory, open_client
-from ganymede_sync.config import Settings, load_settings
 from ganymede_sync.emulator import Emulator
-from ganymede_sync.pull import PullOptions, PullResult, run_pull
-from ganymede_sync.release import PIN_FOLDER
+from ganymede_sync.remote.client import ClientFactory, open_client
+from ganymede_sync.runners.pull import PullOptions, PullResult, run_pull
+from ganymede_sync.settings.config import Settings, load_settings
+from ganymede_sync.settings.release import PIN_FOLDER
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 """This repository: its tasks.py is what the end-to-end tests run."""

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ganymede_sync import archive
-from ganymede_sync.archive import open_snapshot
-from ganymede_sync.config import MIB, ArchiveLimits
 from ganymede_sync.errors import ArchiveError
+from ganymede_sync.remote import archive
+from ganymede_sync.remote.archive import open_snapshot
+from ganymede_sync.settings.config import MIB, ArchiveLimits
 from tests.tooling.pull_helpers import entry_with_mode, zip_bytes
 
 LIMITS = ArchiveLimits()

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from ganymede_sync.config import load_settings, token_variable
 from ganymede_sync.emulator import Emulator
 from ganymede_sync.errors import ConfigError
+from ganymede_sync.settings.config import load_settings, token_variable
 from task_runner import run_task as run
 from tests.tooling.pull_helpers import CONFIG, commit_all, make_repository
 

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 from deploy_workspace import SOURCE_ROOT, Workspace, git, start_emulator
-from ganymede_sync.planning import Status
+from ganymede_sync.plans.planning import Status
 
 CRLF_LIB = "lib/windows_util.py"
 CRLF_BYTES = b'"""Written on Windows."""\r\n\r\n\r\ndef unit() -> str:\r\n    return "ng/uL"\r\n'

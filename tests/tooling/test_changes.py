@@ -15,9 +15,9 @@ from pathlib import Path
 import git
 import pytest
 
-from ganymede_sync.changes import changed_environments, folders_touched
-from ganymede_sync.config import load_settings
 from ganymede_sync.errors import GitError
+from ganymede_sync.runners.changes import changed_environments, folders_touched
+from ganymede_sync.settings.config import load_settings
 from tests.tooling.pull_helpers import CONFIG
 
 REPOSITORY = Path(__file__).resolve().parents[2]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ganymede_sync.check import check_folder, compile_problems, stray_problems
-from ganymede_sync.layout import scan_managed
+from ganymede_sync.plans.checks import check_folder, compile_problems, stray_problems
+from ganymede_sync.rules.layout import scan_managed
 
 
 def write(folder: Path, files: dict[str, str | bytes]) -> None:

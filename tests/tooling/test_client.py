@@ -15,7 +15,6 @@ import zipfile
 import httpx
 import pytest
 
-from ganymede_sync.client import GanymedeClient, default_ssl_context
 from ganymede_sync.emulator import Emulator
 from ganymede_sync.errors import (
     ApiError,
@@ -23,6 +22,7 @@ from ganymede_sync.errors import (
     LimitExceeded,
     UncertainDeliveryError,
 )
+from ganymede_sync.remote.client import GanymedeClient, default_ssl_context
 from tests.tooling.pull_helpers import API_KEY, Sleeps
 
 

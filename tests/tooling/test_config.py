@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ganymede_sync.config import MIB, ArchiveLimits, load_settings, read_dotenv
 from ganymede_sync.errors import ConfigError
+from ganymede_sync.settings.config import MIB, ArchiveLimits, load_settings, read_dotenv
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

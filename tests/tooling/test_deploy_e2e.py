@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from deploy_workspace import TOKEN, USER, Workspace, git, running_workspace
-from ganymede_sync import reading
-from ganymede_sync.deploy_record import recorded_deploys
 from ganymede_sync.errors import ApiError, AuthenticationError, DeployRefused
-from ganymede_sync.planning import Status
+from ganymede_sync.local.deploy_record import recorded_deploys
+from ganymede_sync.plans import reading
+from ganymede_sync.plans.planning import Status
 
 NODE = "Plate_Reader_Ingest/Map_Wells/function.py"
 OTHER = "qPCR_Analysis/Flag_Outliers/function.py"
@@ -261,7 +261,7 @@ def test_author_and_message_options_win(ws, monkeypatch):
 
 def test_author_email_variable_wins_over_head(ws, tmp_path):
     settings = ws.settings(GANYMEDE_AUTHOR_EMAIL="someone@example.com")
-    from ganymede_sync.authorship import resolve_author_email
+    from ganymede_sync.plans.authorship import resolve_author_email
 
     assert resolve_author_email(None, settings) == "someone@example.com"
     assert resolve_author_email("x@example.com", settings) == "x@example.com"

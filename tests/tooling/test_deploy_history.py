@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ganymede_sync import gitops
 from ganymede_sync.errors import GitError
-from ganymede_sync.planning import blob_id
+from ganymede_sync.local import gitops
+from ganymede_sync.rules.hashing import blob_id
 
 NODE = "flow/node/function.py"
 

@@ -8,10 +8,11 @@ import subprocess
 import pytest
 
 from deploy_workspace import plan_of_contents as plan
-from ganymede_sync import planning, reading
-from ganymede_sync.manifest import sha256_bytes as sha256_hex
-from ganymede_sync.planning import LocalFile, RemoteFile, Status, blob_id
-from ganymede_sync.reading import WHOLE_READ_BYTES
+from ganymede_sync.plans import planning, reading
+from ganymede_sync.plans.planning import LocalFile, RemoteFile, Status
+from ganymede_sync.plans.reading import WHOLE_READ_BYTES
+from ganymede_sync.rules.hashing import blob_id
+from ganymede_sync.rules.hashing import sha256_bytes as sha256_hex
 
 NODE = "flow/node/function.py"
 LIB = "lib/helpers.py"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from deploy_workspace import plan_of_contents as plan
-from ganymede_sync.manifest import sha256_bytes
-from ganymede_sync.report import append_step_summary, outcome_line, plan_markdown, plan_table
-from ganymede_sync.sending import SendOutcome
+from ganymede_sync.results import SendOutcome
+from ganymede_sync.rules.hashing import sha256_bytes
+from ganymede_sync.ui.report import append_step_summary, outcome_line, plan_markdown, plan_table
 
 OLD, NEW = b"a = 1\n", b"a = 2\n"
 

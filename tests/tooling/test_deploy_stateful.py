@@ -20,7 +20,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 
 from deploy_workspace import Workspace, make_workspace, start_emulator
 from ganymede_sync.errors import DeployRefused, LocalChangesError
-from ganymede_sync.planning import SENT_STATUSES, Status
+from ganymede_sync.plans.planning import SENT_STATUSES, Status
 
 PATHS = (
     "Plate_Reader_Ingest/Map_Wells/function.py",

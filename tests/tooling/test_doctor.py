@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from ganymede_sync import doctor, gitops
 from ganymede_sync.emulator import Emulator
+from ganymede_sync.local import gitops
+from ganymede_sync.runners import doctor
 from tests.tooling.conftest import API_KEY
 from tests.tooling.fake_gh import FakeGh, hide_gh, install_fake_gh
 from tests.tooling.pull_helpers import copy_tooling

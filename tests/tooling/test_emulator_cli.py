@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ganymede_sync.config import load_settings
+from ganymede_sync.settings.config import load_settings
 from tests.tooling.processes import background, read_until
 
 ROOT = Path(__file__).resolve().parents[2]

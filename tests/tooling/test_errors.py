@@ -10,8 +10,6 @@ import pytest
 
 import ganymede_sync
 from ganymede_sync import errors
-from ganymede_sync.archive import open_snapshot
-from ganymede_sync.config import ArchiveLimits, load_settings
 from ganymede_sync.errors import (
     ArchiveError,
     ConfigError,
@@ -21,10 +19,12 @@ from ganymede_sync.errors import (
     ManifestError,
     one_line,
 )
-from ganymede_sync.manifest import load_manifest
+from ganymede_sync.remote.archive import open_snapshot
+from ganymede_sync.settings.config import ArchiveLimits, load_settings
+from ganymede_sync.state.manifest import load_manifest
 
 PACKAGE = Path(ganymede_sync.__file__).parent
-SIGNALS = {"netlimits.py": {"AnswerProblem", "RefusedAddress"}}
+SIGNALS = {"remote/limits.py": {"AnswerProblem", "RefusedAddress"}}
 """Exceptions that only carry news between two modules and never reach a person."""
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ganymede_sync import github
-from ganymede_sync.config import load_settings
+from ganymede_sync.local import github
+from ganymede_sync.settings.config import load_settings
 from tests.tooling.fake_gh import REPOSITORY, FakeGh, hide_gh, install_fake_gh, sha256
 from tests.tooling.pull_helpers import copy_tooling
 

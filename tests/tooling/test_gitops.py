@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ganymede_sync import gitops
+from ganymede_sync.local import gitops
 
 
 def git(root: Path, *args: str) -> str:

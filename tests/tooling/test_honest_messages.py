@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 
 from deploy_workspace import TOKEN, git, running_workspace
-from ganymede_sync import reading, sending
-from ganymede_sync.client import GanymedeClient
-from ganymede_sync.config import load_settings
 from ganymede_sync.errors import ArchiveError, LocalChangesError
-from ganymede_sync.planning import Status
-from ganymede_sync.report import outcome_line
+from ganymede_sync.plans import reading
+from ganymede_sync.plans.planning import Status
+from ganymede_sync.remote.client import GanymedeClient
+from ganymede_sync.runners import sending
+from ganymede_sync.settings.config import load_settings
+from ganymede_sync.ui.report import outcome_line
 from tests.tooling.pull_helpers import pull_with
 
 LIB = "lib/labtools/units.py"

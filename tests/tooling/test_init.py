@@ -10,7 +10,7 @@ import git
 import pytest
 
 from ganymede_sync.errors import GitError
-from ganymede_sync.gitops import init_repository
+from ganymede_sync.local.gitops import init_repository
 from tests.tooling.pull_helpers import copy_tooling
 
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ganymede_sync import layout
-from ganymede_sync.layout import Scope, flow_of, is_lib_path, is_managed, scan_managed
+from ganymede_sync.rules import layout
+from ganymede_sync.rules.layout import Scope, flow_of, is_lib_path, is_managed, scan_managed
 
 
 @pytest.mark.parametrize(

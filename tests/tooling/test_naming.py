@@ -11,11 +11,11 @@ import unicodedata
 import pytest
 
 from deploy_workspace import TOKEN, running_workspace
-from ganymede_sync import naming
-from ganymede_sync.check import check_folder
 from ganymede_sync.errors import ArchiveError, DeployRefused
-from ganymede_sync.manifest import load_manifest
-from ganymede_sync.report import describe_pull
+from ganymede_sync.plans.checks import check_folder
+from ganymede_sync.rules import naming
+from ganymede_sync.state.manifest import load_manifest
+from ganymede_sync.ui.report import describe_pull
 from tests.tooling.pull_helpers import (
     API_KEY,
     pull_dev,

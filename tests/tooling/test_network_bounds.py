@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from ganymede_sync.client import MAX_ANSWER_BYTES, MAX_REDIRECTS, GanymedeClient
-from ganymede_sync.config import NetworkLimits
 from ganymede_sync.errors import ApiError, ConfigError, UncertainDeliveryError
-from ganymede_sync.progress import render_bar, render_line
+from ganymede_sync.remote.client import MAX_ANSWER_BYTES, MAX_REDIRECTS, GanymedeClient
+from ganymede_sync.settings.config import NetworkLimits
+from ganymede_sync.ui.progress import render_bar, render_line
 from tests.tooling.pull_helpers import API_KEY, Sleeps
 
 SIGNATURE = "X-Goog-Signature=c0ffee"

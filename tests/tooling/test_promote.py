@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import API_KEY
 
-from ganymede_sync.layout import scan_managed
+from ganymede_sync.rules.layout import scan_managed
 from task_runner import run_task as run
 
 CONFIG = """[ganymede]
@@ -333,3 +333,19 @@ def test_a_chain_allows_only_the_next_environment(repo, capsys):
     config.write_text(CONFIG + '\n[promotion]\nchain = ["dev", "qa"]\n', encoding="utf-8")
     code, _, err = run(capsys, "promote", "--from", "dev", "--to", "prod")
     assert code == 1 and "names 'qa', which is not a folder" in err
+
+
+def test_a_target_moved_by_an_override_is_refused_before_any_change(repo, capsys, monkeypatch):
+    """prod/ is bound to acme/prod: a plan read from dev would approve the wrong promotion."""
+    repo.append(f"dev/{NODE}", "# tuned in dev\n")
+    repo.commit("Tune delta Ct in dev")
+    before, requests = repo.state(), len(repo.emu.requests)
+    monkeypatch.setenv("GANYMEDE_ENVIRONMENT", "dev")
+    code, _, err = run(capsys, "promote", "--from", "dev", "--to", "prod", "--commit")
+    assert code == 1 and "Traceback" not in err
+    assert err.strip() == (
+        "error: prod/ is bound to acme/prod (.ganymede/prod.json) but this run targets "
+        "acme/dev (set by GANYMEDE_ENVIRONMENT): unset that override"
+    )
+    assert repo.state() == before
+    assert len(repo.emu.requests) == requests

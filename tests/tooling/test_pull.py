@@ -7,7 +7,6 @@ import stat
 
 import pytest
 
-from ganymede_sync.config import ArchiveLimits
 from ganymede_sync.errors import (
     ApiError,
     ArchiveError,
@@ -15,11 +14,12 @@ from ganymede_sync.errors import (
     GitError,
     LocalChangesError,
 )
-from ganymede_sync.layout import Scope
-from ganymede_sync.manifest import load_manifest
-from ganymede_sync.progress import ProgressDisplay, render_bar, render_line, wants_bar
-from ganymede_sync.pull import PullResult
-from ganymede_sync.report import describe_pull
+from ganymede_sync.rules.layout import Scope
+from ganymede_sync.runners.pull import PullResult
+from ganymede_sync.settings.config import ArchiveLimits
+from ganymede_sync.state.manifest import load_manifest
+from ganymede_sync.ui.progress import ProgressDisplay, render_bar, render_line, wants_bar
+from ganymede_sync.ui.report import describe_pull
 from tests.tooling.pull_helpers import (
     API_KEY,
     Sleeps,

@@ -3,8 +3,8 @@
 Real processes against the emulator on 127.0.0.1: each trial starts a pull in a
 child process (forked from a server that has imported the library once, to keep
 the test short) and ends it abruptly, either at a named point of the apply chosen at
-random (the child replaces ``sync.checkpoint`` with one that exits as ``kill -9`` would: no clean-up
-runs) or with a real SIGKILL at a random delay once the swap has begun. Then the
+random (the child replaces ``local.apply.checkpoint`` with one that exits as ``kill -9``
+would: no clean-up runs) or with a real SIGKILL at a random delay once the swap has begun. Then the
 next task (the library call every task makes first, or ``invoke check`` /
 ``invoke status`` themselves) must bring the folder and its manifest back to
 exactly the old or exactly the new state, and leave no staging folder or
@@ -27,12 +27,12 @@ from typing import Any
 
 import pytest
 
-from ganymede_sync import sync as sync_module
-from ganymede_sync.config import load_settings
 from ganymede_sync.emulator import Emulator
 from ganymede_sync.errors import Interrupted
-from ganymede_sync.manifest import load_manifest
-from ganymede_sync.sync import JOURNAL_NAME, restore_interrupted
+from ganymede_sync.local import apply as sync_module
+from ganymede_sync.local.apply import JOURNAL_NAME, restore_interrupted
+from ganymede_sync.settings.config import load_settings
+from ganymede_sync.state.manifest import load_manifest
 from tests.tooling.pull_helpers import (
     API_KEY,
     commit_all,
@@ -50,7 +50,7 @@ SIGNAL_KILLS = 6
 INVOKED = {1: "check", 3: "status"}
 """Trials whose recovery is left to a task run as a user runs it."""
 FORKS = multiprocessing.get_context("forkserver")
-FORKS.set_forkserver_preload(["ganymede_sync.pull", "tests.test_pull_crash"])
+FORKS.set_forkserver_preload(["ganymede_sync.runners.pull", "tests.test_pull_crash"])
 
 
 def crash_at_nth(wanted: str) -> Callable[[str], None]:

@@ -11,8 +11,8 @@ import stat
 import pytest
 
 from ganymede_sync.errors import ArchiveError, ConfigError, LocalChangesError
-from ganymede_sync.manifest import load_manifest
-from ganymede_sync.report import describe_pull
+from ganymede_sync.state.manifest import load_manifest
+from ganymede_sync.ui.report import describe_pull
 from tests.tooling.pull_helpers import (
     API_KEY,
     CONFIG,

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from ganymede_sync.config import load_settings
 from ganymede_sync.errors import ConfigError
-from ganymede_sync.sync_request import sync_request
+from ganymede_sync.runners.sync_request import sync_request
+from ganymede_sync.settings.config import load_settings
 from task_runner import run_task as run
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -10,12 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ganymede_sync.archive import open_snapshot
-from ganymede_sync.config import ArchiveLimits
 from ganymede_sync.errors import ArchiveError, GanymedeSyncError, LocalChangesError
-from ganymede_sync.layout import Scope
-from ganymede_sync.manifest import Manifest, load_manifest, save_manifest, sha256_bytes
-from ganymede_sync.sync import apply_plan, next_manifest, plan_sync
+from ganymede_sync.local.apply import apply_plan, next_manifest, plan_sync
+from ganymede_sync.remote.archive import open_snapshot
+from ganymede_sync.rules.hashing import sha256_bytes
+from ganymede_sync.rules.layout import Scope
+from ganymede_sync.settings.config import ArchiveLimits
+from ganymede_sync.state.manifest import Manifest, load_manifest, save_manifest
 from tests.tooling.pull_helpers import files_under, tree_state, zip_bytes
 
 A = ("a/n/function.py", b"print('a')\n")
@@ -189,7 +190,7 @@ def test_a_failure_while_swapping_puts_everything_back(tmp_path):
 def test_an_interruption_while_swapping_puts_everything_back(tmp_path, monkeypatch):
     sync(tmp_path, A, A_SQL, B)
     before = tree_state(tmp_path)
-    import ganymede_sync.sync as sync_module
+    import ganymede_sync.local.apply as sync_module
 
     def interrupted(point):
         if point == "move":

@@ -14,14 +14,14 @@ from collections.abc import Iterator
 
 from invoke import Collection, Exit, task
 
-from ganymede_sync.config import (
+from ganymede_sync.errors import GanymedeSyncError, Interrupted
+from ganymede_sync.runners.session import begin_task
+from ganymede_sync.settings.config import (
     API_URL_VARIABLE,
     ENVIRONMENT_VARIABLE,
     SUBDOMAIN_VARIABLE,
     TOKEN_VARIABLE,
 )
-from ganymede_sync.errors import GanymedeSyncError, Interrupted
-from ganymede_sync.session import begin_task
 
 
 def emit(text: str) -> None:
@@ -64,7 +64,7 @@ def expected_failures(after_interrupt: str = "nothing was changed") -> Iterator[
 @task
 def init(c):
     """Create the git repository with a first commit (safe to run again)."""
-    from ganymede_sync import gitops
+    from ganymede_sync.local import gitops
 
     with expected_failures():
         settings = begin_task(emit)
@@ -107,9 +107,9 @@ def pull(
     import os
     import sys
 
-    from ganymede_sync.progress import progress_display
-    from ganymede_sync.pull import PullOptions, run_pull
-    from ganymede_sync.report import describe_pull
+    from ganymede_sync.runners.pull import PullOptions, run_pull
+    from ganymede_sync.ui.progress import progress_display
+    from ganymede_sync.ui.report import describe_pull
 
     options = PullOptions(
         flow=flow, include_lib=not no_lib, force=force, commit=commit, retarget=retarget,
@@ -140,9 +140,9 @@ def deploy(
     import os
     import sys
 
-    from ganymede_sync.deploy import DeployOptions, run_deploy
-    from ganymede_sync.progress import progress_display
-    from ganymede_sync.report import deploy_line
+    from ganymede_sync.runners.deploy import DeployOptions, run_deploy
+    from ganymede_sync.ui.progress import progress_display
+    from ganymede_sync.ui.report import deploy_line
 
     options = DeployOptions(
         dry_run=dry_run, force=force, retarget=retarget, allow_dirty=allow_dirty,
@@ -173,9 +173,9 @@ def status(c, env=None, retarget=False, allow_dirty=False, json=False, diff=Fals
     import os
     import sys
 
-    from ganymede_sync.deploy import StatusOptions, run_status
-    from ganymede_sync.progress import progress_display
-    from ganymede_sync.report import status_data
+    from ganymede_sync.runners.deploy import StatusOptions, run_status
+    from ganymede_sync.ui.progress import progress_display
+    from ganymede_sync.ui.report import status_data
 
     options = StatusOptions(retarget=retarget, allow_dirty=allow_dirty, offline=offline, diff=diff)
     # With --json, standard output carries the JSON document and nothing else.
@@ -194,7 +194,7 @@ def status(c, env=None, retarget=False, allow_dirty=False, json=False, diff=Fals
 @task(help={"env": "check only this environment folder (default: all)"})
 def check(c, env=None):
     """Validate flow code offline: Python compiles, no stray or new node files."""
-    from ganymede_sync.check import check_environment
+    from ganymede_sync.plans.checks import check_environment
 
     with expected_failures():
         settings = begin_task(emit)
@@ -262,8 +262,8 @@ def emulator(c, port=8765, data_dir=".emulator", seed="example"):
     records as your commits' author, and GANYMEDE_AUTHOR_EMAIL if set, so deploys of
     your own commits are accepted. State stays in DATA_DIR between runs.
     """
-    from ganymede_sync import gitops
     from ganymede_sync.emulator import Emulator, serve_until_signalled
+    from ganymede_sync.local import gitops
 
     with expected_failures():
         settings = begin_task(emit)
@@ -314,7 +314,7 @@ def github_setup(c, repo=None, env=None, dry_run=False):
     """
     import os
 
-    from ganymede_sync import github
+    from ganymede_sync.local import github
 
     with expected_failures("run invoke github-setup again: it does only what is missing"):
         # Each environment's own name from ganymede.toml, not a local override for one.
@@ -343,7 +343,7 @@ def sync_request(c, env=None):
 
     Read from ganymede.toml; the pull workflow appends them to $GITHUB_OUTPUT.
     """
-    from ganymede_sync.sync_request import as_output_lines, sync_request
+    from ganymede_sync.runners.sync_request import as_output_lines, sync_request
 
     with expected_failures():
         settings = begin_task(tell)
@@ -353,7 +353,7 @@ def sync_request(c, env=None):
 @task(help={"env": "check only this environment folder (default: all)"})
 def doctor(c, env=None):
     """Check configuration, token, API, git and GitHub, with a fix for each problem."""
-    from ganymede_sync import doctor as checkup
+    from ganymede_sync.runners import doctor as checkup
 
     with expected_failures(), contextlib.suppress(GanymedeSyncError):
         begin_task(emit)  # doctor itself reports settings that do not load
@@ -381,7 +381,7 @@ def changed_environments(c, before="", after="HEAD"):
     import os
     import sys
 
-    from ganymede_sync.changes import changed_environments as find_changed
+    from ganymede_sync.runners.changes import changed_environments as find_changed
 
     with expected_failures():
         settings = begin_task(tell)
@@ -411,8 +411,8 @@ def changed_environments(c, before="", after="HEAD"):
 )
 def diff(c, env=None, against=None, flow=None, stat=False):
     """Show how two environment folders differ; exit 1 when they do (usable in CI)."""
-    from ganymede_sync.promote import diff_environments
-    from ganymede_sync.report import describe_comparison, unified_diffs
+    from ganymede_sync.runners.promote import diff_environments
+    from ganymede_sync.ui.report import describe_comparison, unified_diffs
 
     with expected_failures():
         comparison = diff_environments(begin_task(emit), env, against, flow)
@@ -446,9 +446,9 @@ def promote(c, from_=None, to=None, flow=None, lib=True, commit=False, body_file
     import sys
     from pathlib import Path
 
-    from ganymede_sync import promote as promoting
-    from ganymede_sync import report
-    from ganymede_sync.progress import progress_display
+    from ganymede_sync.runners import promote as promoting
+    from ganymede_sync.ui import report
+    from ganymede_sync.ui.progress import progress_display
 
     flows = [name.strip() for value in flow or () for name in value.split(",") if name.strip()]
     stopped = "git status shows whether any file of the target folder changed"

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ganymede_sync.config import load_settings
-from ganymede_sync.layout import LIB_DIR
+from ganymede_sync.rules.layout import LIB_DIR
+from ganymede_sync.settings.config import load_settings
 from ganymede_sync.testing.loader import NODE_FILE, NodeImportError, NodeRef, load_node
 
 

@@ -27,13 +27,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ganymede_sync.config import find_root
 from ganymede_sync.errors import (
     NodeImportError,
     NodeNotFoundError,
     NotEmulatedError,
 )
-from ganymede_sync.layout import LIB_DIR
+from ganymede_sync.rules.layout import LIB_DIR
+from ganymede_sync.settings.config import find_root
 from ganymede_sync.testing.sdk import install_sdk_standin
 
 NODE_FILE = "function.py"

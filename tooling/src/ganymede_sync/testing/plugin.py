@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from ganymede_sync.config import find_root
+from ganymede_sync.settings.config import find_root
 from ganymede_sync.testing.integrity import find_nodes
 from ganymede_sync.testing.loader import load_node
 from ganymede_sync.testing.runner import ENV_OPTION

@@ -11,8 +11,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from ganymede_sync.config import Settings
 from ganymede_sync.errors import FlowPackagesMissing
+from ganymede_sync.settings.config import Settings
 from ganymede_sync.testing.loader import LOCKED_FLOWS_REQUIREMENTS
 
 FLOW_TESTS = "tests"

@@ -1,0 +1,653 @@
+"""Apply a validated snapshot to an environment folder, all or nothing.
+
+Two steps. ``plan_sync`` compares the snapshot with the folder (byte for byte, within
+the pull's scope) and says what would be added, changed and removed, touching
+nothing. ``apply_plan`` then writes every new and changed file into a staging folder
+beside the target (same file system), and only once all of them are written and
+verified swaps them in with renames, keeping the replaced files aside; any failure
+or interruption puts every renamed file back and removes the staging folder, so the
+environment folder is exactly as before. Unchanged files are never rewritten (their
+mtimes stay), files a pull does not manage are never touched, folders emptied by
+removals are cleaned, and the manifest is written last.
+
+Knows nothing about HTTP or git; never prints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator, Mapping, Set
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ganymede_sync.errors import FolderWriteError, Interrupted, LocalChangesError
+from ganymede_sync.remote.archive import Snapshot
+from ganymede_sync.rules.hashing import blob_id, sha256_bytes, sha256_chunks
+from ganymede_sync.rules.layout import Scope, flow_of, walk_managed
+from ganymede_sync.state.manifest import MANIFEST_MODE, Manifest, save_manifest, utc_now
+from ganymede_sync.state.scratch import reclaim, scratch_folder
+
+logger = logging.getLogger(__name__)
+_CHUNK = 1 << 20
+_BYTECODE_CACHE = "__pycache__"
+JOURNAL_NAME = "journal.json"
+"""In a staging folder while its pull swaps files: the renames, for an undo after a crash."""
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+
+
+@dataclass
+class SyncPlan:
+    """What a pull would do to one environment folder."""
+
+    folder: Path
+    scope: Scope
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: dict[str, str] = field(default_factory=dict)
+    """Paths whose local content already equals the snapshot -> sha256."""
+    skipped: list[str] = field(default_factory=list)
+    """Snapshot paths left alone (names a checkout cannot keep), local files included."""
+    kept: dict[str, str | None] = field(default_factory=dict)
+    """Local work left in place -> sha256 of Ganymede's (unchanged) version, None if it has none."""
+    out_of_scope: int = 0
+    """Snapshot files outside the scope (ignored)."""
+
+    @property
+    def is_empty(self) -> bool:
+        """Tell whether the folder already matches the snapshot."""
+        return not (self.added or self.changed or self.removed)
+
+    @property
+    def overwritten(self) -> list[str]:
+        """Return the local files this plan replaces or deletes (what could hold local work)."""
+        return sorted(self.changed + self.removed)
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What a pull did: sorted repo paths, and whether the manifest was rewritten."""
+
+    added: list[str]
+    changed: list[str]
+    removed: list[str]
+    manifest: Manifest
+    manifest_written: bool
+
+
+def plan_sync(
+    folder: Path, snapshot: Snapshot, scope: Scope, *, skip: Set[str] = frozenset()
+) -> SyncPlan:
+    """Compare the snapshot with the folder within ``scope``; change nothing.
+
+    Paths in ``skip`` are left as they are on both sides. Raises LocalChangesError
+    when a local folder, file or link sits where the snapshot needs the other kind,
+    since replacing it could lose work.
+    """
+    plan = SyncPlan(folder=folder, scope=scope)
+    covered = [path for path in snapshot.paths if scope.covers(path)]
+    plan.out_of_scope = len(snapshot.paths) - len(covered)
+    plan.skipped = sorted(path for path in covered if path in skip)
+    wanted = [path for path in covered if path not in skip]
+    if not folder.exists():
+        plan.added = wanted
+        return plan
+    known: dict[str, bool] = {}
+    for path in wanted:
+        if _parent_exists(folder, path, known):
+            _classify(plan, snapshot, path)
+        else:
+            plan.added.append(path)
+    local = [path for path, _ in walk_managed(folder)]
+    plan.removed = sorted(
+        path for path in local if scope.covers(path) and path not in snapshot and path not in skip
+    )
+    return plan
+
+
+def _classify(plan: SyncPlan, snapshot: Snapshot, path: str) -> None:
+    target = os.path.join(plan.folder, path)
+    try:
+        status = os.lstat(target)
+    except FileNotFoundError:
+        plan.added.append(path)
+        return
+    if _is_dir(status.st_mode):
+        raise LocalChangesError(
+            f"{plan.folder.name}/{path} is a folder where Ganymede has a file: "
+            "move it away, then pull again"
+        )
+    if not _is_regular(status.st_mode) or status.st_size != snapshot.size(path):
+        plan.changed.append(path)
+        return
+    digest = _same_content(snapshot, path, target)
+    if digest is None:
+        plan.changed.append(path)
+    else:
+        plan.unchanged[path] = digest
+
+
+def keep_local_work(
+    plan: SyncPlan,
+    snapshot: Snapshot,
+    pulled: Mapping[str, str],
+    deployed: Mapping[str, Set[str]] | None = None,
+) -> list[str]:
+    """Take local work out of ``plan``; return the paths changed on both sides, sorted.
+
+    A local file is work when its content is neither what the last pull recorded
+    (``pulled``: path -> sha256) nor a version this clone deployed (``deployed``:
+    path -> git blob ids), whether it is committed, uncommitted or git-ignored: the
+    manifest, not git, tells what Ganymede gave. Work that Ganymede did not change
+    since (or never had) is kept and listed in ``plan.kept``; work that Ganymede
+    changed or deleted as well is a conflict, left in the plan for the caller to
+    refuse or, with ``--force``, to overwrite.
+    """
+    deployed = deployed or {}
+    conflicts = []
+    for path in list(plan.changed) + list(plan.removed):
+        local = _local_hashes(plan.folder / path)
+        base = pulled.get(path)
+        if local is not None and (local[0] == base or local[1] in deployed.get(path, ())):
+            continue  # what Ganymede gave (or was sent): nothing of the user's is lost
+        ganymede = _snapshot_sha(snapshot, path) if path in snapshot else None
+        if ganymede != base:
+            conflicts.append(path)
+            continue
+        if path in plan.changed:
+            plan.changed.remove(path)
+        else:
+            plan.removed.remove(path)
+        plan.kept[path] = ganymede
+    return sorted(conflicts)
+
+
+def _local_hashes(target: Path) -> tuple[str, str] | None:
+    """Return the sha256 and git blob id of a regular file, or None for anything else."""
+    try:
+        if not _is_regular(os.lstat(target).st_mode):
+            return None
+        data = target.read_bytes()
+    except OSError:
+        return None
+    return sha256_bytes(data), blob_id(data)
+
+
+def _snapshot_sha(snapshot: Snapshot, path: str) -> str:
+    return sha256_chunks(snapshot.chunks(path))
+
+
+@dataclass(frozen=True)
+class MassRemoval:
+    """Why a plan removes too much to apply without ``--force``."""
+
+    problem: str
+    """``would remove ...``, with the count."""
+    over_share: bool
+    """True when the share limit was hit (the caller names its setting), False when
+    every flow in scope would go."""
+
+
+def mass_removal(plan: SyncPlan, snapshot: Snapshot, max_share: float) -> MassRemoval | None:
+    """Say why the plan removes too much to apply without ``--force``, or return None.
+
+    An archive that holds no flow while the folder has some, or that removes more
+    than ``max_share`` of the managed files in scope, is more likely a broken export
+    or the wrong environment than a wish to delete: the count is named.
+    """
+    if not plan.removed:
+        return None
+    local = len(plan.removed) + len(plan.changed) + len(plan.unchanged) + len(plan.kept)
+    flows_here = {flow_of(path) for path in plan.removed} - {None}
+    flows_left = {flow_of(path) for path in snapshot.paths if plan.scope.covers(path)} - {None}
+    if flows_here and not flows_left:
+        what = f"all of flow '{plan.scope.flow}'" if plan.scope.flow else "every flow"
+        problem = f"would remove {what} ({len(plan.removed)} of {local} managed files)"
+        return MassRemoval(problem, over_share=False)
+    if len(plan.removed) > max_share * local:
+        problem = (
+            f"would remove {len(plan.removed)} of {local} managed files, more than {max_share:.0%}"
+        )
+        return MassRemoval(problem, over_share=True)
+    return None
+
+
+def _same_content(snapshot: Snapshot, path: str, target: str) -> str | None:
+    """Return the sha256 when the local file equals the snapshot's, else None."""
+    digest = hashlib.sha256()
+    with open(target, "rb") as local:
+        if snapshot.size(path) <= _CHUNK:
+            data = snapshot.read(path)
+            return sha256_bytes(data) if local.read(len(data) + 1) == data else None
+        for chunk in snapshot.chunks(path):
+            if local.read(len(chunk)) != chunk:
+                return None
+            digest.update(chunk)
+        if local.read(1):
+            return None
+    return digest.hexdigest()
+
+
+def _parent_exists(folder: Path, path: str, known: dict[str, bool]) -> bool:
+    """Tell whether the folder of ``path`` exists; refuse a non-folder on the way.
+
+    A file or link where the snapshot needs a folder is refused: replacing it could
+    lose work, and following a link to a folder would write outside the repository.
+    """
+    parts = path.split("/")[:-1]
+    for depth in range(1, len(parts) + 1):
+        parent = "/".join(parts[:depth])
+        if parent not in known:
+            try:
+                mode = os.lstat(os.path.join(folder, parent)).st_mode
+            except FileNotFoundError:
+                known[parent] = False
+            else:
+                if not _is_dir(mode):
+                    raise LocalChangesError(
+                        f"{folder.name}/{parent} is a file or link where Ganymede has a "
+                        "folder: move it away, then pull again"
+                    )
+                known[parent] = True
+        if not known[parent]:
+            return False
+    return True
+
+
+def next_manifest(
+    old: Manifest | None,
+    environment: str,
+    scope: Scope,
+    in_scope: dict[str, str],
+    *,
+    now: Callable[[], str] = utc_now,
+    tenant: str | None = None,
+) -> Manifest:
+    """Return the manifest after a pull: entries outside the scope kept, the scope replaced.
+
+    The old manifest is returned as is when nothing changed, so its time and bytes stay.
+    """
+    kept = {path: sha for path, sha in (old.files if old else {}).items() if not scope.covers(path)}
+    files = {**kept, **in_scope}
+    tenant = tenant or (old.tenant if old else None)
+    same_target = old is not None and (old.environment, old.tenant) == (environment, tenant)
+    if old is not None and old.files == files and same_target:
+        return old
+    return Manifest(
+        environment=environment,
+        files=files,
+        changed_at=now(),
+        flow=scope.flow,
+        include_lib=scope.include_lib,
+        tenant=tenant,
+    )
+
+
+def apply_plan(
+    plan: SyncPlan,
+    snapshot: Snapshot,
+    *,
+    manifest_path: Path,
+    old_manifest: Manifest | None,
+    environment: str,
+    now: Callable[[], str] = utc_now,
+    tenant: str | None = None,
+) -> SyncResult:
+    """Make the folder match the snapshot within the plan's scope, then write the manifest.
+
+    All or nothing, even across ``kill -9``: on a failure or Ctrl-C the folder and
+    manifest are put back as before; a killed run leaves a journal from which the
+    next run of any task puts them back (``restore_interrupted``).
+    """
+    if plan.is_empty:
+        kept = _kept(plan, old_manifest)
+        manifest = next_manifest(
+            old_manifest, environment, plan.scope, kept, now=now, tenant=tenant
+        )
+        written = save_manifest(manifest_path, manifest)
+        return SyncResult([], [], [], manifest, written)
+    parent = plan.folder.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        with (
+            _interrupts_held() as interrupted,
+            scratch_folder(parent, staging_prefix(plan.folder), keep_if=_has_journal) as staging,
+        ):
+            moves, hashes = _stage(plan, snapshot, staging, interrupted)
+            checkpoint("staged")
+            kept = _kept(plan, old_manifest)
+            manifest = next_manifest(
+                old_manifest,
+                environment,
+                plan.scope,
+                {**kept, **hashes},
+                now=now,
+                tenant=tenant,
+            )
+            written = _swap(plan, staging, moves, manifest_path, manifest, interrupted)
+            _remove_empty_folders(plan.folder, plan.removed)
+            checkpoint("cleaned")
+    except OSError as error:
+        raise FolderWriteError(
+            f"could not update {plan.folder.name}/ ({error.strerror or error})",
+            hint="it was left as it was; check permissions and free space",
+            path=plan.folder.name,
+        ) from None
+    if interrupted():
+        raise Interrupted(
+            f"{plan.folder.name}/ had been fully updated from Ganymede "
+            f"({len(plan.added)} added, {len(plan.changed)} changed, {len(plan.removed)} "
+            "removed) and its manifest written"
+        )
+    return SyncResult(sorted(plan.added), sorted(plan.changed), plan.removed, manifest, written)
+
+
+def staging_prefix(folder: Path) -> str:
+    """Return the name prefix of a pull's staging folders beside ``folder``."""
+    return f".{folder.name}.pull-"
+
+
+def restore_interrupted(folder: Path) -> int:
+    """Undo the swap of any pull of ``folder`` that died midway; return how many were undone.
+
+    Every task runs this first. A staging folder whose run is gone either holds a
+    journal (the run died while swapping: the moves it lists are undone, last first,
+    so the folder and manifest are exactly as before that pull) or none (it died
+    before swapping or after finishing: nothing to undo). Either way it is removed.
+    """
+    undone = 0
+
+    def undo(staging: Path) -> None:
+        nonlocal undone
+        journal = staging / JOURNAL_NAME
+        if journal.exists():
+            _undo(_read_journal(journal))
+            journal.unlink()
+            undone += 1
+
+    reclaim(folder.parent, staging_prefix(folder), undo)
+    return undone
+
+
+def _has_journal(staging: Path) -> bool:
+    return (staging / JOURNAL_NAME).exists()
+
+
+def _kept(plan: SyncPlan, old: Manifest | None) -> dict[str, str]:
+    """Return the manifest entries of files left in place: Ganymede's version of each.
+
+    A skipped path keeps what the last pull recorded: this pull learnt nothing of it.
+    """
+    before = old.files if old else {}
+    skipped = {path: before[path] for path in plan.skipped if path in before}
+    kept = {path: sha for path, sha in plan.kept.items() if sha is not None}
+    return {**skipped, **plan.unchanged, **kept}
+
+
+def _stage(
+    plan: SyncPlan, snapshot: Snapshot, staging: Path, interrupted: Callable[[], bool]
+) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """Write every new and changed file into ``staging``; return the moves and the hashes.
+
+    A file whose local folder exists is staged flat (``f<n>``) and moved alone; files
+    under a folder missing locally are staged in a tree (``t<n>/...``) moved in one
+    rename. The staging folder is left nearly empty: folders are slow to delete on
+    some file systems, and a whole new flow costs one rename instead of one per file.
+    Moves are (staged name, repo path), the repo path "" being the folder itself.
+    """
+    moves: list[tuple[str, str]] = []
+    hashes: dict[str, str] = {}
+    trees: dict[str, str] = {}
+    exists: dict[str, bool] = {}
+    made: set[str] = set()
+    root = str(staging)
+    for number, path in enumerate(sorted(plan.added + plan.changed)):
+        top = _highest_missing(plan.folder, path, exists)
+        if top == path:
+            name = f"f{number}"
+            moves.append((name, path))
+            target = os.path.join(root, name)
+        else:
+            if top not in trees:
+                trees[top] = f"t{len(trees)}"
+                moves.append((trees[top], top))
+            inner = path[len(top) + 1 :] if top else path
+            target = os.path.join(root, trees[top], inner)
+            _make_parents(target, made)
+        hashes[path] = _write(snapshot, path, target)
+        if interrupted():
+            raise KeyboardInterrupt
+    return moves, hashes
+
+
+def _highest_missing(folder: Path, path: str, exists: dict[str, bool]) -> str:
+    """Return the shortest prefix of ``path`` missing locally ("" when ``folder`` is)."""
+    parts = ["", *path.split("/")]
+    for depth in range(1, len(parts) + 1):
+        prefix = "/".join(parts[1:depth])
+        if prefix not in exists:
+            exists[prefix] = os.path.lexists(os.path.join(folder, prefix))
+        if not exists[prefix]:
+            return prefix
+    return path
+
+
+def _make_parents(target: str, made: set[str]) -> None:
+    """Create the folder of a staged file; ``made`` remembers the folders already made.
+
+    Files come sorted, so once a folder is made its siblings follow: when the parent
+    of a new folder is known to exist, one ``mkdir`` does. ``makedirs`` (a check per
+    level) runs only for the first folder of each new subtree. Only ever called
+    inside the pull's own staging folder.
+    """
+    parent = os.path.dirname(target)
+    if parent in made:
+        return
+    above = os.path.dirname(parent)
+    if above in made:
+        # Made already on the way to a deeper folder; O_EXCL opens still check the files.
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(parent)
+    else:
+        os.makedirs(parent, exist_ok=True)
+        made.add(above)
+    made.add(parent)
+
+
+def _write(snapshot: Snapshot, path: str, target: str) -> str:
+    """Stream one snapshot file to a new ``target``, hashing as it goes; return the sha256.
+
+    ``O_EXCL`` refuses to follow or reuse anything already at ``target``.
+    """
+    digest = hashlib.sha256()
+    descriptor = os.open(target, _NEW_FILE, 0o666)
+    try:
+        pieces = [snapshot.read(path)] if snapshot.size(path) <= _CHUNK else snapshot.chunks(path)
+        for piece in pieces:
+            view = memoryview(piece)
+            while view:
+                view = view[os.write(descriptor, view) :]
+            digest.update(piece)
+    finally:
+        os.close(descriptor)
+    return digest.hexdigest()
+
+
+def _swap(
+    plan: SyncPlan,
+    staging: Path,
+    moves: list[tuple[str, str]],
+    manifest_path: Path,
+    manifest: Manifest,
+    interrupted: Callable[[], bool],
+) -> bool:
+    """Move replaced files aside and staged ones in, then the manifest; undo all on failure.
+
+    The full list of renames is written to a journal before the first one, and the
+    journal is deleted after the last one: that deletion is the moment the pull
+    happens. The caller holds Ctrl-C back, so an undo is never cut short; one that
+    arrives while swapping (``interrupted``) is honoured by undoing everything.
+    Returns whether the manifest was rewritten.
+    """
+    journal = [(plan.folder / path, staging / f"o{n}") for n, path in enumerate(plan.overwritten)]
+    journal += [(staging / name, plan.folder / path) for name, path in moves]
+    written = _stage_manifest(manifest_path, manifest, staging, journal)
+    record = staging / JOURNAL_NAME
+    _write_journal(record, journal)
+    checkpoint("journal")
+    try:
+        for source, destination in journal:
+            os.replace(source, destination)
+            checkpoint("move")
+            if interrupted():
+                raise KeyboardInterrupt
+        record.unlink()
+    except BaseException:
+        try:
+            _undo(journal)
+        except OSError as error:
+            raise FolderWriteError(
+                f"{plan.folder.name}/ was left half updated and could not be put back "
+                f"({error.strerror or error})",
+                hint="run the pull, or any task, again to restore it",
+                path=plan.folder.name,
+            ) from None
+        record.unlink()
+        raise
+    checkpoint("committed")
+    return written
+
+
+def _stage_manifest(
+    manifest_path: Path, manifest: Manifest, staging: Path, journal: list[tuple[Path, Path]]
+) -> bool:
+    """Stage the new manifest and add its renames to ``journal``; tell if it changes."""
+    content = manifest.to_json().encode("utf-8")
+    try:
+        if manifest_path.read_bytes() == content:
+            return False
+        journal.append((manifest_path, staging / "manifest-old"))
+    except FileNotFoundError:
+        pass
+    manifest_path.parent.mkdir(parents=True, exist_ok=True)
+    staged = staging / "manifest-new"
+    staged.write_bytes(content)
+    os.chmod(staged, MANIFEST_MODE)
+    journal.append((staged, manifest_path))
+    return True
+
+
+def _write_journal(record: Path, journal: list[tuple[Path, Path]]) -> None:
+    """Write the renames to ``record`` in one atomic step, flushed to disk.
+
+    Paths are relative to the folder that holds the staging folder, so a repository
+    moved (or mounted elsewhere) after a crash is still restored.
+    """
+    base = record.parent.parent
+    moves = [[os.path.relpath(path, base) for path in move] for move in journal]
+    temporary = record.with_suffix(".tmp")
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump({"version": 1, "moves": moves}, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, record)
+
+
+def _read_journal(record: Path) -> list[tuple[Path, Path]]:
+    base = record.parent.parent
+    try:
+        moves = json.loads(record.read_text(encoding="utf-8"))["moves"]
+        return [(base / source, base / destination) for source, destination in moves]
+    except (ValueError, KeyError, TypeError) as error:
+        raise OSError(f"unreadable journal {record}: {error}") from None
+
+
+def _undo(journal: list[tuple[Path, Path]]) -> None:
+    """Put back every rename of ``journal`` that happened, last first.
+
+    A rename happened when its destination exists and its source does not; one
+    that did not is skipped, so undoing twice (a crash during an undo) is safe.
+    """
+    for source, destination in reversed(journal):
+        if os.path.lexists(destination) and not os.path.lexists(source):
+            os.replace(destination, source)
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[Callable[[], bool]]:
+    """Hold Ctrl-C back for the block; yield a function that tells whether one came.
+
+    Only the main thread receives signals; elsewhere nothing is held.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: received.append(number))
+    try:
+        yield lambda: bool(received)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _pass(point: str) -> None:
+    """In use, every point of an apply is passed without stopping."""
+
+
+checkpoint: Callable[[str], None] = _pass
+"""Called at each named point of an apply: "staged", "journal", "move", "committed" and
+"cleaned". The template's crash tests replace it inside a child process with one that
+ends that process there, as ``kill -9`` would; no setting or variable can switch it."""
+
+
+def _remove_empty_folders(folder: Path, removed: list[str]) -> None:
+    """Remove the folders that removals left empty, up to (not including) ``folder``.
+
+    A folder holding nothing but Python's byte-code cache counts as empty: the cache
+    belonged to the removed modules, and keeping it would keep a removed flow's folder.
+    """
+    candidates = {
+        "/".join(path.split("/")[:depth])
+        for path in removed
+        for depth in range(1, path.count("/") + 1)
+    }
+    for relative in sorted(candidates, key=lambda name: name.count("/"), reverse=True):
+        target = folder / relative
+        _remove_orphan_cache(target)
+        try:
+            target.rmdir()
+        except OSError:
+            logger.debug("kept %s: not empty", relative)
+
+
+def _remove_orphan_cache(target: Path) -> None:
+    """Delete ``target/__pycache__`` when it is all ``target`` holds and holds only .pyc files."""
+    cache = target / _BYTECODE_CACHE
+    try:
+        if [entry.name for entry in target.iterdir()] != [_BYTECODE_CACHE]:
+            return
+        files = list(cache.iterdir())
+        if all(_is_bytecode(entry) for entry in files):
+            for entry in files:
+                entry.unlink()
+            cache.rmdir()
+    except OSError as error:
+        logger.debug("kept %s: %s", cache, error)
+
+
+def _is_bytecode(entry: Path) -> bool:
+    return entry.suffix == ".pyc" and not entry.is_symlink() and entry.is_file()
+
+
+def _is_dir(mode: int) -> bool:
+    return (mode & 0o170000) == 0o040000
+
+
+def _is_regular(mode: int) -> bool:
+    return (mode & 0o170000) == 0o100000

@@ -1,0 +1,70 @@
+"""The record of versions this clone sent to Ganymede since the last pull.
+
+Git history knows what was committed; this record (a JSON file inside the git
+folder, never committed) also knows what was deployed straight from the working
+tree, so a second local deploy without a commit in between is no false conflict,
+and a pull does not take the versions it sent for edits made in Ganymede.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+from ganymede_sync.local import gitops
+from ganymede_sync.rules.hashing import blob_id
+from ganymede_sync.settings.config import Environment, Settings
+
+
+def recorded_deploys(settings: Settings, environment: Environment) -> dict[str, set[str]]:
+    """Return the blob ids this clone sent since the last pull, uncommitted files included.
+
+    Git history knows what was committed; this record (in the git folder, never
+    committed) also knows what was deployed straight from the working tree, so a
+    second local deploy without a commit in between is no false conflict.
+    """
+    record = _read_record(settings, environment)
+    if record.get("manifest") != _manifest_blob(environment):
+        return {}
+    files = record.get("files", {})
+    return {path: set(blobs) for path, blobs in files.items() if isinstance(blobs, list)}
+
+
+def record_deploy(
+    settings: Settings, environment: Environment, contents: Mapping[str, bytes]
+) -> None:
+    """Remember the versions just sent, for ``recorded_deploys``."""
+    target = _record_path(settings, environment)
+    if target is None or not contents:
+        return
+    files = {path: sorted(blobs) for path, blobs in recorded_deploys(settings, environment).items()}
+    for path, data in contents.items():
+        files[path] = sorted({*files.get(path, []), blob_id(data)})
+    record = {"manifest": _manifest_blob(environment), "files": files}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _read_record(settings: Settings, environment: Environment) -> dict:
+    target = _record_path(settings, environment)
+    try:
+        record = json.loads(target.read_text(encoding="utf-8")) if target else {}
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _record_path(settings: Settings, environment: Environment) -> Path | None:
+    """Where this clone keeps the record of ``environment``; None outside a repository."""
+    repo = gitops.open_repository(settings.root)
+    if repo is None:
+        return None
+    return repo.local_state_path(f"deployed-{environment.folder}.json")
+
+
+def _manifest_blob(environment: Environment) -> str | None:
+    try:
+        return blob_id(environment.manifest_path.read_bytes())
+    except OSError:
+        return None

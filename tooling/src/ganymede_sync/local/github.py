@@ -1,0 +1,404 @@
+"""Configure the GitHub side of this repository through the GitHub CLI (``gh``).
+
+One job: read what GitHub already holds, plan the missing steps as data, and run
+them through ``gh`` with argument lists. It never uses a shell, never puts the API
+token in an argument, a message or a log (the token reaches ``gh`` on standard
+input only), never changes anything during a dry run, and never prints: tasks.py
+shows the steps.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TextIO
+from urllib.parse import quote
+
+from ganymede_sync.errors import GitHubError
+from ganymede_sync.settings.config import (
+    ENVIRONMENT_VARIABLE,
+    SUBDOMAIN_VARIABLE,
+    TOKEN_VARIABLE,
+    Settings,
+)
+
+TOKEN_SECRET = TOKEN_VARIABLE
+"""The GitHub secret bears the name of the variable the workflows hand it to."""
+INSTALL_HELP = (
+    "the GitHub CLI (gh) is not installed: install it from https://cli.github.com, "
+    "then run gh auth login"
+)
+LOGIN_HELP = "gh is not logged in to GitHub: run gh auth login, then try again"
+# Read is enough: every job of the workflows declares the permissions it needs, and a
+# job may raise its own above the default. Pull requests need the second setting.
+WORKFLOW_PERMISSIONS = {
+    "default_workflow_permissions": "read",
+    "can_approve_pull_request_reviews": True,
+}
+_REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+_TIMEOUT_SECONDS = 120
+
+
+@dataclass(frozen=True)
+class Step:
+    """One call of ``gh`` that changes something on GitHub."""
+
+    description: str
+    argv: tuple[str, ...]
+    stdin_secret: bool = False
+    """True when the API token of ``environment`` goes to ``gh`` on standard input."""
+    environment: str | None = None
+
+    def command_line(self) -> str:
+        """Return the command as a user would type it (the token is never part of it)."""
+        line = shlex.join(self.argv)
+        return f"{line} < token on standard input" if self.stdin_secret else line
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the GitHub side should hold for this repository."""
+
+    subdomain: str
+    environments: dict[str, str]
+    """GitHub environment (the folder name) -> Ganymede environment name."""
+
+
+@dataclass(frozen=True)
+class GitHubState:
+    """What the GitHub side holds now, as far as this repository's set-up cares."""
+
+    repository: str
+    variables: dict[str, str]
+    environments: frozenset[str]
+    environment_variables: dict[str, dict[str, str]] = field(default_factory=dict)
+    environment_secrets: dict[str, frozenset[str]] = field(default_factory=dict)
+    workflow_permissions: dict[str, object] = field(default_factory=dict)
+
+    def has_token_secret(self, folder: str) -> bool:
+        """Tell whether GitHub environment ``folder`` already holds the API token secret."""
+        return TOKEN_SECRET in self.environment_secrets.get(folder, frozenset())
+
+    def has_workflow_permissions(self) -> bool:
+        """Tell whether the defaults are read-only and Actions may open pull requests."""
+        return all(self.workflow_permissions.get(k) == v for k, v in WORKFLOW_PERMISSIONS.items())
+
+    def can_open_pull_requests(self) -> bool:
+        """Tell whether the pull workflow can open its pull request (what it needs)."""
+        return self.workflow_permissions.get("can_approve_pull_request_reviews") is True
+
+
+def target_from_settings(settings: Settings, folders: Iterable[str] = ()) -> Target:
+    """Build the target from ``ganymede.toml``: every environment, or only ``folders``."""
+    chosen = list(dict.fromkeys(folders)) or list(settings.environments)
+    names = {folder: settings.environment(folder).name for folder in chosen}
+    return Target(subdomain=settings.subdomain, environments=names)
+
+
+class GitHubCli:
+    """Runs ``gh`` with argument lists; its errors become ``GitHubError`` lines."""
+
+    def __init__(self, executable: str) -> None:
+        self.executable = executable
+
+    def run(self, argv: Sequence[str], *, secret: str | None = None) -> str:
+        """Run ``gh argv...`` and return its standard output.
+
+        ``secret`` goes to standard input and is redacted from any error text.
+        Other calls get an empty standard input, so ``gh`` never waits for a prompt.
+        """
+        result = self._call(argv, secret)
+        if result.returncode != 0:
+            raise GitHubError(_failure_line(argv, result.stderr or result.stdout, secret))
+        return result.stdout
+
+    def succeeds(self, argv: Sequence[str]) -> bool:
+        """Tell whether ``gh argv...`` exits with 0."""
+        return self._call(argv, None).returncode == 0
+
+    def json(self, argv: Sequence[str]) -> object:
+        """Run ``gh argv...`` and parse its JSON output."""
+        output = self.run(argv)
+        try:
+            return json.loads(output)
+        except json.JSONDecodeError:
+            command = shlex.join(["gh", *argv[:3]])
+            raise GitHubError(f"{command} answered something other than JSON") from None
+
+    def _call(self, argv: Sequence[str], secret: str | None) -> subprocess.CompletedProcess[str]:
+        environ = {**os.environ, "GH_PROMPT_DISABLED": "1", "GH_NO_UPDATE_NOTIFIER": "1"}
+        try:
+            return subprocess.run(
+                [self.executable, *argv],
+                input=None if secret is None else secret + "\n",
+                stdin=subprocess.DEVNULL if secret is None else None,
+                capture_output=True,
+                text=True,
+                env=environ,
+                timeout=_TIMEOUT_SECONDS,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            command = shlex.join(["gh", *argv[:3]])
+            raise GitHubError(f"{command} did not answer within {_TIMEOUT_SECONDS} s") from None
+        except OSError as error:
+            raise GitHubError(f"cannot run gh ({error.strerror}): {INSTALL_HELP}") from None
+
+
+def _failure_line(argv: Sequence[str], text: str, secret: str | None) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    reason = lines[-1] if lines else "no message"
+    reason = _redact(reason, [secret] if secret else [])
+    return f"{shlex.join(['gh', *argv[:4]])} failed: {reason}"
+
+
+def find_gh() -> GitHubCli | None:
+    """Return the ``gh`` on PATH, or None when it is not installed."""
+    executable = shutil.which("gh")
+    return GitHubCli(executable) if executable else None
+
+
+def is_logged_in(cli: GitHubCli) -> bool:
+    """Tell whether ``gh`` holds working credentials (``gh auth status``)."""
+    return cli.succeeds(["auth", "status"])
+
+
+def connect() -> GitHubCli:
+    """Return a usable ``gh``, or fail with one line saying what to install or run."""
+    cli = find_gh()
+    if cli is None:
+        raise GitHubError(INSTALL_HELP)
+    if not is_logged_in(cli):
+        raise GitHubError(LOGIN_HELP)
+    return cli
+
+
+def resolve_repository(cli: GitHubCli, repository: str | None = None) -> str:
+    """Return OWNER/NAME: the one given, or the GitHub repository of this folder."""
+    if repository:
+        if not _REPOSITORY.match(repository):
+            raise GitHubError(f"--repo '{repository}' is not of the form OWNER/NAME")
+        return repository
+    try:
+        answer = cli.json(["repo", "view", "--json", "nameWithOwner"])
+    except GitHubError:
+        raise GitHubError(
+            "gh finds no GitHub repository for this folder: push it to GitHub first "
+            "(gh repo create --source . --push), or pass --repo OWNER/NAME"
+        ) from None
+    if not isinstance(answer, dict) or not isinstance(answer.get("nameWithOwner"), str):
+        raise GitHubError("gh repo view answered without nameWithOwner: update gh")
+    return answer["nameWithOwner"]
+
+
+UNKNOWN_REPOSITORY = "OWNER/NAME"
+
+
+def state_for_dry_run(
+    repository: str | None, folders: Iterable[str]
+) -> tuple[GitHubState, str | None]:
+    """Read GitHub's state for a dry run; without gh, assume nothing is set up.
+
+    A dry run shows what the set-up would do, so it must work before ``gh`` is
+    installed or logged in. Returns the state and, when assumed, a note saying why.
+    """
+    try:
+        cli = connect()
+        return read_state(cli, resolve_repository(cli, repository), folders), None
+    except GitHubError as error:
+        shown = repository or UNKNOWN_REPOSITORY
+        empty = GitHubState(shown, variables={}, environments=frozenset())
+        note = f"note: {error}; showing every step, as for a repository with nothing set up"
+        return empty, note
+
+
+def read_state(cli: GitHubCli, repository: str, folders: Iterable[str]) -> GitHubState:
+    """Read the variables, environments, secret names and workflow permissions (read-only)."""
+    environments = _environment_names(cli, repository)
+    present = [folder for folder in folders if folder in environments]
+    return GitHubState(
+        repository=repository,
+        variables=_variables(cli, ["--repo", repository]),
+        environments=environments,
+        environment_variables={
+            folder: _variables(cli, ["--env", folder, "--repo", repository]) for folder in present
+        },
+        environment_secrets={folder: _secret_names(cli, repository, folder) for folder in present},
+        workflow_permissions=_workflow_permissions(cli, repository),
+    )
+
+
+def _variables(cli: GitHubCli, scope: list[str]) -> dict[str, str]:
+    answer = cli.json(["variable", "list", *scope, "--json", "name,value"])
+    items = answer if isinstance(answer, list) else []
+    return {str(item["name"]): str(item.get("value", "")) for item in items}
+
+
+def _secret_names(cli: GitHubCli, repository: str, folder: str) -> frozenset[str]:
+    answer = cli.json(["secret", "list", "--env", folder, "--repo", repository, "--json", "name"])
+    items = answer if isinstance(answer, list) else []
+    return frozenset(str(item["name"]) for item in items)
+
+
+def _environment_names(cli: GitHubCli, repository: str) -> frozenset[str]:
+    answer = cli.json(["api", f"repos/{repository}/environments?per_page=100"])
+    items = (answer.get("environments") or []) if isinstance(answer, dict) else []
+    return frozenset(str(item["name"]) for item in items)
+
+
+def _workflow_permissions(cli: GitHubCli, repository: str) -> dict[str, object]:
+    answer = cli.json(["api", f"repos/{repository}/actions/permissions/workflow"])
+    return answer if isinstance(answer, dict) else {}
+
+
+def plan_setup(state: GitHubState, target: Target, *, new_tokens: Iterable[str] = ()) -> list[Step]:
+    """Return the steps that bring GitHub from ``state`` to ``target``, and no more.
+
+    Pure. A token secret is set where it is missing or where ``new_tokens`` names
+    the environment (GitHub never shows a secret's value, so only the user knows
+    whether the one there is right).
+    """
+    repo = state.repository
+    replace = set(new_tokens)
+    steps = []
+    if state.variables.get(SUBDOMAIN_VARIABLE) != target.subdomain:
+        steps.append(_variable_step(SUBDOMAIN_VARIABLE, target.subdomain, repo, None))
+    for folder, name in target.environments.items():
+        if folder not in state.environments:
+            steps.append(_environment_step(repo, folder))
+        if state.environment_variables.get(folder, {}).get(ENVIRONMENT_VARIABLE) != name:
+            steps.append(_variable_step(ENVIRONMENT_VARIABLE, name, repo, folder))
+        if folder in replace or not state.has_token_secret(folder):
+            steps.append(_secret_step(repo, folder, name))
+    if not state.has_workflow_permissions():
+        steps.append(_permissions_step(repo))
+    return steps
+
+
+def _variable_step(name: str, value: str, repo: str, folder: str | None) -> Step:
+    scope = ["--env", folder] if folder else []
+    where = f"environment {folder}" if folder else "the repository"
+    return Step(
+        description=f"set variable {name}={value} in {where}",
+        argv=("gh", "variable", "set", name, "--body", value, *scope, "--repo", repo),
+    )
+
+
+def _environment_step(repo: str, folder: str) -> Step:
+    return Step(
+        description=f"create GitHub environment {folder}",
+        argv=("gh", "api", "-X", "PUT", f"repos/{repo}/environments/{quote(folder, safe='')}"),
+    )
+
+
+def _secret_step(repo: str, folder: str, name: str) -> Step:
+    return Step(
+        description=f"set secret {TOKEN_SECRET} in environment {folder} "
+        f"(API token of Ganymede environment '{name}')",
+        argv=("gh", "secret", "set", TOKEN_SECRET, "--env", folder, "--repo", repo),
+        stdin_secret=True,
+        environment=folder,
+    )
+
+
+def _permissions_step(repo: str) -> Step:
+    return Step(
+        description="keep default workflow permissions read-only (each job declares its "
+        "own) and allow GitHub Actions to create pull requests",
+        argv=(
+            "gh", "api", "-X", "PUT", f"repos/{repo}/actions/permissions/workflow",
+            "-f", "default_workflow_permissions=read",
+            "-F", "can_approve_pull_request_reviews=true",
+        ),
+    )  # fmt: skip
+
+
+def describe_dry_run(repository: str, steps: Sequence[Step]) -> list[str]:
+    """Return the lines of a dry run: each step with the exact gh command it would run."""
+    lines = [f"plan for {repository} (dry run: nothing is changed)"]
+    for step in steps:
+        lines += [f"- {step.description}", f"    $ {step.command_line()}"]
+    lines.append(f"{len(steps)} step(s)" if steps else "nothing to do: GitHub is set up")
+    lines.append("secrets already set are kept unless a new token is given")
+    return lines
+
+
+def read_tokens(
+    state: GitHubState,
+    target: Target,
+    *,
+    stream: TextIO | None = None,
+    prompt: Callable[[str], str] = getpass.getpass,
+) -> dict[str, str]:
+    """Ask for the API token of each environment; return folder -> token for those given.
+
+    On a terminal each token is asked without echo. Otherwise standard input holds
+    one line per environment, in the order of ``target``; an empty line (or the
+    end of input) keeps the secret already there. Everything is read before
+    anything changes, so a missing token stops the set-up before its first step.
+    """
+    stream = sys.stdin if stream is None else stream
+    interactive = stream.isatty()
+    tokens = {}
+    for folder, name in target.environments.items():
+        keep = state.has_token_secret(folder)
+        if interactive:
+            token = _ask_token(prompt, folder, name, keep=keep)
+        else:
+            token = stream.readline().strip()
+        if token:
+            tokens[folder] = token
+        elif not keep:
+            order = ", ".join(target.environments)
+            raise GitHubError(
+                f"no API token for environment {folder}: give one line per environment on "
+                f"standard input (in this order: {order}), or run this in a terminal to be asked"
+            )
+    return tokens
+
+
+def _ask_token(prompt: Callable[[str], str], folder: str, name: str, *, keep: bool) -> str:
+    hint = "Enter keeps the current secret" if keep else "input hidden"
+    while True:
+        token = prompt(f"API token of Ganymede environment '{name}' for {folder} ({hint}): ")
+        if token.strip() or keep:
+            return token.strip()
+
+
+def apply_plan(
+    cli: GitHubCli,
+    steps: Sequence[Step],
+    tokens: Mapping[str, str],
+    *,
+    before_step: Callable[[Step], None] = lambda step: None,
+) -> int:
+    """Run ``steps`` in order, announcing each one first; return how many ran.
+
+    Stops at the first refused step with its one-line reason; re-running the
+    set-up continues from where GitHub stands.
+    """
+    for step in steps:
+        secret = tokens.get(step.environment or "") if step.stdin_secret else None
+        if step.stdin_secret and not secret:
+            raise GitHubError(f"no API token for environment {step.environment}")
+        before_step(step)
+        try:
+            cli.run(step.argv[1:], secret=secret)
+        except GitHubError as error:
+            raise GitHubError(_redact(str(error), tokens.values())) from None
+    return len(steps)
+
+
+def _redact(text: str, secrets: Iterable[str]) -> str:
+    """Hide every token of this run, whichever call's error happens to repeat one."""
+    for secret in secrets:
+        text = text.replace(secret, "***") if secret else text
+    return text

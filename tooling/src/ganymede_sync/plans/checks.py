@@ -1,0 +1,147 @@
+"""Validate an environment folder offline, before anything reaches Ganymede.
+
+Used by ``invoke check`` (also as a pre-commit hook) and by a deploy before it
+sends: every Python file compiles, managed folders hold only files Ganymede
+keeps, no node file appears that the last pull did not bring, and every name
+follows the naming rule a pull applies (``naming``). Every problem
+is collected, so one run reports all of them with file and line.
+
+Never does: touch the network, change a file, or import the code it checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ganymede_sync.rules import naming
+from ganymede_sync.rules.layout import (
+    MANAGED_SUFFIXES,
+    in_managed_folder,
+    is_lib_path,
+    scan_managed,
+    walk_files,
+)
+from ganymede_sync.settings.config import Environment
+
+_IGNORED_FOLDERS = frozenset({"__pycache__"})
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing to fix, located in a file (and a line when known)."""
+
+    path: str
+    """Path relative to the repository root, such as ``dev/flow/node/function.py``."""
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.path} line {self.line}" if self.line else self.path
+        return f"{where}: {self.message}"
+
+
+def compile_problem(display_path: str, source: bytes) -> Problem | None:
+    """Compile ``source`` without running it; return the syntax error, if any."""
+    try:
+        compile(source, display_path, "exec", dont_inherit=True)
+    except SyntaxError as error:
+        return Problem(display_path, error.msg, error.lineno)
+    except ValueError as error:
+        return Problem(display_path, str(error))
+    return None
+
+
+def compile_problems(folder_name: str, files: Mapping[str, bytes | Path]) -> list[Problem]:
+    """Return the syntax errors of every Python file in ``files``.
+
+    ``files`` maps repo paths to their bytes or to the file to read; files are read
+    one at a time, so checking a big folder never holds all of it in memory.
+    """
+    problems = []
+    for path in sorted(files):
+        if path.endswith(".py"):
+            source = files[path]
+            if isinstance(source, Path):
+                source = source.read_bytes()
+            problem = compile_problem(f"{folder_name}/{path}", source)
+            if problem:
+                problems.append(problem)
+    return problems
+
+
+def stray_problems(folder: Path) -> list[Problem]:
+    """Report files in node folders and ``lib/`` that Ganymede would never keep."""
+    problems = []
+    for path in _walk(folder):
+        if in_managed_folder(path) and not path.endswith(MANAGED_SUFFIXES):
+            problems.append(
+                Problem(
+                    f"{folder.name}/{path}",
+                    "only .py and .sql files are synced with Ganymede: "
+                    "move this file out of the node or lib folder",
+                )
+            )
+    return problems
+
+
+def new_node_problems(
+    folder_name: str, local: Iterable[str], known: Iterable[str]
+) -> list[Problem]:
+    """Report node files that the last pull did not bring: Ganymede refuses to create them."""
+    known = set(known)
+    return [
+        Problem(
+            f"{folder_name}/{path}",
+            "new node file: Ganymede creates nodes only in its Flow Editor; "
+            "create the node there, then pull",
+        )
+        for path in sorted(local)
+        if path not in known and not is_lib_path(path)
+    ]
+
+
+def naming_problems(
+    folder_name: str, local: Iterable[str], known: Iterable[str] = ()
+) -> list[Problem]:
+    """Report local names a pull would refuse, alone or beside Ganymede's ``known`` files."""
+    local = set(local)
+    found = naming.name_problems(local | set(known))
+    return [
+        Problem(naming.printable(f"{folder_name}/{path}"), f"{why}: rename it")
+        for path, why in sorted(found.items())
+        if path in local
+    ]
+
+
+def check_environment(environment: Environment) -> list[Problem]:
+    """Check one environment folder against the manifest of its last pull."""
+    from ganymede_sync.state.manifest import load_manifest
+
+    manifest = load_manifest(environment.manifest_path)
+    return check_folder(environment.path, manifest.files if manifest else None)
+
+
+def check_folder(folder: Path, known_paths: Iterable[str] | None) -> list[Problem]:
+    """Return every problem of an environment folder, sorted by file and line.
+
+    ``known_paths`` are the paths of the last pull's manifest; None (no pull yet)
+    skips the new-node check rather than calling every file new.
+    """
+    local = scan_managed(folder)
+    problems = compile_problems(folder.name, local) + stray_problems(folder)
+    problems += naming_problems(folder.name, local, known_paths or ())
+    if known_paths is not None:
+        problems += new_node_problems(folder.name, local, known_paths)
+    return sorted(problems, key=lambda problem: (problem.path, problem.line or 0))
+
+
+def _walk(folder: Path) -> list[str]:
+    """List regular files under ``folder`` as sorted POSIX paths, as ``layout`` walks them.
+
+    Files of ``__pycache__`` folders are left out: Python writes them, nobody adds them.
+    """
+    return sorted(
+        path for path, _ in walk_files(folder) if _IGNORED_FOLDERS.isdisjoint(path.split("/"))
+    )

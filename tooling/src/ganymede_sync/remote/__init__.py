@@ -1,0 +1,5 @@
+"""Remote.
+
+Everything that talks to Ganymede (the HTTP client and its limits) and validates
+what it answers (the snapshot archive and its fetch).
+"""

@@ -1,0 +1,63 @@
+"""Fetch an environment's current code from Ganymede as a validated ``Snapshot``.
+
+Asks for the signed URL, streams the archive into a scratch folder in the system's
+temporary folder (never inside the repository), validates it, and removes it when
+the caller is done, whatever happens; the next run removes those of runs killed
+before they could. Pull and deploy both read Ganymede's
+state through here, so they see it the same way.
+
+Never writes into the repository, never touches git, never prints.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+from ganymede_sync.remote.archive import Snapshot, open_snapshot
+from ganymede_sync.remote.client import GanymedeClient, ProgressCallback
+from ganymede_sync.settings.config import ArchiveLimits
+from ganymede_sync.state.scratch import reclaim, scratch_folder
+
+SCRATCH_PREFIX = "ganymede-snapshot-"
+_UNLOCKED_ARCHIVE_MAX_AGE = 3600
+"""Seconds after which a bare ``ganymede-snapshot-*.zip`` (kept in no locked folder, as
+earlier versions did) can only belong to a dead run."""
+_ENTRY_OVERHEAD = 1024
+"""Generous bytes of ZIP headers per entry (local header, central record, long names)."""
+
+
+@contextmanager
+def fetch_snapshot(
+    client: GanymedeClient,
+    *,
+    flow: str | None = None,
+    include_lib: bool = True,
+    limits: ArchiveLimits | None = None,
+    progress: ProgressCallback | None = None,
+) -> Iterator[Snapshot]:
+    """Download and validate the environment's code; yield it while the archive exists."""
+    limits = limits or ArchiveLimits()
+    temporary = Path(tempfile.gettempdir())
+    reclaim(temporary, SCRATCH_PREFIX)  # archives of runs that died before removing theirs
+    _remove_unlocked_archives(temporary)
+    url = client.snapshot_url(flow=flow, include_lib=include_lib)
+    with scratch_folder(temporary, SCRATCH_PREFIX) as scratch:
+        path = scratch / "snapshot.zip"
+        # Compressed data never needs more room than the content it holds, plus headers.
+        ceiling = limits.max_total_bytes + limits.max_entries * _ENTRY_OVERHEAD
+        client.download(url, path, progress=progress, max_bytes=ceiling)
+        with open_snapshot(path, limits=limits) as snapshot:
+            yield snapshot
+
+
+def _remove_unlocked_archives(temporary: Path) -> None:
+    """Remove bare archives that earlier versions left behind when killed."""
+    limit = time.time() - _UNLOCKED_ARCHIVE_MAX_AGE
+    for path in temporary.glob(f"{SCRATCH_PREFIX}*.zip"):
+        with suppress(OSError):
+            if path.is_file() and not path.is_symlink() and path.stat().st_mtime < limit:
+                path.unlink()

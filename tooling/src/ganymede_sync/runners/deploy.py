@@ -1,0 +1,211 @@
+"""Deploy and status as the tasks run them: check the target, plan, show, send.
+
+The runner of ``invoke deploy`` and ``invoke status``, the counterpart of ``pull``:
+settings, a folder and options in; a result dataclass out. The jobs are each left
+to their module: ``reading`` plans from both sides, ``planning`` classifies and
+refuses, ``sending`` sends with re-plan, ``authorship`` names author and message,
+``report`` renders everything a person or GitHub's step summary sees. ``show``
+receives each piece of text as soon as it exists, so a plan is visible before it
+is sent; ``connect`` makes the API client (tests pass one that never waits).
+
+Every run first checks that the folder goes where it is bound (``binding``), and a
+deploy sends committed code only, unless asked to send uncommitted files. A refused
+or failed deploy still leaves its plan and reason in the step summary.
+
+Never prints and never imports Invoke.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from ganymede_sync.errors import ConfigError, DeployRefused, GanymedeSyncError
+from ganymede_sync.local import gitops
+from ganymede_sync.local.apply import restore_interrupted
+from ganymede_sync.plans.authorship import resolve_author_email, resolve_message
+from ganymede_sync.plans.planning import (
+    DeployPlan,
+    folder_paths,
+    misnamed_in_ganymede,
+    refusal_reasons,
+)
+from ganymede_sync.plans.reading import plan_environment, plan_offline, read_remote_contents
+from ganymede_sync.remote.client import ClientFactory, GanymedeClient, ProgressCallback, open_client
+from ganymede_sync.results import (
+    DeployResult,
+    StatusResult,
+)
+from ganymede_sync.runners.sending import send_plan
+from ganymede_sync.settings.config import Environment, Settings
+from ganymede_sync.state import binding
+from ganymede_sync.ui import report
+
+Show = Callable[[str], None]
+
+
+def _silent(text: str) -> None:
+    """The default ``show``: a caller that wants only the result."""
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    """The choices of ``invoke deploy``."""
+
+    dry_run: bool = False
+    force: bool = False
+    """Send files that were also changed in Ganymede."""
+    retarget: bool = False
+    allow_dirty: bool = False
+    """Send files with uncommitted changes (the Ganymede commit message says so)."""
+    author_email: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class StatusOptions:
+    """The choices of ``invoke status``."""
+
+    retarget: bool = False
+    allow_dirty: bool = False
+    """Plan as ``deploy --allow-dirty`` would: uncommitted files are not refused."""
+    offline: bool = False
+    """Plan against the last pull instead of reading Ganymede (no token needed)."""
+    diff: bool = False
+
+
+def restore_first(environment: Environment, show: Show) -> None:
+    """Undo the half-done swap of a pull killed earlier, before reading the folder."""
+    restored = restore_interrupted(environment.path)
+    if restored:
+        show(report.restored_line(environment.folder, restored))
+
+
+def uncommitted_files(settings: Settings, environment: Environment, plan: DeployPlan) -> list[str]:
+    """Return the files to send that differ from ``HEAD`` (all of them outside git)."""
+    repo = gitops.open_repository(settings.root)
+    dirty = repo.dirty_paths(environment.path) if repo is not None else None
+    if dirty is None:
+        return list(plan.to_send)
+    return sorted(set(plan.to_send) & set(dirty))
+
+
+def dirty_reason(folder: str, paths: list[str]) -> str:
+    """Say which files are uncommitted and the two ways forward."""
+    return (
+        f"uncommitted changes to files it would send: {folder_paths(folder, paths)} (commit "
+        f"them: git add {folder} && git commit; or deploy with --allow-dirty to send them "
+        "as they are)"
+    )
+
+
+def run_status(
+    settings: Settings,
+    folder: str | None,
+    options: StatusOptions = StatusOptions(),
+    *,
+    connect: ClientFactory = open_client,
+    show: Show = _silent,
+    progress: ProgressCallback | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> StatusResult:
+    """Plan a deploy of ``folder`` and show it; return the plan and the refusals as data.
+
+    ``show`` gets the table, the refusals and the diffs; nothing is sent.
+    """
+    environment = settings.environment(folder)
+    restore_first(environment, show)
+    target = binding.check_target(settings, environment, retarget=options.retarget)
+    if options.offline and options.diff:
+        raise ConfigError("--diff compares with Ganymede's content: run it without --offline")
+    diffs: dict[str, str] = {}
+    if options.offline:
+        plan = plan_offline(settings, environment)
+    else:
+        with connect(settings, environment) as client:
+            plan = plan_environment(client, settings, environment, progress=progress)
+            if options.diff and plan.to_send:
+                diffs = _diffs(client, settings, environment, plan)
+    reasons = refusal_reasons(plan, environment.folder)
+    uncommitted = uncommitted_files(settings, environment, plan)
+    if uncommitted and not options.allow_dirty:
+        reasons.append(dirty_reason(environment.folder, uncommitted))
+    result = StatusResult(
+        environment.folder, target, plan, reasons, options.offline, diffs,
+        misnamed_in_ganymede(plan),
+    )  # fmt: skip
+    for text in report.status_lines(result):
+        show(text)
+    title = report.status_title(binding.arrow(settings, environment), offline=options.offline)
+    _summarise(plan, environment, title, report.status_outcome(result), environ)
+    return result
+
+
+def _diffs(
+    client: GanymedeClient, settings: Settings, environment: Environment, plan: DeployPlan
+) -> dict[str, str]:
+    """Return a unified diff per file to send: Ganymede's content -> the local file."""
+    theirs = read_remote_contents(client, plan.to_send, settings.archive_limits)
+    return {
+        path: report.unified_diff(
+            f"{environment.folder}/{path}", theirs.get(path), plan.contents[path]
+        )
+        for path in plan.to_send
+    }
+
+
+def run_deploy(
+    settings: Settings,
+    folder: str | None,
+    options: DeployOptions = DeployOptions(),
+    *,
+    connect: ClientFactory = open_client,
+    show: Show = _silent,
+    progress: ProgressCallback | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> DeployResult:
+    """Plan, show the plan, send it; return what was done.
+
+    Files with uncommitted changes are refused unless ``allow_dirty`` (a dry run
+    sends nothing to keep, so it shows them without refusing).
+    """
+    environment = settings.environment(folder)
+    restore_first(environment, show)
+    target = binding.check_target(settings, environment, retarget=options.retarget)
+    settings.require_token(environment)  # the first thing to fix when several are missing
+    author = resolve_author_email(options.author_email, settings)
+    title = report.deploy_title(binding.arrow(settings, environment), dry_run=options.dry_run)
+    with connect(settings, environment) as client:
+        plan = plan_environment(
+            client, settings, environment, force=options.force, progress=progress
+        )
+        show(report.plan_table(plan, environment.folder, str(target)))
+        uncommitted = uncommitted_files(settings, environment, plan)
+        try:
+            if uncommitted and not (options.allow_dirty or options.dry_run):
+                raise DeployRefused(
+                    f"nothing was sent to {target}: "
+                    + dirty_reason(environment.folder, uncommitted)
+                )
+            message = resolve_message(options.message, settings, environment, plan, uncommitted)
+            outcome = send_plan(
+                client, settings, environment, plan, author_email=author, message=message,
+                dry_run=options.dry_run, force=options.force,
+            )  # fmt: skip
+        except GanymedeSyncError as error:
+            _summarise(plan, environment, title, f"Not deployed: {error}", environ)
+            raise
+    result = DeployResult(environment.folder, target, outcome, author)
+    _summarise(outcome.plan, environment, title, report.deploy_line(result), environ)
+    return result
+
+
+def _summarise(
+    plan: DeployPlan,
+    environment: Environment,
+    title: str,
+    outcome: str,
+    environ: Mapping[str, str] | None,
+) -> None:
+    markdown = report.plan_markdown(plan, environment.folder, title=title, outcome=outcome)
+    report.append_step_summary(markdown, environ or {})

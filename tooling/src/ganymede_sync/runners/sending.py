@@ -1,0 +1,101 @@
+"""Send a deploy plan to Ganymede in one PUT, never applying anything twice.
+
+When the PUT's answer is lost (timeout, dropped connection), Ganymede may have
+committed it: ``send_plan()`` reads the remote again and sends only what is still
+missing, at most ``MAX_REPLANS`` times.
+
+Never does: retry a PUT that may have reached Ganymede without reading the remote
+state again first, write to the working tree, or print.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from ganymede_sync.errors import DeployRefused, UncertainDeliveryError
+from ganymede_sync.local.deploy_record import record_deploy
+from ganymede_sync.plans.planning import DeployPlan, Status, refusal_reasons
+from ganymede_sync.plans.reading import plan_environment
+from ganymede_sync.results import SendOutcome
+
+if TYPE_CHECKING:
+    from ganymede_sync.remote.client import GanymedeClient
+    from ganymede_sync.settings.config import Environment, Settings
+
+logger = logging.getLogger(__name__)
+
+MAX_REPLANS = 3
+"""How often a deploy re-reads the remote after an answer that never came."""
+
+
+def build_file_map(contents: Mapping[str, bytes]) -> dict[str, str]:
+    """Encode every file once, in one pass: the PUT's ``fileMap``."""
+    return {path: base64.b64encode(data).decode("ascii") for path, data in contents.items()}
+
+
+def send(
+    client: GanymedeClient,
+    deploy_plan: DeployPlan,
+    *,
+    author_email: str,
+    message: str,
+    dry_run: bool = False,
+) -> str:
+    """Send the files of ``deploy_plan`` in one PUT; a dry run is the same request."""
+    return client.put_commits(
+        build_file_map(deploy_plan.contents),
+        author_email=author_email,
+        message=message,
+        dry_run=dry_run,
+    )
+
+
+def send_plan(
+    client: GanymedeClient,
+    settings: Settings,
+    environment: Environment,
+    deploy_plan: DeployPlan,
+    *,
+    author_email: str,
+    message: str,
+    dry_run: bool = False,
+    force: bool = False,
+) -> SendOutcome:
+    """Validate ``deploy_plan`` and send it, never applying anything twice.
+
+    When the PUT's answer is lost (timeout, dropped connection), Ganymede may have
+    committed it: read the remote again and send only what is still missing.
+    """
+    current = deploy_plan
+    delivered: tuple[str, ...] = ()
+    for attempt in range(MAX_REPLANS + 1):
+        reasons = refusal_reasons(current, environment.folder)
+        if reasons:
+            where = settings.target(environment)
+            raise DeployRefused(f"nothing was sent to {where}: " + "; ".join(reasons))
+        if not current.to_send:
+            return SendOutcome(current, delivered, dry_run, replanned=attempt > 0)
+        if not dry_run:
+            # Recorded before sending: a run killed while waiting for the answer must not
+            # make the next one take its own arrived versions for edits made in Ganymede.
+            record_deploy(settings, environment, current.contents)
+        try:
+            answer = send(
+                client, current, author_email=author_email, message=message, dry_run=dry_run
+            )
+        except UncertainDeliveryError:
+            if dry_run or attempt == MAX_REPLANS:
+                raise
+            logger.warning("no answer to the deploy of %s: reading Ganymede again", environment)
+            previous = current
+            current = plan_environment(client, settings, environment, force=force)
+            arrived = set(previous.to_send) & set(current.paths(Status.UNCHANGED))
+            record_deploy(settings, environment, {p: previous.contents[p] for p in arrived})
+            delivered = tuple(sorted({*delivered, *arrived}))
+            continue
+        sent = tuple(sorted({*delivered, *current.to_send}))
+        return SendOutcome(current, sent, dry_run, answer, replanned=attempt > 0)
+    raise AssertionError("unreachable")  # pragma: no cover

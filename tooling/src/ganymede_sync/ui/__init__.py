@@ -1,0 +1,5 @@
+"""UI.
+
+Pure text rendering of results (terminal lines, tables, markdown, diffs), the step-
+summary writer and the progress display.
+"""
