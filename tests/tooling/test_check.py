@@ -90,3 +90,24 @@ def test_a_clean_folder_has_no_problems(tmp_path):
 
 def test_a_missing_folder_has_no_problems(tmp_path):
     assert check_folder(tmp_path / "absent", known_paths=set()) == []
+
+
+def test_a_name_used_but_never_imported_is_reported_with_file_and_line(tmp_path):
+    """Compiling accepts it; the node would fail with NameError in Ganymede."""
+    folder = tmp_path / "dev"
+    node = (
+        "from ganymede_sdk.io import NodeReturn\n"
+        "import pandas as pd\n\n\n"
+        "def execute(df_sql_result, ganymede_context: GanymedeContext):\n"
+        "    frame = pd.DataFrame(df_sql_result)\n"
+        "    return NodeReturn(tables_to_upload={'out': frme})\n"
+    )
+    clean = "import json\n\n\ndef execute(x):\n    unused = 1\n    return json.dumps(x)\n"
+    write(folder, {"Flow/Node/function.py": node, "Flow/Clean/function.py": clean})
+    before = {path: file.read_bytes() for path, file in scan_managed(folder).items()}
+    problems = check_folder(folder, known_paths=None)
+    assert [str(problem) for problem in problems] == [
+        "dev/Flow/Node/function.py line 5: undefined name 'GanymedeContext'",
+        "dev/Flow/Node/function.py line 7: undefined name 'frme'",
+    ]
+    assert {path: file.read_bytes() for path, file in scan_managed(folder).items()} == before

@@ -8,6 +8,7 @@ the test's own (or the emulator's example environment, pulled for real).
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
@@ -304,11 +305,13 @@ def test_environment_checks_say_not_in_ganymede():
 @pytest.mark.parametrize(
     ("use", "named"),
     [
-        (lambda sdk, g: sdk.SchemaValidation, "ganymede_sdk.SchemaValidation"),
-        (lambda sdk, g: sdk.file_tag.add_file_tag, "ganymede_sdk.file_tag.add_file_tag"),
-        (lambda sdk, g: sdk.storage.get_file_url, "ganymede_sdk.storage.get_file_url"),
-        (lambda sdk, g: sdk.util.email.GanymedeEmailAlert, "GanymedeEmailAlert"),
-        (lambda sdk, g: sdk.editor.compare_df_to_table, "ganymede_sdk.editor.compare_df_to_table"),
+        (lambda sdk, g: sdk.SchemaValidation(None), "ganymede_sdk.SchemaValidation"),
+        (lambda sdk, g: sdk.storage.get_file_url("f", "b"), "ganymede_sdk.storage.get_file_url"),
+        (
+            lambda sdk, g: sdk.editor.compare_df_to_table(g.ganymede_context, None, "t"),
+            "ganymede_sdk.editor.compare_df_to_table",
+        ),
+        (lambda sdk, g: sdk.flow_runtime.GanymedeFlowRun("key"), "GanymedeFlowRun"),
         (lambda sdk, g: g.get_table_schema("t"), "Ganymede.get_table_schema"),
         (lambda sdk, g: g.clear_cache(), "Ganymede.clear_cache"),
         (lambda sdk, g: g.ganymede_context.user, "GanymedeContext.user"),
@@ -459,6 +462,109 @@ def test_integrity_test_reports_each_broken_node_with_its_file(tmp_path):
     assert "3 failed, 1 passed, 1 skipped" in report  # the example flow is not here
 
 
+TAGGING_NODE = """\
+    from ganymede_sdk.file_tag import add_file_tag
+    from ganymede_sdk.storage import get_file_url
+
+
+    def execute(ganymede_context=None):
+        add_file_tag("input/plate.csv", "Plate", "P-001")
+        return get_file_url("plate.csv", "input")
+    """
+
+
+def test_a_node_listed_as_not_emulated_is_skipped_and_named_at_the_end(tmp_path):
+    """A node the kit cannot run never blocks ``invoke test``, and never passes unseen."""
+    nodes = {
+        "dev/Tags/Add_File_Tag/function.py": TAGGING_NODE,
+        "dev/Flow/Missing_Package/function.py": BROKEN_NODES[
+            "dev/Flow/Missing_Package/function.py"
+        ],
+    }
+    repo = user_repository(tmp_path / "repo", nodes)
+    config = repo / "ganymede.toml"
+    config.write_text(
+        config.read_text("utf-8")
+        + '\n[testing]\nnot_emulated = ["dev/Tags/Add_File_Tag", "dev/Flow"]\n',
+        encoding="utf-8",
+    )
+    done = run_in(repo, "-m", "invoke", "test", "--", "-rs")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "dev/Tags/Add_File_Tag: not emulated, by ganymede.toml" in done.stdout
+    last = [line for line in done.stdout.splitlines() if line.startswith("not emulated")]
+    assert last == [
+        "not emulated, skipped by ganymede.toml [testing]: dev/Flow/Missing_Package, "
+        "dev/Tags/Add_File_Tag"
+    ]
+
+    config.write_text(config.read_text("utf-8").replace('"dev/Flow"]', '"staging/Flow"]'))
+    refused = run_in(repo, "-m", "invoke", "test")
+    assert refused.returncode == 1
+    assert "[testing] not_emulated" in refused.stdout + refused.stderr
+
+
+def test_a_node_using_documented_sdk_calls_imports_and_runs_until_a_refused_call(tmp_path):
+    from ganymede_sync.testing import load_node
+
+    repo = user_repository(tmp_path / "repo", {"dev/Tags/Add_File_Tag/function.py": TAGGING_NODE})
+    node = load_node("dev", "Tags", "Add_File_Tag", root=repo)
+    context = make_context()
+    with pytest.raises(NotEmulatedError, match=r"get_file_url is not emulated .*not_emulated"):
+        node.execute(ganymede_context=context)
+    assert [tag.display_value for tag in context.recorded.file_tags] == ["P-001"]
+
+
+EXCEL_NODE = """\
+    import io
+
+    import pandas as pd
+    from ganymede_sdk.io import NodeReturn
+
+
+    def execute(excel_file: dict[str, bytes], ganymede_context=None):
+        frames = {
+            name.rsplit(".", 1)[0]: pd.read_excel(io.BytesIO(data), sheet_name=0)
+            for name, data in excel_file.items()
+        }
+        out = io.BytesIO()
+        with pd.ExcelWriter(out, engine="xlsxwriter") as writer:
+            for name, frame in frames.items():
+                frame.to_excel(writer, sheet_name=name, index=False)
+        return NodeReturn(tables_to_upload=frames, files_to_upload={"out.xlsx": out.getvalue()})
+    """
+
+
+def test_an_excel_node_runs_with_the_shipped_flow_packages(tmp_path):
+    """Ganymede's Excel_Read/Excel_Write style: the locked flow packages hold both engines."""
+    import pandas as pd
+
+    from ganymede_sync.testing import load_node
+
+    repo = user_repository(tmp_path / "repo", {"dev/Excel/Read_Write/function.py": EXCEL_NODE})
+    workbook = io.BytesIO()
+    pd.DataFrame({"well": ["A1", "A2"], "od": [0.5, 0.7]}).to_excel(workbook, index=False)
+    node = load_node("dev", "Excel", "Read_Write", root=repo)
+    result = node.execute({"plate.xlsx": workbook.getvalue()}, ganymede_context=make_context())
+    assert result.tables_to_upload["plate"].to_dict("list") == {
+        "well": ["A1", "A2"],
+        "od": [0.5, 0.7],
+    }
+    assert pd.read_excel(io.BytesIO(result.files_to_upload["out.xlsx"])).shape == (2, 2)
+    pinned = (repo / "requirements-flows.txt").read_text("utf-8")
+    assert "openpyxl==" in pinned and "xlsxwriter==" in pinned
+
+
+def test_the_integrity_test_names_a_missing_pandas_engine(tmp_path):
+    parquet = "import pandas as pd\n\n\ndef execute(path):\n    return pd.read_parquet(path)\n"
+    repo = user_repository(tmp_path / "repo", {"dev/Lake/Load/function.py": parquet})
+    done = run_in(repo, "-m", "pytest", "-p", "no:cacheprovider", "tests")
+    assert done.returncode == 1
+    assert (
+        "dev/Lake/Load/function.py:5: read_parquet needs pyarrow or fastparquet, which is not "
+        "installed: add pyarrow to requirements-flows.in"
+    ) in done.stdout
+
+
 def test_invoke_test_exit_codes_env_and_pytest_arguments(tmp_path):
     good = {"dev/lib/units.py": "SCALE = 2\n", "dev/Flow/Good/function.py": GOOD_NODE}
     prod = {"prod/lib/units.py": "SCALE = 3\n", "prod/Flow/Good/function.py": GOOD_NODE}
@@ -540,3 +646,58 @@ def test_invoke_help_explains_where_tests_go():
     assert "tests/" in done.stdout
     assert 'node("dev", "my-flow", "My_Node")' in done.stdout
     assert "invoke test --env dev -- -k delta -x" in done.stdout
+
+
+DOCUMENTED_IMPORTS = """\
+from ganymede_sdk import Ganymede, GanymedeContext, NodeReturn, SchemaValidation, get_secret
+from ganymede_sdk.api.benchling import Benchling
+from ganymede_sdk.editor import MockGanymedeContext, compare_df_to_table
+from ganymede_sdk.file_tag import (
+    add_file_tag, delete_file_tag, delete_specific_file_tag, get_file_tags, upsert_file_tag,
+)
+from ganymede_sdk.flow_runtime import GanymedeException, GanymedeFlowRun
+from ganymede_sdk.io import FlowInputFile, FlowInputParam, FlowInputs, retrieve_sql
+from ganymede_sdk.lib import _is_editor_notebook, _is_prod_env, is_cron_flow
+from ganymede_sdk.notebook import save
+from ganymede_sdk.storage import get_file_url, get_gcs_uri
+from ganymede_sdk.util.email import GanymedeEmailAlert
+import ganymede_sdk.validation.allotrope
+"""
+"""Every name of Ganymede's documented SDK surface, as node code imports it."""
+
+
+def test_every_documented_name_imports_so_no_valid_node_is_blocked():
+    namespace: dict = {}
+    exec(compile(DOCUMENTED_IMPORTS, "imports.py", "exec"), namespace)  # noqa: S102
+    assert namespace["add_file_tag"].__module__.endswith("recorded")
+
+
+def test_a_refused_name_fails_only_when_called_and_can_be_subclassed():
+    from ganymede_sdk.api.benchling import Benchling
+
+    class LabBenchling(Benchling):  # what a node may do at import time
+        pass
+
+    with pytest.raises(NotEmulatedError, match=r"ganymede_sdk\.api\.benchling\.Benchling"):
+        LabBenchling(None)
+
+
+def test_file_tags_a_node_adds_are_recorded_on_the_run(context):
+    from ganymede_sdk.file_tag import add_file_tag, get_file_tags, upsert_file_tag
+
+    add_file_tag("input/plate.csv", "Plate", "P-001")
+    add_file_tag("input/plate.csv", "Instrument", "qPCR-2")
+    upsert_file_tag("input/plate.csv", "Plate", "P-002")
+    tags = [(tag.tag_type_id, tag.display_value) for tag in context.recorded.file_tags]
+    assert tags == [("Instrument", "qPCR-2"), ("Plate", "P-002")]
+    assert [tag.display_value for tag in get_file_tags("input/plate.csv")] == ["qPCR-2", "P-002"]
+    assert get_file_tags("other.csv") == []
+
+
+def test_an_email_is_recorded_and_never_sent(context):
+    from ganymede_sdk.util.email import GanymedeEmailAlert
+
+    html = GanymedeEmailAlert(context).send_email(["lab@example.com"], "Run done", "3 plates")
+    assert "Run done" in html and "3 plates" in html
+    [email] = context.recorded.emails
+    assert (email.to, email.subject, email.message) == (["lab@example.com"], "Run done", "3 plates")

@@ -3,17 +3,23 @@
 Used by ``invoke check`` (also as a pre-commit hook) and by a deploy before it
 sends: every Python file compiles, managed folders hold only files Ganymede
 keeps, no node file appears that the last pull did not bring, and every name
-follows the naming rule a pull applies (``naming``). Every problem
-is collected, so one run reports all of them with file and line.
+follows the naming rule a pull applies (``naming``). ``invoke check`` also reports
+names a file uses but never defines or imports (pyflakes' undefined-name checks
+only: no style rule ever applies to flow code). Every problem is collected, so one
+run reports all of them with file and line.
 
 Never does: touch the network, change a file, or import the code it checks.
 """
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from pyflakes.checker import Checker
+from pyflakes.messages import UndefinedExport, UndefinedLocal, UndefinedName
 
 from ganymede_sync.rules import naming
 from ganymede_sync.rules.layout import (
@@ -68,6 +74,33 @@ def compile_problems(folder_name: str, files: Mapping[str, bytes | Path]) -> lis
             problem = compile_problem(f"{folder_name}/{path}", source)
             if problem:
                 problems.append(problem)
+    return problems
+
+
+UNDEFINED = (UndefinedName, UndefinedLocal, UndefinedExport)
+"""The pyflakes findings that are certain failures when the line runs (a NameError)."""
+
+
+def undefined_name_problems(folder_name: str, files: Mapping[str, bytes | Path]) -> list[Problem]:
+    """Return every use of a name that a Python file of ``files`` never defines or imports.
+
+    A file that does not compile is left to ``compile_problems``.
+    """
+    problems = []
+    for path in sorted(files):
+        if not path.endswith(".py"):
+            continue
+        source = files[path]
+        data = source.read_bytes() if isinstance(source, Path) else source
+        shown = f"{folder_name}/{path}"
+        try:
+            tree = ast.parse(data, filename=shown)
+        except (SyntaxError, ValueError):
+            continue
+        for message in Checker(tree, filename=shown).messages:
+            if isinstance(message, UNDEFINED):
+                text = message.message % message.message_args
+                problems.append(Problem(shown, text, message.lineno))
     return problems
 
 
@@ -131,6 +164,7 @@ def check_folder(folder: Path, known_paths: Iterable[str] | None) -> list[Proble
     """
     local = scan_managed(folder)
     problems = compile_problems(folder.name, local) + stray_problems(folder)
+    problems += undefined_name_problems(folder.name, local)
     problems += naming_problems(folder.name, local, known_paths or ())
     if known_paths is not None:
         problems += new_node_problems(folder.name, local, known_paths)

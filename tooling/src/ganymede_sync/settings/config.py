@@ -149,6 +149,15 @@ class Settings:
     """Time bounds of network exchanges, from the optional ``[network]`` table."""
     max_removed_share: float = DEFAULT_REMOVED_SHARE
     """Share of an environment's managed files one pull may remove without ``--force``."""
+    not_emulated: tuple[str, ...] = ()
+    """Nodes (``folder/flow/node``) or whole flows (``folder/flow``) that the local test
+    kit cannot run (``[testing] not_emulated``): their tests are skipped, saying so."""
+
+    def is_emulated(self, folder: str, flow: str, node: str) -> bool:
+        """Tell whether the test kit runs this node, or ``[testing] not_emulated`` skips it."""
+        return f"{folder}/{flow}" not in self.not_emulated and (
+            f"{folder}/{flow}/{node}" not in self.not_emulated
+        )
 
     def environment(self, folder: str | None) -> Environment:
         """Return the environment for ``folder``, or explain which folders exist."""
@@ -275,6 +284,7 @@ SCHEMA: Mapping[str, frozenset[str]] = {
             "promotion",
             "archive",
             "network",
+            "testing",
         }
     ),
     "ganymede": frozenset({"subdomain", "api_url"}),
@@ -285,6 +295,7 @@ SCHEMA: Mapping[str, frozenset[str]] = {
     "promotion": frozenset({"chain"}),
     "archive": frozenset({"max_file_mb", "max_total_mb", "max_ratio", "max_entries"}),
     "network": frozenset({"request_deadline_s", "download_deadline_s"}),
+    "testing": frozenset({"not_emulated"}),
 }
 """Every key ganymede.toml may hold, by table ("" is the top level, ``environments.*`` each
 folder's table). Anything else is refused before a value is read: a misspelt limit or
@@ -362,6 +373,7 @@ def load_settings(root: Path | None = None, environ: Mapping[str, str] | None = 
         promotion_chain=_promotion_chain(_table(data, "promotion"), environments),
         network=_network_limits(_table(data, "network")),
         max_removed_share=_share(sync, "max_removed_share", DEFAULT_REMOVED_SHARE),
+        not_emulated=_not_emulated(_table(data, "testing"), environments),
     )
 
 
@@ -449,6 +461,27 @@ def _positive(
             setting=f"{section}.{key}",
         )
     return value
+
+
+def _not_emulated(
+    table: Mapping[str, object], environments: Mapping[str, Environment]
+) -> tuple[str, ...]:
+    """Read ``[testing] not_emulated``: ``folder/flow/node`` or ``folder/flow`` entries."""
+    entries = table.get("not_emulated", [])
+    setting = f"[testing] not_emulated in {CONFIG_FILE}"
+    example = '["dev/Tags/Add_File_Tag"]'
+    if not isinstance(entries, list) or not all(isinstance(item, str) for item in entries):
+        raise ConfigError(f"{setting} must be a list of nodes, e.g. {example}")
+    for entry in entries:
+        parts = entry.split("/")
+        if len(parts) not in (2, 3) or not all(parts):
+            raise ConfigError(
+                f"{setting}: '{entry}' is not folder/flow/node or folder/flow, e.g. {example}"
+            )
+        if parts[0] not in environments:
+            known = ", ".join(environments)
+            raise ConfigError(f"{setting}: '{entry}' names no folder of {CONFIG_FILE} ({known})")
+    return tuple(entries)
 
 
 def _promotion_chain(

@@ -13,6 +13,11 @@ which gives every test under ``tests/`` these fixtures:
 ``--ganymede-env ENV`` (what ``invoke test --env ENV`` passes) limits a run to one
 environment folder: the integrity test checks only its nodes, and a test that loads a
 node of another folder is skipped with a reason.
+
+A node listed in ``[testing] not_emulated`` of ganymede.toml (it calls what only
+Ganymede does) is skipped the same way, by the integrity test and by ``node``, and the
+end of every run names each such node: a node the kit cannot run never blocks a
+deploy, and never passes unseen.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from ganymede_sync.settings.config import find_root
+from ganymede_sync.settings.config import find_root, load_settings
 from ganymede_sync.testing.integrity import find_nodes
 from ganymede_sync.testing.loader import load_node
 from ganymede_sync.testing.runner import ENV_OPTION
@@ -46,8 +51,31 @@ def pytest_configure(config: pytest.Config) -> None:
     install_sdk_standin()
 
 
+NOT_EMULATED = pytest.StashKey[set[str]]()
+"""The nodes this run skipped for ``[testing] not_emulated``, for the closing summary."""
+
+
 def _root(config: pytest.Config) -> Path:
     return find_root(Path(config.rootpath))
+
+
+def not_emulated_reason(root: Path, folder: str, flow: str, node: str) -> str | None:
+    """Why the kit does not run this node (``[testing] not_emulated``), or None."""
+    if load_settings(root, environ={}).is_emulated(Path(folder).name, flow, node):
+        return None
+    return f"{Path(folder).name}/{flow}/{node}: not emulated, by ganymede.toml"
+
+
+def _skip_not_emulated(config: pytest.Config, reason: str) -> None:
+    config.stash.setdefault(NOT_EMULATED, set()).add(reason.split(":", 1)[0])
+    pytest.skip(reason)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    skipped = sorted(config.stash.get(NOT_EMULATED, set()))
+    if skipped:
+        shown = ", ".join(skipped)
+        terminalreporter.write_line(f"not emulated, skipped by ganymede.toml [testing]: {shown}")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -65,6 +93,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("flow_node", nodes, ids=[ref.label for ref in nodes])
 
 
+@pytest.fixture(autouse=True)
+def _skip_nodes_not_emulated(request: pytest.FixtureRequest) -> None:
+    """Skip the integrity test of a node listed in ``[testing] not_emulated``."""
+    ref = getattr(request.node, "callspec", None) and request.node.callspec.params.get("flow_node")
+    if ref is None:
+        return
+    reason = not_emulated_reason(_root(request.config), ref.folder, ref.flow, ref.node)
+    if reason:
+        _skip_not_emulated(request.config, reason)
+
+
 @pytest.fixture
 def flow_root(request: pytest.FixtureRequest) -> Path:
     """The repository root (the folder of ganymede.toml) that node folders are relative to."""
@@ -79,6 +118,9 @@ def node(request: pytest.FixtureRequest, flow_root: Path) -> Callable[[str, str,
     def load(folder: str, flow: str, name: str) -> ModuleType:
         if only and Path(folder).name != only:
             pytest.skip(f"loads a node of {folder}/ and this run tests {only}/ only")
+        reason = not_emulated_reason(flow_root, folder, flow, name)
+        if reason:
+            _skip_not_emulated(request.config, reason)
         return load_node(folder, flow, name, root=flow_root)
 
     return load

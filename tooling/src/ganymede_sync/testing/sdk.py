@@ -2,10 +2,10 @@
 
 The real ``ganymede_sdk`` exists only inside Ganymede. When it is importable (say, in
 one of Ganymede's notebooks) it always wins and nothing here is installed. Otherwise
-``install_sdk_standin`` registers the documented modules (``ganymede_sdk``, ``.io``,
-``.editor``, ``.flow_runtime``, ``.file_tag``, ``.storage``, ``.lib``, ``.util``,
-``.util.email``). Any other submodule, and any name not emulated in these modules,
-raises ``NotEmulatedError`` naming it.
+``install_sdk_standin`` registers every module of Ganymede's documented SDK surface
+(``MODULES``), so no documented import blocks a node: each name is emulated, recorded
+for the test's assertions, or refused with ``NotEmulatedError`` only when called. Any
+other submodule, and any undocumented name in these modules, is refused at import.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from ganymede_sync.errors import STANDIN_NOTE, NotEmulatedError
-from ganymede_sync.testing import standin
+from ganymede_sync.testing import recorded, standin
 
 PACKAGE = "ganymede_sdk"
 MARKER = "__ganymede_standin__"
@@ -53,6 +53,16 @@ _ENVIRONMENT_CHECKS = (
     "_is_airflow",
 )
 
+
+def _refused(module: str, *names: str, hint: str = "") -> dict[str, type]:
+    """Documented names of ``module`` that import but are refused when called."""
+    return {name: recorded.refused_when_called(f"{module}.{name}", hint) for name in names}
+
+
+_NEEDS_GANYMEDE = (
+    "it needs Ganymede itself: list the node in [testing] not_emulated of ganymede.toml"
+)
+
 MODULES: dict[str, Mapping[str, Any]] = {
     PACKAGE: {
         "Ganymede": standin.Ganymede,
@@ -60,6 +70,7 @@ MODULES: dict[str, Mapping[str, Any]] = {
         "NodeReturn": standin.NodeReturn,
         "get_secret": _get_secret,
         "retrieve_sql": _retrieve_sql,
+        **_refused(PACKAGE, "SchemaValidation", hint="it validates against Ganymede's tables"),
     },
     f"{PACKAGE}.io": {
         "NodeReturn": standin.NodeReturn,
@@ -67,19 +78,41 @@ MODULES: dict[str, Mapping[str, Any]] = {
         "FlowInputFile": standin.FlowInputFile,
         "FlowInputParam": standin.FlowInputParam,
         "retrieve_sql": _retrieve_sql,
+        **_refused(f"{PACKAGE}.io", "list_tables", "retrieve_files", "list_files"),
     },
     f"{PACKAGE}.editor": {
         "GanymedeContext": standin.GanymedeContext,
         "MockGanymedeContext": standin.MockGanymedeContext,
+        **_refused(f"{PACKAGE}.editor", "compare_df_to_table", hint=_NEEDS_GANYMEDE),
     },
-    f"{PACKAGE}.flow_runtime": {"GanymedeException": standin.GanymedeException},
-    f"{PACKAGE}.file_tag": {},
-    f"{PACKAGE}.storage": {},
+    f"{PACKAGE}.flow_runtime": {
+        "GanymedeException": standin.GanymedeException,
+        **_refused(f"{PACKAGE}.flow_runtime", "GanymedeFlowRun", hint=_NEEDS_GANYMEDE),
+    },
+    f"{PACKAGE}.file_tag": {
+        "add_file_tag": recorded.add_file_tag,
+        "upsert_file_tag": recorded.upsert_file_tag,
+        "get_file_tags": recorded.get_file_tags,
+        "delete_file_tag": recorded.delete_file_tag,
+        "delete_specific_file_tag": recorded.delete_specific_file_tag,
+    },
+    f"{PACKAGE}.storage": _refused(
+        f"{PACKAGE}.storage", "get_file_url", "get_gcs_uri", hint=_NEEDS_GANYMEDE
+    ),
     f"{PACKAGE}.lib": {name: _returns_false(name) for name in _ENVIRONMENT_CHECKS},
     f"{PACKAGE}.util": {},
-    f"{PACKAGE}.util.email": {},
+    f"{PACKAGE}.util.email": {"GanymedeEmailAlert": recorded.GanymedeEmailAlert},
+    f"{PACKAGE}.api": {},
+    f"{PACKAGE}.api.benchling": _refused(
+        f"{PACKAGE}.api.benchling", "Benchling", hint=_NEEDS_GANYMEDE
+    ),
+    f"{PACKAGE}.validation": {},
+    f"{PACKAGE}.validation.allotrope": {},
+    f"{PACKAGE}.notebook": _refused(f"{PACKAGE}.notebook", "save", hint=_NEEDS_GANYMEDE),
 }
-"""Each emulated module and what it holds; every other name in them is refused."""
+"""Each module of Ganymede's documented SDK and what it holds: emulated, recorded
+(``testing.recorded``) or refused when called. Any other name in them, and any other
+submodule, is refused at import: it is not in the documentation the stand-in follows."""
 
 
 def real_sdk_importable() -> bool:

@@ -25,12 +25,45 @@ from ganymede_sync.errors import MissingTestDataError, NotEmulatedError
 
 
 @dataclass
+class FileTag:
+    """One tag a node added to a file (``add_file_tag`` or ``upsert_file_tag``)."""
+
+    input_file_path: str
+    tag_type_id: str
+    display_value: str
+    tag_id: str | None = None
+    url: str | None = None
+    bucket: str | None = None
+
+
+@dataclass
+class Email:
+    """One e-mail a node would have sent (``GanymedeEmailAlert.send_email``)."""
+
+    to: Any
+    subject: str
+    message: str
+    cc: Any = None
+    bcc: Any = None
+
+
+@dataclass
+class Recorded:
+    """What a run would have done in Ganymede that a local test cannot do."""
+
+    file_tags: list[FileTag] = field(default_factory=list)
+    emails: list[Email] = field(default_factory=list)
+
+
+@dataclass
 class RunData:
     """What a test provides to one emulated flow run."""
 
     tables: dict[str, Any] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
+    recorded: Recorded = field(default_factory=Recorded)
+    """What the run would have done in Ganymede (file tags, e-mails): see ``recorded``."""
 
 
 _RUN_METADATA = ("flow_name", "node_name", "flow_run_id", "created", "params", "initiator")
@@ -64,6 +97,8 @@ class GanymedeContext:
         self.params: dict[str, Any] = dict(params or {})
         self.params.setdefault("initiator", dict(initiator or {"initiatorId": "local-test"}))
         self.data = data or RunData()
+        self.recorded = self.data.recorded
+        """File tags added and e-mails sent during the run, for a test's assertions."""
 
     def get_param(self, node_name: str, parameter_type: str) -> Any:
         key = f"{node_name}.{parameter_type}"
