@@ -114,8 +114,9 @@ def test_user_suite_passes_inside_the_repository(suite_python, tmp_path, combina
             assert done.returncode == 0, done.stdout + done.stderr
     result = run_pytest(suite_python, repo, env=env)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
-    # Nine example nodes per folder pass the integrity test; the worked example needs dev/.
-    example = 1 if "dev" in folders else 0
+    # Nine example nodes per folder pass the integrity test; the two worked examples
+    # (one node, the whole qPCR flow) need dev/.
+    example = 2 if "dev" in folders else 0
     passed = re.search(r"(\d+) passed", result.stdout.splitlines()[-1])
     assert passed and int(passed.group(1)) == 9 * len(folders) + example, result.stdout[-3000:]
     assert ("skipped" in result.stdout.splitlines()[-1]) == (not example)

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import traceback
 from pathlib import Path
 
 import pytest
@@ -459,7 +460,7 @@ def test_integrity_test_reports_each_broken_node_with_its_file(tmp_path):
     assert "dev/Flow/No_Execute/function.py: defines no function 'execute'" in report
     assert "dev/Flow/Missing_Package/function.py:2: needs the package that provides" in report
     assert "requirements-flows.in" in report
-    assert "3 failed, 1 passed, 1 skipped" in report  # the example flow is not here
+    assert "3 failed, 1 passed, 2 skipped" in report  # the example flow is not here
 
 
 TAGGING_NODE = """\
@@ -701,3 +702,94 @@ def test_an_email_is_recorded_and_never_sent(context):
     assert "Run done" in html and "3 plates" in html
     [email] = context.recorded.emails
     assert (email.to, email.subject, email.message) == (["lab@example.com"], "Run done", "3 plates")
+
+
+# --- whole flows ----------------------------------------------------------------------
+CHAIN = {
+    "dev/lib/units.py": "SCALE = 10\n",
+    "dev/Chain/Load/function.py": """\
+        import pandas as pd
+        from ganymede_sdk.io import NodeReturn
+
+
+        def execute(file_data: dict[str, bytes], ganymede_context=None):
+            rows = [line.split(",") for line in file_data["in.csv"].decode().split()]
+            frame = pd.DataFrame(rows[1:], columns=rows[0]).astype({"value": float})
+            return NodeReturn(tables_to_upload={"raw": frame})
+        """,
+    "dev/Chain/Scale/query.sql": "SELECT id, value FROM raw WHERE value > 1",
+    "dev/Chain/Scale/function.py": """\
+        from ganymede_sdk.io import NodeReturn
+        from lib.units import SCALE
+
+
+        def execute(df_sql_result, ganymede_context=None):
+            df_sql_result["scaled"] = df_sql_result["value"] * SCALE
+            return NodeReturn(
+                tables_to_upload={"scaled": df_sql_result},
+                files_to_upload={"scaled.csv": df_sql_result.to_csv(index=False).encode()},
+            )
+        """,
+    "dev/Chain/Report/function.py": """\
+        from ganymede_sdk import Ganymede
+
+
+        def execute(ganymede_context=None):
+            scaled = Ganymede(ganymede_context).retrieve_tables("scaled")["scaled"]
+            return {"total": float(scaled["scaled"].sum())}
+        """,
+    "dev/Chain/Broken/function.py": """\
+        from ganymede_sdk import Ganymede
+
+
+        def execute(ganymede_context=None):
+            return Ganymede(ganymede_context).retrieve_tables("raw")["raw"]["missing_column"]
+        """,
+}
+
+
+def test_run_flow_hands_each_nodes_tables_to_the_next(tmp_path):
+    from ganymede_sync.testing import run_flow
+
+    repo = user_repository(tmp_path / "repo", CHAIN)
+    run = run_flow(
+        "dev",
+        "Chain",
+        ["Load", "Scale", "Report"],
+        inputs={"Load": {"file_data": {"in.csv": b"id,value\na,1\nb,2\nc,3\n"}}},
+        root=repo,
+    )
+    assert list(run.returns) == ["Load", "Scale", "Report"]
+    assert run.returns["Report"] == {"total": 50.0}
+    assert run.tables["scaled"]["id"].tolist() == ["b", "c"]
+    assert run.files["scaled.csv"].decode().splitlines()[0] == "id,value,scaled"
+
+
+def test_a_failing_node_in_the_middle_is_named_with_its_own_traceback(tmp_path):
+    from ganymede_sync.testing import FlowNodeFailed, run_flow
+
+    repo = user_repository(tmp_path / "repo", CHAIN)
+    with pytest.raises(FlowNodeFailed, match=r"^Chain/Broken failed: KeyError: 'missing_column'"):
+        run_flow(
+            "dev",
+            "Chain",
+            ["Load", "Broken", "Report"],
+            inputs={"Load": {"file_data": {"in.csv": b"id,value\na,1\n"}}},
+            root=repo,
+        )
+    with pytest.raises(FlowNodeFailed) as failed:
+        run_flow("dev", "Chain", ["Broken"], root=repo, tables={"raw": {"id": ["a"]}})
+    cause = failed.value.__cause__
+    assert isinstance(cause, KeyError)
+    files = [frame.filename for frame in traceback.extract_tb(cause.__traceback__)]
+    assert any(name.endswith("Chain/Broken/function.py") for name in files), files
+
+
+def test_run_flow_names_a_missing_input_before_running_the_node(tmp_path):
+    from ganymede_sync.testing import MissingTestDataError, run_flow
+
+    repo = user_repository(tmp_path / "repo", CHAIN)
+    with pytest.raises(MissingTestDataError, match=r"Chain/Load needs 'file_data': pass inputs="):
+        run_flow("dev", "Chain", ["Load"], root=repo)
+    with pytest.raises(MissingTestDataError, match=r"inputs for Lod, which is not among"):
+        run_flow("dev", "Chain", ["Load"], root=repo, inputs={"Lod": {}})

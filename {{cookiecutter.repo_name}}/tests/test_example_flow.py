@@ -48,3 +48,35 @@ def test_delta_ct_against_the_mean_of_the_reference_genes(node, ganymede_context
     assert result.files_to_upload["delta_cq.csv"].decode().splitlines()[0] == (
         "well,sample,target,delta_cq"
     )
+
+
+def test_the_whole_qpcr_flow_from_the_cycler_export_to_the_flagged_table(flow):
+    """All three nodes as one run: each node's uploaded tables are the next one's input."""
+    import json
+
+    import pandas as pd
+
+    export = {
+        "wells": [
+            {"well": "A1", "sample": "S1", "target": "GAPDH", "cq": 18.0},
+            {"well": "A2", "sample": "S1", "target": "IL6", "cq": 25.5},
+            {"well": "B1", "sample": "S2", "target": "GAPDH", "cq": 19.0},
+            {"well": "B2", "sample": "S2", "target": "IL6", "cq": 40.0},
+        ]
+    }
+    # What exists in Ganymede before the run: the table that Delta_Ct's query.sql reads.
+    reference_genes = pd.DataFrame({"assay": ["cytokines"], "target": ["GAPDH"], "active": [1]})
+
+    run = flow(
+        *EXAMPLE[:2],
+        ["Load_Run", "Delta_Ct", "Flag_Outliers"],
+        inputs={"Load_Run": {"file_data": {"run.json": json.dumps(export).encode()}}},
+        tables={"qpcr_reference_genes": reference_genes},
+    )
+
+    flagged = run.tables["qpcr_flagged"]
+    assert flagged[["well", "delta_cq", "outlier"]].to_dict("records") == [
+        {"well": "A2", "delta_cq": 7.5, "outlier": False},
+        {"well": "B2", "delta_cq": 21.0, "outlier": True},
+    ]
+    assert "delta_cq.csv" in run.files

@@ -27,6 +27,7 @@ line a person reads, here and nowhere else (``one_line``).
     ├── FlowTestError               the flow-test kit cannot run a node
     │   ├── NodeNotFoundError       no function.py where a test points
     │   ├── NodeImportError         a node's function.py fails to import
+    │   ├── FlowNodeFailed          a node of a whole-flow run raised
     │   └── FlowPackagesMissing     a package of requirements-flows.txt is not installed
     │   any task
     └── Interrupted                 Ctrl-C came once a change was complete: says what it left
@@ -153,6 +154,14 @@ class NodeNotFoundError(FlowTestError, LookupError):
 
 class NodeImportError(FlowTestError, ImportError):
     """A node's ``function.py`` failed to import; the message names file, line and cause."""
+
+
+class FlowNodeFailed(FlowTestError):
+    """A node of a whole-flow run raised; the original exception is its ``__cause__``."""
+
+    def __init__(self, node: str, error: BaseException) -> None:
+        super().__init__(f"{node} failed: {type(error).__name__}: {error}")
+        self.node = node
 
 
 class FlowPackagesMissing(FlowTestError):

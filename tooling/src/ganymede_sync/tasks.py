@@ -193,7 +193,7 @@ def status(c, env=None, retarget=False, allow_dirty=False, json=False, diff=Fals
 
 @task(help={"env": "check only this environment folder (default: all)"})
 def check(c, env=None):
-    """Validate flow code offline: Python compiles, no stray or new node files."""
+    """Check flow code offline: it compiles, uses no undefined name, adds no stray file."""
     from ganymede_sync.plans.checks import check_environment
 
     with expected_failures():

@@ -6,7 +6,11 @@
 - ``make_context(tables=None, files=None, **run_metadata)`` builds the context a node's
   ``execute`` receives; ``Ganymede(context)`` answers from ``tables`` (name -> DataFrame)
   and ``files`` (name -> bytes).
-- ``ganymede_sync.testing.plugin`` gives pytest the fixtures ``node`` and
+- ``run_flow(folder, flow, nodes, inputs=..., tables=..., files=...)`` runs a whole
+  flow's nodes in order as one run, each node's uploaded tables and files the next
+  ones' inputs, and returns a ``FlowRun`` (every node's return, the final tables and
+  files, what was recorded).
+- ``ganymede_sync.testing.plugin`` gives pytest the fixtures ``node``, ``flow`` and
   ``ganymede_context`` (registered in ``tests/conftest.py``).
 
 The ``ganymede_sdk`` stand-in follows Ganymede's public SDK documentation; it is not
@@ -17,16 +21,20 @@ anything it does not emulate raises ``NotEmulatedError`` naming it. See docs/tes
 from __future__ import annotations
 
 from ganymede_sync.errors import (
+    FlowNodeFailed,
     MissingTestDataError,
     NodeImportError,
     NodeNotFoundError,
     NotEmulatedError,
 )
+from ganymede_sync.testing.flows import FlowRun, run_flow
 from ganymede_sync.testing.loader import NodeRef, load_node, node_path
 from ganymede_sync.testing.sdk import install_sdk_standin, real_sdk_importable
 from ganymede_sync.testing.standin import make_context
 
 __all__ = [
+    "FlowNodeFailed",
+    "FlowRun",
     "MissingTestDataError",
     "NodeImportError",
     "NodeNotFoundError",
@@ -37,4 +45,5 @@ __all__ = [
     "make_context",
     "node_path",
     "real_sdk_importable",
+    "run_flow",
 ]

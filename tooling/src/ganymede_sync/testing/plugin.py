@@ -7,6 +7,8 @@ which gives every test under ``tests/`` these fixtures:
   (see ``ganymede_sync.testing.load_node``);
 - ``ganymede_context(tables=..., files=..., **run_metadata)``: a context for ``execute``
   (see ``ganymede_sync.testing.make_context``);
+- ``flow(folder, flow, nodes, inputs=..., tables=..., files=...)``: a whole flow run
+  offline (see ``ganymede_sync.testing.run_flow``);
 - ``flow_node``: one node per test, for tests that check every node (the integrity test);
 - ``flow_root``: the repository root that folder names are relative to.
 
@@ -30,6 +32,7 @@ from typing import Any
 import pytest
 
 from ganymede_sync.settings.config import find_root, load_settings
+from ganymede_sync.testing.flows import FlowRun, run_flow
 from ganymede_sync.testing.integrity import find_nodes
 from ganymede_sync.testing.loader import load_node
 from ganymede_sync.testing.runner import ENV_OPTION
@@ -72,10 +75,11 @@ def _skip_not_emulated(config: pytest.Config, reason: str) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    skipped = sorted(config.stash.get(NOT_EMULATED, set()))
-    if skipped:
-        shown = ", ".join(skipped)
-        terminalreporter.write_line(f"not emulated, skipped by ganymede.toml [testing]: {shown}")
+    if NOT_EMULATED not in config.stash:
+        return
+    skipped: set[str] = config.stash[NOT_EMULATED]
+    shown = ", ".join(sorted(skipped))
+    terminalreporter.write_line(f"not emulated, skipped by ganymede.toml [testing]: {shown}")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -124,6 +128,24 @@ def node(request: pytest.FixtureRequest, flow_root: Path) -> Callable[[str, str,
         return load_node(folder, flow, name, root=flow_root)
 
     return load
+
+
+@pytest.fixture
+def flow(request: pytest.FixtureRequest, flow_root: Path) -> Iterator[Callable[..., FlowRun]]:
+    """Run a whole flow: ``flow("dev", "qPCR_Analysis", ["Load_Run", "Delta_Ct"], ...)``."""
+    only = request.config.getoption(ENV_OPTION)
+
+    def run(folder: str, flow: str, nodes: list[str], **data: Any) -> FlowRun:
+        if only and Path(folder).name != only:
+            pytest.skip(f"runs a flow of {folder}/ and this run tests {only}/ only")
+        for name in nodes:
+            reason = not_emulated_reason(flow_root, folder, flow, name)
+            if reason:
+                _skip_not_emulated(request.config, reason)
+        return run_flow(folder, flow, nodes, root=flow_root, **data)
+
+    yield run
+    forget_current_context()
 
 
 @pytest.fixture

@@ -173,6 +173,11 @@ def current_context() -> GanymedeContext | None:
     return _current[0] if _current else None
 
 
+def set_current_context(context: GanymedeContext) -> None:
+    """Make ``context`` the latest run (a whole-flow run moves it from node to node)."""
+    _current[:] = [context]
+
+
 def forget_current_context() -> None:
     """Forget the latest run, so one test's data never answers the next test."""
     _current.clear()
