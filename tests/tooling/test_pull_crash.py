@@ -133,7 +133,7 @@ def child(root: Path, emulator: Emulator, temporary: Path, crash_at: str = "") -
 def recover(root: Path, emulator: Emulator, trial: int) -> str:
     """Run what the next task runs first: the library call, or ``invoke check``/``status``."""
     if trial not in INVOKED:
-        restore_interrupted(root / "dev")
+        restore_interrupted(root / "dev", root / ".ganymede" / "dev.json")
         return "library"
     task = INVOKED[trial]
     api = {"GANYMEDE_API_URL": emulator.url, "GANYMEDE_API_TOKEN": API_KEY}

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
 import os
 import signal
@@ -27,6 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ganymede_sync.errors import FolderWriteError, Interrupted, LocalChangesError
+from ganymede_sync.local.journal import (
+    JOURNAL_NAME,
+    check_untracked,
+    read_journal,
+    undo,
+    write_journal,
+)
 from ganymede_sync.remote.archive import Snapshot
 from ganymede_sync.rules.hashing import blob_id, sha256_bytes, sha256_chunks
 from ganymede_sync.rules.layout import Scope, flow_of, walk_managed
@@ -36,7 +42,6 @@ from ganymede_sync.state.scratch import reclaim, scratch_folder
 logger = logging.getLogger(__name__)
 _CHUNK = 1 << 20
 _BYTECODE_CACHE = "__pycache__"
-JOURNAL_NAME = "journal.json"
 """In a staging folder while its pull swaps files: the renames, for an undo after a crash."""
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 
@@ -353,25 +358,28 @@ def staging_prefix(folder: Path) -> str:
     return f".{folder.name}.pull-"
 
 
-def restore_interrupted(folder: Path) -> int:
+def restore_interrupted(folder: Path, manifest_path: Path) -> int:
     """Undo the swap of any pull of ``folder`` that died midway; return how many were undone.
 
     Every task runs this first. A staging folder whose run is gone either holds a
     journal (the run died while swapping: the moves it lists are undone, last first,
     so the folder and manifest are exactly as before that pull) or none (it died
     before swapping or after finishing: nothing to undo). Either way it is removed.
+    One that git tracks, or whose journal moves anything else, was not made by a pull
+    here: it is refused and left in place (``local.journal``).
     """
     undone = 0
 
-    def undo(staging: Path) -> None:
+    def restore(staging: Path) -> None:
         nonlocal undone
-        journal = staging / JOURNAL_NAME
-        if journal.exists():
-            _undo(_read_journal(journal))
-            journal.unlink()
+        check_untracked(staging, folder)
+        record = staging / JOURNAL_NAME
+        if record.exists():
+            undo(read_journal(staging, folder, manifest_path))
+            record.unlink()
             undone += 1
 
-    reclaim(folder.parent, staging_prefix(folder), undo)
+    reclaim(folder.parent, staging_prefix(folder), restore)
     return undone
 
 
@@ -498,8 +506,7 @@ def _swap(
     journal = [(plan.folder / path, staging / f"o{n}") for n, path in enumerate(plan.overwritten)]
     journal += [(staging / name, plan.folder / path) for name, path in moves]
     written = _stage_manifest(manifest_path, manifest, staging, journal)
-    record = staging / JOURNAL_NAME
-    _write_journal(record, journal)
+    record = write_journal(staging, journal)
     checkpoint("journal")
     try:
         for source, destination in journal:
@@ -510,7 +517,7 @@ def _swap(
         record.unlink()
     except BaseException:
         try:
-            _undo(journal)
+            undo(journal)
         except OSError as error:
             raise FolderWriteError(
                 f"{plan.folder.name}/ was left half updated and could not be put back "
@@ -541,42 +548,6 @@ def _stage_manifest(
     os.chmod(staged, MANIFEST_MODE)
     journal.append((staged, manifest_path))
     return True
-
-
-def _write_journal(record: Path, journal: list[tuple[Path, Path]]) -> None:
-    """Write the renames to ``record`` in one atomic step, flushed to disk.
-
-    Paths are relative to the folder that holds the staging folder, so a repository
-    moved (or mounted elsewhere) after a crash is still restored.
-    """
-    base = record.parent.parent
-    moves = [[os.path.relpath(path, base) for path in move] for move in journal]
-    temporary = record.with_suffix(".tmp")
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump({"version": 1, "moves": moves}, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, record)
-
-
-def _read_journal(record: Path) -> list[tuple[Path, Path]]:
-    base = record.parent.parent
-    try:
-        moves = json.loads(record.read_text(encoding="utf-8"))["moves"]
-        return [(base / source, base / destination) for source, destination in moves]
-    except (ValueError, KeyError, TypeError) as error:
-        raise OSError(f"unreadable journal {record}: {error}") from None
-
-
-def _undo(journal: list[tuple[Path, Path]]) -> None:
-    """Put back every rename of ``journal`` that happened, last first.
-
-    A rename happened when its destination exists and its source does not; one
-    that did not is skipped, so undoing twice (a crash during an undo) is safe.
-    """
-    for source, destination in reversed(journal):
-        if os.path.lexists(destination) and not os.path.lexists(source):
-            os.replace(destination, source)
 
 
 @contextlib.contextmanager

@@ -213,6 +213,13 @@ class GitRepository:
             return False
         return True
 
+    def is_tracked(self, path: Path) -> bool:
+        """Tell whether git tracks ``path`` or anything under it (``git ls-files``)."""
+        prefix = self._prefix(path)
+        if prefix is None:
+            return False
+        return bool(self._repo.git.ls_files("-z", "--", prefix))
+
     # --- branches -------------------------------------------------------------
     def branch_names(self) -> list[str]:
         """Return the local branches (none before the first commit)."""

@@ -76,7 +76,7 @@ class StatusOptions:
 
 def restore_first(environment: Environment, show: Show) -> None:
     """Undo the half-done swap of a pull killed earlier, before reading the folder."""
-    restored = restore_interrupted(environment.path)
+    restored = restore_interrupted(environment.path, environment.manifest_path)
     if restored:
         show(report.restored_line(environment.folder, restored))
 

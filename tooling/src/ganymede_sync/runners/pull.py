@@ -88,7 +88,8 @@ def run_pull(
     """
     started = time.monotonic()
     environment = settings.environment(folder)
-    restored = restore_interrupted(environment.path)  # before anything else reads the folder
+    # Before anything else reads the folder.
+    restored = restore_interrupted(environment.path, environment.manifest_path)
     target = binding.check_target(settings, environment, retarget=options.retarget)
     settings.require_token(environment)
     scope = _scope(options.flow, options.include_lib)

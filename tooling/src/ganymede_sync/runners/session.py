@@ -32,6 +32,6 @@ def begin_task(
 def restore_folders(settings: Settings, show: Callable[[str], None]) -> None:
     """Undo the half-done swap of any killed pull, in every environment folder."""
     for environment in settings.environments.values():
-        restored = restore_interrupted(environment.path)
+        restored = restore_interrupted(environment.path, environment.manifest_path)
         if restored:
             show(report.restored_line(environment.folder, restored))
