@@ -243,7 +243,27 @@ def test_only_the_default_branch_deploys_and_only_after_the_github_set_up(genera
     assert guard["run"].strip().endswith("exit 1")
     notice = jobs["changes"]["steps"][1]
     assert notice["if"] == "github.event_name == 'push' && vars.GANYMEDE_SUBDOMAIN == ''"
-    assert workflows["pull.yml"]["jobs"]["pull"]["if"] == "vars.GANYMEDE_SUBDOMAIN != ''"
+    pull = workflows["pull.yml"]["jobs"]["pull"]["if"]
+    assert pull == f"vars.GANYMEDE_SUBDOMAIN != '' && github.ref == '{ref}'"
+
+
+def test_every_job_that_holds_an_environments_token_runs_only_from_the_default_branch(
+    generated,
+):
+    """A manual run "from my-branch" would run that branch's tasks.py with the token."""
+    _, answers, workflows = generated
+    guard = f"github.ref == 'refs/heads/{answer(answers, 'default_branch')}'"
+    holders = [
+        (name, job_name, job)
+        for name, workflow in workflows.items()
+        for job_name, job in workflow["jobs"].items()
+        if "environment" in job
+    ]
+    assert {(name, job_name) for name, job_name, _ in holders} >= {
+        ("deploy.yml", "deploy"), ("pull.yml", "pull"), ("promote.yml", "promote"),
+    }  # fmt: skip
+    for name, job_name, job in holders:
+        assert guard in job.get("if", ""), f"{name} job {job_name} has no ref guard"
 
 
 def test_changed_folders_come_from_a_two_dot_diff_or_the_merge_commits_first_parent(generated):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -47,6 +48,8 @@ CONFIGURED_GITHUB = {
         folder: {
             "variables": {"GANYMEDE_ENVIRONMENT": folder},
             "secrets": {"GANYMEDE_API_TOKEN": "sha256-of-the-token"},
+            "policy": {"protected_branches": False, "custom_branch_policies": True},
+            "branches": [{"name": "main", "type": "branch"}],
         }
         for folder in ("dev", "prod")
     },
@@ -259,7 +262,10 @@ def test_github_gaps_point_to_github_setup(
     checks = by_name(doctor.run_checks(repository, environ={}))
 
     assert checks["GitHub variable GANYMEDE_SUBDOMAIN"].detail == "is 'other', expected 'acme'"
-    assert checks["GitHub environment dev"].detail == "secret GANYMEDE_API_TOKEN is missing"
+    assert checks["GitHub environment dev"].detail == (
+        "secret GANYMEDE_API_TOKEN is missing; "
+        "any branch may deploy to it (no deployment branch policy)"
+    )
     assert checks["GitHub environment prod"].detail == "missing"
     assert checks["GitHub environment prod"].fix == "run invoke github-setup --env prod"
     assert not checks["GitHub workflow permissions"].ok
@@ -335,3 +341,20 @@ def test_tokens_per_folder_count_as_set(gh: FakeGh, repository: Path) -> None:
         prod.ok and prod.detail == "GANYMEDE_API_TOKEN_PROD set in the environment (13 characters)"
     )
     assert "prod-token-22" not in every.detail + prod.detail
+
+
+def test_an_environment_open_to_every_branch_fails_the_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, repository: Path
+) -> None:
+    fake = install_fake_gh(tmp_path, monkeypatch)
+    configured = json.loads(json.dumps(CONFIGURED_GITHUB))
+    del configured["environments"]["prod"]["policy"]
+    configured["environments"]["dev"]["branches"] = [{"name": "feature", "type": "branch"}]
+    fake.update(**configured)
+
+    checks = by_name(doctor.run_checks(repository, environ={}))
+
+    prod, dev = checks["GitHub environment prod"], checks["GitHub environment dev"]
+    assert not prod.ok and "no deployment branch policy" in prod.detail
+    assert prod.fix == "run invoke github-setup --env prod"
+    assert not dev.ok and dev.detail == "its deployment branch policy does not allow main"

@@ -73,11 +73,15 @@ def test_setup_of_a_fresh_repository_makes_exactly_the_documented_calls(
     repo = REPOSITORY
     assert gh.changing_calls() == [
         ["variable", "set", "GANYMEDE_SUBDOMAIN", "--body", "acme", "--repo", repo],
-        ["api", "-X", "PUT", f"repos/{repo}/environments/dev"],
+        ["api", "-X", "PUT", f"repos/{repo}/environments/dev", *CUSTOM_POLICY],
+        ["api", "-X", "POST", f"repos/{repo}/environments/dev/deployment-branch-policies",
+         "-f", "name=main", "-f", "type=branch"],
         ["variable", "set", "GANYMEDE_ENVIRONMENT", "--body", "acme-dev", "--env", "dev",
          "--repo", repo],
         ["secret", "set", "GANYMEDE_API_TOKEN", "--env", "dev", "--repo", repo],
-        ["api", "-X", "PUT", f"repos/{repo}/environments/prod"],
+        ["api", "-X", "PUT", f"repos/{repo}/environments/prod", *CUSTOM_POLICY],
+        ["api", "-X", "POST", f"repos/{repo}/environments/prod/deployment-branch-policies",
+         "-f", "name=main", "-f", "type=branch"],
         ["variable", "set", "GANYMEDE_ENVIRONMENT", "--body", "acme-prod", "--env", "prod",
          "--repo", repo],
         ["secret", "set", "GANYMEDE_API_TOKEN", "--env", "prod", "--repo", repo],
@@ -161,7 +165,7 @@ def test_dry_run_prints_the_plan_and_changes_nothing(gh: FakeGh, repository: Pat
     assert "$ gh variable set GANYMEDE_SUBDOMAIN --body acme --repo" in result.stdout
     secret_line = f"$ gh secret set GANYMEDE_API_TOKEN --env prod --repo {REPOSITORY} < token"
     assert secret_line in result.stdout
-    assert "8 step(s)" in result.stdout
+    assert "10 step(s)" in result.stdout
 
 
 def test_env_option_limits_setup_to_that_environment(gh: FakeGh, repository: Path) -> None:
@@ -295,6 +299,7 @@ def test_plan_is_empty_when_github_matches_the_config() -> None:
         environment_variables={"dev": {"GANYMEDE_ENVIRONMENT": "acme-dev"}},
         environment_secrets={"dev": frozenset({"GANYMEDE_API_TOKEN"})},
         workflow_permissions=dict(github.WORKFLOW_PERMISSIONS),
+        branch_policies={"dev": frozenset({"main", "release"})},
     )
 
     assert github.plan_setup(state, target) == []
@@ -316,7 +321,7 @@ def test_dry_run_shows_the_plan_without_github(
     lines = result.stdout.splitlines()
     assert lines[0].startswith("note: ") and "as for a repository with nothing set up" in lines[0]
     assert "$ gh variable set GANYMEDE_SUBDOMAIN --body acme --repo lab/flows" in result.stdout
-    assert "8 step(s)" in result.stdout
+    assert "10 step(s)" in result.stdout
     assert "default_workflow_permissions=read" in result.stdout
 
 
@@ -328,3 +333,63 @@ def test_setup_keeps_default_workflow_permissions_read(gh: FakeGh, repository: P
     assert invoke(repository, "github-setup", stdin=f"{DEV_TOKEN}\n{PROD_TOKEN}\n").returncode == 0
 
     assert gh.state["workflow_permissions"]["default_workflow_permissions"] == "read"
+
+
+CUSTOM_POLICY = [
+    "-F", "deployment_branch_policy[protected_branches]=false",
+    "-F", "deployment_branch_policy[custom_branch_policies]=true",
+]  # fmt: skip
+
+
+def test_every_environment_is_deployable_from_the_default_branch_only(
+    gh: FakeGh, repository: Path
+) -> None:
+    """Without a policy any branch's own workflow could name the environment and get its token."""
+    set_up(repository, f"{DEV_TOKEN}\n{PROD_TOKEN}\n")
+
+    for folder in ("dev", "prod"):
+        record = gh.state["environments"][folder]
+        assert record["policy"] == {"protected_branches": False, "custom_branch_policies": True}
+        assert record["branches"] == [{"name": "main", "type": "branch"}]
+    assert github.plan_setup(read_state(), target_of(repository)) == [], "re-run: nothing to do"
+
+
+def test_an_environment_open_to_every_branch_is_restricted(gh: FakeGh, repository: Path) -> None:
+    environments = {
+        "dev": {"variables": {}, "secrets": {}},
+        "prod": {"variables": {}, "secrets": {}, "policy": {"protected_branches": True,
+                                                           "custom_branch_policies": False}},
+    }  # fmt: skip
+    gh.update(environments=environments)
+    steps = github.plan_setup(read_state(), target_of(repository))
+    described = [step.description for step in steps]
+    assert "restrict GitHub environment dev: deployable from named branches only" in described
+    assert "allow branch main to deploy to environment dev" in described
+    assert not [
+        line for line in described if "environment prod:" in line or "to environment prod" in line
+    ], "protected branches only is the owner's safe choice, left as it is"
+
+
+def test_a_custom_policy_without_the_default_branch_gets_it_added(
+    gh: FakeGh, repository: Path
+) -> None:
+    environments = {
+        name: {"variables": {}, "secrets": {}, "branches": [{"name": "release", "type": "branch"}],
+               "policy": {"protected_branches": False, "custom_branch_policies": True}}
+        for name in ("dev", "prod")
+    }  # fmt: skip
+    gh.update(environments=environments)
+    steps = github.plan_setup(read_state(), target_of(repository))
+    assert [step.description for step in steps if "branch" in step.description] == [
+        "allow branch main to deploy to environment dev",
+        "allow branch main to deploy to environment prod",
+    ]
+
+
+def target_of(root: Path) -> github.Target:
+    return github.target_from_settings(load_settings(root, environ={}))
+
+
+def read_state() -> github.GitHubState:
+    cli = github.connect()
+    return github.read_state(cli, github.resolve_repository(cli), ["dev", "prod"])

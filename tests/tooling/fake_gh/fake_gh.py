@@ -85,13 +85,34 @@ def gh_api(state: dict, path: str, flags: dict[str, str], fields: dict[str, obje
     route = path.split("?", 1)[0]
     repo = state.get("repo")
     if route == f"repos/{repo}/environments" and method == "GET":
-        names = sorted(state["environments"])
-        return json.dumps({"total_count": len(names), "environments": [{"name": n} for n in names]})
+        listed = [
+            {"name": name, "deployment_branch_policy": environment(state, name).get("policy")}
+            for name in sorted(state["environments"])
+        ]
+        return json.dumps({"total_count": len(listed), "environments": listed})
     prefix = f"repos/{repo}/environments/"
-    if route.startswith(prefix) and method == "PUT":
-        name = route.removeprefix(prefix)
-        state["environments"].setdefault(name, {"variables": {}, "secrets": {}})
+    name, _, rest = route.removeprefix(prefix).partition("/")
+    if route.startswith(prefix) and not rest and method == "PUT":
+        record = state["environments"].setdefault(name, {"variables": {}, "secrets": {}})
+        policy = {
+            key: fields.pop(f"deployment_branch_policy[{key}]")
+            for key in ("protected_branches", "custom_branch_policies")
+            if f"deployment_branch_policy[{key}]" in fields
+        }
+        if policy:
+            record["policy"] = policy
+            record.setdefault("branches", [])
         return json.dumps({"name": name})
+    if route.startswith(prefix) and rest == "deployment-branch-policies":
+        record = environment(state, name)
+        if not (record.get("policy") or {}).get("custom_branch_policies"):
+            raise GhFailure("HTTP 404: Not Found (no custom branch policy)")
+        if method == "POST":
+            record["branches"].append({"name": fields["name"], "type": fields["type"]})
+            return json.dumps(record["branches"][-1])
+        return json.dumps(
+            {"total_count": len(record["branches"]), "branch_policies": record["branches"]}
+        )
     if route == f"repos/{repo}/actions/permissions/workflow":
         if method == "PUT":
             if state.get("refuse_permissions"):

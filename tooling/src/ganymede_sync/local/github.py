@@ -43,6 +43,8 @@ WORKFLOW_PERMISSIONS = {
     "default_workflow_permissions": "read",
     "can_approve_pull_request_reviews": True,
 }
+PROTECTED_BRANCHES = frozenset({"(protected branches)"})
+"""The branch policy "protected branches only": safe, the owner's choice, left as it is."""
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _TIMEOUT_SECONDS = 120
 
@@ -70,6 +72,8 @@ class Target:
     subdomain: str
     environments: dict[str, str]
     """GitHub environment (the folder name) -> Ganymede environment name."""
+    default_branch: str = "main"
+    """The only branch whose workflows may use an environment (its deployment branch policy)."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,13 @@ class GitHubState:
     environment_variables: dict[str, dict[str, str]] = field(default_factory=dict)
     environment_secrets: dict[str, frozenset[str]] = field(default_factory=dict)
     workflow_permissions: dict[str, object] = field(default_factory=dict)
+    branch_policies: dict[str, frozenset[str] | None] = field(default_factory=dict)
+    """Environment -> the branch names its custom policy allows; None when any branch may."""
+
+    def restricts_branches(self, folder: str, branch: str) -> bool:
+        """Tell whether ``folder`` may be used from ``branch`` and not from every branch."""
+        policy = self.branch_policies.get(folder)
+        return policy is not None and (policy == PROTECTED_BRANCHES or branch in policy)
 
     def has_token_secret(self, folder: str) -> bool:
         """Tell whether GitHub environment ``folder`` already holds the API token secret."""
@@ -100,7 +111,7 @@ def target_from_settings(settings: Settings, folders: Iterable[str] = ()) -> Tar
     """Build the target from ``ganymede.toml``: every environment, or only ``folders``."""
     chosen = list(dict.fromkeys(folders)) or list(settings.environments)
     names = {folder: settings.environment(folder).name for folder in chosen}
-    return Target(subdomain=settings.subdomain, environments=names)
+    return Target(settings.subdomain, names, default_branch=settings.default_branch)
 
 
 class GitHubCli:
@@ -222,7 +233,8 @@ def state_for_dry_run(
 
 def read_state(cli: GitHubCli, repository: str, folders: Iterable[str]) -> GitHubState:
     """Read the variables, environments, secret names and workflow permissions (read-only)."""
-    environments = _environment_names(cli, repository)
+    listed = _environments(cli, repository)
+    environments = frozenset(listed)
     present = [folder for folder in folders if folder in environments]
     return GitHubState(
         repository=repository,
@@ -233,6 +245,9 @@ def read_state(cli: GitHubCli, repository: str, folders: Iterable[str]) -> GitHu
         },
         environment_secrets={folder: _secret_names(cli, repository, folder) for folder in present},
         workflow_permissions=_workflow_permissions(cli, repository),
+        branch_policies={
+            folder: _branch_policy(cli, repository, folder, listed[folder]) for folder in present
+        },
     )
 
 
@@ -248,10 +263,37 @@ def _secret_names(cli: GitHubCli, repository: str, folder: str) -> frozenset[str
     return frozenset(str(item["name"]) for item in items)
 
 
-def _environment_names(cli: GitHubCli, repository: str) -> frozenset[str]:
+def _environments(cli: GitHubCli, repository: str) -> dict[str, dict[str, object]]:
+    """Environment name -> its record (which holds ``deployment_branch_policy``)."""
     answer = cli.json(["api", f"repos/{repository}/environments?per_page=100"])
     items = (answer.get("environments") or []) if isinstance(answer, dict) else []
-    return frozenset(str(item["name"]) for item in items)
+    return {str(item["name"]): item for item in items if isinstance(item, dict)}
+
+
+def _branch_policy(
+    cli: GitHubCli, repository: str, folder: str, record: dict[str, object]
+) -> frozenset[str] | None:
+    """The branches a custom policy names; None when every branch may deploy.
+
+    GitHub's default for an environment made through its API is no policy: every
+    branch's workflows may then use its secrets, whatever guard a workflow has (a
+    branch edits its own copy). "Protected branches only" is kept as it is.
+    """
+    policy = record.get("deployment_branch_policy")
+    if not isinstance(policy, dict):
+        return None
+    if policy.get("protected_branches"):
+        return PROTECTED_BRANCHES
+    if not policy.get("custom_branch_policies"):
+        return None
+    path = f"repos/{repository}/environments/{quote(folder, safe='')}/deployment-branch-policies"
+    answer = cli.json(["api", f"{path}?per_page=100"])
+    items = (answer.get("branch_policies") or []) if isinstance(answer, dict) else []
+    return frozenset(
+        str(item["name"])
+        for item in items
+        if isinstance(item, dict) and item.get("type", "branch") == "branch"
+    )
 
 
 def _workflow_permissions(cli: GitHubCli, repository: str) -> dict[str, object]:
@@ -272,8 +314,10 @@ def plan_setup(state: GitHubState, target: Target, *, new_tokens: Iterable[str] 
     if state.variables.get(SUBDOMAIN_VARIABLE) != target.subdomain:
         steps.append(_variable_step(SUBDOMAIN_VARIABLE, target.subdomain, repo, None))
     for folder, name in target.environments.items():
-        if folder not in state.environments:
-            steps.append(_environment_step(repo, folder))
+        if state.branch_policies.get(folder) is None:
+            steps.append(_environment_step(repo, folder, exists=folder in state.environments))
+        if not state.restricts_branches(folder, target.default_branch):
+            steps.append(_branch_policy_step(repo, folder, target.default_branch))
         if state.environment_variables.get(folder, {}).get(ENVIRONMENT_VARIABLE) != name:
             steps.append(_variable_step(ENVIRONMENT_VARIABLE, name, repo, folder))
         if folder in replace or not state.has_token_secret(folder):
@@ -292,10 +336,24 @@ def _variable_step(name: str, value: str, repo: str, folder: str | None) -> Step
     )
 
 
-def _environment_step(repo: str, folder: str) -> Step:
+def _environment_step(repo: str, folder: str, *, exists: bool) -> Step:
+    """Create (or restrict) an environment so that only branches its policy names may use it."""
+    verb = "restrict" if exists else "create"
     return Step(
-        description=f"create GitHub environment {folder}",
-        argv=("gh", "api", "-X", "PUT", f"repos/{repo}/environments/{quote(folder, safe='')}"),
+        description=f"{verb} GitHub environment {folder}: deployable from named branches only",
+        argv=(
+            "gh", "api", "-X", "PUT", f"repos/{repo}/environments/{quote(folder, safe='')}",
+            "-F", "deployment_branch_policy[protected_branches]=false",
+            "-F", "deployment_branch_policy[custom_branch_policies]=true",
+        ),
+    )  # fmt: skip
+
+
+def _branch_policy_step(repo: str, folder: str, branch: str) -> Step:
+    path = f"repos/{repo}/environments/{quote(folder, safe='')}/deployment-branch-policies"
+    return Step(
+        description=f"allow branch {branch} to deploy to environment {folder}",
+        argv=("gh", "api", "-X", "POST", path, "-f", f"name={branch}", "-f", "type=branch"),
     )
 
 

@@ -36,7 +36,7 @@ from ganymede_sync.settings.config import (
 from ganymede_sync.state import binding
 
 WORKFLOWS_DIR = Path(".github") / "workflows"
-SETUP_FIX = "run invoke github-setup (or follow 'Set-up in GitHub' in README.md)"
+SETUP_FIX = "run invoke github-setup (or follow docs/github-setup.md)"
 _OPTIONS = re.compile(r"^(?P<indent>\s*)options:\s*(?P<inline>\[[^\]]*\])?\s*(#.*)?$")
 _KEY = re.compile(r"^\s*(?P<key>[\w-]+):\s*(#.*)?$")
 
@@ -437,7 +437,10 @@ def check_github(settings: Settings, names: Mapping[str, str], folders: list[str
     return [
         Check("GitHub repository", ok=True, detail=repository),
         _subdomain_check(state, settings.subdomain),
-        *(_environment_check(state, folder, names[folder]) for folder in folders),
+        *(
+            _environment_check(state, folder, names[folder], settings.default_branch)
+            for folder in folders
+        ),
         _permissions_check(state),
     ]
 
@@ -451,7 +454,9 @@ def _subdomain_check(state: github.GitHubState, subdomain: str) -> Check:
     return Check(name, ok=False, detail=f"{found}, expected '{subdomain}'", fix=SETUP_FIX)
 
 
-def _environment_check(state: github.GitHubState, folder: str, name: str) -> Check:
+def _environment_check(
+    state: github.GitHubState, folder: str, name: str, default_branch: str
+) -> Check:
     label = f"GitHub environment {folder}"
     fix = f"run invoke github-setup --env {folder}"
     if folder not in state.environments:
@@ -463,9 +468,13 @@ def _environment_check(state: github.GitHubState, folder: str, name: str) -> Che
         problems.append(f"variable {ENVIRONMENT_VARIABLE} is {found}, expected '{name}'")
     if not state.has_token_secret(folder):
         problems.append(f"secret {github.TOKEN_SECRET} is missing")
+    if state.branch_policies.get(folder) is None:
+        problems.append("any branch may deploy to it (no deployment branch policy)")
+    elif not state.restricts_branches(folder, default_branch):
+        problems.append(f"its deployment branch policy does not allow {default_branch}")
     if problems:
         return Check(label, ok=False, detail="; ".join(problems), fix=fix)
-    detail = f"{ENVIRONMENT_VARIABLE}={name}, secret {github.TOKEN_SECRET} set"
+    detail = f"{ENVIRONMENT_VARIABLE}={name}, secret {github.TOKEN_SECRET} set, branches limited"
     return Check(label, ok=True, detail=detail)
 
 
