@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from ganymede_sync.emulator import Emulator
+from ganymede_sync.errors import JournalRefused
 from ganymede_sync.local.apply import restore_interrupted
-from ganymede_sync.local.journal import JournalRefused
 from tests.tooling.pull_helpers import (
     API_KEY,
     commit_all,

@@ -20,6 +20,7 @@ line a person reads, here and nowhere else (``one_line``).
     ├── LocalStateError             the folders and files of this repository
     │   ├── LocalChangesError       a pull would overwrite local work, or remove too much
     │   ├── ManifestError           a pull manifest is unreadable or not a manifest
+    │   ├── JournalRefused          a staging folder no pull here wrote: never replayed
     │   └── FolderWriteError        a folder could not be written (it is left as it was)
     ├── GitError                    the git repository is not in a usable state
     ├── GitHubError                 gh is missing or not logged in, or GitHub refused a step
@@ -129,6 +130,10 @@ class LocalChangesError(LocalStateError):
 
 class ManifestError(LocalStateError):
     """A pull manifest (``.ganymede/<folder>.json``) is unreadable or not a manifest."""
+
+
+class JournalRefused(LocalStateError):
+    """A staging folder a pull of its folder did not write (tracked, or moving elsewhere)."""
 
 
 class FolderWriteError(LocalStateError):

@@ -18,17 +18,13 @@ import json
 import os
 from pathlib import Path, PurePosixPath
 
-from ganymede_sync.errors import LocalStateError
+from ganymede_sync.errors import JournalRefused
 from ganymede_sync.local.gitops import open_repository
 from ganymede_sync.rules.naming import printable, show
 
 JOURNAL_NAME = "journal.json"
 
 Move = tuple[Path, Path]
-
-
-class JournalRefused(LocalStateError):
-    """A staging folder's journal was not written by a pull of its folder: not replayed."""
 
 
 def write_journal(staging: Path, moves: list[Move]) -> Path:

@@ -193,8 +193,8 @@ def refusal_reasons(deploy_plan: DeployPlan, folder: str) -> list[str]:
     if conflicts:
         reasons.append(
             f"changed here and in Ganymede since the last pull: {folder_paths(folder, conflicts)} "
-            "(merge Ganymede's edits with git as README.md shows under 'When a deploy reports "
-            "a conflict', or deploy with --force to overwrite Ganymede)"
+            "(merge Ganymede's edits with git as docs/pull-and-deploy.md shows under 'When a "
+            "deploy reports a conflict', or deploy with --force to overwrite Ganymede)"
         )
     new_nodes = deploy_plan.paths(Status.NEW_NODE)
     if new_nodes:

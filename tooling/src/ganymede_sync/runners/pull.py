@@ -237,8 +237,8 @@ def _protect_local_work(
         more = f" and {hidden} more" if hidden > 0 else ""
         raise LocalChangesError(
             f"the pull would overwrite local changes that Ganymede also changed since the "
-            f"last pull: {shown}{more}. Merge them (README.md, 'When a deploy reports a "
-            "conflict'), or pull again with --force to take Ganymede's version"
+            f"last pull: {shown}{more}. Merge them (docs/pull-and-deploy.md, 'When a "
+            "deploy reports a conflict'), or pull again with --force to take Ganymede's version"
         )
     too_many = mass_removal(plan, snapshot, settings.max_removed_share)
     if too_many:
