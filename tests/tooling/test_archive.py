@@ -435,6 +435,25 @@ def test_an_entry_whose_data_overlaps_the_next_one_is_refused(tmp_path):
             snapshot.read("a/n/function.py")
 
 
+def test_a_large_entry_whose_data_overlaps_the_next_one_is_refused(tmp_path):
+    """Entries over 1 MiB go through zipfile, and are bounded all the same."""
+    big = b"x = 1\n" * (300 * 1024)  # 1.8 MiB: past the one-pass reader
+    first, second = ("a/n/function.py", big), ("b/n/function.py", big)
+    data = bytearray(zip_bytes(first, second, deflate=False))
+    start = 30 + len(first[0])
+    record = data.index(b"PK\x01\x02")
+    span = bytes(data[start:record])
+    data[record + 16 : record + 20] = zlib.crc32(span).to_bytes(4, "little")
+    data[record + 20 : record + 24] = len(span).to_bytes(4, "little")
+    data[record + 24 : record + 28] = len(span).to_bytes(4, "little")
+    with open_snapshot(write(tmp_path, bytes(data))) as snapshot:
+        assert snapshot.read("b/n/function.py") == big
+        with pytest.raises(ArchiveError, match="overlaps the next entry"):
+            snapshot.read("a/n/function.py")
+        with pytest.raises(ArchiveError, match="overlaps the next entry"):
+            b"".join(snapshot.chunks("a/n/function.py"))
+
+
 def test_an_empty_archive_is_a_snapshot_without_files(tmp_path):
     with open_snapshot(write(tmp_path, zip_bytes())) as snapshot:
         assert snapshot.paths == [] and snapshot.ignored == 0

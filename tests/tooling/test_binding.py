@@ -86,6 +86,14 @@ def test_a_tenant_override_is_refused_too(repo, capsys, monkeypatch):
     assert "GANYMEDE_SUBDOMAIN" in err
 
 
+def test_an_override_with_a_trailing_space_is_shown_quoted(repo, capsys, monkeypatch):
+    """``acme/prod `` would read as the bound target itself: the space must be seen."""
+    monkeypatch.setenv("GANYMEDE_ENVIRONMENT", "prod ")
+    code, _, err = run(capsys, "status", "--env", "prod")
+    assert code == 1
+    assert "bound to acme/prod (" in err and "targets acme/'prod ' (set by" in err
+
+
 def test_retarget_deploys_where_asked_and_says_so(repo, emulator, capsys, monkeypatch):
     hotfix(repo)
     before = commits(emulator)

@@ -195,13 +195,12 @@ class SmallEntryReader:
         # Each entry ends where the next begins, the last one at the end of the file.
         self._ends = dict(zip(offsets, [*offsets[1:], file_size], strict=False))
 
-    def read(self, info: zipfile.ZipInfo) -> bytes | None:
-        """Return an entry's content, or None for one left to zipfile (large, encrypted...).
+    def check_bounds(self, info: zipfile.ZipInfo) -> None:
+        """Check an entry's local header and that its data ends before the next entry.
 
-        Raises BadZipFile, EOFError or ValueError (an undecodable name) on a damaged entry.
+        Every entry is checked, whichever reader inflates it: overlapping entries
+        amplify a large one as much as a small one. Leaves the file at the entry's data.
         """
-        if not _small_and_plain(info):
-            return None
         raw = self._raw
         raw.seek(info.header_offset)
         header = raw.read(_LOCAL_HEADER.size)
@@ -215,7 +214,16 @@ class SmallEntryReader:
         start = raw.seek(extra_length, os.SEEK_CUR)
         if start + info.compress_size > self._ends.get(info.header_offset, start):
             raise zipfile.BadZipFile("overlaps the next entry (possible zip bomb)")
-        data = raw.read(info.compress_size)
+
+    def read(self, info: zipfile.ZipInfo) -> bytes | None:
+        """Return an entry's content, or None for one left to zipfile (large, encrypted...).
+
+        Raises BadZipFile, EOFError or ValueError (an undecodable name) on a damaged entry.
+        """
+        if not _small_and_plain(info):
+            return None
+        self.check_bounds(info)
+        data = self._raw.read(info.compress_size)
         if len(data) != info.compress_size:
             raise EOFError("entry data cut short")
         stored = info.compress_type == zipfile.ZIP_STORED
@@ -298,13 +306,16 @@ class Snapshot:
         zipfile reads in ``_CHUNK`` pieces even for a small entry the one-pass reader
         declined: ``read(-1)`` would inflate all the compressed data at once, however
         little the entry declares (a 100 KB deflate stream holds 100 MB of zeros).
-        A declared size of at most ``_CHUNK`` still comes back in one piece.
+        A declared size of at most ``_CHUNK`` still comes back in one piece. Every
+        entry's bounds are checked first (``SmallEntryReader.check_bounds``).
         """
         content = self._reader.read(info) if whole and self._reader is not None else None
         if content is not None:
             if content:
                 yield content
             return
+        if self._reader is not None:
+            self._reader.check_bounds(info)
         with self._archive.open(info) as stream:
             while chunk := stream.read(_CHUNK):
                 yield chunk

@@ -12,9 +12,11 @@ Pure apart from reading the manifest; never prints, never talks to Ganymede.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ganymede_sync.errors import TargetMismatchError
+from ganymede_sync.rules.naming import show
 from ganymede_sync.settings.config import (
     CONFIG_FILE,
     ENVIRONMENT_VARIABLE,
@@ -26,6 +28,7 @@ from ganymede_sync.state.manifest import load_manifest
 
 MOVING_VARIABLES = (ENVIRONMENT_VARIABLE, SUBDOMAIN_VARIABLE)
 """Variables that change a folder's target (``GANYMEDE_API_URL`` changes the host only)."""
+_PLAIN = re.compile(r"[A-Za-z0-9._-]+")
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,13 @@ class Target:
     environment: str
 
     def __str__(self) -> str:
-        return f"{self.tenant}/{self.environment}"
+        """``acme/prod``; a part with any other character is quoted (``acme/'prod '``)."""
+        return "/".join(_shown(part) for part in (self.tenant, self.environment))
+
+
+def _shown(part: str) -> str:
+    """A name as typed when plain, else quoted: a trailing space must be seen."""
+    return part if _PLAIN.fullmatch(part) else show(part)
 
 
 def resolved_target(settings: Settings, environment: Environment) -> Target:
