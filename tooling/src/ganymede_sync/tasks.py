@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from invoke import Collection, Exit, task
 
 from ganymede_sync.errors import GanymedeSyncError, Interrupted
+from ganymede_sync.rules.visible import visible
 from ganymede_sync.runners.session import begin_task
 from ganymede_sync.settings.config import (
     API_URL_VARIABLE,
@@ -34,7 +35,7 @@ def emit(text: str) -> None:
     import sys
 
     try:
-        print(text, flush=True)
+        print(visible(text), flush=True)
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise Exit(code=0) from None
@@ -42,7 +43,7 @@ def emit(text: str) -> None:
 
 def tell(text: str) -> None:
     """Print ``text`` on standard error: for tasks whose standard output is read by a program."""
-    print(text, file=sys.stderr, flush=True)
+    print(visible(text), file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager
@@ -54,9 +55,9 @@ def expected_failures(after_interrupt: str = "nothing was changed") -> Iterator[
     try:
         yield
     except Interrupted as error:
-        raise Exit(f"error: interrupted; {error}", code=130) from None
+        raise Exit(visible(f"error: interrupted; {error}"), code=130) from None
     except GanymedeSyncError as error:
-        raise Exit(f"error: {error}", code=1) from None
+        raise Exit(visible(f"error: {error}"), code=1) from None
     except KeyboardInterrupt:
         raise Exit(f"error: interrupted; {after_interrupt}", code=130) from None
 
@@ -389,7 +390,7 @@ def changed_environments(c, before="", after="HEAD"):
     for note in changes.notes(settings):
         # A workflow command on a runner (shown on the run's page), a plain note elsewhere.
         prefix = "::notice title=Folder skipped::" if os.environ.get("GITHUB_ACTIONS") else "note: "
-        print(prefix + note, file=sys.stderr)
+        print(visible(prefix + note), file=sys.stderr)
     emit(json.dumps(changes.folders))
     # In a workflow step, also hand the list to later jobs as the output `environments`.
     output = os.environ.get("GITHUB_OUTPUT")
@@ -462,7 +463,7 @@ def promote(c, from_=None, to=None, flow=None, lib=True, commit=False, body_file
         )
     body = report.pull_request_body(result)
     if body_file:
-        Path(body_file).write_text(body, encoding="utf-8")
+        Path(body_file).write_text(visible(body), encoding="utf-8")
     report.append_step_summary(body, os.environ)
     emit("\n".join(report.describe_promotion(result)))
 

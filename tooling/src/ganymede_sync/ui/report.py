@@ -27,6 +27,7 @@ from ganymede_sync.results import (
 )
 from ganymede_sync.rules import naming
 from ganymede_sync.rules.layout import LIB_DIR, flow_of, is_lib_path
+from ganymede_sync.rules.visible import has_hidden, visible
 
 LISTED_PATHS = 20
 """Summaries list paths one by one up to this many, then only count them."""
@@ -127,7 +128,7 @@ def append_step_summary(markdown: str, environ: Mapping[str, str]) -> bool:
     if not target:
         return False
     with Path(target).open("a", encoding="utf-8") as handle:
-        handle.write(markdown + "\n")
+        handle.write(visible(markdown) + "\n")
     return True
 
 
@@ -303,7 +304,13 @@ def unified_diff(name: str, old: bytes | None, new: bytes) -> str:
     except UnicodeDecodeError:
         return f"Binary files {before} and local/{name} differ\n"
     lines = difflib.unified_diff(old_lines, new_lines, before, f"local/{name}")
-    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+    text = "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+    return visible(hidden_note(name) + "\n" + text) if has_hidden(text) else text
+
+
+def hidden_note(name: str) -> str:
+    """The line that tells a reviewer a file's diff shows escaped characters."""
+    return f"note: {name} holds control or invisible characters, shown escaped"
 
 
 # --- diff and promote -------------------------------------------------------------
@@ -351,9 +358,10 @@ def unified_diffs(comparison: Comparison) -> Iterator[str]:
     for path, (new, old) in sorted(comparison.contents.items()):
         before = f"{comparison.target}/{path}" if old is not None else "/dev/null"
         after = f"{comparison.source}/{path}" if new is not None else "/dev/null"
-        yield from difflib.unified_diff(
-            _lines(old), _lines(new), fromfile=before, tofile=after, lineterm=""
-        )
+        lines = list(difflib.unified_diff(_lines(old), _lines(new), before, after, lineterm=""))
+        if any(has_hidden(line) for line in lines):
+            yield hidden_note(path)
+        yield from lines
 
 
 def _lines(data: bytes | None) -> list[str]:
