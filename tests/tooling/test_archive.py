@@ -419,17 +419,26 @@ def test_inflating_stops_just_past_the_declared_size(tmp_path):
     assert peak < 4 * MIB
 
 
-def test_an_entry_whose_data_overlaps_the_next_one_is_refused(tmp_path):
-    """Entries sharing data multiply what a small archive inflates to (a zip bomb)."""
-    first, second = ("a/n/function.py", CODE), ("b/n/function.py", CODE)
+def overlapping(content: bytes) -> bytes:
+    """Two stored entries of ``content``, the first declared to span the second as well.
+
+    The first entry's size, compressed size and CRC are those of everything up to the
+    central directory, so read as declared it holds the second entry too.
+    """
+    first, second = ("a/n/function.py", content), ("b/n/function.py", content)
     data = bytearray(zip_bytes(first, second, deflate=False))
     start = 30 + len(first[0])
-    span = bytes(data[start : data.index(b"PK\x01\x02")])
     record = data.index(b"PK\x01\x02")
+    span = bytes(data[start:record])
     data[record + 16 : record + 20] = zlib.crc32(span).to_bytes(4, "little")
     data[record + 20 : record + 24] = len(span).to_bytes(4, "little")
     data[record + 24 : record + 28] = len(span).to_bytes(4, "little")
-    with open_snapshot(write(tmp_path, bytes(data))) as snapshot:
+    return bytes(data)
+
+
+def test_an_entry_whose_data_overlaps_the_next_one_is_refused(tmp_path):
+    """Entries sharing data multiply what a small archive inflates to (a zip bomb)."""
+    with open_snapshot(write(tmp_path, overlapping(CODE))) as snapshot:
         assert snapshot.read("b/n/function.py") == CODE
         with pytest.raises(ArchiveError, match="overlaps the next entry"):
             snapshot.read("a/n/function.py")
@@ -438,15 +447,7 @@ def test_an_entry_whose_data_overlaps_the_next_one_is_refused(tmp_path):
 def test_a_large_entry_whose_data_overlaps_the_next_one_is_refused(tmp_path):
     """Entries over 1 MiB go through zipfile, and are bounded all the same."""
     big = b"x = 1\n" * (300 * 1024)  # 1.8 MiB: past the one-pass reader
-    first, second = ("a/n/function.py", big), ("b/n/function.py", big)
-    data = bytearray(zip_bytes(first, second, deflate=False))
-    start = 30 + len(first[0])
-    record = data.index(b"PK\x01\x02")
-    span = bytes(data[start:record])
-    data[record + 16 : record + 20] = zlib.crc32(span).to_bytes(4, "little")
-    data[record + 20 : record + 24] = len(span).to_bytes(4, "little")
-    data[record + 24 : record + 28] = len(span).to_bytes(4, "little")
-    with open_snapshot(write(tmp_path, bytes(data))) as snapshot:
+    with open_snapshot(write(tmp_path, overlapping(big))) as snapshot:
         assert snapshot.read("b/n/function.py") == big
         with pytest.raises(ArchiveError, match="overlaps the next entry"):
             snapshot.read("a/n/function.py")
