@@ -173,9 +173,12 @@ def test_deploys_queue_per_environment_in_its_github_environment(generated):
     _, _, workflows = generated
     job = workflows["deploy.yml"]["jobs"]["deploy"]
     assert job["environment"] == "${{ matrix.environment }}"
+    # queue: max keeps every pending job (first in, first out): by default GitHub keeps
+    # one and a newer one cancels it, so a pull queued behind a deploy dropped a deploy.
     assert job["concurrency"] == {
         "group": "ganymede-${{ matrix.environment }}",
         "cancel-in-progress": False,
+        "queue": "max",
     }
     checkout = job["steps"][0]
     assert checkout["uses"].startswith("actions/checkout@")
@@ -208,8 +211,8 @@ def test_a_deploy_runs_only_after_its_environments_flow_tests_pass(generated):
 
 
 def test_a_deploy_sends_the_tip_of_the_default_branch_not_its_own_commit(generated):
-    """A newer pending job replaces an older one in wait order, not push order: whichever
-    runs must deploy the tip, or Ganymede could stay behind."""
+    """Queued jobs run in wait order, not push order: each must deploy the tip, or a job of
+    an older push could send older code after a newer one."""
     _, answers, workflows = generated
     checkout = workflows["deploy.yml"]["jobs"]["deploy"]["steps"][0]
     assert checkout["with"]["ref"] == answer(answers, "default_branch")
