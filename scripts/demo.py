@@ -109,8 +109,11 @@ def edit_and_deploy(python: Path, repo: Path, env: dict[str, str]) -> str:
     invoke = [str(python), "-m", "invoke"]
     step("Pull environment dev into dev/ and commit it")
     run([*invoke, "pull", "--env", "dev", "--commit"], repo, env)
-    step("Test the flow code offline: every node imports, the example test passes")
-    run([*invoke, "test", "--env", "dev"], repo, env)
+    step(
+        "Test the flow code offline: every node imports, one node's test and a whole-flow "
+        "run (qPCR_Analysis, from the cycler export to the flagged table) pass"
+    )
+    run([*invoke, "test", "--env", "dev", "--", "-v"], repo, env)
     node = first_function(repo / "dev")
     relative = node.relative_to(repo).as_posix()
     step(f"Edit a node: {relative}")
