@@ -27,9 +27,12 @@ def test_demo_pulls_edits_and_deploys_one_commit(tmp_path: Path):
     )
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
     assert "Traceback" not in result.stdout + result.stderr
-    # The flow tests ran on the pulled example: the integrity test and the example test.
-    assert "tests/test_example_flow.py ." in result.stdout
-    assert "tests/test_flow_integrity.py ...." in result.stdout
+    # The flow tests ran on the pulled example, shown by name: a node's test, the whole
+    # qPCR flow and the integrity test of every node.
+    assert "test_example_flow.py::test_the_whole_qpcr_flow" in result.stdout
+    tests = [line for line in result.stdout.splitlines() if "::test_" in line]
+    assert tests and all(" PASSED " in line for line in tests)
+    assert len([line for line in tests if "test_flow_integrity.py::" in line]) == 9
     pipeline = output / "emulator" / "dev"
     log = git_output(pipeline, "log", "--format=%ae|%s", "-n", "2").splitlines()
     author, subject = log[0].split("|", 1)
