@@ -72,7 +72,7 @@ def test_new_node_files_are_reported_against_the_manifest(tmp_path):
     write(folder, {"flow/node/function.py": "", "flow/new/function.py": "", "lib/new.py": ""})
     problems = check_folder(folder, known_paths={"flow/node/function.py"})
     assert [p.path for p in problems] == ["dev/flow/new/function.py"]
-    assert "Flow Editor" in problems[0].message
+    assert "flow.json" in problems[0].message
 
 
 def test_without_a_manifest_no_file_counts_as_new(tmp_path):

@@ -115,7 +115,7 @@ def test_force_overwrites_a_conflicting_web_edit(ws):
 def test_new_node_file_is_refused_before_any_request_that_writes(ws):
     ws.write("Plate_Reader_Ingest/New_Node/function.py", b"x = 1\n")
     edit(ws, NODE, "# mine\n")
-    with pytest.raises(DeployRefused, match="Flow Editor"):
+    with pytest.raises(DeployRefused, match="add each node to the tasks of its flow"):
         ws.deploy()
     assert ws.puts() == 0
 

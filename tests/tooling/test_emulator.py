@@ -440,7 +440,8 @@ def test_flows_are_paginated_from_page_one(reader):
     assert page(3) == []
 
 
-def test_one_flow_has_a_task_per_node_folder(emulator, api):
+def test_a_flow_known_by_its_code_alone_has_a_task_per_node_folder(emulator, api):
+    emulator.delete_file("dev", "flows/qPCR_Analysis.json")  # as if committed with plain git
     emulator.write_file("dev", "dags/qPCR_Analysis/Load_Run/query.sql", b"SELECT 1\n")
     flow = api.get("/v2/environment/dev/flows/qPCR_Analysis").json()
     assert (flow["id"], flow["environment"]) == ("qPCR_Analysis", "dev")

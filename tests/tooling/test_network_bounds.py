@@ -147,11 +147,14 @@ def link(server: HostileServer, path: str = "/file.zip") -> bytes:
 
 
 def commits_then(download: Script, url: bytes | None = None) -> Script:
-    """Answer the commits call with a signed link (to this server), the rest with ``download``."""
+    """Answer the commits call with a signed link (to this server), the flow list with no
+    flow, the rest with ``download``."""
 
     def script(handler: Handler) -> None:
         if handler.path.startswith("/v0/"):
             handler.answer(200, url or link(handler.server))
+        elif handler.path.startswith("/v2/"):
+            handler.answer(200, b"[]")
         else:
             download(handler)
 

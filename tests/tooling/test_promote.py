@@ -5,9 +5,11 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 from conftest import API_KEY
 
+from ganymede_sync.rules import flow_file
 from ganymede_sync.rules.layout import scan_managed
 from task_runner import run_task as run
 
@@ -53,13 +55,17 @@ class Repo:
         git(self.root, "commit", "-q", "-m", message)
 
     def remote(self, environment: str, flow: str) -> dict[str, bytes]:
-        """Ganymede's files of one flow, in repository layout."""
+        """Ganymede's files of one flow, in repository layout: its code and its flow file."""
         prefix = f"dags/{flow}/"
-        return {
+        files = {
             path.removeprefix("dags/"): data
             for path, data in self.emu.files(environment).items()
             if path.startswith(prefix) and path.endswith((".py", ".sql"))
         }
+        url = f"{self.emu.url}/v2/environment/{environment}/flows/{flow}"
+        document = httpx.get(url, headers={"api-key": API_KEY}).json()
+        files[f"{flow}/flow.json"] = flow_file.from_document(document).encode()
+        return files
 
     def state(self) -> tuple[str, str, str]:
         """Branch, HEAD and status: what a refused promotion must leave as it was."""
@@ -91,7 +97,7 @@ def repo(tmp_path, emulator, monkeypatch, capsys) -> Repo:
 def test_diff_of_equal_folders_exits_zero(repo, capsys):
     code, out, _ = run(capsys, "diff", "--env", "dev", "--against", "prod")
     assert code == 0
-    assert out.splitlines()[-1] == "dev/ and prod/ are equal (17 files)"
+    assert out.splitlines()[-1] == "dev/ and prod/ are equal (20 files)"  # 17 of code, 3 flow files
     assert "qPCR_Analysis/" in out and "same" in out
 
 
@@ -116,7 +122,7 @@ def test_diff_lists_what_differs_with_unified_diffs_and_exits_one(repo, capsys):
     assert f"--- prod/{NODE}" in lines and f"+++ dev/{NODE}" in lines
     assert "+# tuned in dev" in lines
     assert "--- /dev/null" in lines and "+++ dev/qPCR_Analysis/Plot/function.py" in lines
-    assert "dev/ and prod/ differ: 1 changed, 2 only in dev/, 1 only in prod/, 15 same" in lines
+    assert "dev/ and prod/ differ: 1 changed, 2 only in dev/, 1 only in prod/, 18 same" in lines
 
 
 def test_diff_stat_and_flow_limit_what_is_shown(repo, capsys):
@@ -149,7 +155,7 @@ def test_promotion_of_one_flow_shows_its_plan_commits_and_deploys(
     assert code == 0, err
     plan_rows = [line.split() for line in out.splitlines() if line.startswith("prod/")]
     assert plan_rows == [[f"prod/{NODE}", "send"]]
-    assert "total: 16 unchanged, 1 to send" in out
+    assert "total: 19 unchanged, 1 to send" in out
     assert f"updated prod/{NODE}" in out
     assert git(repo.root, "branch", "--show-current") == BRANCH
     message = git(repo.root, "log", "-1", "--format=%B")
@@ -200,8 +206,8 @@ def test_promotion_is_refused_for_a_node_the_target_lacks(repo, capsys):
     assert f"prod/{new_node}  new node file" in out
     errors = err.strip().splitlines()
     assert len(errors) == 1 and errors[0].startswith("error: nothing was changed in prod/")
-    assert "no node qPCR_Analysis/Normalise" in errors[0] and "Flow Editor" in errors[0]
-    assert "invoke pull --env prod, then promote again" in errors[0]
+    # Ganymede's flow document lacks the node, so the flow file copied to prod does too.
+    assert f"prod/{new_node}" in errors[0] and "tasks of its flow's flow.json" in errors[0]
     assert repo.state() == before and repo.files("prod") == files
     assert all(r.method == "GET" for r in repo.emu.requests[requests:])
 

@@ -40,7 +40,8 @@ DELTA = "qPCR_Analysis/Delta_Ct/function.py"
 LOAD_RUN = "qPCR_Analysis/Load_Run/function.py"
 PLATE = "Plate_Reader_Ingest/Read_Plate/function.py"
 LIB = "lib/labtools/units.py"
-EXAMPLE_FILES = 17
+EXAMPLE_FILES = 20
+"""The example environment's managed files: 17 of code, and a flow file per flow."""
 EMULATOR_ENVIRONMENTS = ("dev",)
 """What the ``emulator`` fixture serves here: a pull needs no other environment."""
 
@@ -109,12 +110,13 @@ def test_ganymede_catching_up_with_the_folder_updates_only_the_manifest(repo, em
 def test_a_removed_flow_leaves_no_folder_behind_its_bytecode_cache(repo, emulator):
     pull(repo, emulator)
     flow = repo / "dev" / "LIMS_Sample_Sync"
-    caches = [node / "__pycache__" for node in flow.iterdir()]
+    caches = [node / "__pycache__" for node in flow.iterdir() if node.is_dir()]
     for cache in caches:
         cache.mkdir()
         (cache / "function.cpython-312.pyc").write_bytes(b"\0")
     (caches[0] / "notes.txt").write_text("mine\n")
-    for path in [p for p in emulator.files("dev") if p.startswith("dags/LIMS_Sample_Sync/")]:
+    gone = ("dags/LIMS_Sample_Sync/", "flows/LIMS_Sample_Sync.json")  # code and flow document
+    for path in [p for p in emulator.files("dev") if p.startswith(gone)]:
         emulator.delete_file("dev", path)
     pull(repo, emulator)
     kept = caches[0].relative_to(flow).as_posix()
@@ -140,14 +142,17 @@ def test_upstream_changes_are_mirrored(repo, emulator):
     edit_upstream(emulator, "New_Flow/Step/function.py", b"print('new')\n")
     edit_upstream(emulator, "lib/labtools/extra.py", b"EXTRA = 1\n")
     delete_upstream(emulator, "qPCR_Analysis/Delta_Ct/query.sql")
-    for path in [p for p in emulator.files("dev") if p.startswith("dags/LIMS_Sample_Sync/")]:
+    gone = ("dags/LIMS_Sample_Sync/", "flows/LIMS_Sample_Sync.json")  # code and flow document
+    for path in [p for p in emulator.files("dev") if p.startswith(gone)]:
         emulator.delete_file("dev", path)
     summary = pull(repo, emulator)
     folder = repo / "dev"
-    assert summary.added == ["New_Flow/Step/function.py", "lib/labtools/extra.py"]
+    assert summary.added == [
+        "New_Flow/Step/function.py", "New_Flow/flow.json", "lib/labtools/extra.py"
+    ]  # fmt: skip
     assert summary.changed == [DELTA]
     assert "qPCR_Analysis/Delta_Ct/query.sql" in summary.removed
-    assert len(summary.removed) == 5
+    assert len(summary.removed) == 6  # and LIMS_Sample_Sync's 4 code files and flow file
     assert not (folder / "LIMS_Sample_Sync").exists()
     assert (folder / DELTA).read_bytes() == b"print('changed')\n"
     manifest = load_manifest(repo / ".ganymede" / "dev.json")
@@ -202,7 +207,8 @@ def test_no_lib_leaves_lib_alone(repo, emulator):
     summary = pull(repo, emulator, include_lib=False)
     assert not summary.has_changes
     assert (repo / "dev" / LIB).read_bytes() != b"changed upstream\n"
-    assert emulator.requests[-2].query["includeLibFiles"] == "false"
+    commits = [r for r in emulator.requests if r.path.endswith("/commits")]
+    assert commits[-1].query["includeLibFiles"] == "false"
 
 
 def test_the_api_key_never_reaches_the_signed_url(repo, emulator):

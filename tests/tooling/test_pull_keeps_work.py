@@ -141,7 +141,7 @@ def test_invoke_pull_reports_what_it_kept(repo, emulator):
 def test_an_empty_archive_is_refused_naming_the_count(repo, emulator):
     emulator.add_fault("archive", data=zip_bytes())
     before = tree_state(repo)
-    with pytest.raises(LocalChangesError, match=r"every flow \(17 of 17 managed files\)"):
+    with pytest.raises(LocalChangesError, match=r"every flow \(17 of 17 code files\)"):
         pull(repo, emulator, commit=True)
     assert tree_state(repo) == before
     emulator.add_fault("archive", data=zip_bytes())
@@ -154,7 +154,7 @@ def test_removing_more_than_the_configured_share_is_refused(repo, emulator):
             emulator.delete_file("dev", path)
     (repo / "ganymede.toml").write_text(CONFIG + "\n[sync]\nmax_removed_share = 0.2\n")
     before = tree_state(repo)
-    with pytest.raises(LocalChangesError, match=r"would remove 4 of 17 managed files, more th"):
+    with pytest.raises(LocalChangesError, match=r"would remove 4 of 17 code files, more th"):
         pull(repo, emulator)
     assert tree_state(repo) == before
     (repo / "ganymede.toml").write_text(CONFIG + "\n[sync]\nmax_removed_share = 0.3\n")

@@ -16,6 +16,7 @@ line a person reads, here and nowhere else (``one_line``).
     ├── ArchiveError                a downloaded archive is unsafe or corrupt
     │   └── LimitExceeded           ... or over a limit of ganymede.toml
     ├── DeployRefused               the deploy plan holds conflicts or invalid files
+    ├── FlowFileProblem             a flow file or flow document does not have its shape
     │   the repository
     ├── LocalStateError             the folders and files of this repository
     │   ├── LocalChangesError       a pull would overwrite local work, or remove too much
@@ -117,6 +118,11 @@ class LimitExceeded(ArchiveError):
 
 class DeployRefused(GanymedeSyncError):
     """The deploy plan cannot be sent as is."""
+
+
+class FlowFileProblem(GanymedeSyncError):
+    """A flow file (``<flow>/flow.json``) or Ganymede's flow document is malformed;
+    the text says where (callers name the file or the flow)."""
 
 
 # --- the repository -----------------------------------------------------------------

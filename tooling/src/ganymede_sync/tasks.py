@@ -131,13 +131,14 @@ def pull(
         "allow_dirty": "send files with uncommitted changes (the Ganymede commit message says so)",
         "author_email": "Ganymede user email for the commit (default: author of HEAD)",
         "message": "commit message in Ganymede (default: the commits being deployed)",
+        "prune_nodes": "let flow.json files remove nodes from Ganymede's flows",
     }
 )
 def deploy(
     c, env=None, force=False, dry_run=False, retarget=False, allow_dirty=False,
-    author_email=None, message=None,
+    author_email=None, message=None, prune_nodes=False,
 ):  # fmt: skip
-    """Send the committed flow code of an environment folder to Ganymede."""
+    """Send an environment folder's committed flows (files, structure, settings) to Ganymede."""
     import os
     import sys
 
@@ -147,7 +148,7 @@ def deploy(
 
     options = DeployOptions(
         dry_run=dry_run, force=force, retarget=retarget, allow_dirty=allow_dirty,
-        author_email=author_email, message=message,
+        author_email=author_email, message=message, prune_nodes=prune_nodes,
     )  # fmt: skip
     stopped = f"run invoke status --env {env} to see whether the deploy reached Ganymede"
     with expected_failures(stopped), progress_display(sys.stderr, os.environ) as display:
@@ -166,9 +167,13 @@ def deploy(
         "json": "print the plan as JSON (path, status, target) instead of a table",
         "diff": "show a unified diff of each file to send against Ganymede's content",
         "offline": "plan against the last pull, without reading Ganymede (no token needed)",
+        "prune_nodes": "plan as deploy --prune-nodes would (node removals are not refused)",
     }
 )
-def status(c, env=None, retarget=False, allow_dirty=False, json=False, diff=False, offline=False):
+def status(
+    c, env=None, retarget=False, allow_dirty=False, json=False, diff=False, offline=False,
+    prune_nodes=False,
+):  # fmt: skip
     """Show what a deploy would send. Exit 0: nothing to send, 2: something, 1: refused/error."""
     import json as json_module
     import os
@@ -178,7 +183,10 @@ def status(c, env=None, retarget=False, allow_dirty=False, json=False, diff=Fals
     from ganymede_sync.ui.progress import progress_display
     from ganymede_sync.ui.report import status_data
 
-    options = StatusOptions(retarget=retarget, allow_dirty=allow_dirty, offline=offline, diff=diff)
+    options = StatusOptions(
+        retarget=retarget, allow_dirty=allow_dirty, offline=offline, diff=diff,
+        prune_nodes=prune_nodes,
+    )  # fmt: skip
     # With --json, standard output carries the JSON document and nothing else.
     show = (lambda text: None) if json else emit
     with expected_failures(), progress_display(sys.stderr, os.environ) as display:

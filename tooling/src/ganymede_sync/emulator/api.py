@@ -10,7 +10,7 @@ Where Ganymede's public material is silent, these are guesses, kept simple and d
 in the README: error bodies are one line of text; a flow's ``name`` is its id with spaces
 for underscores; a PUT answers one line of text; an empty ``fileMap``, or one that changes
 nothing, answers 200 without an (empty) commit; an empty ``flowName`` means every flow;
-a flow's pipeline has a task per node folder, named after its code, without dependencies.
+a flow's structure and settings follow ``flows`` (documents beside the code).
 """
 
 from __future__ import annotations
@@ -27,8 +27,11 @@ import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
+from ganymede_sync.emulator import flows as documents
+from ganymede_sync.emulator.flows import FlowRequestError
 from ganymede_sync.emulator.signing import SignatureError, Ticket, UrlSigner
 from ganymede_sync.emulator.store import PipelineRepository, TreeEntry
 
@@ -90,8 +93,14 @@ class Ganymede:
         signer: UrlSigner,
         url_ttl: float,
         quote_signed_url: bool = False,
+        operators: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
         self.repositories = dict(repositories)
+        self.operators = {
+            name: (operators or {}).get(name, documents.STANDARD_OPERATORS)
+            for name in self.repositories
+        }
+        """Operators (node types) each environment knows; a pipeline naming another is 422."""
         self.users = {user.lower() for user in users}
         self._keys = (
             {name: api_key for name in self.repositories}
@@ -162,7 +171,7 @@ class Ganymede:
         flow = query.get("flowName") or None
         commit = repository.head() or ""
         if flow is not None and flow not in flows_of(repository.tree(commit or None)):
-            return text(404, f"Flow '{flow}' not found in environment '{environment}'")
+            return _unknown_flow(flow, environment)
         expires = int(now) - 60 if expired() else int(now + self._url_ttl)
         path = self._signer.sign(Ticket(environment, commit, flow, include_lib), expires=expires)
         url = base_url + path
@@ -198,29 +207,107 @@ class Ganymede:
         )
         flows = sorted(flows_of(repository.tree()))
         chosen = flows[(page - 1) * size : page * size]
-        return as_json(200, [_flow_record(flow, environment) for flow in chosen])
+        answers = []
+        for flow in chosen:
+            document = flow_document(repository, flow) or {}
+            answers.append(_flow_answer(flow, environment, document))
+        return as_json(200, answers)
 
     # --- GET /v2/environment/{env}/flows/{id} ------------------------------------------------
     def get_flow(self, environment: str, flow: str) -> Reply:
-        """Answer one flow with its pipeline: a task per node folder, by name.
-
-        The pipeline repository holds each node's code, not the graph: the operator
-        is told from the node's code files, and dependencies are left empty (the
-        Flow Editor owns them; nothing in this tooling reads them).
-        """
+        """Answer one flow (``FlowV2``): its pipeline and settings, stored or made from code."""
         repository = self.repository(environment)
         if repository is None:
             return _unknown_environment(environment)
-        nodes = nodes_of(repository.tree(), flow)
-        if not nodes:
-            return text(404, f"Flow '{flow}' not found in environment '{environment}'")
-        tasks = {
-            node: {"operator": _operator(files), "params": {}, "dependencies": []}
-            for node, files in sorted(nodes.items())
-        }
-        settings = {"displayName": _flow_record(flow, environment)["name"], "tags": []}
-        document = {"id": flow, "environment": environment, "pipeline": {"tasks": tasks}}
-        return as_json(200, {**document, "settings": settings})
+        document = flow_document(repository, flow)
+        if document is None:
+            return _unknown_flow(flow, environment)
+        return as_json(200, {"id": flow, "environment": environment, **document})
+
+    # --- POST /v1/environment/{env}/flows -----------------------------------------------------
+    def create_flow(self, environment: str, body: bytes, *, now: float) -> Reply:
+        """Create an empty flow; its id comes from its name (``flows.flow_id``), made unique."""
+        repository = self.repository(environment)
+        if repository is None:
+            return _unknown_environment(environment)
+        try:
+            request = documents.read_body(body)
+            name = documents.check_create(request)
+            self._check_user(request["authorEmail"], environment)
+        except FlowRequestError as error:
+            return text(error.status, str(error))
+        with repository.lock:
+            taken = flows_of(repository.tree())
+            flow, number = documents.flow_id(name), 1
+            while flow in taken:
+                number += 1
+                flow = f"{documents.flow_id(name)}_{number}"
+            document = documents.new_document(flow, name)
+            self._save(repository, flow, document, request["authorEmail"], now, "Create flow")
+        return as_json(201, _flow_answer(flow, environment, document))
+
+    # --- PUT /v1/environment/{env}/flows/{flow}/pipeline ------------------------------------
+    def update_pipeline(self, environment: str, flow: str, body: bytes, *, now: float) -> Reply:
+        """Replace a flow's task map; 422 when an operator is unknown in the environment."""
+        return self._update(environment, flow, body, now, pipeline=True)
+
+    # --- PATCH /v1/environment/{env}/flows/{flow}/settings ----------------------------------
+    def update_settings(self, environment: str, flow: str, body: bytes, *, now: float) -> Reply:
+        """Update the given settings of a flow, leaving its tasks and other settings alone."""
+        return self._update(environment, flow, body, now, pipeline=False)
+
+    def _update(
+        self, environment: str, flow: str, body: bytes, now: float, *, pipeline: bool
+    ) -> Reply:
+        repository = self.repository(environment)
+        if repository is None:
+            return _unknown_environment(environment)
+        try:
+            request = documents.read_body(body)
+            if pipeline:
+                tasks = documents.check_tasks(request, self.operators[environment])
+                author = request["authorEmail"]
+                self._check_user(author, environment)
+            else:
+                update = documents.check_settings(request)
+                author = "api@ganymede.invalid"
+        except FlowRequestError as error:
+            return text(error.status, str(error))
+        with repository.lock:
+            current = flow_document(repository, flow)
+            if current is None:
+                return _unknown_flow(flow, environment)
+            if pipeline:
+                document = documents.saved(current, pipeline={"tasks": tasks})
+            else:
+                merged = documents.merged_settings(current["settings"], update)
+                document = documents.saved(current, settings=merged)
+            what = "Update pipeline" if pipeline else "Update settings"
+            self._save(repository, flow, document, author, now, what)
+        return as_json(200, _flow_answer(flow, environment, document))
+
+    def _check_user(self, email: str, environment: str) -> None:
+        if email.lower() not in self.users:
+            raise FlowRequestError(
+                400, f"authorEmail '{email}' is not a registered user of environment "
+                f"'{environment}'"
+            )  # fmt: skip
+
+    @staticmethod
+    def _save(
+        repository: PipelineRepository,
+        flow: str,
+        document: Mapping[str, object],
+        author: str,
+        now: float,
+        what: str,
+    ) -> None:
+        repository.commit(
+            {documents.document_path(flow): documents.encode(document)},
+            author_email=author,
+            message=f"{what} {flow}",
+            timestamp=int(now),
+        )
 
     # --- PUT /v0/environment/{env}/commits ---------------------------------------------------
     def put_commits(self, environment: str, body: bytes, *, now: float) -> tuple[Reply, bool]:
@@ -332,12 +419,25 @@ def archive_path(path: str, *, flow: str | None, include_lib: bool) -> str | Non
 
 
 def flows_of(entries: list[TreeEntry]) -> set[str]:
-    """Return the flow ids of a tree: the folders under ``dags/``."""
-    return {
+    """Return the flow ids of a tree: the folders under ``dags/`` and the flow documents."""
+    found = {
         e.path.split("/")[1]
         for e in entries
         if e.path.startswith("dags/") and e.path.count("/") >= 2
     }
+    found.update(flow for e in entries if (flow := documents.flow_of_document(e.path)))
+    return found
+
+
+def flow_document(repository: PipelineRepository, flow: str) -> dict[str, Any] | None:
+    """Return ``flow``'s document at HEAD (stored, or made from its code), or None."""
+    entries = repository.tree()
+    stored = [e for e in entries if e.path == documents.document_path(flow)]
+    if stored:
+        ((_, data),) = repository.read_blobs(stored)
+        return documents.parse_document(data)
+    nodes = nodes_of(entries, flow)
+    return documents.derived_document(flow, nodes) if nodes else None
 
 
 def nodes_of(entries: list[TreeEntry], flow: str) -> dict[str, set[str]]:
@@ -382,7 +482,13 @@ def _changes(
     """Return the pipeline files whose content the PUT changes; refuse new node files."""
     tree = {entry.path: entry for entry in repository.tree()}
     targets = {pipeline_path(path): content for path, content in files.items()}
-    missing = sorted(p for p in files if not p.startswith("lib/") and pipeline_path(p) not in tree)
+    missing = sorted(
+        p
+        for p in files
+        if not p.startswith("lib/")
+        and pipeline_path(p) not in tree
+        and not _is_new_task_code(repository, tree, p)
+    )
     if missing:
         shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
         raise BadRequest(
@@ -393,6 +499,24 @@ def _changes(
     existing = [tree[path] for path in targets if path in tree]
     current = {entry.path: data for entry, data in repository.read_blobs(existing)}
     return {path: data for path, data in targets.items() if current.get(path) != data}
+
+
+def _is_new_task_code(
+    repository: PipelineRepository, tree: Mapping[str, TreeEntry], api_path: str
+) -> bool:
+    """Tell whether ``api_path`` is a file of a task that has no code yet (the pipeline
+    update created the node: its first commit brings its code)."""
+    parts = api_path.split("/")
+    if len(parts) != 3:
+        return False
+    flow, node, _ = parts
+    if any(path.startswith(f"dags/{flow}/{node}/") for path in tree):
+        return False
+    entry = tree.get(documents.document_path(flow))
+    if entry is None:
+        return False
+    ((_, data),) = repository.read_blobs([entry])
+    return node in documents.parse_document(data)["pipeline"]["tasks"]
 
 
 def _check_no_clash(tree: Mapping[str, TreeEntry], targets: Mapping[str, bytes]) -> None:
@@ -438,13 +562,16 @@ def _page_number(value: str | None, name: str, *, default: int, maximum: int | N
     return int(number)
 
 
-def _flow_record(flow: str, environment: str) -> dict[str, str]:
-    return {"id": flow, "name": flow.replace("_", " "), "environment": environment}
+def _flow_answer(flow: str, environment: str, document: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a ``Flow`` record: id, name (its display name), environment, version."""
+    settings = document.get("settings") or {}
+    name = settings.get("displayName") or flow.replace("_", " ")
+    return {"id": flow, "name": name, "environment": environment,
+            "version": document.get("version", "0")}  # fmt: skip
 
 
-def _operator(files: set[str]) -> str:
-    """Name a node's operator after its code: SQL when it has a query, else Python."""
-    return "SQL" if "query.sql" in files else "Python"
+def _unknown_flow(flow: str, environment: str) -> Reply:
+    return text(404, f"Flow '{flow}' not found in environment '{environment}'")
 
 
 def _attachment(filename: str) -> str:

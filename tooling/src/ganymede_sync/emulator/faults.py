@@ -24,7 +24,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-ENDPOINTS = ("commits_get", "commits_put", "download", "flows", "flow")
+ENDPOINTS = (
+    "commits_get", "commits_put", "download", "flows", "flow", "flow_create", "flow_pipeline",
+    "flow_settings",
+)  # fmt: skip
 BEFORE_HANDLING = frozenset({"error", "rate_limit", "slow", "redirect"})
 """Kinds that act before the request is handled, on any endpoint."""
 _ONLY_ON = {

@@ -10,6 +10,10 @@ never exposes. This module only returns data.
 
 from __future__ import annotations
 
+from typing import Any
+
+from ganymede_sync.emulator import flows
+
 SEEDS = ("example", "none")
 
 _CALLBACKS = '''"""Managed by Ganymede: task callbacks of every flow. Do not edit."""
@@ -225,7 +229,51 @@ def example_files() -> dict[str, bytes]:
         "dags/LIMS_Sample_Sync/Map_Fields/function.py": _MAP_FIELDS,
         "dags/LIMS_Sample_Sync/Push_To_LIMS/function.py": _PUSH,
     }
-    return {path: text.encode() for path, text in files.items()}
+    encoded = {path: text.encode() for path, text in files.items()}
+    for flow, document in _documents().items():
+        encoded[flows.document_path(flow)] = flows.encode(document)
+    return encoded
+
+
+def _documents() -> dict[str, dict[str, Any]]:
+    """Return the example flows' structure and settings, as the Flow Editor would save them."""
+    plates = _chain(
+        ("Read_Plate", "Input_File", {"file_pattern": "*.csv"}),
+        ("Map_Wells", "Python", {}),
+        ("Subtract_Blank", "Python", {}),
+    )
+    qpcr = _chain(
+        ("Load_Run", "Input_File", {"file_pattern": "*.xlsx"}),
+        ("Delta_Ct", "Python", {}),
+        ("Flag_Outliers", "Python", {}),
+    )
+    lims = _chain(("Fetch_Samples", "Python", {}), ("Map_Fields", "Python", {}),
+                  ("Push_To_LIMS", "Python", {}))  # fmt: skip
+    owner = {"owner": "lab-data", "retries": 1, "email": ["lab-data@example.com"],
+             "email_on_failure": True, "email_on_retry": False}  # fmt: skip
+    return {
+        "Plate_Reader_Ingest": _document(plates, "Plate Reader Ingest", "None", owner),
+        "qPCR_Analysis": _document(qpcr, "qPCR Analysis", "None", owner),
+        "LIMS_Sample_Sync": _document(lims, "LIMS Sample Sync", "0 2 * * *", owner),
+    }
+
+
+def _chain(*steps: tuple[str, str, dict[str, str]]) -> dict[str, Any]:
+    """Return tasks that run one after the other, in the order given."""
+    tasks: dict[str, Any] = {}
+    previous: list[str] = []
+    for name, operator, params in steps:
+        tasks[name] = {"operator": operator, "params": params, "dependencies": previous}
+        previous = [name]
+    return tasks
+
+
+def _document(
+    tasks: dict[str, Any], name: str, schedule: str, default_args: dict[str, Any]
+) -> dict[str, Any]:
+    settings = {"displayName": name, "schedule_interval": schedule, "tags": ["example"],
+                "max_active_runs": 1, "default_args": default_args}  # fmt: skip
+    return {"version": "1", "pipeline": {"tasks": tasks}, "settings": settings}
 
 
 def initial_files(seed: str) -> dict[str, bytes]:

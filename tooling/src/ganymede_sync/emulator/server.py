@@ -52,6 +52,9 @@ _ROUTES = (
     ("PUT", re.compile(r"^/v0/environment/([^/]+)/commits/?$"), "commits_put"),
     ("GET", re.compile(r"^/v2/environment/([^/]+)/flows/?$"), "flows"),
     ("GET", re.compile(r"^/v2/environment/([^/]+)/flows/([^/]+)/?$"), "flow"),
+    ("POST", re.compile(r"^/v1/environment/([^/]+)/flows/?$"), "flow_create"),
+    ("PUT", re.compile(r"^/v1/environment/([^/]+)/flows/([^/]+)/pipeline/?$"), "flow_pipeline"),
+    ("PATCH", re.compile(r"^/v1/environment/([^/]+)/flows/([^/]+)/settings/?$"), "flow_settings"),
     ("GET", re.compile(r"^/_download/([^/]+)$"), "download"),
 )
 _NO_ANSWER = 0
@@ -179,6 +182,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._dispatch()
 
+    def do_PATCH(self) -> None:
+        self._dispatch()
+
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         # The query of a download holds its signature: log the path only. A malformed
         # request line is answered before it sets a path or a method.
@@ -267,6 +273,16 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(ganymede.list_flows(argument, call.query))
         if endpoint == "flow":
             return self._send(ganymede.get_flow(argument, call.arguments[1]))
+        if endpoint == "flow_create":
+            return self._send(ganymede.create_flow(argument, call.body, now=now))
+        if endpoint == "flow_pipeline":
+            return self._send(
+                ganymede.update_pipeline(argument, call.arguments[1], call.body, now=now)
+            )
+        if endpoint == "flow_settings":
+            return self._send(
+                ganymede.update_settings(argument, call.arguments[1], call.body, now=now)
+            )
         if endpoint == "download":
             return self._download(ganymede.download(argument, call.query, now=now))
         reply, _ = ganymede.put_commits(argument, call.body, now=now)

@@ -35,7 +35,7 @@ from ganymede_sync.local.journal import (
 )
 from ganymede_sync.remote.archive import Snapshot
 from ganymede_sync.rules.hashing import blob_id, sha256_bytes, sha256_chunks
-from ganymede_sync.rules.layout import Scope, flow_of, walk_managed
+from ganymede_sync.rules.layout import Scope, flow_of, is_code_path, walk_managed
 from ganymede_sync.state.manifest import MANIFEST_MODE, Manifest, save_manifest, utc_now
 from ganymede_sync.state.scratch import reclaim, scratch_folder
 
@@ -202,23 +202,27 @@ class MassRemoval:
 def mass_removal(plan: SyncPlan, snapshot: Snapshot, max_share: float) -> MassRemoval | None:
     """Say why the plan removes too much to apply without ``--force``, or return None.
 
-    An archive that holds no flow while the folder has some, or that removes more
-    than ``max_share`` of the managed files in scope, is more likely a broken export
-    or the wrong environment than a wish to delete: the count is named.
+    An archive that holds no flow's code while the folder has some, or that removes
+    more than ``max_share`` of the code files in scope, is more likely a broken export
+    or the wrong environment than a wish to delete: the count is named. Code files
+    alone are counted: flow files come from another endpoint, so a broken archive
+    leaves them in place.
     """
-    if not plan.removed:
+    removed = [path for path in plan.removed if is_code_path(path)]
+    if not removed:
         return None
-    local = len(plan.removed) + len(plan.changed) + len(plan.unchanged) + len(plan.kept)
-    flows_here = {flow_of(path) for path in plan.removed} - {None}
-    flows_left = {flow_of(path) for path in snapshot.paths if plan.scope.covers(path)} - {None}
+    present = [*plan.changed, *plan.unchanged, *plan.kept]
+    local = len(removed) + len([path for path in present if is_code_path(path)])
+    flows_here = {flow_of(path) for path in removed} - {None}
+    flows_left = {
+        flow_of(path) for path in snapshot.paths if plan.scope.covers(path) and is_code_path(path)
+    } - {None}
     if flows_here and not flows_left:
-        what = f"all of flow '{plan.scope.flow}'" if plan.scope.flow else "every flow"
-        problem = f"would remove {what} ({len(plan.removed)} of {local} managed files)"
+        what = f"the code of all of flow '{plan.scope.flow}'" if plan.scope.flow else "every flow"
+        problem = f"would remove {what} ({len(removed)} of {local} code files)"
         return MassRemoval(problem, over_share=False)
-    if len(plan.removed) > max_share * local:
-        problem = (
-            f"would remove {len(plan.removed)} of {local} managed files, more than {max_share:.0%}"
-        )
+    if len(removed) > max_share * local:
+        problem = f"would remove {len(removed)} of {local} code files, more than {max_share:.0%}"
         return MassRemoval(problem, over_share=True)
     return None
 

@@ -446,6 +446,22 @@ class GitRepository:
             versions.setdefault(path[len(prefix) + 1 :], set()).add(blob)
         return versions
 
+    def pulled_version(self, manifest_path: Path, path: Path) -> bytes | None:
+        """Return ``path`` as the commit that last changed ``manifest_path`` holds it: what
+        the last committed pull wrote (None: not there, or no such commit)."""
+        if not self._repo.head.is_valid():
+            return None
+        top = self._top()
+        manifest = manifest_path.resolve().relative_to(top).as_posix()
+        since = self._repo.git.log("-1", "--format=%H", "--", manifest) or None
+        if since is None:
+            return None
+        try:
+            blob = self._repo.commit(since).tree / path.resolve().relative_to(top).as_posix()
+            return bytes(blob.data_stream.read())
+        except (KeyError, ValueError):
+            return None
+
     def _complete_history_since(self, manifest: str) -> str | None:
         """Return the last commit that changed ``manifest``, deepening a shallow clone if needed."""
         for deepen in ("--deepen=100", "--unshallow", None):

@@ -14,18 +14,20 @@ Never does: touch the network, change a file, or import the code it checks.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass
 from pathlib import Path
 
 from pyflakes.checker import Checker
 from pyflakes.messages import UndefinedExport, UndefinedLocal, UndefinedName
 
-from ganymede_sync.rules import naming
+from ganymede_sync.rules import flow_file, naming
 from ganymede_sync.rules.layout import (
     MANAGED_SUFFIXES,
     in_managed_folder,
+    is_flow_file,
     is_lib_path,
+    node_of,
     scan_managed,
     walk_files,
 )
@@ -120,18 +122,25 @@ def stray_problems(folder: Path) -> list[Problem]:
 
 
 def new_node_problems(
-    folder_name: str, local: Iterable[str], known: Iterable[str]
+    folder_name: str,
+    local: Iterable[str],
+    known: Iterable[str],
+    declared: Set[tuple[str, str]] = frozenset(),
 ) -> list[Problem]:
-    """Report node files that the last pull did not bring: Ganymede refuses to create them."""
+    """Report node files that the last pull did not bring and no flow file declares:
+    a deploy creates a node only from the tasks of its flow's flow.json."""
     known = set(known)
     return [
         Problem(
             f"{folder_name}/{path}",
-            "new node file: Ganymede creates nodes only in its Flow Editor; "
-            "create the node there, then pull",
+            "new node file: add the node to the tasks of its flow's flow.json, so the "
+            "deploy creates it",
         )
         for path in sorted(local)
-        if path not in known and not is_lib_path(path)
+        if path not in known
+        and not is_lib_path(path)
+        and not is_flow_file(path)
+        and node_of(path) not in declared
     ]
 
 
@@ -167,7 +176,9 @@ def check_folder(folder: Path, known_paths: Iterable[str] | None) -> list[Proble
     problems += undefined_name_problems(folder.name, local)
     problems += naming_problems(folder.name, local, known_paths or ())
     if known_paths is not None:
-        problems += new_node_problems(folder.name, local, known_paths)
+        flow_files = {path: file.read_bytes() for path, file in local.items() if is_flow_file(path)}
+        declared = flow_file.declared_nodes(flow_files)
+        problems += new_node_problems(folder.name, local, known_paths, declared)
     return sorted(problems, key=lambda problem: (problem.path, problem.line or 0))
 
 

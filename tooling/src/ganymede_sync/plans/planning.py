@@ -16,9 +16,11 @@ from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 
 from ganymede_sync.plans.checks import compile_problems
+from ganymede_sync.plans.flow_changes import FlowPlan
+from ganymede_sync.plans.flow_changes import problems as flow_problems
 from ganymede_sync.rules import naming
 from ganymede_sync.rules.hashing import blob_id, sha256_bytes
-from ganymede_sync.rules.layout import is_lib_path
+from ganymede_sync.rules.layout import is_flow_file, is_lib_path, node_of
 
 
 class Status(enum.Enum):
@@ -30,11 +32,15 @@ class Status(enum.Enum):
     OVERWRITE = "send (overwrites a Ganymede edit: --force)"
     REMOTE_AHEAD = "changed in Ganymede: pull to update"
     CONFLICT = "conflict: changed here and in Ganymede"
-    NEW_NODE = "new node file: create the node in the Flow Editor"
+    NEW_FLOW = "send (creates the flow)"
+    NEW_NODE_CODE = "send (code of a node its flow.json adds)"
+    NEW_NODE = "new node file: add the node to its flow.json"
     DELETED_LOCALLY = "deleted here, still in Ganymede (the API cannot delete)"
 
 
-SENT_STATUSES = frozenset({Status.SEND, Status.NEW_LIB, Status.OVERWRITE})
+SENT_STATUSES = frozenset(
+    {Status.SEND, Status.NEW_LIB, Status.OVERWRITE, Status.NEW_FLOW, Status.NEW_NODE_CODE}
+)
 REFUSED_STATUSES = frozenset({Status.CONFLICT, Status.NEW_NODE})
 
 
@@ -58,6 +64,15 @@ class DeployPlan:
 
     The commit message of a deploy lists the commits made since that version.
     """
+    flows: Mapping[str, FlowPlan] = field(default_factory=dict, repr=False, compare=False)
+    """The structure and settings changes of each flow file to send, by its path."""
+    prune_nodes: bool = field(default=False, compare=False)
+    """Whether flow files may remove nodes from Ganymede's flows (``--prune-nodes``)."""
+
+    @property
+    def code(self) -> dict[str, bytes]:
+        """The files to send through the commits endpoint: all but the flow files."""
+        return {path: data for path, data in self.contents.items() if not is_flow_file(path)}
 
     def paths(self, *statuses: Status) -> list[str]:
         """Return the paths whose status is one of ``statuses``, sorted."""
@@ -113,6 +128,7 @@ def plan(
     *,
     ours: Mapping[str, Set[str]] | None = None,
     force: bool = False,
+    declared: Set[tuple[str, str]] = frozenset(),
 ) -> DeployPlan:
     """Classify every path seen locally, remotely or at the last pull.
 
@@ -121,7 +137,9 @@ def plan(
     file equal to its base or to one of ``ours`` has not been edited in Ganymede,
     so local changes may replace it; anything else is someone else's edit. Every
     local file that differs from Ganymede's must come with its bytes: the plan
-    keeps those of the files to send.
+    keeps those of the files to send. ``declared`` holds the (flow, node) pairs of
+    the local flow files' tasks: code of such a node is sent even when Ganymede has
+    none yet, since the flow file's update creates the node first.
     """
     ours = ours or {}
     nothing: Set[str] = frozenset()
@@ -132,6 +150,8 @@ def plan(
         status = _classify(
             path, local.get(path), remote.get(path), base.get(path), ours.get(path, nothing), force
         )
+        if status is Status.NEW_NODE and node_of(path) in declared:
+            status = Status.NEW_NODE_CODE
         if status is None:
             continue
         entries.append(PlanEntry(path, status))
@@ -178,7 +198,9 @@ def _classify_absent_remotely(path: str, local: str, base: str | None, force: bo
     if base is not None and local == base:
         # Deleted in Ganymede since the last pull and untouched here: a pull removes it.
         return Status.REMOTE_AHEAD
-    if not is_lib_path(path):
+    if is_flow_file(path) and base is None:
+        return Status.NEW_FLOW
+    if not is_lib_path(path) and not is_flow_file(path):
         return Status.NEW_NODE
     if base is not None:
         # Deleted in Ganymede, changed here: sending would silently undo that deletion.
@@ -200,8 +222,9 @@ def refusal_reasons(deploy_plan: DeployPlan, folder: str) -> list[str]:
     if new_nodes:
         reasons.append(
             f"new node files that Ganymede does not have: {folder_paths(folder, new_nodes)} "
-            "(nodes are created in Ganymede's Flow Editor: create the node there, then pull)"
+            "(add each node to the tasks of its flow's flow.json, so the deploy creates it)"
         )
+    reasons += flow_problems(deploy_plan.flows, folder, prune_nodes=deploy_plan.prune_nodes)
     sent = set(deploy_plan.to_send)
     everywhere = naming.name_problems(entry.path for entry in deploy_plan.entries)
     misnamed = {path: why for path, why in everywhere.items() if path in sent}
@@ -210,7 +233,7 @@ def refusal_reasons(deploy_plan: DeployPlan, folder: str) -> list[str]:
             f"names that a later pull could not write: {naming.listing(folder, misnamed)} "
             "(rename them here, then deploy again)"
         )
-    broken = compile_problems(folder, deploy_plan.contents)
+    broken = compile_problems(folder, deploy_plan.code)
     if broken:
         reasons.append("Python that does not compile: " + ", ".join(str(p) for p in broken))
     return reasons
@@ -218,7 +241,9 @@ def refusal_reasons(deploy_plan: DeployPlan, folder: str) -> list[str]:
 
 def misnamed_in_ganymede(deploy_plan: DeployPlan) -> dict[str, str]:
     """Return the paths Ganymede holds that break the naming rule -> why (a pull refuses them)."""
-    local_only = set(deploy_plan.paths(Status.NEW_NODE, Status.NEW_LIB))
+    local_only = set(
+        deploy_plan.paths(Status.NEW_NODE, Status.NEW_LIB, Status.NEW_NODE_CODE, Status.NEW_FLOW)
+    )
     return naming.name_problems(e.path for e in deploy_plan.entries if e.path not in local_only)
 
 

@@ -14,15 +14,19 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ganymede_sync.errors import ArchiveError, DeployRefused
+from ganymede_sync.errors import ArchiveError, DeployRefused, FlowFileProblem
 from ganymede_sync.local import gitops
 from ganymede_sync.local.deploy_record import recorded_deploys
+from ganymede_sync.plans.flow_changes import FlowPlan, plan_flow
 from ganymede_sync.plans.planning import DeployPlan, LocalFile, RemoteFile, plan
+from ganymede_sync.rules import flow_file
+from ganymede_sync.rules.flow_file import FlowFile
 from ganymede_sync.rules.hashing import blob_hasher, sha256_bytes
-from ganymede_sync.rules.layout import walk_managed
+from ganymede_sync.rules.layout import is_flow_file, walk_managed
 from ganymede_sync.state.manifest import Manifest, load_manifest
 
 if TYPE_CHECKING:
@@ -38,15 +42,18 @@ def read_remote(
     client: GanymedeClient,
     limits: ArchiveLimits | None = None,
     progress: ProgressCallback | None = None,
-) -> dict[str, RemoteFile]:
+) -> tuple[dict[str, RemoteFile], dict[str, FlowFile]]:
     """Download Ganymede's current snapshot exactly as a pull does and hash every file.
 
-    Members are streamed through the hashes, so no file's bytes outlive its reading.
+    Members are streamed through the hashes, so no file's bytes outlive its reading;
+    the flow files (small, and compared field by field) are returned read as well.
     """
     from ganymede_sync.remote.fetch import fetch_snapshot
 
     with fetch_snapshot(client, include_lib=True, limits=limits, progress=progress) as snapshot:
-        return {path: _hash_member(snapshot, path) for path in snapshot.paths}
+        hashes = {path: _hash_member(snapshot, path) for path in snapshot.paths}
+        flows = {p: flow_file.parse(snapshot.read(p)) for p in snapshot.paths if is_flow_file(p)}
+    return hashes, flows
 
 
 def read_remote_contents(
@@ -89,8 +96,56 @@ def read_local(folder: Path, remote: Mapping[str, RemoteFile]) -> dict[str, Loca
     local = {}
     for path, file in walk_managed(folder):
         theirs = remote.get(path)
-        local[path] = _read_local_file(file, theirs.sha256 if theirs else None)
+        if is_flow_file(path):
+            local[path] = _read_flow_file(Path(file))
+        else:
+            local[path] = _read_local_file(file, theirs.sha256 if theirs else None)
     return local
+
+
+def _read_flow_file(file: Path) -> LocalFile:
+    """Read a flow file in its canonical form, so a change of layout alone is no change
+    (a file that cannot be read as one is kept as it is: the plan refuses it)."""
+    return LocalFile.of(_canonical(file.read_bytes()))
+
+
+def _canonical(data: bytes) -> bytes:
+    try:
+        return flow_file.parse(data).encode()
+    except FlowFileProblem:
+        return data
+
+
+def flow_plans(
+    local: Mapping[str, LocalFile],
+    remote: Mapping[str, RemoteFile],
+    remote_flows: Mapping[str, FlowFile],
+    to_send: Iterable[str],
+) -> dict[str, FlowPlan]:
+    """Return the plan of each flow file to send: what it changes in Ganymede's flow."""
+    plans = {}
+    for path in to_send:
+        if not is_flow_file(path):
+            continue
+        data = local[path].data or b""
+        try:
+            parsed, problem = flow_file.parse(data), None
+        except FlowFileProblem as error:
+            parsed, problem = None, str(error)
+        flow = path.split("/", 1)[0]
+        theirs = remote_flows.get(path)
+        plans[path] = plan_flow(flow, parsed, theirs, problem, exists=path in remote)
+    return plans
+
+
+def declared_nodes(folder: Path, local: Mapping[str, LocalFile]) -> set[tuple[str, str]]:
+    """Return (flow, node) of every task the folder's flow files hold."""
+    flow_files = {
+        path: file.data if file.data is not None else (folder / path).read_bytes()
+        for path, file in local.items()
+        if is_flow_file(path)
+    }
+    return flow_file.declared_nodes(flow_files)
 
 
 def _read_local_file(file: str | Path, remote_sha256: str | None) -> LocalFile:
@@ -121,6 +176,7 @@ def plan_environment(
     force: bool = False,
     progress: ProgressCallback | None = None,
     pending: Mapping[str, bytes | None] | None = None,
+    prune_nodes: bool = False,
 ) -> DeployPlan:
     """Plan a deploy of ``environment``: read local files, git history and the remote.
 
@@ -136,18 +192,40 @@ def plan_environment(
     )
     for path, blobs in recorded_deploys(settings, environment).items():
         ours.setdefault(path, set()).update(blobs)
-    remote = read_remote(client, settings.archive_limits, progress)
+    remote, remote_flows = read_remote(client, settings.archive_limits, progress)
     # Local files are read after the remote, to know which ones' bytes to keep.
     local = _without_ignored(read_local(environment.path, remote), settings, environment, remote)
-    for path, data in (pending or {}).items():
+    _add_pending(local, pending or {})
+    return _planned(environment, local, remote, remote_flows, manifest, ours, force, prune_nodes)
+
+
+def _add_pending(local: dict[str, LocalFile], pending: Mapping[str, bytes | None]) -> None:
+    for path, data in pending.items():
         if data is None:
             local.pop(path, None)
         else:
-            local[path] = LocalFile.of(data)
-    return plan(local, remote, manifest.files, ours=ours, force=force)
+            local[path] = LocalFile.of(_canonical(data) if is_flow_file(path) else data)
 
 
-def plan_offline(settings: Settings, environment: Environment) -> DeployPlan:
+def _planned(
+    environment: Environment,
+    local: Mapping[str, LocalFile],
+    remote: Mapping[str, RemoteFile],
+    remote_flows: Mapping[str, FlowFile],
+    manifest: Manifest,
+    ours: Mapping[str, set[str]],
+    force: bool,
+    prune_nodes: bool,
+) -> DeployPlan:
+    declared = declared_nodes(environment.path, local)
+    drafted = plan(local, remote, manifest.files, ours=ours, force=force, declared=declared)
+    flows = flow_plans(local, remote, remote_flows, drafted.to_send)
+    return replace(drafted, flows=flows, prune_nodes=prune_nodes)
+
+
+def plan_offline(
+    settings: Settings, environment: Environment, *, prune_nodes: bool = False
+) -> DeployPlan:
     """Plan against the last pull recorded in the manifest, without reading Ganymede.
 
     Needs no token, so it can run where no secret may go (pull requests). It cannot
@@ -157,7 +235,24 @@ def plan_offline(settings: Settings, environment: Environment) -> DeployPlan:
     manifest = _require_manifest(environment)
     pulled = {path: RemoteFile(sha256, "") for path, sha256 in manifest.files.items()}
     local = _without_ignored(read_local(environment.path, pulled), settings, environment, pulled)
-    return plan(local, pulled, manifest.files)
+    return _planned(environment, local, pulled, _pulled_flows(settings, environment, manifest),
+                    manifest, {}, False, prune_nodes)  # fmt: skip
+
+
+def _pulled_flows(
+    settings: Settings, environment: Environment, manifest: Manifest
+) -> dict[str, FlowFile]:
+    """Return the flow files as the last pull wrote them, from the commit that recorded
+    that pull; one not found there is left out (its changes cannot be listed offline)."""
+    repo = gitops.open_repository(settings.root)
+    flows = {}
+    for path, sha256 in manifest.files.items():
+        if not is_flow_file(path) or repo is None:
+            continue
+        data = repo.pulled_version(environment.manifest_path, environment.path / path)
+        if data is not None and sha256_bytes(data) == sha256:
+            flows[path] = flow_file.parse(data)
+    return flows
 
 
 def _without_ignored(

@@ -19,7 +19,7 @@ import stat
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
@@ -270,6 +270,7 @@ class Snapshot:
         self._entries = entries
         self._limits = limits
         self._total = 0
+        self._documents: dict[str, bytes] = {}
         self.paths: list[str] = sorted(entries)
         """Repository paths of the managed files, sorted."""
         self.ignored = ignored
@@ -277,15 +278,30 @@ class Snapshot:
         self.invalid: dict[str, str] = naming.name_problems(self.paths)
         """Paths that break the naming rule -> why: a pull writes none of them."""
 
+    def add_documents(self, documents: Mapping[str, bytes]) -> None:
+        """Add files that are not in the archive but read beside it (the flow files),
+        so everything downstream sees one snapshot of the environment."""
+        clash = sorted(set(documents) & set(self._entries))
+        if clash:
+            raise ArchiveError(_refusal(clash[0], "is a flow file, which an archive never holds"))
+        self._documents.update(documents)
+        self.paths = sorted([*self._entries, *self._documents])
+        self.invalid = naming.name_problems(self.paths)
+
     def __contains__(self, path: object) -> bool:
-        return path in self._entries
+        return path in self._entries or path in self._documents
 
     def size(self, path: str) -> int:
         """Return the size the archive declares for ``path`` (a hint: reading verifies)."""
+        if path in self._documents:
+            return len(self._documents[path])
         return self._entries[path].file_size
 
     def chunks(self, path: str, *, whole: bool = False) -> Iterator[bytes]:
         """Yield the content of ``path`` in pieces, refusing it as soon as a limit is passed."""
+        if path in self._documents:
+            yield self._documents[path]
+            return
         info = self._entries[path]
         produced = 0
         try:
@@ -322,6 +338,8 @@ class Snapshot:
 
     def read(self, path: str) -> bytes:
         """Return the whole content of ``path`` (code files are small; limits still apply)."""
+        if path in self._documents:
+            return self._documents[path]
         if self._entries[path].file_size > _CHUNK:
             return b"".join(self.chunks(path))
         # One read for a small entry, stopping past the declared size and checking the
@@ -405,7 +423,7 @@ def validate_entries(
                 raise ArchiveError(_refusal(info.filename, "is a file name marked as a folder"))
             continue
         path = layout.repo_path_from_archive(info.filename)
-        if path is None or not has_allowed_suffix(path) or not layout.is_managed(path):
+        if path is None or not has_allowed_suffix(path) or not layout.is_code_path(path):
             ignored += 1
             continue
         entries[path] = info

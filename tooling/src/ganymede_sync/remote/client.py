@@ -220,6 +220,36 @@ class GanymedeClient:
             raise ApiError(f"{self._where(what)}: Ganymede answered something that is not a list")
         return flows
 
+    def get_flow(self, flow: str) -> Any:
+        """Return one flow's document (``FlowV2``: pipeline, settings, version) as parsed JSON."""
+        what = f"reading flow '{flow}'"
+        path = f"/v2/environment/{self._quoted_env}/flows/{quote(flow, safe='')}"
+        return self._json(self._request("GET", path, what, flow=flow), what)
+
+    def create_flow(self, name: str, *, author_email: str) -> Any:
+        """Create an empty flow named ``name``; return Ganymede's ``Flow`` (its id)."""
+        what = f"creating flow '{name}'"
+        body = {"name": name, "authorEmail": author_email}
+        path = f"/v1/environment/{self._quoted_env}/flows"
+        answer = self._request("POST", path, what, json=body, repeatable=False)
+        return self._json(answer, what)
+
+    def update_pipeline(self, flow: str, tasks: dict[str, Any], *, author_email: str) -> Any:
+        """Replace ``flow``'s task map (a total replacement, as the API defines it).
+
+        Sending the same map twice leaves the same pipeline, so it is safe to repeat.
+        """
+        what = f"updating the pipeline of flow '{flow}'"
+        path = f"/v1/environment/{self._quoted_env}/flows/{quote(flow, safe='')}/pipeline"
+        body = {"tasks": tasks, "authorEmail": author_email}
+        return self._json(self._request("PUT", path, what, json=body, flow=flow), what)
+
+    def update_settings(self, flow: str, settings: dict[str, Any]) -> Any:
+        """Update the given settings of ``flow`` (a partial update: safe to repeat)."""
+        what = f"updating the settings of flow '{flow}'"
+        path = f"/v1/environment/{self._quoted_env}/flows/{quote(flow, safe='')}/settings"
+        return self._json(self._request("PATCH", path, what, json=settings, flow=flow), what)
+
     def put_commits(
         self, file_map: dict[str, str], *, author_email: str, message: str, dry_run: bool = False
     ) -> str:
@@ -236,6 +266,14 @@ class GanymedeClient:
         what = "the dry run of the deploy" if dry_run else "the deploy"
         response = self._request("PUT", self._path("commits"), what, json=body, repeatable=False)
         return response.text
+
+    def _json(self, response: Answer, what: str) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            raise ApiError(
+                f"{self._where(what)}: Ganymede answered something that is not JSON"
+            ) from None
 
     # --- requests, retries and errors --------------------------------------------
     @property
@@ -513,6 +551,12 @@ class GanymedeClient:
             return UncertainDeliveryError(
                 f"{where}: a gateway answered {status}, so Ganymede may or may not have "
                 f"applied it: pull first to see what arrived, then deploy again if needed{said}",
+                status=status,
+            )
+        if status == 422:
+            return ApiError(
+                f"{where}: Ganymede refused it (422): use only operators (node types) that "
+                f"environment '{self.environment}' has{said}",
                 status=status,
             )
         hint = "try again later" if status >= 500 or status == 429 else "check the request"

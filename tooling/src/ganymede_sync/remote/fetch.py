@@ -1,4 +1,4 @@
-"""Fetch an environment's current code from Ganymede as a validated ``Snapshot``.
+"""Fetch an environment's current code and flow files from Ganymede as a ``Snapshot``.
 
 Asks for the signed URL, streams the archive into a scratch folder in the system's
 temporary folder (never inside the repository), validates it, and removes it when
@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ganymede_sync.remote.archive import Snapshot, open_snapshot
 from ganymede_sync.remote.client import GanymedeClient, ProgressCallback
+from ganymede_sync.remote.flows import fetch_flow_files
 from ganymede_sync.settings.config import ArchiveLimits
 from ganymede_sync.state.scratch import reclaim, scratch_folder
 
@@ -51,6 +52,9 @@ def fetch_snapshot(
         ceiling = limits.max_total_bytes + limits.max_entries * _ENTRY_OVERHEAD
         client.download(url, path, progress=progress, max_bytes=ceiling)
         with open_snapshot(path, limits=limits) as snapshot:
+            snapshot.add_documents(
+                fetch_flow_files(client, flow=flow, max_flows=limits.max_entries)
+            )
             yield snapshot
 
 

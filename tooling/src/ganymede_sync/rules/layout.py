@@ -1,7 +1,8 @@
 """Which files of an environment folder are Ganymede's, and where archive entries go.
 
 The one place that knows the layout: repository paths (``<flow>/<node>/function.py``,
-``<flow>/<node>/query.sql``, ``lib/**``), which of them a pull manages, how an
+``<flow>/<node>/query.sql``, ``lib/**``, and each flow's ``<flow>/flow.json``: its
+pipeline and settings), which of them a pull manages, how an
 archive entry name maps to a repository path, and which paths a pull's scope
 (one flow, with or without ``lib/``) covers. A second protocol version whose
 archives nest flows under ``flows/`` changes ``ARCHIVE_FLOWS_PREFIX`` only.
@@ -19,6 +20,8 @@ from pathlib import Path
 
 LIB_DIR = "lib"
 MANAGED_SUFFIXES = (".py", ".sql")
+FLOW_FILE = "flow.json"
+"""A flow's structure and settings beside its node folders: ``<flow>/flow.json``."""
 ARCHIVE_FLOWS_PREFIX = ""
 """Prefix of flow folders inside an archive: empty in protocol v0, ``flows/`` in v2."""
 
@@ -38,9 +41,35 @@ def flow_of(repo_path: str) -> str | None:
 def is_managed(repo_path: str) -> bool:
     """Tell whether a pull owns ``repo_path`` (all other files are the user's).
 
-    Managed: ``.py``/``.sql`` files in a managed folder (``in_managed_folder``).
+    Managed: code files (``is_code_path``) and flow files (``is_flow_file``).
     """
+    return is_code_path(repo_path) or is_flow_file(repo_path)
+
+
+def is_code_path(repo_path: str) -> bool:
+    """Tell whether ``repo_path`` is code that Ganymede's archive holds and a commit sends:
+    ``.py``/``.sql`` files in a managed folder (``in_managed_folder``)."""
     return repo_path.endswith(MANAGED_SUFFIXES) and in_managed_folder(repo_path)
+
+
+def is_flow_file(repo_path: str) -> bool:
+    """Tell whether ``repo_path`` is a flow's ``<flow>/flow.json`` (never in an archive:
+    it is written from the flow's document, and sent through the flow endpoints)."""
+    flow, _, name = repo_path.partition("/")
+    return name == FLOW_FILE and is_valid_flow_name(flow)
+
+
+def flow_file_path(flow: str) -> str:
+    """Return the repository path of ``flow``'s flow file."""
+    return f"{flow}/{FLOW_FILE}"
+
+
+def node_of(repo_path: str) -> tuple[str, str] | None:
+    """Return (flow, node) of a node file's path, or None for lib/ and flow files."""
+    parts = repo_path.split("/")
+    if is_lib_path(repo_path) or len(parts) < 3:
+        return None
+    return parts[0], parts[1]
 
 
 def in_managed_folder(repo_path: str) -> bool:
@@ -60,7 +89,7 @@ def is_valid_flow_name(flow: str) -> bool:
     """Tell whether ``flow`` can name a flow folder (one plain path segment, not ``lib``)."""
     if not flow or flow in (".", "..", LIB_DIR) or "/" in flow or "\\" in flow:
         return False
-    return is_managed(f"{flow}/node/x.py")
+    return is_code_path(f"{flow}/node/x.py")
 
 
 def repo_path_from_archive(name: str) -> str | None:

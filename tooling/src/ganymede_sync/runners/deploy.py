@@ -60,6 +60,8 @@ class DeployOptions:
     """Send files with uncommitted changes (the Ganymede commit message says so)."""
     author_email: str | None = None
     message: str | None = None
+    prune_nodes: bool = False
+    """Let flow files remove nodes from Ganymede's flows."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ class StatusOptions:
     offline: bool = False
     """Plan against the last pull instead of reading Ganymede (no token needed)."""
     diff: bool = False
+    prune_nodes: bool = False
+    """Plan as ``deploy --prune-nodes``: node removals are not refused."""
 
 
 def restore_first(environment: Environment, show: Show) -> None:
@@ -120,10 +124,13 @@ def run_status(
         raise ConfigError("--diff compares with Ganymede's content: run it without --offline")
     diffs: dict[str, str] = {}
     if options.offline:
-        plan = plan_offline(settings, environment)
+        plan = plan_offline(settings, environment, prune_nodes=options.prune_nodes)
     else:
         with connect(settings, environment) as client:
-            plan = plan_environment(client, settings, environment, progress=progress)
+            plan = plan_environment(
+                client, settings, environment, progress=progress,
+                prune_nodes=options.prune_nodes,
+            )  # fmt: skip
             if options.diff and plan.to_send:
                 diffs = _diffs(client, settings, environment, plan)
     reasons = refusal_reasons(plan, environment.folder)
@@ -177,8 +184,9 @@ def run_deploy(
     title = report.deploy_title(binding.arrow(settings, environment), dry_run=options.dry_run)
     with connect(settings, environment) as client:
         plan = plan_environment(
-            client, settings, environment, force=options.force, progress=progress
-        )
+            client, settings, environment, force=options.force, progress=progress,
+            prune_nodes=options.prune_nodes,
+        )  # fmt: skip
         show(report.plan_table(plan, environment.folder, str(target)))
         uncommitted = uncommitted_files(settings, environment, plan)
         try:

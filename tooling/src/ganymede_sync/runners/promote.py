@@ -177,20 +177,7 @@ def plan_after(
 def refusal(promotion: Promotion, plan: planning.DeployPlan) -> str | None:
     """Say why the promotion must not happen, or None: what its deploy would refuse."""
     target = promotion.target
-    reasons = []
-    nodes = sorted({path.rsplit("/", 1)[0] for path in plan.paths(planning.Status.NEW_NODE)})
-    if nodes:
-        reasons.append(
-            f"Ganymede environment '{target.name}' has no node {', '.join(nodes)}, which "
-            f"{promotion.source.folder}/ has, and the API cannot create nodes: create each "
-            f"in Ganymede's Flow Editor of '{target.name}', run invoke pull --env "
-            f"{target.folder}, then promote again"
-        )
-    others = planning.DeployPlan(
-        tuple(e for e in plan.entries if e.status is not planning.Status.NEW_NODE),
-        plan.contents,
-    )
-    reasons += planning.refusal_reasons(others, target.folder)
+    reasons = planning.refusal_reasons(plan, target.folder)
     if not reasons:
         return None
     return f"nothing was changed in {target.folder}/: " + "; ".join(reasons)

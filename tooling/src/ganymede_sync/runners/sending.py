@@ -1,8 +1,12 @@
-"""Send a deploy plan to Ganymede in one PUT, never applying anything twice.
+"""Send a deploy plan to Ganymede, never applying anything twice.
 
+One order, so that nothing is sent before what it needs exists: for each flow file
+to send, create the flow (when Ganymede has none), replace its pipeline, update its
+settings; then all code in one PUT, the code of the nodes just created included.
 When the PUT's answer is lost (timeout, dropped connection), Ganymede may have
 committed it: ``send_plan()`` reads the remote again and sends only what is still
-missing, at most ``MAX_REPLANS`` times.
+missing, at most ``MAX_REPLANS`` times. Flow updates replace or set whole values, so
+a deploy run again after a failure sends them again harmlessly.
 
 Never does: retry a PUT that may have reached Ganymede without reading the remote
 state again first, write to the working tree, or print.
@@ -20,6 +24,7 @@ from ganymede_sync.local.deploy_record import record_deploy
 from ganymede_sync.plans.planning import DeployPlan, Status, refusal_reasons
 from ganymede_sync.plans.reading import plan_environment
 from ganymede_sync.results import SendOutcome
+from ganymede_sync.rules.visible import visible
 
 if TYPE_CHECKING:
     from ganymede_sync.remote.client import GanymedeClient
@@ -44,13 +49,43 @@ def send(
     message: str,
     dry_run: bool = False,
 ) -> str:
-    """Send the files of ``deploy_plan`` in one PUT; a dry run is the same request."""
+    """Send the code of ``deploy_plan`` in one PUT; a dry run is the same request, without
+    the code of nodes that do not exist yet (Ganymede would refuse it until they do)."""
+    code = deploy_plan.code
+    if dry_run:
+        new = set(deploy_plan.paths(Status.NEW_NODE_CODE))
+        code = {path: data for path, data in code.items() if path not in new}
+    if not code:
+        return ""
     return client.put_commits(
-        build_file_map(deploy_plan.contents),
+        build_file_map(code),
         author_email=author_email,
         message=message,
         dry_run=dry_run,
     )
+
+
+def send_flows(
+    client: GanymedeClient, deploy_plan: DeployPlan, *, author_email: str, folder: str
+) -> None:
+    """Create, re-wire and configure each flow of the plan, before any code is sent."""
+    for path, flow in sorted(deploy_plan.flows.items()):
+        if flow.local is None:
+            continue
+        if flow.creates:
+            created = client.create_flow(flow.name, author_email=author_email)
+            identifier = created.get("id") if isinstance(created, dict) else None
+            if identifier != flow.flow:
+                raise DeployRefused(
+                    f"Ganymede created the flow of {folder}/{visible(path)} as "
+                    f"'{visible(str(identifier))}', not '{visible(flow.flow)}': nothing else "
+                    f"was sent; rename the folder to {folder}/{visible(str(identifier))}/ and "
+                    "pull, or remove that flow in Ganymede"
+                )
+        if flow.pipeline_changes:
+            client.update_pipeline(flow.flow, dict(flow.local.tasks), author_email=author_email)
+        if flow.settings_update:
+            client.update_settings(flow.flow, flow.settings_update)
 
 
 def send_plan(
@@ -82,6 +117,8 @@ def send_plan(
             # Recorded before sending: a run killed while waiting for the answer must not
             # make the next one take its own arrived versions for edits made in Ganymede.
             record_deploy(settings, environment, current.contents)
+        if not dry_run and attempt == 0:
+            send_flows(client, current, author_email=author_email, folder=environment.folder)
         try:
             answer = send(
                 client, current, author_email=author_email, message=message, dry_run=dry_run
@@ -91,7 +128,9 @@ def send_plan(
                 raise
             logger.warning("no answer to the deploy of %s: reading Ganymede again", environment)
             previous = current
-            current = plan_environment(client, settings, environment, force=force)
+            current = plan_environment(
+                client, settings, environment, force=force, prune_nodes=current.prune_nodes
+            )
             arrived = set(previous.to_send) & set(current.paths(Status.UNCHANGED))
             record_deploy(settings, environment, {p: previous.contents[p] for p in arrived})
             delivered = tuple(sorted({*delivered, *arrived}))

@@ -39,6 +39,8 @@ SHORT_NAMES = {
     Status.OVERWRITE: "to overwrite",
     Status.REMOTE_AHEAD: "changed in Ganymede",
     Status.CONFLICT: "conflicting",
+    Status.NEW_FLOW: "new flow",
+    Status.NEW_NODE_CODE: "new node code",
     Status.NEW_NODE: "new node",
     Status.DELETED_LOCALLY: "deleted here",
 }
@@ -58,16 +60,25 @@ def plan_table(plan: DeployPlan, folder: str, target: str | None = None) -> str:
 
     With ``target`` (``acme/prod``) the first line names where the code would go.
     """
-    rows = [(f"{folder}/{e.path}", e.status.value) for e in plan.entries if _shown(e.status)]
+    entries = [e for e in plan.entries if _shown(e.status)]
+    rows = [(f"{folder}/{e.path}", e.status.value) for e in entries]
     label = f"{folder}/ -> {target}" if target else f"{folder}/"
     if not rows:
         return f"{label} matches Ganymede: nothing to deploy ({totals_line(plan)})"
     width = max(len("path"), *(len(path) for path, _ in rows))
     lines = [f"plan for {label}:"] if target else []
     lines += [f"{'path':<{width}}  status"]
-    lines += [f"{path:<{width}}  {status}" for path, status in rows]
+    for entry, (path, status) in zip(entries, rows, strict=True):
+        lines.append(f"{path:<{width}}  {status}")
+        lines += [f"    {line}" for line in flow_lines(plan, entry.path)]
     lines.append(f"total: {totals_line(plan)}")
     return "\n".join(lines)
+
+
+def flow_lines(plan: DeployPlan, path: str) -> tuple[str, ...]:
+    """Return what sending the flow file at ``path`` changes in its flow (none: not one)."""
+    flow = plan.flows.get(path)
+    return flow.lines if flow else ()
 
 
 def plan_markdown(plan: DeployPlan, folder: str, *, title: str, outcome: str) -> str:
@@ -78,6 +89,10 @@ def plan_markdown(plan: DeployPlan, folder: str, *, title: str, outcome: str) ->
         lines += ["| path | status |", "| --- | --- |"]
         lines += [f"| `{_code(folder + '/' + e.path)}` | {_escape(e.status.value)} |" for e in rows]
         lines.append("")
+        changes = [(e.path, line) for e in rows for line in flow_lines(plan, e.path)]
+        lines += [f"- `{_code(folder + '/' + path)}`: {_escape(line)}" for path, line in changes]
+        if changes:
+            lines.append("")
     lines += [f"Total: {totals_line(plan)}", ""]
     return "\n".join(lines)
 

@@ -1,0 +1,220 @@
+"""Whole flows in git: each flow's structure and settings as <flow>/flow.json, pulled,
+planned, deployed, created and promoted against the emulator."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+from conftest import API_KEY
+from test_promote import BRANCH, git, repo  # noqa: F401 - the fixture of dev/ and prod/ pulled
+
+from ganymede_sync.rules import flow_file
+from task_runner import run_task as run
+
+FLOW = "LIMS_Sample_Sync"
+FLOW_FILE = f"{FLOW}/flow.json"
+NEW_NODE = f"{FLOW}/Validate_Samples/function.py"
+NODE_CODE = b"def execute(records, ganymede_context=None):\n    return records\n"
+
+
+@pytest.fixture
+def lab(repo):  # noqa: F811 - the imported fixture
+    """The repository with dev/ and prod/ pulled from the example emulator and committed."""
+    return repo
+
+
+def document(lab, environment: str, flow: str) -> dict:
+    """Ganymede's document of ``flow`` (FlowV2), read over the API."""
+    url = f"{lab.emu.url}/v2/environment/{environment}/flows/{flow}"
+    answer = httpx.get(url, headers={"api-key": API_KEY})
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def flow_json(lab, folder: str, flow: str = FLOW) -> dict:
+    return json.loads((lab.root / folder / flow / "flow.json").read_text(encoding="utf-8"))
+
+
+def write_flow_json(lab, folder: str, value: dict, flow: str = FLOW) -> None:
+    text = json.dumps(value, indent=2, sort_keys=True) + "\n"
+    lab.write(f"{folder}/{flow}/flow.json", text.encode())
+
+
+def add_node(value: dict, name: str = "Validate_Samples", after: str = "Map_Fields") -> dict:
+    value["pipeline"]["tasks"][name] = {
+        "operator": "Python", "params": {}, "dependencies": [after]
+    }  # fmt: skip
+    value["pipeline"]["tasks"]["Push_To_LIMS"]["dependencies"] = [name]
+    return value
+
+
+def requests_that_change(lab) -> list[str]:
+    return [f"{r.method} {r.path}" for r in lab.emu.requests if r.method != "GET"]
+
+
+# --- pull -------------------------------------------------------------------------------
+def test_pull_writes_a_canonical_flow_file_per_flow_that_round_trips(lab, capsys):
+    data = (lab.root / "dev" / FLOW_FILE).read_bytes()
+    remote = document(lab, "dev", FLOW)
+    assert data == flow_file.from_document(remote).encode()
+    assert json.loads(data) == {"pipeline": remote["pipeline"], "settings": remote["settings"]}
+    assert data.endswith(b"}\n") and b'"schedule_interval": "0 2 * * *"' in data
+    manifest = json.loads((lab.root / ".ganymede" / "dev.json").read_text(encoding="utf-8"))
+    assert FLOW_FILE in manifest["files"]
+    code, _, err = run(capsys, "pull", "--env", "dev")
+    assert code == 0, err
+    assert (lab.root / "dev" / FLOW_FILE).read_bytes() == data  # a re-pull changes no byte
+
+
+def test_a_settings_edit_in_ganymede_shows_as_drift_and_is_pulled(lab, capsys):
+    url = f"{lab.emu.url}/v1/environment/dev/flows/{FLOW}/settings"
+    answer = httpx.patch(url, json={"schedule_interval": "0 4 * * *"}, headers={"api-key": API_KEY})
+    assert answer.status_code == 200
+    code, out, _ = run(capsys, "status", "--env", "dev")
+    assert code == 0 and f"dev/{FLOW_FILE}  changed in Ganymede: pull to update" in out
+    code, out, err = run(capsys, "pull", "--env", "dev")
+    assert code == 0, err
+    assert f"~ dev/{FLOW_FILE}" in out
+    assert flow_json(lab, "dev")["settings"]["schedule_interval"] == "0 4 * * *"
+
+
+# --- deploy ------------------------------------------------------------------------------
+def test_a_schedule_edit_in_git_is_planned_then_deployed(lab, capsys):
+    value = flow_json(lab, "dev")
+    value["settings"]["schedule_interval"] = "0 3 * * *"
+    write_flow_json(lab, "dev", value)
+    lab.commit("Run the LIMS sync at three")
+    code, out, _ = run(capsys, "status", "--env", "dev")
+    assert code == 2
+    assert f"dev/{FLOW_FILE}" in out and 'schedule_interval: "0 2 * * *" -> "0 3 * * *"' in out
+    code, out, err = run(capsys, "deploy", "--env", "dev")
+    assert code == 0, err
+    assert document(lab, "dev", FLOW)["settings"]["schedule_interval"] == "0 3 * * *"
+    assert requests_that_change(lab)[-1] == f"PATCH /v1/environment/dev/flows/{FLOW}/settings"
+    code, out, _ = run(capsys, "deploy", "--env", "dev")
+    assert code == 0 and "nothing to deploy" in out
+
+
+def test_a_node_added_in_git_is_created_with_its_code_in_one_deploy(lab, capsys):
+    write_flow_json(lab, "dev", add_node(flow_json(lab, "dev")))
+    lab.write(f"dev/{NEW_NODE}", NODE_CODE)
+    lab.commit("Validate samples before they reach the LIMS")
+    code, out, err = run(capsys, "deploy", "--env", "dev")
+    assert code == 0, err
+    assert "node Validate_Samples added (Python) after Map_Fields" in out
+    assert f"dev/{NEW_NODE}" in out and "send (code of a node its flow.json adds)" in out
+    changes = requests_that_change(lab)
+    assert changes[-2:] == [
+        f"PUT /v1/environment/dev/flows/{FLOW}/pipeline", "PUT /v0/environment/dev/commits"
+    ]  # the node exists before its code arrives  # fmt: skip
+    assert lab.remote("dev", FLOW)[NEW_NODE] == NODE_CODE
+    before = lab.files("dev")
+    code, out, err = run(capsys, "pull", "--env", "dev")
+    assert code == 0 and "no file changes" in out, out + err
+    assert lab.files("dev") == before
+
+
+def test_a_new_flow_folder_is_created_end_to_end(lab, capsys):
+    value = {
+        "pipeline": {"tasks": {"Read": {"operator": "Python", "params": {}, "dependencies": []}}},
+        "settings": {"displayName": "Sample QC", "schedule_interval": "None"},
+    }
+    write_flow_json(lab, "dev", value, flow="Sample_QC")
+    lab.write("dev/Sample_QC/Read/function.py", NODE_CODE)
+    lab.commit("A sample QC flow")
+    code, out, err = run(capsys, "deploy", "--env", "dev")
+    assert code == 0, err
+    assert "create flow 'Sample QC'" in out
+    assert requests_that_change(lab)[-4:] == [
+        "POST /v1/environment/dev/flows",
+        "PUT /v1/environment/dev/flows/Sample_QC/pipeline",
+        "PATCH /v1/environment/dev/flows/Sample_QC/settings",
+        "PUT /v0/environment/dev/commits",
+    ]
+    assert flow_file.from_document(document(lab, "dev", "Sample_QC")) == flow_file.parse(
+        (lab.root / "dev/Sample_QC/flow.json").read_bytes()
+    )
+    code, out, _ = run(capsys, "deploy", "--env", "dev")
+    assert code == 0 and "nothing to deploy" in out
+
+
+def test_a_folder_whose_derived_id_differs_is_refused_before_any_change(lab, capsys):
+    value = {"pipeline": {"tasks": {}}, "settings": {"displayName": "Sample QC (v2)"}}
+    write_flow_json(lab, "dev", value, flow="Sample_QC")
+    lab.commit("A flow whose name derives another id")
+    before = len(requests_that_change(lab))
+    code, _, err = run(capsys, "deploy", "--env", "dev")
+    assert code == 1
+    assert "would create the flow with id 'Sample_QC_v2'" in err
+    assert "rename the folder to dev/Sample_QC_v2/" in err
+    assert len(requests_that_change(lab)) == before
+
+
+def test_a_conflicting_settings_edit_in_ganymede_is_refused(lab, capsys):
+    value = flow_json(lab, "dev")
+    value["settings"]["max_active_runs"] = 2
+    write_flow_json(lab, "dev", value)
+    lab.commit("Two runs at once")
+    url = f"{lab.emu.url}/v1/environment/dev/flows/{FLOW}/settings"
+    httpx.patch(url, json={"max_active_runs": 3}, headers={"api-key": API_KEY})
+    before = len(requests_that_change(lab))
+    code, _, err = run(capsys, "deploy", "--env", "dev")
+    assert code == 1 and f"dev/{FLOW_FILE}" in err and "changed here and in Ganymede" in err
+    assert len(requests_that_change(lab)) == before
+    assert document(lab, "dev", FLOW)["settings"]["max_active_runs"] == 3
+
+
+def test_an_unknown_operator_gets_the_one_line_422_message(lab, capsys):
+    value = flow_json(lab, "dev")
+    value["pipeline"]["tasks"]["Map_Fields"]["operator"] = "Quantum_Read"
+    write_flow_json(lab, "dev", value)
+    lab.commit("An operator this environment lacks")
+    code, _, err = run(capsys, "deploy", "--env", "dev")
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "(422)" in lines[0] and "Quantum_Read" in lines[0]
+    assert "operators (node types) that environment 'dev' has" in lines[0]
+
+
+def test_a_node_removal_is_shown_and_needs_the_explicit_choice(lab, capsys):
+    value = flow_json(lab, "dev")
+    del value["pipeline"]["tasks"]["Push_To_LIMS"]
+    write_flow_json(lab, "dev", value)
+    lab.commit("Stop pushing to the LIMS")
+    code, out, err = run(capsys, "deploy", "--env", "dev")
+    assert code == 1 and "node Push_To_LIMS removed" in out
+    assert "deploy with --prune-nodes" in err
+    assert "Push_To_LIMS" in document(lab, "dev", FLOW)["pipeline"]["tasks"]
+    code, out, err = run(capsys, "deploy", "--env", "dev", "--prune-nodes")
+    assert code == 0, err
+    assert "Push_To_LIMS" not in document(lab, "dev", FLOW)["pipeline"]["tasks"]
+
+
+def test_a_malformed_flow_file_is_refused_naming_the_file(lab, capsys):
+    lab.write(f"dev/{FLOW_FILE}", b'{"pipeline": {"tasks": {"A": {}}}}\n')
+    lab.commit("Broken flow file")
+    code, _, err = run(capsys, "deploy", "--env", "dev")
+    assert code == 1 and f"dev/{FLOW_FILE} is not a flow file" in err and "operator" in err
+
+
+# --- promote -----------------------------------------------------------------------------
+def test_a_flow_grown_in_dev_is_promoted_and_prod_then_equals_dev(lab, capsys):
+    value = add_node(flow_json(lab, "dev"))
+    value["settings"]["schedule_interval"] = "0 3 * * *"
+    write_flow_json(lab, "dev", value)
+    lab.write(f"dev/{NEW_NODE}", NODE_CODE)
+    lab.commit("Grow the LIMS sync in dev")
+    code, out, err = run(capsys, "deploy", "--env", "dev")
+    assert code == 0, err
+    code, out, err = run(
+        capsys, "promote", "--from", "dev", "--to", "prod", "--flow", FLOW, "--commit"
+    )
+    assert code == 0, err
+    assert f"prod/{NEW_NODE}" in out and "node Validate_Samples added" in out
+    assert git(lab.root, "branch", "--show-current") == BRANCH
+    code, out, err = run(capsys, "deploy", "--env", "prod")
+    assert code == 0, err
+    assert lab.remote("prod", FLOW) == lab.remote("dev", FLOW)
+    assert document(lab, "prod", FLOW)["settings"]["schedule_interval"] == "0 3 * * *"

@@ -1,0 +1,84 @@
+"""Fetch every flow's structure and settings from Ganymede as flow files.
+
+One ``getFlowV2`` per flow, sent from a small pool of threads so that an environment of
+hundreds of flows is read in about the time of its slowest requests, not their sum;
+the client's own retries honour 429 and ``Retry-After``, and each request keeps its
+deadline. Every answer is untrusted: its shape is checked (``flow_file``) and its
+canonical form is bounded in size before it is kept.
+
+Never writes, never prints.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from ganymede_sync.errors import ApiError, FlowFileProblem, LimitExceeded
+from ganymede_sync.rules import flow_file
+from ganymede_sync.rules.layout import flow_file_path, is_valid_flow_name
+from ganymede_sync.rules.visible import visible
+from ganymede_sync.settings.config import ENTRIES_LIMIT_SETTING
+
+if TYPE_CHECKING:
+    from ganymede_sync.remote.client import GanymedeClient
+
+WORKERS = 8
+"""Flow documents read at once: enough to hide latency, few enough not to be throttled."""
+MAX_FLOW_FILE_BYTES = 1 << 20
+"""Largest flow file kept; a flow's tasks and settings are a few kilobytes."""
+
+
+def fetch_flow_files(
+    client: GanymedeClient, *, flow: str | None = None, max_flows: int = 200_000
+) -> dict[str, bytes]:
+    """Return ``<flow>/flow.json`` -> canonical bytes for every flow (or only ``flow``).
+
+    Flows whose id cannot name a folder are left out (their code is refused by name
+    the same way); a flow deleted between the list and its read is left out too.
+    """
+    ids = [flow] if flow else _flow_ids(client)
+    if len(ids) > max_flows:
+        raise LimitExceeded(
+            f"Ganymede lists {len(ids)} flows, more than the {max_flows} entries a pull accepts",
+            limit=max_flows,
+            setting=ENTRIES_LIMIT_SETTING,
+        )
+    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="flow-read") as pool:
+        files = list(pool.map(lambda one: _flow_file(client, one), ids))
+    return {
+        flow_file_path(one): data for one, data in zip(ids, files, strict=True) if data is not None
+    }
+
+
+def _flow_ids(client: GanymedeClient) -> list[str]:
+    ids = []
+    for record in client.list_flows():
+        identifier = record.get("id") if isinstance(record, dict) else None
+        if isinstance(identifier, str) and is_valid_flow_name(identifier):
+            ids.append(identifier)
+    return sorted(set(ids))
+
+
+def _flow_file(client: GanymedeClient, flow: str) -> bytes | None:
+    try:
+        document = client.get_flow(flow)
+    except ApiError as error:
+        if error.status == 404:
+            return None
+        raise
+    try:
+        data = flow_file.from_document(document).encode()
+    except FlowFileProblem as problem:
+        raise ApiError(
+            f"Ganymede's document of flow '{visible(flow)}' is not one this tooling can keep: "
+            f"{visible(str(problem))}; nothing was written"
+        ) from None
+    if len(data) > MAX_FLOW_FILE_BYTES:
+        raise LimitExceeded(
+            f"the document of flow '{visible(flow)}' is {len(data)} bytes, more than the "
+            f"{MAX_FLOW_FILE_BYTES} a flow file may hold; nothing was written",
+            limit=MAX_FLOW_FILE_BYTES,
+            setting=None,
+        )
+    return data
