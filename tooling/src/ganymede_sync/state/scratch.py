@@ -59,15 +59,28 @@ def scratch_folder(
     ``keep_if`` may ask to leave it in place, say when it still holds what the next
     run needs to repair something; that run then finds it unlocked.
     """
-    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
-    handle = open(folder / LOCK_NAME, "wb")  # noqa: SIM115 - held for the folder's lifetime
-    _lock(handle)
+    folder, handle = _new_locked_folder(parent, prefix)
     try:
         yield folder
     finally:
         handle.close()
         if keep_if is None or not keep_if(folder):
             _remove(folder)
+
+
+def _new_locked_folder(parent: Path, prefix: str) -> tuple[Path, IO[bytes]]:
+    """Create a scratch folder and lock its lock file; return both.
+
+    Another run reclaiming at that moment may take the new lock file first (it cannot
+    yet tell the folder is ours) and then removes the folder: that folder is left to
+    it, and another one made.
+    """
+    while True:
+        folder = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+        handle = open(folder / LOCK_NAME, "wb")  # noqa: SIM115 - held for the folder's lifetime
+        if _lock(handle):
+            return folder, handle
+        handle.close()
 
 
 def reclaim(parent: Path, prefix: str, repair: Callable[[Path], None] | None = None) -> int:
@@ -97,7 +110,11 @@ def _reclaim_one(folder: Path, repair: Callable[[Path], None] | None) -> bool:
         except OSError as error:
             logger.warning("could not repair from %s yet: %s", folder.name, error)
             return False
-    # Removed once unlocked: Windows refuses to delete a file that is open.
+        if os.name != "nt":
+            # Removed while locked, so no new run can lock it in between and lose it.
+            _remove(folder)
+            return True
+    # Windows refuses to delete a file that is open: removed once unlocked.
     _remove(folder)
     return True
 
