@@ -8,6 +8,7 @@ git configuration is neither needed nor changed.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import shutil
@@ -104,6 +105,36 @@ def first_function(folder: Path) -> Path:
     return candidates[0]
 
 
+NEW_NODE = "Validate_Samples"
+NEW_NODE_CODE = '''def execute(records: list[dict], ganymede_context=None) -> list[dict]:
+    """Keep only samples with a barcode: the LIMS rejects the others."""
+    return [record for record in records if record.get("barcode")]
+'''
+
+
+def grow_flow(flow: Path) -> None:
+    """Add a node before the flow's last one, with its code, and run the flow an hour later."""
+    flow_file = flow / "flow.json"
+    value = json.loads(flow_file.read_text(encoding="utf-8"))
+    tasks = value["pipeline"]["tasks"]
+    last = next(name for name in tasks if not _is_needed(name, tasks))
+    tasks[NEW_NODE] = {
+        "operator": "Python",
+        "params": {},
+        "dependencies": tasks[last]["dependencies"],
+    }
+    tasks[last]["dependencies"] = [NEW_NODE]
+    value["settings"]["schedule_interval"] = "0 3 * * *"
+    flow_file.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    (flow / NEW_NODE).mkdir()
+    (flow / NEW_NODE / "function.py").write_text(NEW_NODE_CODE, encoding="utf-8")
+
+
+def _is_needed(name: str, tasks: dict) -> bool:
+    """Tell whether another task runs after ``name``."""
+    return any(name in task.get("dependencies", []) for task in tasks.values())
+
+
 def edit_and_deploy(python: Path, repo: Path, env: dict[str, str]) -> str:
     """Pull, test, edit, plan and deploy dev; return the edited node's path."""
     invoke = [str(python), "-m", "invoke"]
@@ -120,13 +151,23 @@ def edit_and_deploy(python: Path, repo: Path, env: dict[str, str]) -> str:
     with node.open("a", encoding="utf-8") as handle:
         handle.write("\n\n# Reviewed in git: thresholds checked against the SOP.\n")
     run(["git", "commit", "--quiet", "-am", f"Document the review of {relative}"], repo, env)
+    flow = relative.split("/")[1]
+    step(
+        f"Grow flow {flow} in git: a new node in {flow}/flow.json with its code, and a new "
+        "schedule (no step in Ganymede's UI)"
+    )
+    grow_flow(repo / "dev" / flow)
+    run(["git", "add", "dev"], repo, env)
+    run(
+        ["git", "commit", "--quiet", "-m", f"Validate samples in {flow} before the LIMS"], repo, env
+    )
     step("Plan the deploy (read-only; exit code 2: something to send)")
     run([*invoke, "status", "--env", "dev"], repo, env, ok=(2,))
     step("Deploy dev to Ganymede")
     run([*invoke, "deploy", "--env", "dev"], repo, env)
     step("Deploy again: nothing left to send")
     run([*invoke, "deploy", "--env", "dev"], repo, env)
-    step("Pull again: no file changes, Ganymede now holds the deployed code")
+    step("Pull again: no file changes, Ganymede now holds the deployed code and flow")
     run([*invoke, "pull", "--env", "dev"], repo, env)
     return relative
 
@@ -139,11 +180,17 @@ def promote_to_prod(python: Path, repo: Path, env: dict[str, str], relative: str
     run([*invoke, "pull", "--env", "prod", "--commit"], repo, env)
     step("Compare dev with prod (exit code 1: they differ)")
     run([*invoke, "diff", "--env", "dev", "--against", "prod", "--flow", flow], repo, env, ok=(1,))
-    step(f"Promote flow {flow} from dev to prod on a branch: prod's plan first")
+    step(
+        f"Promote flow {flow} from dev to prod on a branch: prod's plan first, the new "
+        "node among it"
+    )
     run(
         [*invoke, "promote", "--from", "dev", "--to", "prod", "--flow", flow, "--commit"], repo, env
     )
-    step("Deploy prod from the promotion branch (in GitHub: merge its pull request)")
+    step(
+        "Deploy prod from the promotion branch (in GitHub: merge its pull request): it "
+        "creates the node in prod, then sends its code"
+    )
     run([*invoke, "deploy", "--env", "prod"], repo, env)
 
 

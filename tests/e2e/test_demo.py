@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -37,16 +38,27 @@ def test_demo_pulls_edits_and_deploys_one_commit(tmp_path: Path):
     log = git_output(pipeline, "log", "--format=%ae|%s", "-n", "2").splitlines()
     author, subject = log[0].split("|", 1)
     assert author == "demo@example.com"
-    assert subject.startswith("Document the review of dev/")
+    assert subject.startswith("Validate samples in LIMS_Sample_Sync")
+    assert "; Document the review of dev/" in subject
     changed = git_output(pipeline, "show", "--name-only", "--format=", "HEAD").split()
-    assert len(changed) == 1 and changed[0].startswith("dags/") and changed[0].endswith(".py")
+    edited, grown = sorted(changed)
+    assert edited.startswith("dags/LIMS_Sample_Sync/") and edited.endswith(".py")
+    assert grown == "dags/LIMS_Sample_Sync/Validate_Samples/function.py"
     repo = next(path for path in output.iterdir() if (path / "ganymede.toml").exists())
-    assert "# Reviewed in git" in (pipeline / changed[0]).read_text(encoding="utf-8")
+    assert "# Reviewed in git" in (pipeline / edited).read_text(encoding="utf-8")
     assert (repo / ".ganymede" / "dev.json").is_file()
-    # The change was promoted to prod on its branch and deployed there too.
+    # The flow grew in dev from git alone: a new node, wired in, and a new schedule.
+    assert "node Validate_Samples added (Python) after Map_Fields" in result.stdout
+    # The change was promoted to prod on its branch and deployed there too: prod's deploy
+    # created the node, then sent its code.
     prod = output / "emulator" / "prod"
     assert git_output(prod, "show", "--name-only", "--format=", "HEAD").split() == changed
-    assert "# Reviewed in git" in (prod / changed[0]).read_text(encoding="utf-8")
+    assert "# Reviewed in git" in (prod / edited).read_text(encoding="utf-8")
+    for environment in (pipeline, prod):
+        document = json.loads((environment / "flows" / "LIMS_Sample_Sync.json").read_bytes())
+        wiring = document["pipeline"]["tasks"]["Push_To_LIMS"]["dependencies"]
+        assert wiring == ["Validate_Samples"]
+        assert document["settings"]["schedule_interval"] == "0 3 * * *"
     assert git_output(repo, "branch", "--show-current").strip() == "promote/dev-to-prod"
 
 

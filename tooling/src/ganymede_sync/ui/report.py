@@ -26,7 +26,7 @@ from ganymede_sync.results import (
     StatusResult,
 )
 from ganymede_sync.rules import naming
-from ganymede_sync.rules.layout import LIB_DIR, flow_of, is_lib_path
+from ganymede_sync.rules.layout import LIB_DIR, flow_of, is_flow_file, is_lib_path
 from ganymede_sync.rules.visible import has_hidden, visible
 
 LISTED_PATHS = 20
@@ -106,12 +106,11 @@ def outcome_line(
     """
     if folder:
         environment = f"{environment} (from {folder}/)"
-    count = len(outcome.sent)
-    files = f"{count} file{'s' if count != 1 else ''}"
+    flows = [path for path in outcome.sent if is_flow_file(path)]
+    files = _counted(len(outcome.sent) - len(flows), "file")
+    also = f" and updated {_counted(len(flows), 'flow')} (structure, settings)" if flows else ""
     if outcome.dry_run:
-        if not outcome.sent:
-            return f"dry run: nothing to send to {environment}"
-        return f"dry run: Ganymede accepted {files} for {environment}; nothing was committed"
+        return _dry_run_line(outcome, environment, files, flows)
     if outcome.replanned and not outcome.plan.to_send and outcome.sent:
         return (
             f"deployed {files} to {environment} as {author_email}: the answer was lost, "
@@ -119,12 +118,33 @@ def outcome_line(
         )
     if not outcome.sent:
         return f"nothing to send: {environment} already has this code"
+    if len(flows) == len(outcome.sent):
+        updated = _counted(len(flows), "flow")
+        return f"updated {updated} in {environment} (structure, settings) as {author_email}"
     if not made_a_commit(outcome.answer):
         return (
-            f"sent {files} to {environment}, but Ganymede made no commit: it already had "
+            f"sent {files} to {environment}{also}, but Ganymede made no commit: it already had "
             "this content (another deploy may have sent it meanwhile)"
         )
-    return f"deployed {files} to {environment} as one commit by {author_email}"
+    return f"deployed {files} to {environment} as one commit by {author_email}{also}"
+
+
+def _dry_run_line(outcome: SendOutcome, environment: str, files: str, flows: list[str]) -> str:
+    if not outcome.sent:
+        return f"dry run: nothing to send to {environment}"
+    code_sent = len(flows) < len(outcome.sent)
+    said = f"Ganymede accepted {files} for {environment}" if code_sent else "no code to check"
+    if flows:
+        their = "its" if len(flows) == 1 else "their"
+        said += (
+            f"; {_counted(len(flows), 'flow file')} would update {their} flow (the API has "
+            "no dry run for flows)"
+        )
+    return f"dry run: {said}; nothing was committed"
+
+
+def _counted(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' if count != 1 else ''}"
 
 
 def made_a_commit(answer: str) -> bool:
