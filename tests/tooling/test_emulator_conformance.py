@@ -27,6 +27,8 @@ SPEC_PATH = Path(__file__).parent / "fixtures" / "ganymede-openapi-commits.yaml"
 KEY = "test-token"
 COMMITS = "/v0/environment/dev/commits"
 FLOWS = "/v2/environment/dev/flows"
+FLOWS_V1 = "/v1/environment/dev/flows"
+STEP = {"operator": "Python", "params": {"threshold": "0.5"}, "dependencies": []}
 NODE_FILE = "qPCR_Analysis/Load_Run/function.py"
 # The spec's only server is https://{host}; the host under test does not matter to it.
 SPEC_HOST = "https://acme.ganymede.bio"
@@ -101,11 +103,34 @@ def exercise(client: httpx.Client) -> None:
     client.put(COMMITS, json=body({}))
     client.put(COMMITS, json=body({"qPCR_Analysis/New/function.py": b"z"}))
     client.put(COMMITS, json=body({NODE_FILE: b"x"}, authorEmail="nobody@example.com"))
+    exercise_flows(client)
+
+
+def exercise_flows(client: httpx.Client) -> None:
+    """Create a flow, replace its pipeline, update its settings; and the refused cases."""
+    client.post(FLOWS_V1, json={"name": "Sample QC", "authorEmail": "dev@example.com"})
+    tasks = {"Read": STEP, "Check": {**STEP, "dependencies": ["Read"]}}
+    client.put(
+        f"{FLOWS_V1}/Sample_QC/pipeline", json={"tasks": tasks, "authorEmail": "dev@example.com"}
+    )
+    unknown = {"Read": {**STEP, "operator": "Quantum_Read"}}
+    client.put(
+        f"{FLOWS_V1}/Sample_QC/pipeline", json={"tasks": unknown, "authorEmail": "dev@example.com"}
+    )
+    client.put(
+        f"{FLOWS_V1}/No_Such_Flow/pipeline", json={"tasks": {}, "authorEmail": "dev@example.com"}
+    )
+    settings = {"schedule_interval": "0 3 * * *", "default_args": {"retries": 2}, "tags": ["qc"]}
+    client.patch(f"{FLOWS_V1}/Sample_QC/settings", json=settings)
+    client.patch(f"{FLOWS_V1}/No_Such_Flow/settings", json={"tags": []})
+    client.get(f"{FLOWS}/Sample_QC")
 
 
 def is_flow_request(response: httpx.Response) -> bool:
-    """Tell whether ``response`` answers GET flows/{id}, whose spec documents its 404 too."""
-    return response.request.url.path.startswith(f"{FLOWS}/")
+    """Tell whether ``response`` answers a flow endpoint whose spec documents its errors
+    (GET flows/{id}: 404; pipeline: 404 and 422; settings: 404)."""
+    path = response.request.url.path
+    return path.startswith(f"{FLOWS}/") or path.startswith(f"{FLOWS_V1}/")
 
 
 def validate_answer(spec: OpenAPI, response: httpx.Response) -> None:
@@ -128,7 +153,7 @@ def test_every_accepted_request_matches_the_spec(spec, exchanges):
     client, seen = exchanges
     exercise(client)
     accepted = [r for r in seen if r.is_success]
-    assert len(accepted) == 14
+    assert len(accepted) == 18
     for response in accepted:
         spec.validate_request(SpecRequest(response.request))
 
@@ -139,10 +164,10 @@ def test_every_documented_answer_matches_the_spec(spec, exchanges):
     documented = [
         r for r in seen if r.is_success or r.request.method == "PUT" or is_flow_request(r)
     ]
-    assert {r.status_code for r in documented} == {200, 400, 404}
+    assert {r.status_code for r in documented} == {200, 201, 400, 404, 422}
     for response in documented:
         validate_answer(spec, response)
-    assert all(r.status_code in (200, 400, 404) for r in seen)
+    assert all(r.status_code in (200, 201, 400, 404, 422) for r in seen)
 
 
 def test_quoted_signed_url_matches_the_spec_as_it_is(spec, tmp_path):
@@ -179,3 +204,20 @@ def test_undocumented_errors_are_plain_text_messages(emulator, exchanges):
     for answer in answers:
         assert answer.headers["content-type"].startswith("text/plain")
         assert answer.text
+
+
+def test_flow_bodies_the_spec_refuses_are_refused(spec, exchanges):
+    client, _ = exchanges
+    malformed = [
+        ("POST", FLOWS_V1, {"name": "No author"}),
+        ("POST", FLOWS_V1, {"authorEmail": "dev@example.com"}),
+        ("PUT", f"{FLOWS_V1}/qPCR_Analysis/pipeline", {"tasks": {"A": STEP}}),
+        ("PUT", f"{FLOWS_V1}/qPCR_Analysis/pipeline",
+         {"tasks": {"A": {"params": {}}}, "authorEmail": "dev@example.com"}),
+        ("PATCH", f"{FLOWS_V1}/qPCR_Analysis/settings", {"max_active_runs": "two"}),
+    ]  # fmt: skip
+    for method, path, document in malformed:
+        response = client.request(method, path, json=document)
+        assert response.status_code == 400, (path, document, response.text)
+        with pytest.raises(OpenAPIError):
+            spec.validate_request(SpecRequest(response.request))

@@ -52,6 +52,7 @@ class Emulator:
         quote_signed_url: bool = False,
         clock: Callable[[], float] = time.time,
         max_body_bytes: int = MAX_BODY_BYTES,
+        operators: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
         """Prepare ``data_dir``: environments missing there are created from ``seed``.
 
@@ -60,7 +61,8 @@ class Emulator:
         how long signed download URLs stay valid; ``quote_signed_url`` answers the signed
         URL as a JSON string instead of the bare URL Ganymede's clients rely on. ``clock``
         tells the time for signed URLs (tests pass their own to check expiry at once).
-        ``max_body_bytes`` caps a request body (413 beyond), chunked or not.
+        ``max_body_bytes`` caps a request body (413 beyond), chunked or not. ``operators``
+        gives an environment's node types (default: Ganymede's documented ones).
         """
         _check_environment_names(environments)
         self.data_dir = Path(data_dir).resolve()
@@ -78,6 +80,7 @@ class Emulator:
             signer=UrlSigner.from_data_dir(self.data_dir),
             url_ttl=url_ttl,
             quote_signed_url=quote_signed_url,
+            operators=operators,
         )
         self._address = (host, port)
         self._clock = clock
