@@ -23,10 +23,10 @@ from benchmarks import harness, workspace
 from benchmarks.context import Context
 from benchmarks.ours import Library
 
-SUITES = ("pull", "deploy", "memory", "generation")
-FULL_SIZES = {"pull": [100, 500, 2000], "deploy": [50, 200, 1000, 3000], "memory": [300],
-              "generation": [1, 10]}  # fmt: skip
-QUICK_SIZES = {"pull": [3], "deploy": [2, 6], "memory": [4], "generation": [1, 2]}
+SUITES = ("pull", "flows", "deploy", "memory", "generation")
+FULL_SIZES = {"pull": [100, 500, 2000], "flows": [100, 500], "deploy": [50, 200, 1000, 3000],
+              "memory": [300], "generation": [1, 10]}  # fmt: skip
+QUICK_SIZES = {"pull": [3], "flows": [4], "deploy": [2, 6], "memory": [4], "generation": [1, 2]}
 FULL_DEPLOY_FILES = 10_000
 QUICK_DEPLOY_FILES = 120
 EMULATOR = "ganymede_sync.emulator"
@@ -35,7 +35,8 @@ EMULATOR = "ganymede_sync.emulator"
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="Measure pull, deploy, memory and generation against plain baselines.",
+        description="Measure pull, flow structure, deploy, memory and generation against "
+        "plain baselines.",
     )
     parser.add_argument("--repeat", type=int, help="runs per measurement, median shown "
                         "(default 5, 1 with --quick)")  # fmt: skip
@@ -43,7 +44,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--only", action="append", choices=SUITES, help="run only this suite "
                         "(repeatable; default: all)")  # fmt: skip
     parser.add_argument("--sizes", action="append", default=[], metavar="[SUITE=]N,N",
-                        help="sizes of a suite: flows (pull), changed files (deploy), archive MB "
+                        help="sizes of a suite: flows (pull, flows), changed files (deploy), "
+                        "archive MB "
                         "(memory), environments (generation); SUITE= may be left out with "
                         "one --only")  # fmt: skip
     parser.add_argument("--deploy-files", type=int, help="files in the deploy environment "
@@ -77,7 +79,7 @@ def sizes_of(args: argparse.Namespace, suites: list[str]) -> dict[str, list[int]
 
 
 def run_suites(ctx: Context, suites: list[str], sizes: dict[str, list[int]], files: int) -> None:
-    from benchmarks import deploy_suite, generation_suite, memory_suite, pull_suite
+    from benchmarks import deploy_suite, flows_suite, generation_suite, memory_suite, pull_suite
 
     served = [name for name in suites if name != "generation"]
     if ctx.emulator is None:
@@ -86,6 +88,8 @@ def run_suites(ctx: Context, suites: list[str], sizes: dict[str, list[int]], fil
         served = []
     if "pull" in served:
         pull_suite.run(ctx, sizes["pull"])
+    if "flows" in served:
+        flows_suite.run(ctx, sizes["flows"])
     if "deploy" in served:
         deploy_suite.run(ctx, sizes["deploy"], files)
     if "memory" in served:
@@ -96,6 +100,7 @@ def run_suites(ctx: Context, suites: list[str], sizes: dict[str, list[int]], fil
 
 def environments_for(suites: list[str], sizes: dict[str, list[int]]) -> list[str]:
     names = [f"pull{flows}" for flows in sizes["pull"]] if "pull" in suites else []
+    names += [f"flows{flows}" for flows in sizes["flows"]] if "flows" in suites else []
     return names + [name for name in ("deploy", "memory") if name in suites] or ["dev"]
 
 

@@ -21,6 +21,7 @@ PIECES = {
         ("ganymede_sync.local.apply", "apply_plan"),
     ],
     "pull": [("ganymede_sync.runners.pull", "run_pull")],
+    "flow_files": [("ganymede_sync.remote.flows", "fetch_flow_files")],
     "plan": [
         ("ganymede_sync.plans.reading", "plan_environment"),
         ("ganymede_sync.plans.planning", "refusal_reasons"),
@@ -88,6 +89,13 @@ class Library:
         from ganymede_sync.runners.pull import run_pull
 
         return run_pull(self.settings(), environment)
+
+    def flow_files(self, environment: str) -> dict[str, bytes]:
+        """Every flow's structure and settings, as a pull reads them beside the archive."""
+        from ganymede_sync.remote.flows import fetch_flow_files
+
+        with self.client(environment) as client:
+            return fetch_flow_files(client)
 
     def plan(self, environment: str) -> Any:
         """Everything a deploy decides before sending: local files, git history, the

@@ -34,6 +34,7 @@ def test_quick_benchmark_measures_every_suite_and_writes_json(tmp_path: Path) ->
     assert {row["suite"] for row in rows} == {
         "pull cold",
         "pull warm",
+        "flow structure",
         "deploy",
         "memory",
         "generation",

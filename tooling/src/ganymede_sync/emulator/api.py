@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import hmac
 import io
 import json
@@ -111,6 +112,7 @@ class Ganymede:
             raise ValueError("give one api key, or one for each environment")
         if not all(self._keys.values()):
             raise ValueError("an api key must not be empty: it would open every request")
+        self._flows = FlowDocuments()
         self._signer = signer
         self._url_ttl = url_ttl
         self._quote = quote_signed_url
@@ -170,7 +172,7 @@ class Ganymede:
         include_lib = _boolean(query.get("includeLibFiles"), "includeLibFiles", default=True)
         flow = query.get("flowName") or None
         commit = repository.head() or ""
-        if flow is not None and flow not in flows_of(repository.tree(commit or None)):
+        if flow is not None and flow not in self._flows.index(repository).flows:
             return _unknown_flow(flow, environment)
         expires = int(now) - 60 if expired() else int(now + self._url_ttl)
         path = self._signer.sign(Ticket(environment, commit, flow, include_lib), expires=expires)
@@ -205,11 +207,11 @@ class Ganymede:
         size = _page_number(
             query.get("pageSize"), "pageSize", default=MAX_PAGE_SIZE, maximum=MAX_PAGE_SIZE
         )
-        flows = sorted(flows_of(repository.tree()))
+        flows = sorted(self._flows.index(repository).flows)
         chosen = flows[(page - 1) * size : page * size]
         answers = []
         for flow in chosen:
-            document = flow_document(repository, flow) or {}
+            document = self._flows.document(repository, flow) or {}
             answers.append(_flow_answer(flow, environment, document))
         return as_json(200, answers)
 
@@ -219,7 +221,7 @@ class Ganymede:
         repository = self.repository(environment)
         if repository is None:
             return _unknown_environment(environment)
-        document = flow_document(repository, flow)
+        document = self._flows.document(repository, flow)
         if document is None:
             return _unknown_flow(flow, environment)
         return as_json(200, {"id": flow, "environment": environment, **document})
@@ -237,7 +239,7 @@ class Ganymede:
         except FlowRequestError as error:
             return text(error.status, str(error))
         with repository.lock:
-            taken = flows_of(repository.tree())
+            taken = self._flows.index(repository).flows
             flow, number = documents.flow_id(name), 1
             while flow in taken:
                 number += 1
@@ -274,7 +276,7 @@ class Ganymede:
         except FlowRequestError as error:
             return text(error.status, str(error))
         with repository.lock:
-            current = flow_document(repository, flow)
+            current = self._flows.document(repository, flow)
             if current is None:
                 return _unknown_flow(flow, environment)
             if pipeline:
@@ -418,36 +420,61 @@ def archive_path(path: str, *, flow: str | None, include_lib: bool) -> str | Non
     return None
 
 
-def flows_of(entries: list[TreeEntry]) -> set[str]:
-    """Return the flow ids of a tree: the folders under ``dags/`` and the flow documents."""
-    found = {
-        e.path.split("/")[1]
-        for e in entries
-        if e.path.startswith("dags/") and e.path.count("/") >= 2
-    }
-    found.update(flow for e in entries if (flow := documents.flow_of_document(e.path)))
-    return found
+@dataclass(frozen=True)
+class FlowIndex:
+    """Where each flow of one commit lives: its stored document and its node folders."""
+
+    head: str | None
+    documents: dict[str, TreeEntry]
+    nodes: dict[str, dict[str, set[str]]]
+
+    @classmethod
+    def of(cls, repository: PipelineRepository) -> FlowIndex:
+        head = repository.head()
+        entries = repository.tree(head) if head else []
+        stored = {}
+        nodes: dict[str, dict[str, set[str]]] = {}
+        for entry in entries:
+            flow = documents.flow_of_document(entry.path)
+            if flow:
+                stored[flow] = entry
+            parts = entry.path.split("/")
+            if len(parts) >= 4 and parts[0] == "dags":
+                nodes.setdefault(parts[1], {}).setdefault(parts[2], set()).add("/".join(parts[3:]))
+        return cls(head, stored, nodes)
+
+    @property
+    def flows(self) -> set[str]:
+        return set(self.documents) | set(self.nodes)
 
 
-def flow_document(repository: PipelineRepository, flow: str) -> dict[str, Any] | None:
-    """Return ``flow``'s document at HEAD (stored, or made from its code), or None."""
-    entries = repository.tree()
-    stored = [e for e in entries if e.path == documents.document_path(flow)]
-    if stored:
-        ((_, data),) = repository.read_blobs(stored)
-        return documents.parse_document(data)
-    nodes = nodes_of(entries, flow)
-    return documents.derived_document(flow, nodes) if nodes else None
+class FlowDocuments:
+    """Flow documents as HEAD holds them, indexed once per commit and parsed once per blob,
+    so a pull reading hundreds of flows costs a git call per commit, not per flow."""
 
+    def __init__(self) -> None:
+        self._indexes: dict[Path, FlowIndex] = {}
+        self._parsed: dict[str, dict[str, Any]] = {}
 
-def nodes_of(entries: list[TreeEntry], flow: str) -> dict[str, set[str]]:
-    """Return the node folders of ``flow`` with the names of their files."""
-    nodes: dict[str, set[str]] = {}
-    for entry in entries:
-        parts = entry.path.split("/")
-        if len(parts) >= 4 and parts[0] == "dags" and parts[1] == flow:
-            nodes.setdefault(parts[2], set()).add("/".join(parts[3:]))
-    return nodes
+    def index(self, repository: PipelineRepository) -> FlowIndex:
+        cached = self._indexes.get(repository.path)
+        if cached is not None and cached.head == repository.head():
+            return cached
+        index = FlowIndex.of(repository)
+        self._indexes[repository.path] = index
+        return index
+
+    def document(self, repository: PipelineRepository, flow: str) -> dict[str, Any] | None:
+        """Return ``flow``'s document at HEAD (stored, or made from its code), or None."""
+        index = self.index(repository)
+        entry = index.documents.get(flow)
+        if entry is not None:
+            if entry.blob not in self._parsed:
+                ((_, data),) = repository.read_blobs([entry])
+                self._parsed[entry.blob] = documents.parse_document(data)
+            return copy.deepcopy(self._parsed[entry.blob])
+        nodes = index.nodes.get(flow)
+        return documents.derived_document(flow, nodes) if nodes else None
 
 
 def build_archive(

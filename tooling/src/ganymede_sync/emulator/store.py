@@ -68,9 +68,36 @@ class PipelineRepository:
         self._git("init", "-q", "--template=", "-b", BRANCH)
 
     def head(self) -> str | None:
-        """Return the commit id of HEAD, or None while the repository has no commit."""
+        """Return the commit id of HEAD, or None while the repository has no commit.
+
+        Read from the branch's ref files when HEAD is that branch (every request asks,
+        and a file read costs far less than a git process); git answers otherwise.
+        """
+        known = self._branch_from_files()
+        if known is not None:
+            return known
         result = self._run("rev-parse", "--verify", "-q", "HEAD^{commit}", check=False)
         return result.stdout.decode().strip() or None
+
+    def _branch_from_files(self) -> str | None:
+        """Return the branch's commit from its loose ref, else from packed-refs (None:
+        HEAD is elsewhere, or the files do not say)."""
+        git_dir = self.path / ".git"
+        ref = f"refs/heads/{BRANCH}"
+        try:
+            if (git_dir / "HEAD").read_text("ascii").strip() != f"ref: {ref}":
+                return None
+            loose = git_dir / ref
+            if loose.is_file():
+                sha = loose.read_text("ascii").strip()
+                return sha if len(sha) == 40 else None
+            for line in (git_dir / "packed-refs").read_text("ascii").splitlines():
+                sha, _, name = line.partition(" ")
+                if name == ref and len(sha) == 40:
+                    return sha
+        except (OSError, UnicodeDecodeError):
+            return None
+        return None
 
     def tree(self, commit: str | None = None) -> list[TreeEntry]:
         """List the regular files of a commit (HEAD by default); links are left out."""
