@@ -4,8 +4,10 @@ planned, deployed, created and promoted against the emulator."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import httpx
+import jsonschema
 import pytest
 from conftest import API_KEY
 from test_promote import BRANCH, git, repo  # noqa: F401 - the fixture of dev/ and prod/ pulled
@@ -13,6 +15,7 @@ from test_promote import BRANCH, git, repo  # noqa: F401 - the fixture of dev/ a
 from ganymede_sync.rules import flow_file
 from task_runner import run_task as run
 
+SCHEMA = json.loads((Path(__file__).parent / "schemas" / "status.schema.json").read_text())
 FLOW = "LIMS_Sample_Sync"
 FLOW_FILE = f"{FLOW}/flow.json"
 NEW_NODE = f"{FLOW}/Validate_Samples/function.py"
@@ -89,6 +92,10 @@ def test_a_schedule_edit_in_git_is_planned_then_deployed(lab, capsys):
     code, out, _ = run(capsys, "status", "--env", "dev")
     assert code == 2
     assert f"dev/{FLOW_FILE}" in out and 'schedule_interval: "0 2 * * *" -> "0 3 * * *"' in out
+    code, out, _ = run(capsys, "status", "--env", "dev", "--json")
+    data = json.loads(out)
+    jsonschema.validate(data, SCHEMA)
+    assert data["flows"] == {f"dev/{FLOW_FILE}": ['schedule_interval: "0 2 * * *" -> "0 3 * * *"']}
     code, out, err = run(capsys, "deploy", "--env", "dev")
     assert code == 0, err
     assert document(lab, "dev", FLOW)["settings"]["schedule_interval"] == "0 3 * * *"
@@ -162,6 +169,7 @@ def test_a_conflicting_settings_edit_in_ganymede_is_refused(lab, capsys):
     before = len(requests_that_change(lab))
     code, _, err = run(capsys, "deploy", "--env", "dev")
     assert code == 1 and f"dev/{FLOW_FILE}" in err and "changed here and in Ganymede" in err
+    assert f"dev/{FLOW_FILE} differs from Ganymede's in: max_active_runs: 3 -> 2" in err
     assert len(requests_that_change(lab)) == before
     assert document(lab, "dev", FLOW)["settings"]["max_active_runs"] == 3
 

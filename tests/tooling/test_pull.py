@@ -352,6 +352,17 @@ def test_rate_limits_and_server_errors_are_retried_then_the_pull_succeeds(repo, 
     assert sleeps[0] == 2.0 and len(sleeps) == 3
 
 
+def test_throttled_flow_reads_wait_as_told_then_the_pull_writes_every_flow_file(repo, emulator):
+    emulator.add_fault("rate_limit", count=3, endpoint="flow", retry_after=3)
+    sleeps = Sleeps()
+    summary = pull(repo, emulator, connect=fast_client(sleeps))
+    assert len(summary.added) == EXAMPLE_FILES
+    assert sorted(sleeps) == [3.0, 3.0, 3.0]  # Retry-After, once per throttled flow read
+    assert sorted(p for p in summary.added if p.endswith("/flow.json")) == [
+        "LIMS_Sample_Sync/flow.json", "Plate_Reader_Ingest/flow.json", "qPCR_Analysis/flow.json"
+    ]  # fmt: skip
+
+
 def test_failure_after_retries_leaves_the_tree_unchanged(repo, emulator):
     pull(repo, emulator)
     commit_all(repo, "First pull")

@@ -213,10 +213,16 @@ def refusal_reasons(deploy_plan: DeployPlan, folder: str) -> list[str]:
     reasons = []
     conflicts = deploy_plan.paths(Status.CONFLICT)
     if conflicts:
+        fields = [
+            f"{folder}/{path} differs from Ganymede's in: {'; '.join(flow.lines)}"
+            for path in conflicts
+            if (flow := deploy_plan.flows.get(path)) and flow.lines
+        ]
         reasons.append(
             f"changed here and in Ganymede since the last pull: {folder_paths(folder, conflicts)} "
             "(merge Ganymede's edits with git as docs/pull-and-deploy.md shows under 'When a "
             "deploy reports a conflict', or deploy with --force to overwrite Ganymede)"
+            + "".join(f"; {line}" for line in fields)
         )
     new_nodes = deploy_plan.paths(Status.NEW_NODE)
     if new_nodes:

@@ -22,7 +22,7 @@ from ganymede_sync.errors import ArchiveError, DeployRefused, FlowFileProblem
 from ganymede_sync.local import gitops
 from ganymede_sync.local.deploy_record import recorded_deploys
 from ganymede_sync.plans.flow_changes import FlowPlan, plan_flow
-from ganymede_sync.plans.planning import DeployPlan, LocalFile, RemoteFile, plan
+from ganymede_sync.plans.planning import DeployPlan, LocalFile, RemoteFile, Status, plan
 from ganymede_sync.rules import flow_file
 from ganymede_sync.rules.flow_file import FlowFile
 from ganymede_sync.rules.hashing import blob_hasher, sha256_bytes
@@ -219,7 +219,8 @@ def _planned(
 ) -> DeployPlan:
     declared = declared_nodes(environment.path, local)
     drafted = plan(local, remote, manifest.files, ours=ours, force=force, declared=declared)
-    flows = flow_plans(local, remote, remote_flows, drafted.to_send)
+    shown = [*drafted.to_send, *drafted.paths(Status.CONFLICT)]
+    flows = flow_plans(local, remote, remote_flows, shown)
     return replace(drafted, flows=flows, prune_nodes=prune_nodes)
 
 

@@ -69,8 +69,9 @@ def send_flows(
     client: GanymedeClient, deploy_plan: DeployPlan, *, author_email: str, folder: str
 ) -> None:
     """Create, re-wire and configure each flow of the plan, before any code is sent."""
+    sent = set(deploy_plan.to_send)
     for path, flow in sorted(deploy_plan.flows.items()):
-        if flow.local is None:
+        if flow.local is None or path not in sent:
             continue
         if flow.creates:
             created = client.create_flow(flow.name, author_email=author_email)

@@ -324,6 +324,10 @@ def status_data(result: StatusResult, *, with_diffs: bool = False) -> dict[str, 
             for entry in result.plan.entries
         ],
         "refusals": list(result.reasons),
+        "flows": {
+            f"{result.folder}/{path}": list(flow.lines)
+            for path, flow in sorted(result.plan.flows.items())
+        },
     }
     if with_diffs:
         data["diffs"] = {f"{result.folder}/{path}": text for path, text in result.diffs.items()}
