@@ -111,3 +111,19 @@ def test_a_name_used_but_never_imported_is_reported_with_file_and_line(tmp_path)
         "dev/Flow/Node/function.py line 7: undefined name 'frme'",
     ]
     assert {path: file.read_bytes() for path, file in scan_managed(folder).items()} == before
+
+
+def test_a_node_its_flow_file_declares_is_not_new_and_a_broken_flow_file_is_reported(tmp_path):
+    folder = tmp_path / "dev"
+    tasks = (
+        '{"pipeline": {"tasks": {"node": {"operator": "Python"}, "new": {"operator": "Python"}}}}'
+    )
+    write(folder, {
+        "flow/node/function.py": "", "flow/new/function.py": "", "flow/flow.json": tasks,
+        "other/step/function.py": "", "other/flow.json": '{"pipeline": {}}',
+    })  # fmt: skip
+    known = {"flow/node/function.py", "flow/flow.json", "other/step/function.py"}
+    problems = check_folder(folder, known_paths=known)
+    assert [(p.path, p.message.split(":")[0]) for p in problems] == [
+        ("dev/other/flow.json", "not a flow file")
+    ]

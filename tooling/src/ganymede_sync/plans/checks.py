@@ -21,6 +21,7 @@ from pathlib import Path
 from pyflakes.checker import Checker
 from pyflakes.messages import UndefinedExport, UndefinedLocal, UndefinedName
 
+from ganymede_sync.errors import FlowFileProblem
 from ganymede_sync.rules import flow_file, naming
 from ganymede_sync.rules.layout import (
     MANAGED_SUFFIXES,
@@ -144,6 +145,17 @@ def new_node_problems(
     ]
 
 
+def flow_file_problems(folder_name: str, flow_files: Mapping[str, bytes]) -> list[Problem]:
+    """Report flow files (``<flow>/flow.json``) that a deploy could not send."""
+    problems = []
+    for path, data in sorted(flow_files.items()):
+        try:
+            flow_file.parse(data)
+        except FlowFileProblem as problem:
+            problems.append(Problem(f"{folder_name}/{path}", f"not a flow file: {problem}"))
+    return problems
+
+
 def naming_problems(
     folder_name: str, local: Iterable[str], known: Iterable[str] = ()
 ) -> list[Problem]:
@@ -175,8 +187,9 @@ def check_folder(folder: Path, known_paths: Iterable[str] | None) -> list[Proble
     problems = compile_problems(folder.name, local) + stray_problems(folder)
     problems += undefined_name_problems(folder.name, local)
     problems += naming_problems(folder.name, local, known_paths or ())
+    flow_files = {path: file.read_bytes() for path, file in local.items() if is_flow_file(path)}
+    problems += flow_file_problems(folder.name, flow_files)
     if known_paths is not None:
-        flow_files = {path: file.read_bytes() for path, file in local.items() if is_flow_file(path)}
         declared = flow_file.declared_nodes(flow_files)
         problems += new_node_problems(folder.name, local, known_paths, declared)
     return sorted(problems, key=lambda problem: (problem.path, problem.line or 0))
