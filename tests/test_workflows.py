@@ -275,6 +275,7 @@ def test_changed_folders_come_from_a_two_dot_diff_or_the_merge_commits_first_par
                 if s.get("id") == "changed")  # fmt: skip
     assert step["env"]["BEFORE"] == (
         "${{ github.event_name == 'pull_request' && format('{0}^1', github.sha) "
+        "|| github.event_name == 'merge_group' && github.event.merge_group.base_sha "
         "|| github.event.before }}"
     )
     assert "base.sha" not in json.dumps(step)
@@ -317,6 +318,20 @@ def test_push_and_pull_request_triggers_follow_the_answers(generated):
     assert deploy["push"] == {"branches": [branch]}
     assert deploy["pull_request"] is None, "a required check must never be skipped by paths"
     assert workflows["ci.yml"]["on"]["push"] == {"branches": [branch]}
+
+
+def test_merge_groups_get_the_checks_and_the_plan_but_never_a_deploy(generated):
+    _, _, workflows = generated
+    deploy = workflows["deploy.yml"]
+    assert "merge_group" in deploy["on"] and "merge_group" in workflows["ci.yml"]["on"]
+    jobs = deploy["jobs"]
+    assert "merge_group" in jobs["plan"]["if"] and "merge_group" in jobs["plans"]["if"]
+    assert "github.event_name != 'merge_group'" in jobs["deploy"]["if"]
+    before = next(
+        step["env"]["BEFORE"] for step in jobs["changes"]["steps"] if step.get("id") == "changed"
+    )
+    # A merge group's payload has no "before": its base is merge_group.base_sha.
+    assert "github.event_name == 'merge_group' && github.event.merge_group.base_sha" in before
 
 
 def test_python_is_the_answered_version_with_a_pip_cache_of_the_installed_file(generated):
@@ -404,7 +419,9 @@ def test_one_aggregate_check_reports_every_pull_request(generated):
     job = workflows["deploy.yml"]["jobs"]["plans"]
     assert job["name"] == "deploy plan"
     assert job["needs"] == ["changes", "plan"]
-    assert job["if"] == "always() && github.event_name == 'pull_request'"
+    assert job["if"] == (
+        "always() && (github.event_name == 'pull_request' || github.event_name == 'merge_group')"
+    )
     failing = job["steps"][0]
     assert "contains(needs.*.result, 'failure')" in failing["if"]
     assert "contains(needs.*.result, 'cancelled')" in failing["if"]
