@@ -226,12 +226,30 @@ def test_pull_and_deploy_of_an_environment_share_one_concurrency_group(generated
     assert pull["cancel-in-progress"] is False
 
 
-def test_a_pull_stops_while_the_default_branch_holds_undeployed_code(generated):
-    """A pull that replaced a waiting deploy must not propose to undo that code."""
-    _, _, workflows = generated
-    runs = [s.get("run", "") for s in workflows["pull.yml"]["jobs"]["pull"]["steps"]]
-    status = runs.index('invoke status --env "$ENVIRONMENT" || test "$?" -ne 2')
-    assert status < next(i for i, run in enumerate(runs) if run.startswith("invoke pull"))
+def test_a_pull_stops_while_the_default_branch_holds_undeployed_code(generated, tmp_path):
+    """A pull must not propose to undo code a deploy has not sent yet, and says why."""
+    _, answers, workflows = generated
+    steps = workflows["pull.yml"]["jobs"]["pull"]["steps"]
+    runs = [s.get("run", "") for s in steps]
+    guard = next(i for i, run in enumerate(runs) if "invoke status" in run)
+    assert guard < next(i for i, run in enumerate(runs) if run.startswith("invoke pull"))
+    fake = tmp_path / "invoke"
+    codes = {}
+    for status in (0, 1, 2):
+        fake.write_text(f"#!/bin/sh\nexit {status}\n", encoding="utf-8")
+        fake.chmod(0o755)
+        done = subprocess.run(
+            ["bash", "-e", "-c", runs[guard]], capture_output=True, text=True,
+            env={"PATH": f"{tmp_path}:/usr/bin:/bin", "ENVIRONMENT": "prod"},
+        )  # fmt: skip
+        codes[status] = done.returncode
+    # Only "something to send" (2) stops the pull; Ganymede's own edits (1) are its job.
+    assert codes == {0: 0, 1: 0, 2: 1}
+    explain = steps[guard + 1]
+    assert explain["if"] == f"failure() && steps.{steps[guard]['id']}.outcome == 'failure'"
+    assert explain["run"].startswith('echo "::error title=Not deployed yet::')
+    assert "Run the deploy workflow for this environment" in explain["run"]
+    assert answer(answers, "default_branch") in explain["run"]
 
 
 def test_only_the_default_branch_deploys_and_only_after_the_github_set_up(generated):
