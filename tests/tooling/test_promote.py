@@ -156,6 +156,7 @@ def test_promotion_of_one_flow_shows_its_plan_commits_and_deploys(
     plan_rows = [line.split() for line in out.splitlines() if line.startswith("prod/")]
     assert plan_rows == [[f"prod/{NODE}", "send"]]
     assert "total: 19 unchanged, 1 to send" in out
+    assert "Deploy plan of prod/ -> acme/prod after promoting qPCR_Analysis from dev/:" in out
     assert f"updated prod/{NODE}" in out
     assert git(repo.root, "branch", "--show-current") == BRANCH
     message = git(repo.root, "log", "-1", "--format=%B")

@@ -251,7 +251,7 @@ def run_promotion(
     if not promotion.comparison.differs:
         return PromotionResult(promotion, None)
     plan = plan_after(settings, promotion, progress, connect)
-    show(report.promotion_plan_heading(promotion))
+    show(report.promotion_plan_heading(promotion, binding.arrow(settings, promotion.target)))
     show(report.plan_table(plan, promotion.target.folder))
     reason = refusal(promotion, plan)
     if reason:

@@ -442,12 +442,11 @@ def _overall(comparison: Comparison, kinds: Sequence[Difference]) -> str:
     return "differs"
 
 
-def promotion_plan_heading(promotion: Promotion) -> str:
-    """The line above the target's deploy plan that a promotion shows first."""
-    return (
-        f"Deploy plan of {promotion.target.folder}/ after promoting {promotion.what()} "
-        f"from {promotion.source.folder}/:"
-    )
+def promotion_plan_heading(promotion: Promotion, target: str) -> str:
+    """The line above the target's deploy plan that a promotion shows first; ``target``
+    is where that folder deploys (``prod/ -> acme/prod``)."""
+    source = promotion.source.folder
+    return f"Deploy plan of {target} after promoting {promotion.what()} from {source}/:"
 
 
 def describe_promotion(result: PromotionResult) -> list[str]:
