@@ -24,6 +24,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Set
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from ganymede_sync.errors import FolderWriteError, Interrupted, LocalChangesError
 from ganymede_sync.local.journal import (
@@ -36,7 +37,13 @@ from ganymede_sync.local.journal import (
 from ganymede_sync.remote.archive import Snapshot
 from ganymede_sync.rules.hashing import blob_id, sha256_bytes, sha256_chunks
 from ganymede_sync.rules.layout import Scope, flow_of, is_code_path, walk_managed
-from ganymede_sync.state.manifest import MANIFEST_MODE, Manifest, save_manifest, utc_now
+from ganymede_sync.state.manifest import (
+    MANIFEST_MODE,
+    Manifest,
+    load_manifest,
+    save_manifest,
+    utc_now,
+)
 from ganymede_sync.state.scratch import reclaim, scratch_folder
 
 logger = logging.getLogger(__name__)
@@ -357,6 +364,84 @@ def apply_plan(
     return SyncResult(sorted(plan.added), sorted(plan.changed), plan.removed, manifest, written)
 
 
+def replace_files(folder: Path, files: Mapping[str, bytes | None], manifest_path: Path) -> None:
+    """Write (bytes) and delete (None) files of ``folder``, all or nothing, as a pull does.
+
+    The same staging folder, journal and swap as a pull, so a run killed at any moment
+    leaves the folder entirely as it was or entirely as asked, and the next task (each
+    restores first) undoes a half-done swap and says so. The manifest (the record of
+    the last pull) is left as it is. A promotion writes the target folder this way.
+    """
+    plan = SyncPlan(folder, Scope())
+    for path, data in sorted(files.items()):
+        present = os.path.lexists(folder / path)
+        if (present and not (folder / path).is_file()) or (folder / path).is_symlink():
+            # Moving it aside would take a folder of the user's (or a link) with it.
+            raise FolderWriteError(
+                f"could not write {folder.name}/{path} (a folder or a link is in the way)",
+                path=f"{folder.name}/{path}",
+            )
+        if data is None:
+            plan.removed.append(path)
+        elif present:
+            plan.changed.append(path)
+        else:
+            plan.added.append(path)
+    if plan.is_empty:
+        return
+    manifest = load_manifest(manifest_path)
+    if manifest is None:
+        raise FolderWriteError(
+            f"{folder.name}/ has no record of a pull ({manifest_path.name}): pull it first",
+            path=folder.name,
+        )
+    contents = _Contents({path: data for path, data in files.items() if data is not None})
+    try:
+        with (
+            _interrupts_held() as interrupted,
+            scratch_folder(folder.parent, staging_prefix(folder), keep_if=_has_journal) as staging,
+        ):
+            moves, _ = _stage(plan, contents, staging, interrupted)
+            checkpoint("staged")
+            _swap(plan, staging, moves, manifest_path, manifest, interrupted)
+            _remove_empty_folders(folder, plan.removed)
+            checkpoint("cleaned")
+    except OSError as error:
+        raise FolderWriteError(
+            f"could not write {folder.name}/ ({error.strerror or error})",
+            hint="it was left as it was; check permissions and free space",
+            path=folder.name,
+        ) from None
+    if interrupted():
+        raise Interrupted(f"{folder.name}/ had been fully written")
+
+
+class Readable(Protocol):
+    """What staging reads files from: a snapshot, or files in memory (``_Contents``)."""
+
+    def size(self, path: str) -> int: ...
+
+    def read(self, path: str) -> bytes: ...
+
+    def chunks(self, path: str) -> Iterator[bytes]: ...
+
+
+class _Contents:
+    """Files in memory, read the way ``_stage`` reads a snapshot's."""
+
+    def __init__(self, files: Mapping[str, bytes]) -> None:
+        self._files = files
+
+    def size(self, path: str) -> int:
+        return len(self._files[path])
+
+    def read(self, path: str) -> bytes:
+        return self._files[path]
+
+    def chunks(self, path: str) -> Iterator[bytes]:
+        yield self._files[path]
+
+
 def staging_prefix(folder: Path) -> str:
     """Return the name prefix of a pull's staging folders beside ``folder``."""
     return f".{folder.name}.pull-"
@@ -403,7 +488,7 @@ def _kept(plan: SyncPlan, old: Manifest | None) -> dict[str, str]:
 
 
 def _stage(
-    plan: SyncPlan, snapshot: Snapshot, staging: Path, interrupted: Callable[[], bool]
+    plan: SyncPlan, snapshot: Readable, staging: Path, interrupted: Callable[[], bool]
 ) -> tuple[list[tuple[str, str]], dict[str, str]]:
     """Write every new and changed file into ``staging``; return the moves and the hashes.
 
@@ -472,7 +557,7 @@ def _make_parents(target: str, made: set[str]) -> None:
     made.add(parent)
 
 
-def _write(snapshot: Snapshot, path: str, target: str) -> str:
+def _write(snapshot: Readable, path: str, target: str) -> str:
     """Stream one snapshot file to a new ``target``, hashing as it goes; return the sha256.
 
     ``O_EXCL`` refuses to follow or reuse anything already at ``target``.

@@ -22,9 +22,7 @@ Never does: print, import Invoke, or touch a folder other than the target.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from ganymede_sync.errors import (
     ConfigError,
@@ -34,6 +32,7 @@ from ganymede_sync.errors import (
     LocalChangesError,
 )
 from ganymede_sync.local import gitops
+from ganymede_sync.local.apply import replace_files
 from ganymede_sync.plans import planning
 from ganymede_sync.plans.comparison import Comparison, Selection, compare
 from ganymede_sync.plans.reading import plan_environment
@@ -184,49 +183,22 @@ def refusal(promotion: Promotion, plan: planning.DeployPlan) -> str | None:
 
 
 def apply_promotion(promotion: Promotion) -> None:
-    """Write and delete the target's files; on any failure put back every file as it was."""
-    folder = promotion.target.path
-    done: list[tuple[str, bytes | None]] = []
-    path = ""
-    try:
-        for path, (new, old) in sorted(promotion.comparison.contents.items()):
-            _put(folder, path, new)
-            done.append((path, old))
-    except BaseException as error:
-        for written, old in reversed(done):
-            _put(folder, written, old)
-        if isinstance(error, OSError):
-            where = f"{promotion.target.folder}/{path}"
-            reason = error.strerror or error
-            raise FolderWriteError(
-                f"could not write {where} ({reason})",
-                hint=f"fix that, then promote again; nothing was changed in "
-                f"{promotion.target.folder}/",
-                path=where,
-            ) from None
-        raise
+    """Write and delete the target's files all or nothing, even across ``kill -9``.
 
-
-def _put(folder: Path, path: str, data: bytes | None) -> None:
-    """Write ``data`` to ``folder/path`` atomically, or delete it (and emptied folders).
-
-    All or nothing for the one file: a failure leaves it as it was.
+    The files go through the pull's staging folder and journal (``replace_files``), so
+    a killed promotion leaves the target entirely old or entirely new, and the next
+    task of any kind restores a half-done one and says so.
     """
-    target = folder / path
-    if data is None:
-        target.unlink(missing_ok=True)
-        for parent in target.parents:
-            if parent == folder or not parent.is_dir() or any(parent.iterdir()):
-                break
-            parent.rmdir()
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = target.with_name(f".{target.name}.promoting")
+    target = promotion.target
+    files = {path: new for path, (new, _) in promotion.comparison.contents.items()}
     try:
-        scratch.write_bytes(data)
-        os.replace(scratch, target)
-    finally:
-        scratch.unlink(missing_ok=True)
+        replace_files(target.path, files, target.manifest_path)
+    except FolderWriteError as error:
+        raise FolderWriteError(
+            error.problem,
+            hint=f"fix that, then promote again; nothing was changed in {target.folder}/",
+            path=error.path,
+        ) from None
 
 
 def commit_promotion(settings: Settings, promotion: Promotion) -> str | None:
