@@ -226,3 +226,67 @@ def test_a_flow_grown_in_dev_is_promoted_and_prod_then_equals_dev(lab, capsys):
     assert code == 0, err
     assert lab.remote("prod", FLOW) == lab.remote("dev", FLOW)
     assert document(lab, "prod", FLOW)["settings"]["schedule_interval"] == "0 3 * * *"
+
+
+# --- interrupted and odd deploys --------------------------------------------------------
+def test_a_deploy_cut_off_between_its_flow_requests_is_finished_by_the_next(lab, capsys):
+    value = add_node(flow_json(lab, "dev"))
+    value["settings"]["schedule_interval"] = "0 3 * * *"
+    write_flow_json(lab, "dev", value)
+    lab.write(f"dev/{NEW_NODE}", NODE_CODE)
+    lab.commit("Grow the flow")
+    lab.emu.add_fault("error", count=4, endpoint="flow_settings", status=500)
+    code, _, err = run(capsys, "deploy", "--env", "dev")
+    assert code == 1 and "updating the settings of flow" in err
+    assert "Validate_Samples" in document(lab, "dev", FLOW)["pipeline"]["tasks"]  # half done
+    # A pull now must not take the half-done flow for Ganymede's edit of committed work.
+    before = lab.files("dev")
+    code, out, err = run(capsys, "pull", "--env", "dev")
+    assert lab.files("dev") == before, out + err
+    code, out, err = run(capsys, "deploy", "--env", "dev")
+    assert code == 0, err
+    assert document(lab, "dev", FLOW)["settings"]["schedule_interval"] == "0 3 * * *"
+    assert lab.remote("dev", FLOW)[NEW_NODE] == NODE_CODE
+
+
+def test_a_new_flow_refused_after_its_creation_deploys_once_fixed(lab, capsys):
+    value = {"pipeline": {"tasks": {"Read": {"operator": "Foo_Read"}}}, "settings": {}}
+    write_flow_json(lab, "dev", value, flow="Sample_QC")
+    lab.commit("A flow with an operator dev lacks")
+    code, _, err = run(capsys, "deploy", "--env", "dev")
+    assert code == 1 and "(422)" in err
+    value["pipeline"]["tasks"]["Read"]["operator"] = "Python"
+    write_flow_json(lab, "dev", value, flow="Sample_QC")
+    lab.commit("Use a Python node")
+    code, _, err = run(capsys, "deploy", "--env", "dev")
+    assert code == 0, err
+    assert document(lab, "dev", "Sample_QC")["pipeline"]["tasks"]["Read"]["operator"] == "Python"
+
+
+def test_a_key_left_out_of_default_args_is_refused(lab, capsys):
+    value = flow_json(lab, "dev")
+    del value["settings"]["default_args"]["retries"]
+    write_flow_json(lab, "dev", value)
+    lab.commit("No retries setting")
+    code, _, err = run(capsys, "deploy", "--env", "dev")
+    assert code == 1 and "cannot remove: default_args.retries" in err
+
+
+def test_a_flow_file_in_another_layout_is_the_same_flow_for_status_and_pull(lab, capsys):
+    value = flow_json(lab, "dev")
+    text = json.dumps(value, indent=4).replace("\n", "\r\n")  # keys unsorted, CRLF
+    lab.write(f"dev/{FLOW_FILE}", text.encode())
+    lab.commit("Reformat the flow file")
+    code, out, _ = run(capsys, "status", "--env", "dev")
+    assert code == 0 and "nothing to deploy" in out
+    code, out, err = run(capsys, "pull", "--env", "dev")
+    assert code == 0 and "no changes" in out and "kept" not in out, out + err
+    assert (lab.root / "dev" / FLOW_FILE).read_bytes() == text.encode()  # left as it is
+
+
+def test_an_author_ganymede_does_not_know_gets_the_options_to_fix_it(lab, capsys):
+    lab.append(f"dev/{FLOW}/Map_Fields/function.py", "# tuned\n")
+    lab.commit("Tune")
+    code, _, err = run(capsys, "deploy", "--env", "dev", "--author-email", "who@example.com")
+    assert code == 1
+    assert "--author-email or GANYMEDE_AUTHOR_EMAIL" in err and "who@example.com" in err

@@ -131,7 +131,8 @@ def pull(
         "allow_dirty": "send files with uncommitted changes (the Ganymede commit message says so)",
         "author_email": "Ganymede user email for the commit (default: author of HEAD)",
         "message": "commit message in Ganymede (default: the commits being deployed)",
-        "prune_nodes": "let flow.json files remove nodes from Ganymede's flows",
+        "prune_nodes": "let flow.json files remove nodes from Ganymede's flows (their code "
+        "stays in Ganymede, which the API cannot delete, and a pull brings it back)",
     }
 )
 def deploy(

@@ -35,8 +35,9 @@ from ganymede_sync.local.journal import (
     write_journal,
 )
 from ganymede_sync.remote.archive import Snapshot
+from ganymede_sync.rules import flow_file
 from ganymede_sync.rules.hashing import blob_id, sha256_bytes, sha256_chunks
-from ganymede_sync.rules.layout import Scope, flow_of, is_code_path, walk_managed
+from ganymede_sync.rules.layout import Scope, flow_of, is_code_path, is_flow_file, walk_managed
 from ganymede_sync.state.manifest import (
     MANIFEST_MODE,
     Manifest,
@@ -135,10 +136,13 @@ def _classify(plan: SyncPlan, snapshot: Snapshot, path: str) -> None:
             f"{plan.folder.name}/{path} is a folder where Ganymede has a file: "
             "move it away, then pull again"
         )
-    if not _is_regular(status.st_mode) or status.st_size != snapshot.size(path):
+    if is_flow_file(path) and _is_regular(status.st_mode):
+        digest = _same_flow(snapshot, path, target)
+    elif not _is_regular(status.st_mode) or status.st_size != snapshot.size(path):
         plan.changed.append(path)
         return
-    digest = _same_content(snapshot, path, target)
+    else:
+        digest = _same_content(snapshot, path, target)
     if digest is None:
         plan.changed.append(path)
     else:
@@ -164,7 +168,7 @@ def keep_local_work(
     deployed = deployed or {}
     conflicts = []
     for path in list(plan.changed) + list(plan.removed):
-        local = _local_hashes(plan.folder / path)
+        local = _local_hashes(plan.folder / path, path)
         base = pulled.get(path)
         if local is not None and (local[0] == base or local[1] in deployed.get(path, ())):
             continue  # what Ganymede gave (or was sent): nothing of the user's is lost
@@ -180,15 +184,26 @@ def keep_local_work(
     return sorted(conflicts)
 
 
-def _local_hashes(target: Path) -> tuple[str, str] | None:
-    """Return the sha256 and git blob id of a regular file, or None for anything else."""
+def _local_hashes(target: Path, path: str) -> tuple[str, str] | None:
+    """Return the sha256 and git blob id of a regular file (a flow file in its canonical
+    form, as the manifest and deploys record it), or None for anything else."""
     try:
         if not _is_regular(os.lstat(target).st_mode):
             return None
         data = target.read_bytes()
     except OSError:
         return None
+    if is_flow_file(path):
+        data = flow_file.canonical(data)
     return sha256_bytes(data), blob_id(data)
+
+
+def _same_flow(snapshot: Snapshot, path: str, target: str) -> str | None:
+    """Return the sha256 of Ganymede's flow file when the local one is the same flow,
+    whatever its layout (which stays the user's), else None."""
+    theirs = snapshot.read(path)
+    with open(target, "rb") as local:
+        return sha256_bytes(theirs) if flow_file.canonical(local.read()) == theirs else None
 
 
 def _snapshot_sha(snapshot: Snapshot, path: str) -> str:

@@ -3,7 +3,10 @@
 Git history knows what was committed; this record (a JSON file inside the git
 folder, never committed) also knows what was deployed straight from the working
 tree, so a second local deploy without a commit in between is no false conflict,
-and a pull does not take the versions it sent for edits made in Ganymede.
+and a pull does not take the versions it sent for edits made in Ganymede. A version
+counts as sent from just before its request, and as arrived once Ganymede confirmed
+it: a pull treats only arrived ones as Ganymede's, so a deploy killed before its
+answer never makes a pull drop the work it was sending.
 """
 
 from __future__ import annotations
@@ -17,31 +20,49 @@ from ganymede_sync.rules.hashing import blob_id
 from ganymede_sync.settings.config import Environment, Settings
 
 
-def recorded_deploys(settings: Settings, environment: Environment) -> dict[str, set[str]]:
+def recorded_deploys(
+    settings: Settings, environment: Environment, *, arrived: bool = False
+) -> dict[str, set[str]]:
     """Return the blob ids this clone sent since the last pull, uncommitted files included.
 
     Git history knows what was committed; this record (in the git folder, never
     committed) also knows what was deployed straight from the working tree, so a
-    second local deploy without a commit in between is no false conflict.
+    second local deploy without a commit in between is no false conflict. Versions
+    are recorded before they are sent (a deploy may die waiting for the answer); with
+    ``arrived``, only those Ganymede confirmed: what a pull may take as Ganymede's.
     """
     record = _read_record(settings, environment)
     if record.get("manifest") != _manifest_blob(environment):
         return {}
-    files = record.get("files", {})
+    files = record.get("arrived" if arrived else "files", {})
+    if not isinstance(files, dict):
+        return {}
     return {path: set(blobs) for path, blobs in files.items() if isinstance(blobs, list)}
 
 
 def record_deploy(
-    settings: Settings, environment: Environment, contents: Mapping[str, bytes]
+    settings: Settings,
+    environment: Environment,
+    contents: Mapping[str, bytes],
+    *,
+    arrived: bool = False,
 ) -> None:
-    """Remember the versions just sent, for ``recorded_deploys``."""
+    """Remember versions about to be sent (or, with ``arrived``, confirmed by Ganymede)."""
     target = _record_path(settings, environment)
     if target is None or not contents:
         return
-    files = {path: sorted(blobs) for path, blobs in recorded_deploys(settings, environment).items()}
-    for path, data in contents.items():
-        files[path] = sorted({*files.get(path, []), blob_id(data)})
-    record = {"manifest": _manifest_blob(environment), "files": files}
+    kinds = {"files": recorded_deploys(settings, environment)}
+    kinds["arrived"] = recorded_deploys(settings, environment, arrived=True)
+    for kind in ("files", "arrived") if arrived else ("files",):
+        for path, data in contents.items():
+            kinds[kind].setdefault(path, set()).add(blob_id(data))
+    record = {
+        "manifest": _manifest_blob(environment),
+        **{
+            kind: {path: sorted(blobs) for path, blobs in found.items()}
+            for kind, found in kinds.items()
+        },
+    }
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
 

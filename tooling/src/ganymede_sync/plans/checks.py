@@ -127,32 +127,51 @@ def new_node_problems(
     local: Iterable[str],
     known: Iterable[str],
     declared: Set[tuple[str, str]] = frozenset(),
+    unreadable: Set[str] = frozenset(),
 ) -> list[Problem]:
     """Report node files that the last pull did not bring and no flow file declares:
-    a deploy creates a node only from the tasks of its flow's flow.json."""
+    a deploy creates a node only from the tasks of its flow's flow.json. Flows whose
+    flow file cannot be read (``unreadable``, reported on its own) are left out."""
     known = set(known)
     return [
         Problem(
             f"{folder_name}/{path}",
             "new node file: add the node to the tasks of its flow's flow.json, so the "
-            "deploy creates it",
+            "deploy creates it (or delete its folder if the node is gone)",
         )
         for path in sorted(local)
         if path not in known
         and not is_lib_path(path)
         and not is_flow_file(path)
         and node_of(path) not in declared
+        and (node := node_of(path)) is not None
+        and node[0] not in unreadable
     ]
 
 
-def flow_file_problems(folder_name: str, flow_files: Mapping[str, bytes]) -> list[Problem]:
-    """Report flow files (``<flow>/flow.json``) that a deploy could not send."""
+def flow_file_problems(
+    folder_name: str, flow_files: Mapping[str, bytes], known: Iterable[str] | None = None
+) -> list[Problem]:
+    """Report flow files (``<flow>/flow.json``) that a deploy could not send: unreadable
+    ones, and new flows (not in ``known``, the last pull; None: no pull yet, so none is
+    new) whose id would not be their folder's name."""
+    known_paths = None if known is None else set(known)
     problems = []
     for path, data in sorted(flow_files.items()):
+        shown = f"{folder_name}/{path}"
         try:
-            flow_file.parse(data)
+            parsed = flow_file.parse(data)
         except FlowFileProblem as problem:
-            problems.append(Problem(f"{folder_name}/{path}", f"not a flow file: {problem}"))
+            problems.append(Problem(shown, f"not a flow file: {problem}"))
+            continue
+        flow = path.split("/", 1)[0]
+        name = parsed.settings.get("displayName") or flow
+        is_new = known_paths is not None and path not in known_paths
+        if is_new and isinstance(name, str) and flow_file.derived_id(name) != flow:
+            problems.append(Problem(shown, (
+                f"a new flow named '{name}' gets the id '{flow_file.derived_id(name)}' in "
+                "Ganymede, not its folder's name: rename the folder or the displayName"
+            )))  # fmt: skip
     return problems
 
 
@@ -188,10 +207,12 @@ def check_folder(folder: Path, known_paths: Iterable[str] | None) -> list[Proble
     problems += undefined_name_problems(folder.name, local)
     problems += naming_problems(folder.name, local, known_paths or ())
     flow_files = {path: file.read_bytes() for path, file in local.items() if is_flow_file(path)}
-    problems += flow_file_problems(folder.name, flow_files)
+    flow_problems = flow_file_problems(folder.name, flow_files, known_paths)
+    problems += flow_problems
     if known_paths is not None:
         declared = flow_file.declared_nodes(flow_files)
-        problems += new_node_problems(folder.name, local, known_paths, declared)
+        unreadable = {problem.path.split("/")[1] for problem in flow_problems}
+        problems += new_node_problems(folder.name, local, known_paths, declared, unreadable)
     return sorted(problems, key=lambda problem: (problem.path, problem.line or 0))
 
 

@@ -62,7 +62,24 @@ class FlowPlan:
         """Settings Ganymede has that the flow file left out: a partial update keeps them."""
         if self.local is None or self.remote is None:
             return []
-        return sorted(set(self.remote.settings) - set(self.local.settings))
+        theirs, ours = self.remote.settings, self.local.settings
+        dropped = set(theirs) - set(ours)
+        if theirs.get("displayName") == self.name:
+            dropped.discard("displayName")  # none in the file means the folder's name
+        # default_args is merged by a partial update too: a key left out stays.
+        inner_theirs, inner_ours = theirs.get("default_args"), ours.get("default_args")
+        if isinstance(inner_theirs, dict) and isinstance(inner_ours, dict):
+            dropped |= {f"default_args.{key}" for key in set(inner_theirs) - set(inner_ours)}
+        return sorted(dropped)
+
+    def passing_states(self) -> list[bytes]:
+        """The flow file as Ganymede will hold it after each request of its deploy: once
+        created (no task, its name), once re-wired (our tasks, its settings), once done."""
+        if self.local is None:
+            return []
+        before = self.remote or FlowFile({}, {"displayName": self.name})
+        states = [before, FlowFile(self.local.tasks, before.settings), self.local]
+        return [state.encode() for state in states]
 
     @property
     def name(self) -> str:
@@ -115,7 +132,10 @@ def problems(plans: Mapping[str, FlowPlan], folder: str, *, prune_nodes: bool) -
     for path, plan in sorted(plans.items()):
         shown = f"{folder}/{visible(path)}"
         if plan.problem:
-            reasons.append(f"{shown} is not a flow file: {visible(plan.problem)} (fix it, or pull)")
+            reasons.append(
+                f"{shown} is not a flow file: {visible(plan.problem)} (fix it; git checkout "
+                "-- <file> brings back the committed version)"
+            )
         elif plan.creates and derived_id(plan.name) != plan.flow:
             reasons.append(
                 f"{shown} would create the flow with id '{visible(derived_id(plan.name))}' (the "

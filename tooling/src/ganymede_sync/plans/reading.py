@@ -106,14 +106,7 @@ def read_local(folder: Path, remote: Mapping[str, RemoteFile]) -> dict[str, Loca
 def _read_flow_file(file: Path) -> LocalFile:
     """Read a flow file in its canonical form, so a change of layout alone is no change
     (a file that cannot be read as one is kept as it is: the plan refuses it)."""
-    return LocalFile.of(_canonical(file.read_bytes()))
-
-
-def _canonical(data: bytes) -> bytes:
-    try:
-        return flow_file.parse(data).encode()
-    except FlowFileProblem:
-        return data
+    return LocalFile.of(flow_file.canonical(file.read_bytes()))
 
 
 def flow_plans(
@@ -204,7 +197,7 @@ def _add_pending(local: dict[str, LocalFile], pending: Mapping[str, bytes | None
         if data is None:
             local.pop(path, None)
         else:
-            local[path] = LocalFile.of(_canonical(data) if is_flow_file(path) else data)
+            local[path] = LocalFile.of(flow_file.canonical(data) if is_flow_file(path) else data)
 
 
 def _planned(

@@ -553,6 +553,13 @@ class GanymedeClient:
                 f"applied it: pull first to see what arrived, then deploy again if needed{said}",
                 status=status,
             )
+        if status == 400 and "authoremail" in response.text.lower():
+            return ApiError(
+                f"{where}: Ganymede refused the author (400): give the e-mail of a user of "
+                f"environment '{self.environment}' with --author-email or "
+                f"GANYMEDE_AUTHOR_EMAIL (default: the author of HEAD){said}",
+                status=status,
+            )
         if status == 422:
             return ApiError(
                 f"{where}: Ganymede refused it (422): use only operators (node types) that "

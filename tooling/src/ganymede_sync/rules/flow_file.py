@@ -64,6 +64,15 @@ def parse(data: bytes) -> FlowFile:
     return _checked(value.get("pipeline"), value.get("settings", {}))
 
 
+def canonical(data: bytes) -> bytes:
+    """Return a flow file's bytes as a pull writes them (unreadable ones as they are):
+    two flow files that differ in layout only are the same flow, and compare equal."""
+    try:
+        return parse(data).encode()
+    except FlowFileProblem:
+        return data
+
+
 def declared_nodes(flow_files: Mapping[str, bytes]) -> set[tuple[str, str]]:
     """Return (flow, node) of every task of these flow files (path -> bytes); a file
     that cannot be read declares nothing (it is refused where it would be sent)."""

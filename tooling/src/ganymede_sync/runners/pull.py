@@ -229,7 +229,7 @@ def _protect_local_work(
     if force:
         return
     pulled = manifest.files if manifest else {}
-    deployed = recorded_deploys(settings, environment) if plan.overwritten else {}
+    deployed = recorded_deploys(settings, environment, arrived=True) if plan.overwritten else {}
     conflicts = keep_local_work(plan, snapshot, pulled, deployed)
     if conflicts:
         shown = folder_paths(environment.folder, conflicts[:LISTED_CONFLICTS])

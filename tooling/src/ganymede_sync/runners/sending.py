@@ -66,13 +66,27 @@ def send(
 
 
 def send_flows(
-    client: GanymedeClient, deploy_plan: DeployPlan, *, author_email: str, folder: str
+    client: GanymedeClient,
+    settings: Settings,
+    environment: Environment,
+    deploy_plan: DeployPlan,
+    *,
+    author_email: str,
 ) -> None:
-    """Create, re-wire and configure each flow of the plan, before any code is sent."""
+    """Create, re-wire and configure each flow of the plan, before any code is sent.
+
+    A flow changes in up to three requests, so a deploy killed between them leaves it
+    half updated: each state it passes through is recorded as sent before its request,
+    so the next deploy takes that state for its own work and finishes (not a conflict),
+    and each flow file is recorded as arrived once all its requests are answered.
+    """
+    folder = environment.folder
     sent = set(deploy_plan.to_send)
     for path, flow in sorted(deploy_plan.flows.items()):
         if flow.local is None or path not in sent:
             continue
+        for state in flow.passing_states():
+            record_deploy(settings, environment, {path: state})
         if flow.creates:
             created = client.create_flow(flow.name, author_email=author_email)
             identifier = created.get("id") if isinstance(created, dict) else None
@@ -87,6 +101,7 @@ def send_flows(
             client.update_pipeline(flow.flow, dict(flow.local.tasks), author_email=author_email)
         if flow.settings_update:
             client.update_settings(flow.flow, flow.settings_update)
+        record_deploy(settings, environment, {path: flow.local.encode()}, arrived=True)
 
 
 def send_plan(
@@ -119,7 +134,7 @@ def send_plan(
             # make the next one take its own arrived versions for edits made in Ganymede.
             record_deploy(settings, environment, current.contents)
         if not dry_run and attempt == 0:
-            send_flows(client, current, author_email=author_email, folder=environment.folder)
+            send_flows(client, settings, environment, current, author_email=author_email)
         try:
             answer = send(
                 client, current, author_email=author_email, message=message, dry_run=dry_run
@@ -133,9 +148,12 @@ def send_plan(
                 client, settings, environment, force=force, prune_nodes=current.prune_nodes
             )
             arrived = set(previous.to_send) & set(current.paths(Status.UNCHANGED))
-            record_deploy(settings, environment, {p: previous.contents[p] for p in arrived})
+            confirmed = {p: previous.contents[p] for p in arrived}
+            record_deploy(settings, environment, confirmed, arrived=True)
             delivered = tuple(sorted({*delivered, *arrived}))
             continue
+        if not dry_run:
+            record_deploy(settings, environment, current.code, arrived=True)
         sent = tuple(sorted({*delivered, *current.to_send}))
         return SendOutcome(current, sent, dry_run, answer, replanned=attempt > 0)
     raise AssertionError("unreachable")  # pragma: no cover

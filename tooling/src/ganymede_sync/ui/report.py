@@ -108,7 +108,7 @@ def outcome_line(
         environment = f"{environment} (from {folder}/)"
     flows = [path for path in outcome.sent if is_flow_file(path)]
     files = _counted(len(outcome.sent) - len(flows), "file")
-    also = f" and updated {_counted(len(flows), 'flow')} (structure, settings)" if flows else ""
+    also = f" and updated {_flows_updated(outcome, flows)}" if flows else ""
     if outcome.dry_run:
         return _dry_run_line(outcome, environment, files, flows)
     if outcome.replanned and not outcome.plan.to_send and outcome.sent:
@@ -119,14 +119,28 @@ def outcome_line(
     if not outcome.sent:
         return f"nothing to send: {environment} already has this code"
     if len(flows) == len(outcome.sent):
-        updated = _counted(len(flows), "flow")
-        return f"updated {updated} in {environment} (structure, settings) as {author_email}"
+        return f"updated {_flows_updated(outcome, flows)} in {environment} as {author_email}"
     if not made_a_commit(outcome.answer):
         return (
             f"sent {files} to {environment}{also}, but Ganymede made no commit: it already had "
             "this content (another deploy may have sent it meanwhile)"
         )
     return f"deployed {files} to {environment} as one commit by {author_email}{also}"
+
+
+def _flows_updated(outcome: SendOutcome, flows: list[str]) -> str:
+    """Say how many flows a deploy updated and what of them: ``2 flows (nodes, settings)``."""
+    parts: list[str] = []
+    for path in flows:
+        flow = outcome.plan.flows.get(path)
+        if flow is None:
+            continue
+        for part, done in (("created", flow.creates), ("nodes", flow.pipeline_changes),
+                           ("settings", bool(flow.settings_update))):  # fmt: skip
+            if done and part not in parts:
+                parts.append(part)
+    what = f" ({', '.join(parts)})" if parts else ""
+    return _counted(len(flows), "flow") + what
 
 
 def _dry_run_line(outcome: SendOutcome, environment: str, files: str, flows: list[str]) -> str:
