@@ -43,6 +43,14 @@ class Context:
             raise RuntimeError("this suite needs the emulator, which is not running")
         return self.emulator
 
+    def seed(self, environment: str, flows: int) -> dict[str, bytes]:
+        """Write a synthetic environment of ``flows`` flows into its pipeline repository."""
+        from benchmarks import synthetic
+
+        files = synthetic.environment_files(flows)
+        workspace.write_pipeline(self.pipeline(environment), files, message="Synthetic flows")
+        return files
+
     def folder(self, environment: str) -> Path:
         return self.root / environment
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import urllib.request
 
-from benchmarks import harness, synthetic, workspace
+from benchmarks import harness, workspace
 from benchmarks.context import Context
 from benchmarks.harness import Case, Row
 
@@ -24,8 +24,7 @@ GOAL_S = {500: 4.0}
 def run(ctx: Context, sizes: list[int]) -> None:
     for flows in sizes:
         environment = f"flows{flows}"
-        files = synthetic.environment_files(flows)
-        workspace.write_pipeline(ctx.pipeline(environment), files, message="Synthetic flows")
+        ctx.seed(environment, flows)
         ctx.log(f"flow structure: {flows} flows behind {LATENCY_S * 1000:.0f} ms per request")
         ctx.rows.extend(_measure(ctx, environment, flows))
 

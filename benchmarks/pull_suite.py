@@ -19,8 +19,7 @@ from benchmarks.harness import Case, Row
 def run(ctx: Context, sizes: list[int]) -> None:
     for flows in sizes:
         environment = f"pull{flows}"
-        files = synthetic.environment_files(flows)
-        workspace.write_pipeline(ctx.pipeline(environment), files, message="Synthetic flows")
+        files = ctx.seed(environment, flows)
         ctx.log(f"pull cold: {flows} flows, {len(files)} files")
         empty = ctx.commit_all(f"Before pulling {environment}")
         _cold(ctx, environment, files, empty)

@@ -4,6 +4,7 @@ planned, deployed, created and promoted against the emulator."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -43,6 +44,14 @@ def flow_json(lab, folder: str, flow: str = FLOW) -> dict:
 def write_flow_json(lab, folder: str, value: dict, flow: str = FLOW) -> None:
     text = json.dumps(value, indent=2, sort_keys=True) + "\n"
     lab.write(f"{folder}/{flow}/flow.json", text.encode())
+
+
+def commit_edit(lab, change: Callable[[dict], object], message: str) -> None:
+    """Change dev's flow file of FLOW with ``change`` (it edits the parsed JSON), commit."""
+    value = flow_json(lab, "dev")
+    change(value)
+    write_flow_json(lab, "dev", value)
+    lab.commit(message)
 
 
 def add_node(value: dict, name: str = "Validate_Samples", after: str = "Map_Fields") -> dict:
@@ -175,10 +184,10 @@ def test_a_conflicting_settings_edit_in_ganymede_is_refused(lab, capsys):
 
 
 def test_an_unknown_operator_gets_the_one_line_422_message(lab, capsys):
-    value = flow_json(lab, "dev")
-    value["pipeline"]["tasks"]["Map_Fields"]["operator"] = "Quantum_Read"
-    write_flow_json(lab, "dev", value)
-    lab.commit("An operator this environment lacks")
+    commit_edit(
+        lab, lambda v: v["pipeline"]["tasks"]["Map_Fields"].update(operator="Quantum_Read"),
+        "An operator this environment lacks",
+    )  # fmt: skip
     code, _, err = run(capsys, "deploy", "--env", "dev")
     assert code == 1
     lines = err.strip().splitlines()
@@ -187,10 +196,7 @@ def test_an_unknown_operator_gets_the_one_line_422_message(lab, capsys):
 
 
 def test_a_node_removal_is_shown_and_needs_the_explicit_choice(lab, capsys):
-    value = flow_json(lab, "dev")
-    del value["pipeline"]["tasks"]["Push_To_LIMS"]
-    write_flow_json(lab, "dev", value)
-    lab.commit("Stop pushing to the LIMS")
+    commit_edit(lab, lambda v: v["pipeline"]["tasks"].pop("Push_To_LIMS"), "Stop the LIMS push")
     code, out, err = run(capsys, "deploy", "--env", "dev")
     assert code == 1 and "node Push_To_LIMS removed" in out
     assert "deploy with --prune-nodes" in err
@@ -264,10 +270,7 @@ def test_a_new_flow_refused_after_its_creation_deploys_once_fixed(lab, capsys):
 
 
 def test_a_key_left_out_of_default_args_is_refused(lab, capsys):
-    value = flow_json(lab, "dev")
-    del value["settings"]["default_args"]["retries"]
-    write_flow_json(lab, "dev", value)
-    lab.commit("No retries setting")
+    commit_edit(lab, lambda v: v["settings"]["default_args"].pop("retries"), "No retries")
     code, _, err = run(capsys, "deploy", "--env", "dev")
     assert code == 1 and "cannot remove: default_args.retries" in err
 
