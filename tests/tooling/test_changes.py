@@ -6,6 +6,7 @@ as in the push event) or a pull request's merge commit.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -176,3 +177,42 @@ def test_task_prints_the_list_and_records_the_workflow_output(repo: git.Repo, tm
 
 def _environ() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if not key.startswith("GANYMEDE_")}
+
+
+def _pulled_manifest(environment: str, files: dict[str, str]) -> str:
+    """A manifest recording ``files`` (folder-relative path -> text) as the last pull."""
+    hashes = {path: hashlib.sha256(text.encode()).hexdigest() for path, text in files.items()}
+    return json.dumps({"environment": environment, "files": hashes}) + "\n"
+
+
+def test_a_merged_sync_pull_request_deploys_nothing_and_says_why(repo: git.Repo):
+    # Ganymede's edit arrives as a sync pull request: files and manifest change together.
+    code = {"f/n/function.py": "x = 2\n"}
+    before = repo.head.commit.hexsha
+    synced = {"dev/f/n/function.py": "x = 2\n", ".ganymede/dev.json": _pulled_manifest("dev", code)}
+    after = _commit(repo, synced, "sync dev")
+    settings = load_settings(Path(repo.working_tree_dir), environ={})
+    changes = changed_environments(settings, before, after)
+    assert changes.folders == [] and changes.as_pulled == ["dev"]
+    assert changes.notes(settings) == [
+        "dev/ is exactly as its last pull recorded (.ganymede/dev.json changed with it): "
+        "no deploy, nothing to send or approve"
+    ]
+
+
+def test_a_folder_reverted_to_its_last_pull_without_a_new_pull_still_deploys(repo: git.Repo):
+    code = {"f/n/function.py": "x = 1\n"}
+    _commit(repo, {".ganymede/dev.json": _pulled_manifest("dev", code)}, "pulled dev")
+    before = _commit(repo, {"dev/f/n/function.py": "x = 2\n"}, "edit, deployed")
+    after = _commit(repo, {"dev/f/n/function.py": "x = 1\n"}, "revert the edit")
+    # Ganymede may hold the deployed edit: the revert must go out, the manifest is unchanged.
+    assert _changed(repo, before, after) == ["dev"]
+
+
+def test_a_sync_merge_with_local_work_on_top_still_deploys(repo: git.Repo):
+    code = {"f/n/function.py": "x = 2\n"}
+    before = repo.head.commit.hexsha
+    _commit(repo, {"dev/f/n/function.py": "x = 2\n",
+                   ".ganymede/dev.json": _pulled_manifest("dev", code)}, "sync dev")  # fmt: skip
+    after = _commit(repo, {"dev/f/n/function.py": "x = 3\n"}, "and a change of ours")
+    assert _changed(repo, before, after) == ["dev"]

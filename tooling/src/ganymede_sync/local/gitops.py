@@ -275,6 +275,10 @@ class GitRepository:
         diff = self._repo.git.diff("--name-only", "--no-renames", "-z", before_sha, after_sha)
         return _split_paths(diff)
 
+    def commit_sha(self, ref: str) -> str | None:
+        """Return the full SHA of commit ``ref``, or None when this clone does not have it."""
+        return self._resolve_commit(ref)
+
     def tracked_paths(self, ref: str) -> list[str]:
         """Return every file path in the tree of commit ``ref``."""
         sha = self._resolve_commit(ref)
