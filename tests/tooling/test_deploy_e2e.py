@@ -57,6 +57,17 @@ def test_local_edit_is_sent_as_one_commit_with_author_message_and_files(ws):
     assert ws.remote_files()[NODE] == data
 
 
+def test_a_revert_commit_deploys_the_reverted_file(ws):
+    pulled = ws.read(NODE)
+    edit(ws, NODE, "# a mistake\n")
+    ws.deploy()
+    ws.write(NODE, pulled)
+    ws.commit("Revert the mistake")
+    assert statuses(ws)[NODE] is Status.SEND  # Ganymede's version is ours: no conflict
+    assert ws.deploy().sent == (NODE,)
+    assert ws.remote_files()[NODE] == pulled
+
+
 def test_plan_keeps_the_bytes_of_the_files_to_send_only(ws):
     data = edit(ws, NODE, "# tuned\n")
     planned = ws.plan()
