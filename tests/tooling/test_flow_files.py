@@ -293,3 +293,26 @@ def test_an_author_ganymede_does_not_know_gets_the_options_to_fix_it(lab, capsys
     code, _, err = run(capsys, "deploy", "--env", "dev", "--author-email", "who@example.com")
     assert code == 1
     assert "--author-email or GANYMEDE_AUTHOR_EMAIL" in err and "who@example.com" in err
+
+
+# --- one flow alone ----------------------------------------------------------------------
+def test_deploy_flow_ships_one_flow_and_leaves_the_rest_planned(lab, capsys):
+    lab.append(f"dev/{FLOW}/Map_Fields/function.py", "# tuned\n")
+    lab.append("dev/qPCR_Analysis/Delta_Ct/function.py", "# tuned too\n")
+    lab.append("dev/lib/labtools/units.py", "# shared\n")
+    commit_edit(lab, lambda v: v["settings"].update(schedule_interval="0 5 * * *"), "Tune")
+    code, out, err = run(capsys, "deploy", "--env", "dev", "--flow", FLOW)
+    assert code == 0, err
+    assert "qPCR_Analysis" not in out and "lib/" not in out
+    assert "deployed 1 file to acme/dev (from dev/) as one commit" in out
+    assert document(lab, "dev", FLOW)["settings"]["schedule_interval"] == "0 5 * * *"
+    code, out, _ = run(capsys, "status", "--env", "dev")
+    assert code == 2 and "dev/qPCR_Analysis/Delta_Ct/function.py" in out
+    assert "dev/lib/labtools/units.py" in out and FLOW not in out
+
+
+def test_deploy_flow_refuses_a_flow_that_is_nowhere(lab, capsys):
+    code, _, err = run(capsys, "deploy", "--env", "dev", "--flow", "No_Such_Flow")
+    assert code == 1 and "no flow 'No_Such_Flow' in dev/ or in Ganymede" in err
+    code, _, err = run(capsys, "deploy", "--env", "dev", "--flow", "../x")
+    assert code == 1 and "is not a flow name" in err

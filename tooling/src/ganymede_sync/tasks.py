@@ -133,11 +133,12 @@ def pull(
         "message": "commit message in Ganymede (default: the commits being deployed)",
         "prune_nodes": "let flow.json files remove nodes from Ganymede's flows (their code "
         "stays in Ganymede, which the API cannot delete, and a pull brings it back)",
+        "flow": "deploy only this flow: its nodes and flow.json (lib/ waits for a whole deploy)",
     }
 )
 def deploy(
     c, env=None, force=False, dry_run=False, retarget=False, allow_dirty=False,
-    author_email=None, message=None, prune_nodes=False,
+    author_email=None, message=None, prune_nodes=False, flow=None,
 ):  # fmt: skip
     """Send an environment folder's committed flows (files, structure, settings) to Ganymede."""
     import os
@@ -149,7 +150,7 @@ def deploy(
 
     options = DeployOptions(
         dry_run=dry_run, force=force, retarget=retarget, allow_dirty=allow_dirty,
-        author_email=author_email, message=message, prune_nodes=prune_nodes,
+        author_email=author_email, message=message, prune_nodes=prune_nodes, flow=flow,
     )  # fmt: skip
     stopped = f"run invoke status --env {env} to see whether the deploy reached Ganymede"
     with expected_failures(stopped), progress_display(sys.stderr, os.environ) as display:

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping, Set
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ganymede_sync.plans.checks import compile_problems
 from ganymede_sync.plans.flow_changes import FlowPlan
 from ganymede_sync.plans.flow_changes import problems as flow_problems
 from ganymede_sync.rules import naming
 from ganymede_sync.rules.hashing import blob_id, sha256_bytes
-from ganymede_sync.rules.layout import is_flow_file, is_lib_path, node_of
+from ganymede_sync.rules.layout import flow_of, is_flow_file, is_lib_path, node_of
 
 
 class Status(enum.Enum):
@@ -68,6 +68,8 @@ class DeployPlan:
     """The structure and settings changes of each flow file to send, by its path."""
     prune_nodes: bool = field(default=False, compare=False)
     """Whether flow files may remove nodes from Ganymede's flows (``--prune-nodes``)."""
+    flow: str | None = field(default=None, compare=False)
+    """The one flow this plan covers (``deploy --flow``); None: the whole folder."""
 
     @property
     def code(self) -> dict[str, bytes]:
@@ -206,6 +208,23 @@ def _classify_absent_remotely(path: str, local: str, base: str | None, force: bo
         # Deleted in Ganymede, changed here: sending would silently undo that deletion.
         return Status.OVERWRITE if force else Status.CONFLICT
     return Status.NEW_LIB
+
+
+def only_flow(deploy_plan: DeployPlan, flow: str) -> DeployPlan:
+    """Return the part of ``deploy_plan`` about one flow: its nodes' files and its flow
+    file. ``lib/`` is left out: it serves every flow, so it goes with a whole deploy."""
+
+    def kept(path: str) -> bool:
+        return flow_of(path) == flow
+
+    return replace(
+        deploy_plan,
+        entries=tuple(entry for entry in deploy_plan.entries if kept(entry.path)),
+        contents={path: data for path, data in deploy_plan.contents.items() if kept(path)},
+        remote_blobs={p: blob for p, blob in deploy_plan.remote_blobs.items() if kept(p)},
+        flows={path: plan for path, plan in deploy_plan.flows.items() if kept(path)},
+        flow=flow,
+    )
 
 
 def refusal_reasons(deploy_plan: DeployPlan, folder: str) -> list[str]:

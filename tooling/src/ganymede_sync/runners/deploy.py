@@ -28,6 +28,7 @@ from ganymede_sync.plans.planning import (
     DeployPlan,
     folder_paths,
     misnamed_in_ganymede,
+    only_flow,
     refusal_reasons,
 )
 from ganymede_sync.plans.reading import plan_environment, plan_offline, read_remote_contents
@@ -36,6 +37,8 @@ from ganymede_sync.results import (
     DeployResult,
     StatusResult,
 )
+from ganymede_sync.rules.layout import is_valid_flow_name
+from ganymede_sync.rules.visible import visible
 from ganymede_sync.runners.sending import send_plan
 from ganymede_sync.settings.config import Environment, Settings
 from ganymede_sync.state import binding
@@ -62,6 +65,8 @@ class DeployOptions:
     message: str | None = None
     prune_nodes: bool = False
     """Let flow files remove nodes from Ganymede's flows."""
+    flow: str | None = None
+    """Deploy only this flow (its nodes and flow file; ``lib/`` waits for a whole deploy)."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,8 @@ class StatusOptions:
     diff: bool = False
     prune_nodes: bool = False
     """Plan as ``deploy --prune-nodes``: node removals are not refused."""
+    flow: str | None = None
+    """Plan only this flow, as ``deploy --flow``."""
 
 
 def restore_first(environment: Environment, show: Show) -> None:
@@ -83,6 +90,21 @@ def restore_first(environment: Environment, show: Show) -> None:
     restored = restore_interrupted(environment.path, environment.manifest_path)
     if restored:
         show(report.restored_line(environment.folder, restored))
+
+
+def select(plan: DeployPlan, flow: str | None, environment: Environment) -> DeployPlan:
+    """Narrow ``plan`` to one flow when asked; a flow neither side has is an error."""
+    if not flow:
+        return plan
+    if not is_valid_flow_name(flow):
+        raise ConfigError(f"'{visible(flow)}' is not a flow name: give a flow folder's name")
+    narrowed = only_flow(plan, flow)
+    if not narrowed.entries:
+        raise ConfigError(
+            f"no flow '{visible(flow)}' in {environment.folder}/ or in Ganymede: give the "
+            f"name of a folder of {environment.folder}/ (its flow id)"
+        )
+    return narrowed
 
 
 def uncommitted_files(settings: Settings, environment: Environment, plan: DeployPlan) -> list[str]:
@@ -124,13 +146,15 @@ def run_status(
         raise ConfigError("--diff compares with Ganymede's content: run it without --offline")
     diffs: dict[str, str] = {}
     if options.offline:
-        plan = plan_offline(settings, environment, prune_nodes=options.prune_nodes)
+        plan = select(plan_offline(settings, environment, prune_nodes=options.prune_nodes),
+                      options.flow, environment)  # fmt: skip
     else:
         with connect(settings, environment) as client:
             plan = plan_environment(
                 client, settings, environment, progress=progress,
                 prune_nodes=options.prune_nodes,
             )  # fmt: skip
+            plan = select(plan, options.flow, environment)
             if options.diff and plan.to_send:
                 diffs = _diffs(client, settings, environment, plan)
     reasons = refusal_reasons(plan, environment.folder)
@@ -187,6 +211,7 @@ def run_deploy(
             client, settings, environment, force=options.force, progress=progress,
             prune_nodes=options.prune_nodes,
         )  # fmt: skip
+        plan = select(plan, options.flow, environment)
         show(report.plan_table(plan, environment.folder, str(target)))
         uncommitted = uncommitted_files(settings, environment, plan)
         try:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from ganymede_sync.errors import DeployRefused, UncertainDeliveryError
 from ganymede_sync.local.deploy_record import record_deploy
-from ganymede_sync.plans.planning import DeployPlan, Status, refusal_reasons
+from ganymede_sync.plans.planning import DeployPlan, Status, only_flow, refusal_reasons
 from ganymede_sync.plans.reading import plan_environment
 from ganymede_sync.results import SendOutcome
 from ganymede_sync.rules.visible import visible
@@ -145,8 +145,10 @@ def send_plan(
             logger.warning("no answer to the deploy of %s: reading Ganymede again", environment)
             previous = current
             current = plan_environment(
-                client, settings, environment, force=force, prune_nodes=current.prune_nodes
+                client, settings, environment, force=force, prune_nodes=previous.prune_nodes
             )
+            if previous.flow:
+                current = only_flow(current, previous.flow)
             arrived = set(previous.to_send) & set(current.paths(Status.UNCHANGED))
             confirmed = {p: previous.contents[p] for p in arrived}
             record_deploy(settings, environment, confirmed, arrived=True)
