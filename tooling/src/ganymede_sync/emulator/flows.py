@@ -202,10 +202,13 @@ def _check_email(value: object) -> None:
 
 
 def _check_type(body: Mapping[str, Any], name: str, kind: type | tuple[type, ...]) -> None:
+    """Refuse a field of another type; JSON's true and false are booleans, not numbers
+    (Python's ``bool`` is an ``int``, so it is told apart on its own)."""
     value = body.get(name)
-    if value is not None and (
-        not isinstance(value, kind) or isinstance(value, bool) is not (kind is bool)
-    ):
+    if value is None:
+        return
+    is_boolean = isinstance(value, bool)
+    if not isinstance(value, kind) or is_boolean != (kind is bool):
         raise FlowRequestError(400, f"{name} has the wrong type")
 
 
