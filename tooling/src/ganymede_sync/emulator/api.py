@@ -33,6 +33,7 @@ from urllib.parse import quote
 
 from ganymede_sync.emulator import flows as documents
 from ganymede_sync.emulator.flows import FlowRequestError
+from ganymede_sync.emulator.runs import FlowRuns, flow_inputs
 from ganymede_sync.emulator.signing import SignatureError, Ticket, UrlSigner
 from ganymede_sync.emulator.store import PipelineRepository, TreeEntry
 
@@ -95,6 +96,7 @@ class Ganymede:
         url_ttl: float,
         quote_signed_url: bool = False,
         operators: Mapping[str, frozenset[str]] | None = None,
+        tables: Mapping[str, Mapping[str, bytes]] | None = None,
     ) -> None:
         self.repositories = dict(repositories)
         self.operators = {
@@ -113,6 +115,8 @@ class Ganymede:
         if not all(self._keys.values()):
             raise ValueError("an api key must not be empty: it would open every request")
         self._flows = FlowDocuments()
+        self.runs = FlowRuns(tables)
+        """Flow runs, and the tables (environment -> name -> CSV) their flows read."""
         self._signer = signer
         self._url_ttl = url_ttl
         self._quote = quote_signed_url
@@ -225,6 +229,63 @@ class Ganymede:
         if document is None:
             return _unknown_flow(flow, environment)
         return as_json(200, {"id": flow, "environment": environment, **document})
+
+    # --- GET /v1/environment/{env}/flows/{flow}/inputs -------------------------------------
+    def flow_inputs(self, environment: str, flow: str) -> Reply:
+        """Answer the inputs a run of the flow needs (``FlowInputSchema``)."""
+        repository = self.repository(environment)
+        if repository is None:
+            return _unknown_environment(environment)
+        document = self._flows.document(repository, flow)
+        if document is None:
+            return _unknown_flow(flow, environment)
+        return as_json(200, flow_inputs(repository, flow, document["pipeline"]["tasks"]))
+
+    # --- POST /v1/environment/{env}/flows/{flow}/trigger -------------------------------------
+    def trigger_flow(self, environment: str, flow: str, body: bytes) -> Reply:
+        """Start a run (201 and its id), or only check the inputs (``dry_run``: 200, "")."""
+        repository = self.repository(environment)
+        if repository is None:
+            return _unknown_environment(environment)
+        document = self._flows.document(repository, flow)
+        if document is None:
+            return _unknown_flow(flow, environment)
+        try:
+            request = documents.read_body(body)
+            run_id = self.runs.trigger(environment, repository, flow, document, request)
+        except FlowRequestError as error:
+            return (
+                as_json(error.status, str(error))
+                if error.status == 422
+                else text(error.status, str(error))
+            )
+        return as_json(200, "") if run_id is None else as_json(201, run_id)
+
+    # --- GET /v1/environment/{env}/flows/{flow}/flowruns/{id} --------------------------------
+    def flow_run(self, environment: str, flow: str, run_id: str) -> Reply:
+        """Answer one run (``FlowRun``), or 404."""
+        if self.repository(environment) is None:
+            return _unknown_environment(environment)
+        run = self.runs.get(environment, flow, run_id)
+        if run is None:
+            return text(404, f"Flow run '{run_id}' of flow '{flow}' not found")
+        return as_json(200, run.answer())
+
+    # --- GET /v2/environment/{env}/flows/{flow}/flowruns --------------------------------------
+    def flow_runs(self, environment: str, flow: str, query: Mapping[str, str]) -> Reply:
+        """Answer one page of the flow's runs, newest first, within runAfter..runBefore (ms)."""
+        if self.repository(environment) is None:
+            return _unknown_environment(environment)
+        page = _page_number(query.get("pageNumber"), "pageNumber", default=1, maximum=None)
+        size = _page_number(
+            query.get("pageSize"), "pageSize", default=MAX_PAGE_SIZE, maximum=MAX_PAGE_SIZE
+        )
+        after = _milliseconds(query.get("runAfter"), "runAfter", default=0.0)
+        before = _milliseconds(query.get("runBefore"), "runBefore", default=float("inf"))
+        runs = [run for run in self.runs.of_flow(environment, flow)
+                if after <= run.created * 1000 <= before]  # fmt: skip
+        chosen = runs[(page - 1) * size : page * size]
+        return as_json(200, [run.answer() for run in chosen])
 
     # --- POST /v1/environment/{env}/flows -----------------------------------------------------
     def create_flow(self, environment: str, body: bytes, *, now: float) -> Reply:
@@ -587,6 +648,16 @@ def _page_number(value: str | None, name: str, *, default: int, maximum: int | N
         limit = f" and at most {maximum}" if maximum else ""
         raise BadRequest(f"{name} must be a whole number of at least 1{limit}")
     return int(number)
+
+
+def _milliseconds(value: str | None, name: str, *, default: float) -> float:
+    """Read an epoch time in milliseconds (a query parameter)."""
+    if value is None or value == "":
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise BadRequest(f"{name} must be an epoch time in milliseconds") from None
 
 
 def _flow_answer(flow: str, environment: str, document: Mapping[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import Any
 
 from ganymede_sync.emulator.api import Ganymede, repositories_in
 from ganymede_sync.emulator.faults import FaultRegistry, make_fault
-from ganymede_sync.emulator.seed import initial_files
+from ganymede_sync.emulator.seed import initial_files, initial_tables
 from ganymede_sync.emulator.server import (
     MAX_BODY_BYTES,
     EmulatorServer,
@@ -81,6 +81,7 @@ class Emulator:
             url_ttl=url_ttl,
             quote_signed_url=quote_signed_url,
             operators=operators,
+            tables={name: initial_tables(seed) for name in self.environments},
         )
         self._address = (host, port)
         self._clock = clock

@@ -16,6 +16,7 @@ Kinds and parameters:
 - ``archive`` (``data``, bytes): the download serves these bytes as the ZIP.
 - ``expire_url``: the commits endpoint issues a signed URL that has already expired.
 - ``drop_after_apply``: the PUT is applied, then the connection closes without an answer.
+- ``hang_run``: the run the trigger starts never ends (it stays Running).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 
 ENDPOINTS = (
     "commits_get", "commits_put", "download", "flows", "flow", "flow_create", "flow_pipeline",
-    "flow_settings",
+    "flow_settings", "flow_inputs", "flow_trigger", "flow_run", "flow_runs",
 )  # fmt: skip
 BEFORE_HANDLING = frozenset({"error", "rate_limit", "slow", "redirect"})
 """Kinds that act before the request is handled, on any endpoint."""
@@ -35,6 +36,7 @@ _ONLY_ON = {
     "archive": "download",
     "expire_url": "commits_get",
     "drop_after_apply": "commits_put",
+    "hang_run": "flow_trigger",
 }
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "error": {"status": 500, "body": None},
@@ -45,6 +47,7 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     "archive": {},
     "expire_url": {},
     "drop_after_apply": {},
+    "hang_run": {},
 }
 _REQUIRED = {"redirect": "location", "archive": "data"}
 KINDS = tuple(_DEFAULTS)

@@ -276,6 +276,14 @@ def _document(
     return {"version": "1", "pipeline": {"tasks": tasks}, "settings": settings}
 
 
+def initial_tables(seed: str) -> dict[str, bytes]:
+    """Return the tables (name -> CSV) an environment of ``seed`` holds for its flow runs:
+    the example's qPCR flow reads its reference genes from one."""
+    if seed == "example":
+        return {"qpcr_reference_genes": b"assay,target,active\ncytokines,GAPDH,1\n"}
+    return {}
+
+
 def initial_files(seed: str) -> dict[str, bytes]:
     """Return the first commit of a new environment for ``seed`` ("example" or "none").
 

@@ -55,6 +55,10 @@ _ROUTES = (
     ("POST", re.compile(r"^/v1/environment/([^/]+)/flows/?$"), "flow_create"),
     ("PUT", re.compile(r"^/v1/environment/([^/]+)/flows/([^/]+)/pipeline/?$"), "flow_pipeline"),
     ("PATCH", re.compile(r"^/v1/environment/([^/]+)/flows/([^/]+)/settings/?$"), "flow_settings"),
+    ("GET", re.compile(r"^/v1/environment/([^/]+)/flows/([^/]+)/inputs/?$"), "flow_inputs"),
+    ("POST", re.compile(r"^/v1/environment/([^/]+)/flows/([^/]+)/trigger/?$"), "flow_trigger"),
+    ("GET", re.compile(r"^/v1/environment/([^/]+)/flows/([^/]+)/flowruns/([^/]+)/?$"), "flow_run"),
+    ("GET", re.compile(r"^/v2/environment/([^/]+)/flows/([^/]+)/flowruns/?$"), "flow_runs"),
     ("GET", re.compile(r"^/_download/([^/]+)$"), "download"),
 )
 _NO_ANSWER = 0
@@ -279,6 +283,17 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(
                 ganymede.update_pipeline(argument, call.arguments[1], call.body, now=now)
             )
+        if endpoint == "flow_inputs":
+            return self._send(ganymede.flow_inputs(argument, call.arguments[1]))
+        if endpoint == "flow_trigger":
+            if faults.take({"hang_run"}, endpoint) is not None:
+                ganymede.runs.hang_next += 1
+            return self._send(ganymede.trigger_flow(argument, call.arguments[1], call.body))
+        if endpoint == "flow_run":
+            run_id = call.arguments[2]
+            return self._send(ganymede.flow_run(argument, call.arguments[1], run_id))
+        if endpoint == "flow_runs":
+            return self._send(ganymede.flow_runs(argument, call.arguments[1], call.query))
         if endpoint == "flow_settings":
             return self._send(
                 ganymede.update_settings(argument, call.arguments[1], call.body, now=now)
