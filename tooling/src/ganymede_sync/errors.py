@@ -17,6 +17,7 @@ line a person reads, here and nowhere else (``one_line``).
     │   └── LimitExceeded           ... or over a limit of ganymede.toml
     ├── DeployRefused               the deploy plan holds conflicts or invalid files
     ├── FlowFileProblem             a flow file or flow document does not have its shape
+    ├── FlowRunError                a flow run in Ganymede failed, or did not end in time
     │   the repository
     ├── LocalStateError             the folders and files of this repository
     │   ├── LocalChangesError       a pull would overwrite local work, or remove too much
@@ -118,6 +119,10 @@ class LimitExceeded(ArchiveError):
 
 class DeployRefused(GanymedeSyncError):
     """The deploy plan cannot be sent as is."""
+
+
+class FlowRunError(GanymedeSyncError):
+    """A flow run triggered in Ganymede ended Failed, or did not end within its deadline."""
 
 
 class FlowFileProblem(GanymedeSyncError):

@@ -7,6 +7,7 @@ renderers never need a runner's: presentation and work meet only in ``tasks``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from ganymede_sync.plans.comparison import Comparison
 from ganymede_sync.plans.planning import DeployPlan
@@ -144,3 +145,19 @@ class PromotionResult:
 def promotion_branch(source: str, target: str) -> str:
     """Name the branch of a promotion: one per source and target pair."""
     return f"promote/{source}-to-{target}"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What ``invoke run`` did: the run's id and its last known record."""
+
+    folder: str
+    target: str
+    flow: str
+    run_id: str | None
+    record: dict[str, Any] = field(default_factory=dict)
+    dry_run: bool = False
+
+    @property
+    def state(self) -> str:
+        return str(self.record.get("state", "Queued" if self.run_id else ""))

@@ -202,6 +202,62 @@ def status(
         raise Exit(code=result.exit_code)
 
 
+# --- flow runs ------------------------------------------------------------------
+# Short flags would give -f to --flow here; -f means --force in every task.
+@task(
+    auto_shortflags=False,
+    iterable=["input"],
+    help={
+        "env": "environment folder whose Ganymede environment runs the flow (e.g. dev)",
+        "flow": "the flow to run (its folder's name)",
+        "input": "an input as TASK.PARAM=VALUE, VALUE @path for a file (repeat for each)",
+        "dry_run": "only check the inputs with Ganymede; start no run",
+        "no_wait": "start the run and return at once with its id",
+        "timeout": "seconds to wait for the run to end (default 600)",
+    },
+)
+def run(c, flow, env=None, input=None, dry_run=False, no_wait=False, timeout=600.0):
+    """Run a flow in Ganymede and follow it to its end. Exit 0 only when it succeeds."""
+    import os
+    import sys
+
+    from ganymede_sync.runners.runs import RunOptions, run_flow_in_ganymede
+    from ganymede_sync.ui.progress import progress_display
+    from ganymede_sync.ui.report import describe_run
+
+    options = RunOptions(
+        flow=flow, inputs=tuple(input or ()), dry_run=dry_run, wait=not no_wait,
+        timeout=float(timeout),
+    )  # fmt: skip
+    stopped = f"the run, if it started, goes on in Ganymede: invoke runs --env {env} --flow {flow}"
+    with expected_failures(stopped), progress_display(sys.stderr, os.environ) as display:
+        result = run_flow_in_ganymede(begin_task(emit), env, options, show=display.then(emit))
+    emit("\n".join(describe_run(result)))
+
+
+@task(
+    auto_shortflags=False,
+    help={
+        "env": "environment folder whose Ganymede environment to ask (e.g. dev)",
+        "flow": "the flow whose runs to list (its folder's name)",
+        "json": "print the runs as Ganymede describes them, as JSON",
+    },
+)
+def runs(c, flow, env=None, json=False):
+    """List a flow's recent runs in Ganymede: state, times, initiator and code version."""
+    import json as json_module
+
+    from ganymede_sync.runners.runs import list_runs
+    from ganymede_sync.ui.report import runs_table
+
+    with expected_failures():
+        target, found = list_runs(begin_task(emit), env, flow)
+    if json:
+        emit(json_module.dumps(found, indent=2))
+    else:
+        emit(runs_table(found, flow, target))
+
+
 @task(help={"env": "check only this environment folder (default: all)"})
 def check(c, env=None):
     """Check flow code offline: it compiles, uses no undefined name, adds no stray file."""

@@ -250,6 +250,43 @@ class GanymedeClient:
         path = f"/v1/environment/{self._quoted_env}/flows/{quote(flow, safe='')}/settings"
         return self._json(self._request("PATCH", path, what, json=settings, flow=flow), what)
 
+    def flow_inputs(self, flow: str) -> Any:
+        """Return the inputs a run of ``flow`` needs (``FlowInputSchema`` records)."""
+        what = f"reading the inputs of flow '{flow}'"
+        path = f"/v1/environment/{self._quoted_env}/flows/{quote(flow, safe='')}/inputs"
+        return self._json(self._request("GET", path, what, flow=flow), what)
+
+    def trigger_flow(self, flow: str, inputs: list[dict[str, str]], *, dry_run: bool) -> str:
+        """Start a run of ``flow`` (or only check its inputs: ``dry_run``); return its id.
+
+        Never repeated when its fate is unknown: a repeat could start a second run.
+        """
+        what = f"checking the inputs of flow '{flow}'" if dry_run else f"triggering flow '{flow}'"
+        path = f"/v1/environment/{self._quoted_env}/flows/{quote(flow, safe='')}/trigger"
+        body = {"flowInputs": inputs, "dry_run": dry_run}
+        answer = self._json(
+            self._request("POST", path, what, json=body, flow=flow, repeatable=dry_run), what
+        )
+        if not isinstance(answer, str):
+            raise ApiError(f"{self._where(what)}: Ganymede answered no run id")
+        return answer
+
+    def flow_run(self, flow: str, run_id: str) -> Any:
+        """Return one run of ``flow`` (``FlowRun``)."""
+        what = f"reading run {run_id} of flow '{flow}'"
+        path = (
+            f"/v1/environment/{self._quoted_env}/flows/{quote(flow, safe='')}"
+            f"/flowruns/{quote(run_id, safe='')}"
+        )
+        return self._json(self._request("GET", path, what, flow=flow), what)
+
+    def flow_runs(self, flow: str, *, since_ms: int | None = None) -> Any:
+        """Return the runs of ``flow``, newest first (those since ``since_ms``, epoch ms)."""
+        what = f"listing the runs of flow '{flow}'"
+        path = f"/v2/environment/{self._quoted_env}/flows/{quote(flow, safe='')}/flowruns"
+        params = {"runAfter": str(since_ms)} if since_ms is not None else None
+        return self._json(self._request("GET", path, what, params=params, flow=flow), what)
+
     def put_commits(
         self, file_map: dict[str, str], *, author_email: str, message: str, dry_run: bool = False
     ) -> str:

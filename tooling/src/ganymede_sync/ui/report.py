@@ -22,6 +22,7 @@ from ganymede_sync.results import (
     Promotion,
     PromotionResult,
     PullResult,
+    RunResult,
     SendOutcome,
     StatusResult,
 )
@@ -517,4 +518,37 @@ def pull_request_body(result: PromotionResult) -> str:
             f"with the protection rules of the {target} environment."
         )
         lines.append(plan_markdown(result.plan, target, title=title, outcome=outcome))
+    return "\n".join(lines)
+
+
+def describe_run(result: RunResult) -> list[str]:
+    """Say what ``invoke run`` did: the inputs checked, the run started, or how it ended."""
+    if result.dry_run:
+        return [f"dry run: Ganymede accepted the inputs of {result.flow} in {result.target}; "
+                "no run was started"]  # fmt: skip
+    if result.state not in ("Success", "Failed"):
+        return [f"run {result.run_id} of {result.flow} started in {result.target} "
+                f"(not waited for: invoke runs --flow {result.flow} shows it)"]  # fmt: skip
+    record = result.record
+    lines = [f"run {result.run_id} of {result.flow} in {result.target}: {result.state}"]
+    for key, label in (("outputTables", "tables"), ("outputFiles", "files")):
+        names = [str(name) for name in record.get(key) or []]
+        if names:
+            lines.append(f"  {label}: {', '.join(names)}")
+    return lines
+
+
+def runs_table(found: Sequence[Mapping[str, object]], flow: str, target: str) -> str:
+    """Return a flow's runs as aligned rows: id, state, start, end, initiator, version."""
+    if not found:
+        return f"no runs of {flow} in {target}"
+    columns = ("id", "state", "startTime", "endTime", "initiator", "version")
+    rows = [[str(run.get(column) or "-") for column in columns] for run in found]
+    header = ["run", "state", "started", "ended", "initiator", "version"]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = [f"runs of {flow} in {target}, newest first:"]
+    for row in [header, *rows]:
+        lines.append(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
     return "\n".join(lines)

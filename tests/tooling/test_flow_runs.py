@@ -1,0 +1,88 @@
+"""invoke run and invoke runs against the emulator, which runs the flows it is asked to."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_promote import repo  # noqa: F401 - the fixture of dev/ and prod/ pulled
+
+from task_runner import run_task as run
+
+FLOW = "qPCR_Analysis"
+EXPORT = {"wells": [{"well": "A1", "sample": "S1", "target": "GAPDH", "cq": 18.0},
+                    {"well": "A2", "sample": "S1", "target": "IL6", "cq": 25.5}]}  # fmt: skip
+
+
+@pytest.fixture
+def lab(repo, tmp_path):  # noqa: F811 - the imported fixture
+    """The repository pulled from the example emulator, and a cycler export to run on."""
+    repo.export = tmp_path / "run.json"
+    repo.export.write_text(json.dumps(EXPORT), encoding="utf-8")
+    return repo
+
+
+def triggers(lab) -> list[str]:
+    return [r.path for r in lab.emu.requests if r.method == "POST" and r.path.endswith("/trigger")]
+
+
+def test_a_flow_runs_in_ganymede_and_the_task_follows_it_to_success(lab, capsys):
+    code, out, err = run(capsys, "run", "--env", "dev", "--flow", FLOW,
+                         "--input", f"Load_Run.file_data=@{lab.export}")  # fmt: skip
+    assert code == 0, err
+    assert "started run " in out and f"of {FLOW} in acme/dev" in out
+    assert f"{FLOW} in acme/dev: Success" in out
+    assert "tables: qpcr_delta_cq, qpcr_flagged, qpcr_wells" in out and "files: delta_cq.csv" in out
+    assert len(triggers(lab)) == 2  # Ganymede's dry run first, then the run
+    code, out, _ = run(capsys, "runs", "--env", "dev", "--flow", FLOW)
+    assert code == 0 and f"runs of {FLOW} in acme/dev, newest first:" in out
+    assert len([line for line in out.splitlines() if "Success" in line]) == 1
+
+
+@pytest.mark.parametrize(
+    ("inputs", "why"),
+    [
+        (
+            [],
+            "flow qPCR_Analysis needs Load_Run.file_data, which were not given: it takes "
+            "Load_Run.file_data (file)",
+        ),
+        (["Load_Run.other=x"], "flow qPCR_Analysis takes no input Load_Run.other"),
+        (["Load_Run.file_data=run.json"], "is a file: give it as Load_Run.file_data=@path"),
+        (["Load_Run=x"], "is not TASK.PARAM=VALUE"),
+    ],
+    ids=["missing", "unknown", "file-without-at", "malformed"],
+)
+def test_inputs_that_do_not_fit_are_refused_before_any_trigger(lab, capsys, inputs, why):
+    options = [item for value in inputs for item in ("--input", value)]
+    code, _, err = run(capsys, "run", "--env", "dev", "--flow", FLOW, *options)
+    assert code == 1 and why in err and len(err.strip().splitlines()) == 1
+    assert triggers(lab) == []
+
+
+def test_a_dry_run_has_ganymede_check_the_inputs_and_starts_nothing(lab, capsys):
+    code, out, err = run(capsys, "run", "--env", "dev", "--flow", FLOW, "--dry-run",
+                         "--input", f"Load_Run.file_data=@{lab.export}")  # fmt: skip
+    assert code == 0 and "no run was started" in out, err
+    code, out, _ = run(capsys, "runs", "--env", "dev", "--flow", FLOW)
+    assert "no runs of qPCR_Analysis in acme/dev" in out
+
+
+def test_a_failing_node_fails_the_task_and_names_the_node(lab, capsys):
+    path = "dags/qPCR_Analysis/Flag_Outliers/function.py"
+    broken = b"def execute(ganymede_context=None):\n    raise RuntimeError('threshold unset')\n"
+    lab.emu.write_file("dev", path, broken)
+    code, _, err = run(capsys, "run", "--env", "dev", "--flow", FLOW,
+                         "--input", f"Load_Run.file_data=@{lab.export}")  # fmt: skip
+    assert code == 1 and "ended Failed" in err
+    assert "qPCR_Analysis/Flag_Outliers" in err and "invoke runs --env dev --flow" in err
+
+
+def test_a_run_that_never_ends_stops_the_wait_at_the_timeout(lab, capsys):
+    lab.emu.add_fault("hang_run")
+    code, out, err = run(capsys, "run", "--env", "dev", "--flow", FLOW, "--timeout", "1",
+                         "--input", f"Load_Run.file_data=@{lab.export}")  # fmt: skip
+    assert code == 1 and "is still Running after 1 s (--timeout); it goes on in Ganymede" in err
+    code, out, _ = run(capsys, "run", "--env", "dev", "--flow", FLOW, "--no-wait",
+                       "--input", f"Load_Run.file_data=@{lab.export}")  # fmt: skip
+    assert code == 0 and "not waited for" in out

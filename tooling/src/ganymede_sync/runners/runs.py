@@ -1,0 +1,233 @@
+"""Run a flow in Ganymede and follow it; list a flow's runs.
+
+The runner of ``invoke run`` and ``invoke runs``. A run's inputs are checked against
+what the flow needs (its ``getFlowInputs``) before anything starts, then by Ganymede's
+own dry run; the trigger is sent once (a repeat could start a second run), and the
+run is followed until it ends or the deadline passes. Ctrl-C stops the waiting, never
+the run.
+
+Where Ganymede's contract is silent: a file input travels as a data URL holding its
+name (``data:;name=<file>;base64,<content>``), as the emulator takes it.
+
+Never prints (``show`` gets each state change) and never imports Invoke.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ganymede_sync.errors import ApiError, ConfigError, FlowRunError, Interrupted
+from ganymede_sync.remote.client import ClientFactory, GanymedeClient, open_client
+from ganymede_sync.results import RunResult
+from ganymede_sync.rules.layout import is_valid_flow_name
+from ganymede_sync.rules.visible import visible
+from ganymede_sync.settings.config import Settings
+from ganymede_sync.state import binding
+
+ENDED = ("Success", "Failed")
+MAX_INPUT_FILE_BYTES = 64 << 20
+"""Largest file sent as an input: a run's test input, not a data set."""
+MAX_STATE_LENGTH = 40
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The choices of ``invoke run``."""
+
+    flow: str
+    inputs: Sequence[str] = ()
+    """``TASK.PARAM=VALUE``; ``VALUE`` is ``@path`` for a file input."""
+    dry_run: bool = False
+    wait: bool = True
+    timeout: float = 600.0
+    """Seconds to wait for the run to end."""
+    poll: float = 2.0
+
+
+def run_flow_in_ganymede(
+    settings: Settings,
+    folder: str | None,
+    options: RunOptions,
+    *,
+    connect: ClientFactory = open_client,
+    show: Callable[[str], None] = lambda text: None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> RunResult:
+    """Check the inputs, trigger the flow, and follow the run until it ends or times out.
+
+    Raises ConfigError for inputs the flow does not take or lacks (nothing triggered),
+    FlowRunError when the run fails or outlasts ``timeout``, Interrupted on Ctrl-C.
+    """
+    environment = settings.environment(folder)
+    target = str(binding.check_target(settings, environment, retarget=False))
+    settings.require_token(environment)
+    if not is_valid_flow_name(options.flow):
+        raise ConfigError(f"'{visible(options.flow)}' is not a flow name: give its folder's name")
+    with connect(settings, environment) as client:
+        needed = _needed_inputs(client, options.flow)
+        inputs = _flow_inputs(options.flow, needed, options.inputs)
+        client.trigger_flow(options.flow, inputs, dry_run=True)
+        if options.dry_run:
+            return RunResult(environment.folder, target, options.flow, None, dry_run=True)
+        run_id = client.trigger_flow(options.flow, inputs, dry_run=False)
+        show(f"started run {visible(run_id)} of {options.flow} in {target}")
+        result = RunResult(environment.folder, target, options.flow, run_id)
+        if not options.wait:
+            return result
+        record = _follow(client, options, run_id, show, sleep, clock, where=environment.folder)
+    result = RunResult(environment.folder, target, options.flow, run_id, record)
+    if result.state != "Success":
+        raise FlowRunError(
+            f"run {visible(run_id)} of {options.flow} in {target} ended {result.state}"
+            + _failure(record),
+            hint=f"invoke runs --env {environment.folder} --flow {options.flow} lists its runs",
+        )
+    return result
+
+
+def list_runs(
+    settings: Settings,
+    folder: str | None,
+    flow: str,
+    *,
+    connect: ClientFactory = open_client,
+) -> tuple[str, list[dict[str, Any]]]:
+    """Return the target and the flow's runs, newest first, as Ganymede describes them."""
+    environment = settings.environment(folder)
+    target = str(binding.check_target(settings, environment, retarget=False))
+    settings.require_token(environment)
+    if not is_valid_flow_name(flow):
+        raise ConfigError(f"'{visible(flow)}' is not a flow name: give its folder's name")
+    with connect(settings, environment) as client:
+        runs = client.flow_runs(flow)
+    if not isinstance(runs, list):
+        raise ApiError(f"listing the runs of flow '{flow}': Ganymede answered no list")
+    return target, [run for run in runs if isinstance(run, dict)]
+
+
+def _needed_inputs(client: GanymedeClient, flow: str) -> dict[tuple[str, str], str]:
+    answer = client.flow_inputs(flow)
+    needed = {}
+    for item in answer if isinstance(answer, list) else []:
+        if isinstance(item, dict) and all(isinstance(item.get(k), str) for k in ("task", "param")):
+            needed[(item["task"], item["param"])] = str(item.get("dataType", "string"))
+    return needed
+
+
+def _flow_inputs(
+    flow: str, needed: dict[tuple[str, str], str], given: Sequence[str]
+) -> list[dict[str, str]]:
+    """Turn ``TASK.PARAM=VALUE`` options into the trigger's inputs; refuse what does not fit."""
+    inputs = {}
+    for option in given:
+        key, value = _split_input(option)
+        if key not in needed:
+            raise ConfigError(
+                f"flow {flow} takes no input {visible(key[0])}.{visible(key[1])}: "
+                + _listing(needed)
+            )
+        inputs[key] = value
+    missing = sorted(set(needed) - set(inputs))
+    if missing:
+        names = ", ".join(f"{task}.{param}" for task, param in missing)
+        raise ConfigError(f"flow {flow} needs {names}, which were not given: " + _listing(needed))
+    return [
+        {"task": task, "param": param, "dataType": needed[(task, param)],
+         "value": _value(needed[(task, param)], value, f"{task}.{param}")}
+        for (task, param), value in sorted(inputs.items())
+    ]  # fmt: skip
+
+
+def _split_input(option: str) -> tuple[tuple[str, str], str]:
+    name, equals, value = option.partition("=")
+    task, dot, param = name.partition(".")
+    if not (equals and dot and task and param):
+        raise ConfigError(
+            f"--input '{visible(option)}' is not TASK.PARAM=VALUE (VALUE @path for a file)"
+        )
+    return (task, param), value
+
+
+def _value(data_type: str, value: str, name: str) -> str:
+    """Return an input's value as the trigger takes it: a file as a data URL with its name."""
+    if data_type != "file":
+        return value
+    if not value.startswith("@"):
+        raise ConfigError(f"--input {name} is a file: give it as {name}=@path")
+    path = Path(value[1:])
+    try:
+        size = path.stat().st_size
+        if size > MAX_INPUT_FILE_BYTES:
+            raise ConfigError(
+                f"{visible(str(path))} is {size} bytes, more than the "
+                f"{MAX_INPUT_FILE_BYTES} an input file may be"
+            )
+        data = path.read_bytes()
+    except OSError as error:
+        raise ConfigError(
+            f"cannot read {visible(str(path))} for --input {name}: {error.strerror}"
+        ) from None
+    encoded = base64.b64encode(data).decode("ascii")
+    return f"data:;name={path.name};base64,{encoded}"
+
+
+def _listing(needed: dict[tuple[str, str], str]) -> str:
+    if not needed:
+        return "it takes no input"
+    shown = ", ".join(
+        f"{task}.{param} ({data_type})" for (task, param), data_type in sorted(needed.items())
+    )
+    return f"it takes {shown}"
+
+
+def _follow(
+    client: GanymedeClient,
+    options: RunOptions,
+    run_id: str,
+    show: Callable[[str], None],
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
+    *,
+    where: str,
+) -> dict[str, Any]:
+    """Poll the run until it ends; say each new state with the time since it started."""
+    started, last = clock(), ""
+    try:
+        while True:
+            record = client.flow_run(options.flow, run_id)
+            state = (
+                str(record.get("state", "unknown"))[:MAX_STATE_LENGTH]
+                if isinstance(record, dict)
+                else "unknown"
+            )
+            if state != last:
+                show(f"  {visible(state)} after {clock() - started:.0f} s")
+                last = state
+            if state in ENDED:
+                return record
+            if clock() - started >= options.timeout:
+                raise FlowRunError(
+                    f"run {visible(run_id)} of {options.flow} is still {visible(state)} after "
+                    f"{options.timeout:.0f} s (--timeout); it goes on in Ganymede",
+                    hint=f"invoke runs --env {where} --flow {options.flow} shows how it ends",
+                )
+            sleep(options.poll)
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"stopped waiting; run {visible(run_id)} of {options.flow} goes on in Ganymede: "
+            f"invoke runs --env {where} --flow {options.flow} shows how it ends"
+        ) from None
+
+
+def _failure(record: dict[str, Any]) -> str:
+    """The first line of the failure the emulator reports (Ganymede's API reports none)."""
+    failure = record.get("failure")
+    if not isinstance(failure, str) or not failure.strip():
+        return " (Ganymede's API names no failing node: see the run in Ganymede)"
+    return f": {visible(failure.strip().splitlines()[0][:300])}"
