@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,24 @@ def test_a_tracked_staging_folder_without_journal_is_not_deleted(tmp_path: Path)
     with pytest.raises(JournalRefused, match="is tracked by git"):
         restore_interrupted(root / "dev", manifest(root))
     assert (staging / "notes.txt").exists()
+
+
+def test_a_staging_folder_left_before_its_lock_file_existed_is_removed_later(tmp_path):
+    # A run killed between making its staging folder and its lock file leaves it empty.
+    folder = tmp_path / "dev"
+    folder.mkdir()
+    staging = tmp_path / ".dev.pull-killed"
+    staging.mkdir()
+    old = time.time() - 3600
+    os.utime(staging, (old, old))
+    restore_interrupted(folder, tmp_path / ".ganymede" / "dev.json")
+    assert not staging.exists()
+
+
+def test_a_fresh_staging_folder_without_a_lock_file_is_left_to_its_run(tmp_path):
+    folder = tmp_path / "dev"
+    folder.mkdir()
+    staging = tmp_path / ".dev.pull-starting"
+    staging.mkdir()
+    restore_interrupted(folder, tmp_path / ".ganymede" / "dev.json")
+    assert staging.is_dir()  # its run may be about to lock it

@@ -316,3 +316,14 @@ def test_deploy_flow_refuses_a_flow_that_is_nowhere(lab, capsys):
     assert code == 1 and "no flow 'No_Such_Flow' in dev/ or in Ganymede" in err
     code, _, err = run(capsys, "deploy", "--env", "dev", "--flow", "../x")
     assert code == 1 and "is not a flow name" in err
+
+
+def test_deploy_flow_takes_a_completed_folder_name_and_suggests_the_id(lab, capsys):
+    lab.append(f"dev/{FLOW}/Map_Fields/function.py", "# tuned\n")
+    lab.commit("Tune")
+    code, _, err = run(capsys, "deploy", "--env", "dev", "--flow", "LIMS Sample Sync")
+    assert code == 1 and "(did you mean LIMS_Sample_Sync?)" in err
+    code, _, err = run(capsys, "deploy", "--env", "dev", "--flow", "")
+    assert code == 1 and "is not a flow name" in err
+    code, out, err = run(capsys, "deploy", "--env", "dev", "--flow", f"{FLOW}/")
+    assert code == 0 and "deployed 1 file" in out, err

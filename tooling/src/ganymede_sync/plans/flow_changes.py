@@ -137,12 +137,14 @@ def problems(plans: Mapping[str, FlowPlan], folder: str, *, prune_nodes: bool) -
                 "-- <file> brings back the committed version)"
             )
         elif plan.creates and derived_id(plan.name) != plan.flow:
+            # A folder name that no name derives (a space in it) can only be renamed.
+            renamable = derived_id(plan.flow) == plan.flow
+            other = ", or set settings.displayName to a name that derives the folder's name"
             reasons.append(
                 f"{shown} would create the flow with id '{visible(derived_id(plan.name))}' (the "
                 f"id Ganymede derives from its name '{visible(plan.name)}'), not "
                 f"'{visible(plan.flow)}': rename the folder to "
-                f"{folder}/{visible(derived_id(plan.name))}/, or set settings.displayName to a "
-                "name that derives the folder's name"
+                f"{folder}/{visible(derived_id(plan.name))}/{other if renamable else ''}"
             )
         elif plan.removed_tasks and not prune_nodes:
             reasons.append(

@@ -94,15 +94,19 @@ def restore_first(environment: Environment, show: Show) -> None:
 
 def select(plan: DeployPlan, flow: str | None, environment: Environment) -> DeployPlan:
     """Narrow ``plan`` to one flow when asked; a flow neither side has is an error."""
-    if not flow:
+    if flow is None:
         return plan
+    flow = flow.rstrip("/")  # as a shell completes a folder's name
     if not is_valid_flow_name(flow):
         raise ConfigError(f"'{visible(flow)}' is not a flow name: give a flow folder's name")
     narrowed = only_flow(plan, flow)
     if not narrowed.entries:
+        near = flow.replace(" ", "_")
+        known = {entry.path.split("/", 1)[0] for entry in plan.entries}
+        hint = f" (did you mean {near}?)" if near != flow and near in known else ""
         raise ConfigError(
-            f"no flow '{visible(flow)}' in {environment.folder}/ or in Ganymede: give the "
-            f"name of a folder of {environment.folder}/ (its flow id)"
+            f"no flow '{visible(flow)}' in {environment.folder}/ or in Ganymede{hint}: give "
+            f"the name of a folder of {environment.folder}/ (its flow id)"
         )
     return narrowed
 

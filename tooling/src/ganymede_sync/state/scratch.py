@@ -139,6 +139,8 @@ def _remove(folder: Path) -> None:
                 entry.unlink()
     with contextlib.suppress(OSError):
         (folder / LOCK_NAME).unlink()
+    # Also when there was no lock file: a run killed before it made one leaves none.
+    with contextlib.suppress(OSError):
         folder.rmdir()
 
 
