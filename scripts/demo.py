@@ -168,14 +168,40 @@ def edit_and_deploy(python: Path, repo: Path, env: dict[str, str]) -> str:
     step("Deploy again: nothing left to send")
     run([*invoke, "deploy", "--env", "dev"], repo, env)
     step("Pull again: no file changes, Ganymede now holds the deployed code and flow")
-    run([*invoke, "pull", "--env", "dev"], repo, env)
+    run([*invoke, "pull", "--env", "dev", "--commit"], repo, env)
+    run_in_ganymede(invoke, repo, env)
     return relative
+
+
+CYCLER_EXPORT = {
+    "wells": [
+        {"well": "A1", "sample": "S1", "target": "GAPDH", "cq": 18.0},
+        {"well": "A2", "sample": "S1", "target": "IL6", "cq": 25.5},
+        {"well": "B1", "sample": "S2", "target": "GAPDH", "cq": 19.0},
+        {"well": "B2", "sample": "S2", "target": "IL6", "cq": 40.0},
+    ]
+}
+
+
+def run_in_ganymede(invoke: list[str], repo: Path, env: dict[str, str]) -> None:
+    """Run the whole qPCR flow in (emulated) Ganymede on a cycler export, then list its runs."""
+    export = repo.parent / "cycler-export.json"
+    export.write_text(json.dumps(CYCLER_EXPORT), encoding="utf-8")
+    step(
+        "Run flow qPCR_Analysis in Ganymede on a cycler export and follow it (the emulator "
+        "runs its nodes on this machine)"
+    )
+    flow = ["--env", "dev", "--flow", "qPCR_Analysis"]
+    run([*invoke, "run", *flow, "--input", f"Load_Run.file_data=@{export}"], repo, env)
+    step("The flow's runs in Ganymede")
+    run([*invoke, "runs", *flow], repo, env)
 
 
 def promote_to_prod(python: Path, repo: Path, env: dict[str, str], relative: str) -> None:
     """Promote the reviewed change from dev to prod, as the promote workflow's PR would."""
     invoke = [str(python), "-m", "invoke"]
     flow = relative.split("/")[1]
+    home = git_text(["git", "branch", "--show-current"], repo)
     step("Pull environment prod into prod/ and commit it")
     run([*invoke, "pull", "--env", "prod", "--commit"], repo, env)
     step("Compare dev with prod (exit code 1: they differ)")
@@ -192,6 +218,16 @@ def promote_to_prod(python: Path, repo: Path, env: dict[str, str], relative: str
         "creates the node in prod, then sends its code"
     )
     run([*invoke, "deploy", "--env", "prod"], repo, env)
+    step("Merge the promotion into the default branch (in GitHub: its pull request)")
+    branch = git_text(["git", "branch", "--show-current"], repo)
+    run(["git", "checkout", "--quiet", home], repo, env)
+    run(["git", "merge", "--quiet", "--ff-only", branch], repo, env)
+
+
+def git_text(command: list[str], repo: Path) -> str:
+    """Return what a read-only git command prints (empty when it fails)."""
+    done = subprocess.run(command, cwd=repo, capture_output=True, text=True)
+    return done.stdout.strip() if done.returncode == 0 else ""
 
 
 def show_result(data_dir: Path, env: dict[str, str], environment: str) -> None:

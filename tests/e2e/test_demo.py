@@ -59,7 +59,13 @@ def test_demo_pulls_edits_and_deploys_one_commit(tmp_path: Path):
         wiring = document["pipeline"]["tasks"]["Push_To_LIMS"]["dependencies"]
         assert wiring == ["Validate_Samples"]
         assert document["settings"]["schedule_interval"] == "0 3 * * *"
-    assert git_output(repo, "branch", "--show-current").strip() == "promote/dev-to-prod"
+    # The promotion was merged (as its pull request would be): the repository is back on
+    # its default branch, with nothing left uncommitted.
+    assert git_output(repo, "branch", "--show-current").strip() == "main"
+    assert git_output(repo, "status", "--porcelain").strip() == ""
+    # After the dev deploy, the whole qPCR flow ran in (emulated) Ganymede and succeeded.
+    assert "of qPCR_Analysis in demo/dev: Success" in result.stdout
+    assert "tables: qpcr_delta_cq, qpcr_flagged, qpcr_wells" in result.stdout
 
 
 def test_demo_refuses_to_empty_a_folder_it_did_not_create(tmp_path: Path):

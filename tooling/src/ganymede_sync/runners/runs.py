@@ -197,7 +197,7 @@ def _follow(
     where: str,
 ) -> dict[str, Any]:
     """Poll the run until it ends; say each new state with the time since it started."""
-    started, last = clock(), ""
+    started, last, pause = clock(), "", min(0.25, options.poll)
     try:
         while True:
             record = client.flow_run(options.flow, run_id)
@@ -217,7 +217,8 @@ def _follow(
                     f"{options.timeout:.0f} s (--timeout); it goes on in Ganymede",
                     hint=f"invoke runs --env {where} --flow {options.flow} shows how it ends",
                 )
-            sleep(options.poll)
+            sleep(pause)
+            pause = min(pause * 2, options.poll)  # quick runs end quickly, long ones cost little
     except KeyboardInterrupt:
         raise Interrupted(
             f"stopped waiting; run {visible(run_id)} of {options.flow} goes on in Ganymede: "
