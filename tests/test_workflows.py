@@ -183,7 +183,8 @@ def test_deploys_queue_per_environment_in_its_github_environment(generated):
     checkout = job["steps"][0]
     assert checkout["uses"].startswith("actions/checkout@")
     assert checkout["with"]["fetch-depth"] == 0, "deploy reads history"
-    assert job["steps"][-1]["run"] == 'invoke deploy --env "$ENVIRONMENT"'
+    # Then the smoke runs: a deployed flow that no longer runs fails the job.
+    assert job["steps"][-1]["run"] == 'invoke deploy --env "$ENVIRONMENT" --smoke'
 
 
 def test_flow_tests_run_on_pull_requests_with_the_flows_packages(generated):
@@ -205,7 +206,7 @@ def test_a_deploy_runs_only_after_its_environments_flow_tests_pass(generated):
     install = next(i for i, run in enumerate(runs) if "pip install" in run)
     tests = runs.index('invoke test --env "$ENVIRONMENT"')
     assert runs[install].endswith("-r requirements-flows.txt")
-    assert install < tests < runs.index('invoke deploy --env "$ENVIRONMENT"')
+    assert install < tests < runs.index('invoke deploy --env "$ENVIRONMENT" --smoke')
     assert steps[tests]["env"] == {"ENVIRONMENT": "${{ matrix.environment }}"}
     assert not any("if" in step or "continue-on-error" in step for step in steps[tests:])
 

@@ -86,3 +86,43 @@ def test_a_run_that_never_ends_stops_the_wait_at_the_timeout(lab, capsys):
     code, out, _ = run(capsys, "run", "--env", "dev", "--flow", FLOW, "--no-wait",
                        "--input", f"Load_Run.file_data=@{lab.export}")  # fmt: skip
     assert code == 0 and "not waited for" in out
+
+
+def with_smoke(lab, inputs: str) -> None:
+    """Set dev's smoke run of the qPCR flow in ganymede.toml."""
+    config = lab.root / "ganymede.toml"
+    text = config.read_text(encoding="utf-8").replace(
+        'ganymede_environment = "dev"\n',
+        f'ganymede_environment = "dev"\nsmoke = [{{ flow = "{FLOW}", inputs = [{inputs}] }}]\n',
+    )
+    config.write_text(text, encoding="utf-8")
+
+
+def test_deploy_smoke_runs_the_smoke_flows_after_the_deploy(lab, capsys):
+    (lab.root / "tests" / "smoke").mkdir(parents=True)
+    (lab.root / "tests" / "smoke" / "run.json").write_text(json.dumps(EXPORT), encoding="utf-8")
+    with_smoke(lab, '"Load_Run.file_data=@tests/smoke/run.json"')
+    lab.append("dev/qPCR_Analysis/Delta_Ct/function.py", "# tuned\n")
+    lab.commit("Tune, with a smoke run")
+    code, out, err = run(capsys, "deploy", "--env", "dev", "--smoke")
+    assert code == 0, err
+    assert "smoke run of qPCR_Analysis:" in out and f"{FLOW} in acme/dev: Success" in out
+    assert out.strip().splitlines()[-1].startswith("deployed 1 file to acme/dev")
+
+
+def test_a_failing_smoke_run_fails_the_deploy_and_names_the_run(lab, capsys):
+    with_smoke(lab, '"Load_Run.file_data=@tests/missing.json"')
+    lab.commit("A smoke run whose input is missing")
+    code, _, err = run(capsys, "deploy", "--env", "dev", "--smoke")
+    assert code == 1
+    assert "dev/ was deployed, but its smoke run failed: cannot read" in err
+
+
+def test_a_malformed_smoke_setting_is_one_line(lab, capsys):
+    config = lab.root / "ganymede.toml"
+    text = config.read_text(encoding="utf-8").replace(
+        'ganymede_environment = "dev"\n', 'ganymede_environment = "dev"\nsmoke = "qPCR"\n'
+    )
+    config.write_text(text, encoding="utf-8")
+    code, _, err = run(capsys, "deploy", "--env", "dev", "--smoke")
+    assert code == 1 and "environments.dev.smoke in ganymede.toml must be a list of" in err

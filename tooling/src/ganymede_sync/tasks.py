@@ -134,11 +134,12 @@ def pull(
         "prune_nodes": "let flow.json files remove nodes from Ganymede's flows (their code "
         "stays in Ganymede, which the API cannot delete, and a pull brings it back)",
         "flow": "deploy only this flow: its nodes and flow.json (lib/ waits for a whole deploy)",
+        "smoke": "then run the folder's smoke flows (ganymede.toml); fail if one fails",
     }
 )
 def deploy(
     c, env=None, force=False, dry_run=False, retarget=False, allow_dirty=False,
-    author_email=None, message=None, prune_nodes=False, flow=None,
+    author_email=None, message=None, prune_nodes=False, flow=None, smoke=False,
 ):  # fmt: skip
     """Send an environment folder's committed flows (files, structure, settings) to Ganymede."""
     import os
@@ -151,6 +152,7 @@ def deploy(
     options = DeployOptions(
         dry_run=dry_run, force=force, retarget=retarget, allow_dirty=allow_dirty,
         author_email=author_email, message=message, prune_nodes=prune_nodes, flow=flow,
+        smoke=smoke,
     )  # fmt: skip
     stopped = f"run invoke status --env {env} to see whether the deploy reached Ganymede"
     with expected_failures(stopped), progress_display(sys.stderr, os.environ) as display:

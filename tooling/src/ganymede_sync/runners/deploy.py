@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from ganymede_sync.errors import ConfigError, DeployRefused, GanymedeSyncError
+from ganymede_sync.errors import ConfigError, DeployRefused, FlowRunError, GanymedeSyncError
 from ganymede_sync.local import gitops
 from ganymede_sync.local.apply import restore_interrupted
 from ganymede_sync.plans.authorship import resolve_author_email, resolve_message
@@ -39,6 +39,7 @@ from ganymede_sync.results import (
 )
 from ganymede_sync.rules.layout import is_valid_flow_name
 from ganymede_sync.rules.visible import visible
+from ganymede_sync.runners.runs import run_smoke
 from ganymede_sync.runners.sending import send_plan
 from ganymede_sync.settings.config import Environment, Settings
 from ganymede_sync.state import binding
@@ -67,6 +68,8 @@ class DeployOptions:
     """Let flow files remove nodes from Ganymede's flows."""
     flow: str | None = None
     """Deploy only this flow (its nodes and flow file; ``lib/`` waits for a whole deploy)."""
+    smoke: bool = False
+    """After the deploy, run the folder's smoke flows; fail when one does not succeed."""
 
 
 @dataclass(frozen=True)
@@ -234,7 +237,34 @@ def run_deploy(
             raise
     result = DeployResult(environment.folder, target, outcome, author)
     _summarise(outcome.plan, environment, title, report.deploy_line(result), environ)
+    if options.smoke and not options.dry_run:
+        _smoke(settings, environment, result, connect, show)
     return result
+
+
+def _smoke(
+    settings: Settings,
+    environment: Environment,
+    result: DeployResult,
+    connect: ClientFactory,
+    show: Show,
+) -> None:
+    """Run the folder's smoke flows after its deploy; a failed one fails the deploy task."""
+    if not environment.smoke:
+        show(
+            f"no smoke runs set for {environment.folder}/ ([environments.{environment.folder}] "
+            "smoke in ganymede.toml)"
+        )
+        return
+    show(f"deployed; smoke runs of {environment.folder}/ in {result.target}:")
+    try:
+        run_smoke(settings, environment, connect=connect, show=show)
+    except (FlowRunError, ConfigError) as error:
+        # A smoke input that cannot be read is the smoke run's failure: the deploy is done.
+        raise FlowRunError(
+            f"{environment.folder}/ was deployed, but its smoke run failed: {error.problem}",
+            hint=error.hint,
+        ) from None
 
 
 def _summarise(

@@ -26,8 +26,9 @@ from ganymede_sync.remote.client import ClientFactory, GanymedeClient, open_clie
 from ganymede_sync.results import RunResult
 from ganymede_sync.rules.layout import is_valid_flow_name
 from ganymede_sync.rules.visible import visible
-from ganymede_sync.settings.config import Settings
+from ganymede_sync.settings.config import Environment, Settings
 from ganymede_sync.state import binding
+from ganymede_sync.ui import report
 
 ENDED = ("Success", "Failed")
 MAX_INPUT_FILE_BYTES = 64 << 20
@@ -89,6 +90,39 @@ def run_flow_in_ganymede(
             hint=f"invoke runs --env {environment.folder} --flow {options.flow} lists its runs",
         )
     return result
+
+
+def run_smoke(
+    settings: Settings,
+    environment: Environment,
+    *,
+    connect: ClientFactory = open_client,
+    show: Callable[[str], None] = lambda text: None,
+) -> list[RunResult]:
+    """Run the folder's smoke flows one by one (``[environments.<folder>] smoke``).
+
+    A file input's ``@path`` is relative to the repository root. Raises FlowRunError
+    for the first run that does not succeed.
+    """
+    results = []
+    for smoke in environment.smoke:
+        inputs = tuple(_rooted(option, settings.root) for option in smoke.inputs)
+        options = RunOptions(flow=smoke.flow, inputs=inputs)
+        show(f"smoke run of {smoke.flow}:")
+        result = run_flow_in_ganymede(
+            settings, environment.folder, options, connect=connect, show=show
+        )
+        for line in report.describe_run(result):
+            show(line)
+        results.append(result)
+    return results
+
+
+def _rooted(option: str, root: Path) -> str:
+    name, equals, value = option.partition("=")
+    if equals and value.startswith("@") and not Path(value[1:]).is_absolute():
+        return f"{name}=@{root / value[1:]}"
+    return option
 
 
 def list_runs(

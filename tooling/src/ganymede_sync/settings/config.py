@@ -116,6 +116,17 @@ class Environment:
     """Where the manifest of the last pull is kept (``.ganymede/<folder>.json``)."""
     configured_name: str = ""
     """The name ``ganymede.toml`` gives, before any ``GANYMEDE_ENVIRONMENT`` override."""
+    smoke: tuple[SmokeRun, ...] = ()
+    """Flows to run after each deploy of this folder (``deploy --smoke``)."""
+
+
+@dataclass(frozen=True)
+class SmokeRun:
+    """One flow to run after a deploy, with its inputs (``TASK.PARAM=VALUE``, ``@path``
+    relative to the repository root for a file)."""
+
+    flow: str
+    inputs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -288,7 +299,7 @@ SCHEMA: Mapping[str, frozenset[str]] = {
         }
     ),
     "ganymede": frozenset({"subdomain", "api_url"}),
-    "environments.*": frozenset({"ganymede_environment"}),
+    "environments.*": frozenset({"ganymede_environment", "smoke"}),
     "sync": frozenset(
         {"branch_prefix", "bot_name", "bot_email", "default_branch", "max_removed_share"}
     ),
@@ -532,8 +543,30 @@ def _environments(
             path=root / folder,
             manifest_path=root / MANIFEST_DIR / f"{folder}.json",
             configured_name=configured,
+            smoke=_smoke_runs(entry.get("smoke", []), f"environments.{folder}.smoke"),
         )
     return environments
+
+
+def _smoke_runs(value: object, key: str) -> tuple[SmokeRun, ...]:
+    """Read ``smoke = [{flow = "...", inputs = ["TASK.PARAM=VALUE", ...]}, ...]``."""
+    shape = (
+        f'{key} in {CONFIG_FILE} must be a list of {{flow = "<flow>", inputs = '
+        '["TASK.PARAM=VALUE", ...]}'
+    )
+    if not isinstance(value, list):
+        raise ConfigError(shape)
+    runs = []
+    for item in value:
+        if not isinstance(item, dict) or set(item) - {"flow", "inputs"}:
+            raise ConfigError(shape)
+        flow, inputs = item.get("flow"), item.get("inputs", [])
+        if not isinstance(flow, str) or not flow:
+            raise ConfigError(shape)
+        if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
+            raise ConfigError(shape)
+        runs.append(SmokeRun(flow, tuple(inputs)))
+    return tuple(runs)
 
 
 def _read_toml(path: Path) -> dict[str, object]:
