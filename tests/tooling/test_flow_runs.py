@@ -126,3 +126,22 @@ def test_a_malformed_smoke_setting_is_one_line(lab, capsys):
     config.write_text(text, encoding="utf-8")
     code, _, err = run(capsys, "deploy", "--env", "dev", "--smoke")
     assert code == 1 and "environments.dev.smoke in ganymede.toml must be a list of" in err
+
+
+def test_a_deploy_waits_for_no_run_but_refuses_while_one_is_running(lab, capsys):
+    lab.emu.add_fault("hang_run")
+    code, _, err = run(capsys, "run", "--env", "dev", "--flow", FLOW, "--no-wait",
+                       "--input", f"Load_Run.file_data=@{lab.export}")  # fmt: skip
+    assert code == 0, err
+    lab.append("dev/qPCR_Analysis/Delta_Ct/function.py", "# tuned\n")
+    lab.append("dev/LIMS_Sample_Sync/Map_Fields/function.py", "# tuned\n")
+    lab.commit("Tune both")
+    puts = len([r for r in lab.emu.requests if r.method == "PUT"])
+    code, _, err = run(capsys, "deploy", "--env", "dev")
+    assert code == 1 and "runs of the flows it would change are queued or running" in err
+    assert "qPCR_Analysis: " in err and "--force" in err
+    assert len([r for r in lab.emu.requests if r.method == "PUT"]) == puts
+    code, out, err = run(capsys, "deploy", "--env", "dev", "--flow", "LIMS_Sample_Sync")
+    assert code == 0, err  # another flow's run is no reason to wait
+    code, out, err = run(capsys, "deploy", "--env", "dev", "--force")
+    assert code == 0 and "deployed 1 file" in out, err

@@ -83,3 +83,32 @@ def _flow_file(client: GanymedeClient, flow: str) -> bytes | None:
             setting=None,
         )
     return data
+
+
+ACTIVE_STATES = ("Queued", "Running")
+
+
+def active_runs(client: GanymedeClient, flows: list[str]) -> dict[str, list[str]]:
+    """Return flow -> ids of its runs still Queued or Running, for the flows that have any.
+
+    Read with the same pool as the flow documents; a flow Ganymede does not know (one a
+    deploy is about to create) has no runs.
+    """
+    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="flow-runs") as pool:
+        found = list(pool.map(lambda flow: _active(client, flow), flows))
+    return {flow: ids for flow, ids in zip(flows, found, strict=True) if ids}
+
+
+def _active(client: GanymedeClient, flow: str) -> list[str]:
+    try:
+        runs = client.flow_runs(flow)
+    except ApiError as error:
+        if error.status == 404:
+            return []
+        raise
+    listed = runs if isinstance(runs, list) else []
+    return [
+        str(run.get("id"))
+        for run in listed
+        if isinstance(run, dict) and run.get("state") in ACTIVE_STATES
+    ]

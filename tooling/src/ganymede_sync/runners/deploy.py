@@ -33,11 +33,12 @@ from ganymede_sync.plans.planning import (
 )
 from ganymede_sync.plans.reading import plan_environment, plan_offline, read_remote_contents
 from ganymede_sync.remote.client import ClientFactory, GanymedeClient, ProgressCallback, open_client
+from ganymede_sync.remote.flows import active_runs
 from ganymede_sync.results import (
     DeployResult,
     StatusResult,
 )
-from ganymede_sync.rules.layout import is_valid_flow_name
+from ganymede_sync.rules.layout import flow_of, is_lib_path, is_valid_flow_name
 from ganymede_sync.rules.visible import visible
 from ganymede_sync.runners.runs import run_smoke
 from ganymede_sync.runners.sending import send_plan
@@ -227,6 +228,8 @@ def run_deploy(
                     f"nothing was sent to {target}: "
                     + dirty_reason(environment.folder, uncommitted)
                 )
+            if not (options.dry_run or options.force):
+                _refuse_active_runs(client, plan, target)
             message = resolve_message(options.message, settings, environment, plan, uncommitted)
             outcome = send_plan(
                 client, settings, environment, plan, author_email=author, message=message,
@@ -240,6 +243,30 @@ def run_deploy(
     if options.smoke and not options.dry_run:
         _smoke(settings, environment, result, connect, show)
     return result
+
+
+def _refuse_active_runs(client: GanymedeClient, plan: DeployPlan, target: object) -> None:
+    """Refuse to change flows while runs of them are queued or running.
+
+    Ganymede disables flow runs environment-wide while it processes a save, so a deploy
+    in the middle of a lab run is a risk. A change to lib/ touches every flow.
+    """
+    sending = plan.to_send
+    if not sending:
+        return
+    every = sorted({flow for entry in plan.entries if (flow := flow_of(entry.path))})
+    touched = sorted({flow for path in sending if (flow := flow_of(path))})
+    flows = every if any(is_lib_path(path) for path in sending) else touched
+    active = active_runs(client, flows)
+    if active:
+        listed = "; ".join(
+            f"{visible(flow)}: {', '.join(visible(run) for run in runs)}"
+            for flow, runs in sorted(active.items())
+        )
+        raise DeployRefused(
+            f"nothing was sent to {target}: runs of the flows it would change are queued or "
+            f"running ({listed}); deploy when they end, or with --force to deploy now"
+        )
 
 
 def _smoke(
