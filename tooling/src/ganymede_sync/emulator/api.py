@@ -222,34 +222,39 @@ class Ganymede:
     # --- GET /v2/environment/{env}/flows/{id} ------------------------------------------------
     def get_flow(self, environment: str, flow: str) -> Reply:
         """Answer one flow (``FlowV2``): its pipeline and settings, stored or made from code."""
+        found = self._find_flow(environment, flow)
+        if isinstance(found, Reply):
+            return found
+        return as_json(200, {"id": flow, "environment": environment, **found[1]})
+
+    def _find_flow(
+        self, environment: str, flow: str
+    ) -> tuple[PipelineRepository, dict[str, Any]] | Reply:
+        """Return the flow's repository and document, or the 404 to answer."""
         repository = self.repository(environment)
         if repository is None:
             return _unknown_environment(environment)
         document = self._flows.document(repository, flow)
         if document is None:
             return _unknown_flow(flow, environment)
-        return as_json(200, {"id": flow, "environment": environment, **document})
+        return repository, document
 
     # --- GET /v1/environment/{env}/flows/{flow}/inputs -------------------------------------
     def flow_inputs(self, environment: str, flow: str) -> Reply:
         """Answer the inputs a run of the flow needs (``FlowInputSchema``)."""
-        repository = self.repository(environment)
-        if repository is None:
-            return _unknown_environment(environment)
-        document = self._flows.document(repository, flow)
-        if document is None:
-            return _unknown_flow(flow, environment)
+        found = self._find_flow(environment, flow)
+        if isinstance(found, Reply):
+            return found
+        repository, document = found
         return as_json(200, flow_inputs(repository, flow, document["pipeline"]["tasks"]))
 
     # --- POST /v1/environment/{env}/flows/{flow}/trigger -------------------------------------
     def trigger_flow(self, environment: str, flow: str, body: bytes) -> Reply:
         """Start a run (201 and its id), or only check the inputs (``dry_run``: 200, "")."""
-        repository = self.repository(environment)
-        if repository is None:
-            return _unknown_environment(environment)
-        document = self._flows.document(repository, flow)
-        if document is None:
-            return _unknown_flow(flow, environment)
+        found = self._find_flow(environment, flow)
+        if isinstance(found, Reply):
+            return found
+        repository, document = found
         try:
             request = documents.read_body(body)
             run_id = self.runs.trigger(environment, repository, flow, document, request)
