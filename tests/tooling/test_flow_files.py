@@ -86,6 +86,7 @@ def test_a_settings_edit_in_ganymede_shows_as_drift_and_is_pulled(lab, capsys):
     assert answer.status_code == 200
     code, out, _ = run(capsys, "status", "--env", "dev")
     assert code == 0 and f"dev/{FLOW_FILE}  changed in Ganymede: pull to update" in out
+    assert 'in Ganymede: schedule_interval: "0 2 * * *" -> "0 4 * * *"' in out
     code, out, err = run(capsys, "pull", "--env", "dev")
     assert code == 0, err
     assert f"~ dev/{FLOW_FILE}" in out

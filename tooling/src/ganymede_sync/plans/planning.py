@@ -70,6 +70,8 @@ class DeployPlan:
     """Whether flow files may remove nodes from Ganymede's flows (``--prune-nodes``)."""
     flow: str | None = field(default=None, compare=False)
     """The one flow this plan covers (``deploy --flow``); None: the whole folder."""
+    incoming: Mapping[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
+    """What Ganymede changed in each flow file that is changed there only (a pull brings it)."""
 
     @property
     def code(self) -> dict[str, bytes]:
@@ -223,6 +225,7 @@ def only_flow(deploy_plan: DeployPlan, flow: str) -> DeployPlan:
         contents={path: data for path, data in deploy_plan.contents.items() if kept(path)},
         remote_blobs={p: blob for p, blob in deploy_plan.remote_blobs.items() if kept(p)},
         flows={path: plan for path, plan in deploy_plan.flows.items() if kept(path)},
+        incoming={path: lines for path, lines in deploy_plan.incoming.items() if kept(path)},
         flow=flow,
     )
 

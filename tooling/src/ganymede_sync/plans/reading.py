@@ -214,7 +214,27 @@ def _planned(
     drafted = plan(local, remote, manifest.files, ours=ours, force=force, declared=declared)
     shown = [*drafted.to_send, *drafted.paths(Status.CONFLICT)]
     flows = flow_plans(local, remote, remote_flows, shown)
-    return replace(drafted, flows=flows, prune_nodes=prune_nodes)
+    incoming = incoming_changes(local, remote_flows, drafted.paths(Status.REMOTE_AHEAD))
+    return replace(drafted, flows=flows, prune_nodes=prune_nodes, incoming=incoming)
+
+
+def incoming_changes(
+    local: Mapping[str, LocalFile], remote_flows: Mapping[str, FlowFile], paths: Iterable[str]
+) -> dict[str, tuple[str, ...]]:
+    """Say what Ganymede changed in flow files changed there only: what a pull brings."""
+    incoming = {}
+    for path in paths:
+        theirs, ours = remote_flows.get(path), local.get(path)
+        if not is_flow_file(path) or theirs is None or ours is None or ours.data is None:
+            continue
+        try:
+            mine = flow_file.parse(ours.data)
+        except FlowFileProblem:
+            continue
+        # Described as if Ganymede's version were sent over ours: its changes, in order.
+        lines = plan_flow(path.split("/", 1)[0], theirs, mine, None, exists=True).lines
+        incoming[path] = tuple(f"in Ganymede: {line}" for line in lines)
+    return incoming
 
 
 def plan_offline(

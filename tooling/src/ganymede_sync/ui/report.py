@@ -77,9 +77,10 @@ def plan_table(plan: DeployPlan, folder: str, target: str | None = None) -> str:
 
 
 def flow_lines(plan: DeployPlan, path: str) -> tuple[str, ...]:
-    """Return what sending the flow file at ``path`` changes in its flow (none: not one)."""
+    """Return what sending the flow file at ``path`` changes in its flow, or what Ganymede
+    changed in it (none: not a flow file, or unchanged)."""
     flow = plan.flows.get(path)
-    return flow.lines if flow else ()
+    return flow.lines if flow else tuple(plan.incoming.get(path, ()))
 
 
 def plan_markdown(plan: DeployPlan, folder: str, *, title: str, outcome: str) -> str:
@@ -340,8 +341,8 @@ def status_data(result: StatusResult, *, with_diffs: bool = False) -> dict[str, 
         ],
         "refusals": list(result.reasons),
         "flows": {
-            f"{result.folder}/{path}": list(flow.lines)
-            for path, flow in sorted(result.plan.flows.items())
+            f"{result.folder}/{path}": list(flow_lines(result.plan, path))
+            for path in sorted({*result.plan.flows, *result.plan.incoming})
         },
     }
     if with_diffs:
