@@ -44,7 +44,7 @@ def test_a_flow_runs_in_ganymede_and_the_task_follows_it_to_success(lab, capsys)
     [
         (
             [],
-            "flow qPCR_Analysis needs Load_Run.file_data, which were not given: it takes "
+            "flow qPCR_Analysis needs Load_Run.file_data, not given: it takes "
             "Load_Run.file_data (file)",
         ),
         (["Load_Run.other=x"], "flow qPCR_Analysis takes no input Load_Run.other"),
@@ -110,12 +110,13 @@ def test_deploy_smoke_runs_the_smoke_flows_after_the_deploy(lab, capsys):
     assert out.strip().splitlines()[-1].startswith("deployed 1 file to acme/dev")
 
 
-def test_a_failing_smoke_run_fails_the_deploy_and_names_the_run(lab, capsys):
+def test_a_smoke_run_that_could_not_start_stops_the_deploy_before_it_sends(lab, capsys):
     with_smoke(lab, '"Load_Run.file_data=@tests/missing.json"')
     lab.commit("A smoke run whose input is missing")
     code, _, err = run(capsys, "deploy", "--env", "dev", "--smoke")
-    assert code == 1
-    assert "dev/ was deployed, but its smoke run failed: cannot read" in err
+    assert code == 1 and "nothing was sent" in err
+    assert "smoke run of qPCR_Analysis ([environments.dev] smoke): cannot read" in err
+    assert not [r for r in lab.emu.requests if r.method in ("PUT", "POST", "PATCH")]
 
 
 def test_a_malformed_smoke_setting_is_one_line(lab, capsys):
@@ -145,3 +146,39 @@ def test_a_deploy_waits_for_no_run_but_refuses_while_one_is_running(lab, capsys)
     assert code == 0, err  # another flow's run is no reason to wait
     code, out, err = run(capsys, "deploy", "--env", "dev", "--force")
     assert code == 0 and "deployed 1 file" in out, err
+
+
+def test_a_failing_smoke_run_fails_the_deploy_after_it(lab, capsys):
+    (lab.root / "tests" / "smoke").mkdir(parents=True)
+    (lab.root / "tests" / "smoke" / "run.json").write_text("not json", encoding="utf-8")
+    with_smoke(lab, '"Load_Run.file_data=@tests/smoke/run.json"')
+    lab.append("dev/qPCR_Analysis/Delta_Ct/function.py", "# tuned\n")
+    lab.commit("A smoke input the flow cannot read")
+    code, _, err = run(capsys, "deploy", "--env", "dev", "--smoke")
+    assert code == 1 and "dev/ was deployed, but its smoke run failed: run " in err
+    assert "qPCR_Analysis/Load_Run failed: JSONDecodeError" in err and "--json" in err
+
+
+@pytest.mark.parametrize(
+    ("options", "why"),
+    [
+        (["--timeout", "0"], "--timeout must be a number of seconds above 0, not 0.0"),
+        (["--timeout", "abc"], "--timeout must be a number of seconds, not 'abc'"),
+    ],
+)
+def test_a_timeout_that_cannot_be_waited_is_refused_before_any_run(lab, capsys, options, why):
+    code, _, err = run(capsys, "run", "--env", "dev", "--flow", FLOW, *options,
+                       "--input", f"Load_Run.file_data=@{lab.export}")  # fmt: skip
+    assert code == 1 and why in err and triggers(lab) == []
+
+
+def test_runs_needs_a_known_flow(lab, capsys):
+    code, _, err = run(capsys, "runs", "--env", "dev")
+    assert code == 1 and "choose the flow with --flow" in err
+    code, _, err = run(capsys, "runs", "--env", "dev", "--flow", "Nope")
+    assert code == 1 and "(404)" in err
+
+
+def test_the_example_lims_flow_runs_on_its_seeded_tables(lab, capsys):
+    code, out, err = run(capsys, "run", "--env", "dev", "--flow", "LIMS_Sample_Sync")
+    assert code == 0 and "LIMS_Sample_Sync in acme/dev: Success" in out, err

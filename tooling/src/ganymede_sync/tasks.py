@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from invoke import Collection, Exit, task
 
-from ganymede_sync.errors import GanymedeSyncError, Interrupted
+from ganymede_sync.errors import ConfigError, GanymedeSyncError, Interrupted
 from ganymede_sync.rules.visible import visible
 from ganymede_sync.runners.session import begin_task
 from ganymede_sync.settings.config import (
@@ -125,7 +125,8 @@ def pull(
 @task(
     help={
         "env": "environment folder to deploy (e.g. dev)",
-        "force": FORCE_HELP.format(what="send files that were also changed in Ganymede"),
+        "force": FORCE_HELP.format(what="send files that were also changed in Ganymede")
+        + "; also deploy while runs of the flows it changes are queued or running",
         "dry_run": "show the plan and let Ganymede validate it, without committing",
         "retarget": RETARGET_HELP + " (this run only)",
         "allow_dirty": "send files with uncommitted changes (the Ganymede commit message says so)",
@@ -205,6 +206,23 @@ def status(
 
 
 # --- flow runs ------------------------------------------------------------------
+def required_flow(flow: str | None) -> str:
+    """Return the --flow a task needs, or say to give one."""
+    if not flow:
+        raise ConfigError("choose the flow with --flow (its folder's name)")
+    return flow
+
+
+def seconds(value: object, option: str) -> float:
+    """Read a number of seconds given on the command line."""
+    try:
+        return float(str(value))
+    except ValueError:
+        raise ConfigError(
+            f"{option} must be a number of seconds, not '{visible(str(value))}'"
+        ) from None
+
+
 # Short flags would give -f to --flow here; -f means --force in every task.
 @task(
     auto_shortflags=False,
@@ -218,7 +236,7 @@ def status(
         "timeout": "seconds to wait for the run to end (default 600)",
     },
 )
-def run(c, flow, env=None, input=None, dry_run=False, no_wait=False, timeout=600.0):
+def run(c, flow=None, env=None, input=None, dry_run=False, no_wait=False, timeout="600"):
     """Run a flow in Ganymede and follow it to its end. Exit 0 only when it succeeds."""
     import os
     import sys
@@ -227,12 +245,12 @@ def run(c, flow, env=None, input=None, dry_run=False, no_wait=False, timeout=600
     from ganymede_sync.ui.progress import progress_display
     from ganymede_sync.ui.report import describe_run
 
-    options = RunOptions(
-        flow=flow, inputs=tuple(input or ()), dry_run=dry_run, wait=not no_wait,
-        timeout=float(timeout),
-    )  # fmt: skip
     stopped = f"the run, if it started, goes on in Ganymede: invoke runs --env {env} --flow {flow}"
     with expected_failures(stopped), progress_display(sys.stderr, os.environ) as display:
+        options = RunOptions(
+            flow=required_flow(flow), inputs=tuple(input or ()), dry_run=dry_run,
+            wait=not no_wait, timeout=seconds(timeout, "--timeout"),
+        )  # fmt: skip
         result = run_flow_in_ganymede(begin_task(emit), env, options, show=display.then(emit))
     emit("\n".join(describe_run(result)))
 
@@ -245,7 +263,7 @@ def run(c, flow, env=None, input=None, dry_run=False, no_wait=False, timeout=600
         "json": "print the runs as Ganymede describes them, as JSON",
     },
 )
-def runs(c, flow, env=None, json=False):
+def runs(c, flow=None, env=None, json=False):
     """List a flow's recent runs in Ganymede: state, times, initiator and code version."""
     import json as json_module
 
@@ -253,7 +271,7 @@ def runs(c, flow, env=None, json=False):
     from ganymede_sync.ui.report import runs_table
 
     with expected_failures():
-        target, found = list_runs(begin_task(emit), env, flow)
+        target, found = list_runs(begin_task(emit), env, required_flow(flow))
     if json:
         emit(json_module.dumps(found, indent=2))
     else:

@@ -279,8 +279,9 @@ class Ganymede:
     # --- GET /v2/environment/{env}/flows/{flow}/flowruns --------------------------------------
     def flow_runs(self, environment: str, flow: str, query: Mapping[str, str]) -> Reply:
         """Answer one page of the flow's runs, newest first, within runAfter..runBefore (ms)."""
-        if self.repository(environment) is None:
-            return _unknown_environment(environment)
+        found = self._find_flow(environment, flow)
+        if isinstance(found, Reply):
+            return found
         page = _page_number(query.get("pageNumber"), "pageNumber", default=1, maximum=None)
         size = _page_number(
             query.get("pageSize"), "pageSize", default=MAX_PAGE_SIZE, maximum=MAX_PAGE_SIZE

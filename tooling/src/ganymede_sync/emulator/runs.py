@@ -182,13 +182,18 @@ class FlowRuns:
             params = given[1]
             result = _run_flow(folder, run.flow, nodes, inputs, params, tables, run.id)
             self._store_tables(environment, result.tables, set(tables))
-            run.output_tables = sorted(set(result.tables) - set(tables))
+            run.output_tables = sorted(
+                {name for value in result.returns.values()
+                 for name in getattr(value, "tables_to_upload", {})}
+            )  # fmt: skip
             run.output_files = sorted(result.files)
             run.state = "Success"
         except Exception as error:  # a node's failure is the run's state, not the server's
-            run.failure = "".join(traceback.format_exception_only(type(error), error)).strip()
             cause = error.__cause__ or error
-            run.failure += "\n" + "".join(traceback.format_exception(cause)).strip()
+            lines = [line for line in str(cause).splitlines() if line.strip()]
+            where = getattr(error, "node", "") or "the run"
+            summary = f"{where} failed: {type(cause).__name__}: {lines[-1] if lines else ''}"
+            run.failure = summary + "\n" + "".join(traceback.format_exception(cause)).strip()
             run.state = "Failed"
         finally:
             run.end = _now()

@@ -278,9 +278,16 @@ def _document(
 
 def initial_tables(seed: str) -> dict[str, bytes]:
     """Return the tables (name -> CSV) an environment of ``seed`` holds for its flow runs:
-    the example's qPCR flow reads its reference genes from one."""
+    the example's qPCR flow reads its reference genes, the LIMS sync its samples."""
     if seed == "example":
-        return {"qpcr_reference_genes": b"assay,target,active\ncytokines,GAPDH,1\n"}
+        return {
+            "qpcr_reference_genes": b"assay,target,active\ncytokines,GAPDH,1\n",
+            "samples": (
+                b"sample_id,barcode,project,collected_at\n"
+                b"S-001,BC0001,P-17,2026-11-30\nS-002,BC0002,P-17,2026-12-01\n"
+            ),
+            "lims_sync_log": b"sample_id,synced_at\nS-001,2026-12-01\n",
+        }
     return {}
 
 

@@ -40,7 +40,7 @@ from ganymede_sync.results import (
 )
 from ganymede_sync.rules.layout import flow_of, is_lib_path, is_valid_flow_name
 from ganymede_sync.rules.visible import visible
-from ganymede_sync.runners.runs import run_smoke
+from ganymede_sync.runners.runs import check_smoke, run_smoke
 from ganymede_sync.runners.sending import send_plan
 from ganymede_sync.settings.config import Environment, Settings
 from ganymede_sync.state import binding
@@ -228,7 +228,9 @@ def run_deploy(
                     f"nothing was sent to {target}: "
                     + dirty_reason(environment.folder, uncommitted)
                 )
-            if not (options.dry_run or options.force):
+            if options.smoke:
+                check_smoke(settings, environment, client)
+            if not options.force:
                 _refuse_active_runs(client, plan, target)
             message = resolve_message(options.message, settings, environment, plan, uncommitted)
             outcome = send_plan(
@@ -283,7 +285,7 @@ def _smoke(
             "smoke in ganymede.toml)"
         )
         return
-    show(f"deployed; smoke runs of {environment.folder}/ in {result.target}:")
+    show(f"smoke runs of {environment.folder}/ in {result.target}:")
     try:
         run_smoke(settings, environment, connect=connect, show=show)
     except (FlowRunError, ConfigError) as error:

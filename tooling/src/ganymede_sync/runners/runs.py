@@ -70,6 +70,8 @@ def run_flow_in_ganymede(
     settings.require_token(environment)
     if not is_valid_flow_name(options.flow):
         raise ConfigError(f"'{visible(options.flow)}' is not a flow name: give its folder's name")
+    if options.wait and not options.timeout > 0:
+        raise ConfigError(f"--timeout must be a number of seconds above 0, not {options.timeout}")
     with connect(settings, environment) as client:
         needed = _needed_inputs(client, options.flow)
         inputs = _flow_inputs(options.flow, needed, options.inputs)
@@ -87,7 +89,8 @@ def run_flow_in_ganymede(
         raise FlowRunError(
             f"run {visible(run_id)} of {options.flow} in {target} ended {result.state}"
             + _failure(record),
-            hint=f"invoke runs --env {environment.folder} --flow {options.flow} lists its runs",
+            hint=f"invoke runs --env {environment.folder} --flow {options.flow} --json shows "
+            "its record",
         )
     return result
 
@@ -170,7 +173,7 @@ def _flow_inputs(
     missing = sorted(set(needed) - set(inputs))
     if missing:
         names = ", ".join(f"{task}.{param}" for task, param in missing)
-        raise ConfigError(f"flow {flow} needs {names}, which were not given: " + _listing(needed))
+        raise ConfigError(f"flow {flow} needs {names}, not given: " + _listing(needed))
     return [
         {"task": task, "param": param, "dataType": needed[(task, param)],
          "value": _value(needed[(task, param)], value, f"{task}.{param}")}
@@ -261,8 +264,21 @@ def _follow(
 
 
 def _failure(record: dict[str, Any]) -> str:
-    """The first line of the failure the emulator reports (Ganymede's API reports none)."""
+    """The failure's summary line, as the emulator reports it (Ganymede's API has none)."""
     failure = record.get("failure")
     if not isinstance(failure, str) or not failure.strip():
         return " (Ganymede's API names no failing node: see the run in Ganymede)"
     return f": {visible(failure.strip().splitlines()[0][:300])}"
+
+
+def check_smoke(settings: Settings, environment: Environment, client: GanymedeClient) -> None:
+    """Refuse smoke runs that could not start (an unknown flow, inputs that do not fit,
+    a file that cannot be read) before a deploy sends anything."""
+    for smoke in environment.smoke:
+        where = f"smoke run of {smoke.flow} ([environments.{environment.folder}] smoke)"
+        try:
+            needed = _needed_inputs(client, smoke.flow)
+            inputs = tuple(_rooted(option, settings.root) for option in smoke.inputs)
+            _flow_inputs(smoke.flow, needed, inputs)
+        except (ConfigError, ApiError) as error:
+            raise ConfigError(f"{where}: {error.problem}; nothing was sent") from None

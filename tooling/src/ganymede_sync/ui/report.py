@@ -528,8 +528,9 @@ def describe_run(result: RunResult) -> list[str]:
         return [f"dry run: Ganymede accepted the inputs of {result.flow} in {result.target}; "
                 "no run was started"]  # fmt: skip
     if result.state not in ("Success", "Failed"):
-        return [f"run {result.run_id} of {result.flow} started in {result.target} "
-                f"(not waited for: invoke runs --flow {result.flow} shows it)"]  # fmt: skip
+        follow = f"invoke runs --env {result.folder} --flow {result.flow}"
+        started = f"run {result.run_id} of {result.flow} started in {result.target}"
+        return [f"{started} (not waited for: {follow} shows it)"]
     record = result.record
     lines = [f"run {result.run_id} of {result.flow} in {result.target}: {result.state}"]
     for key, label in (("outputTables", "tables"), ("outputFiles", "files")):
