@@ -62,6 +62,16 @@ def add_node(value: dict, name: str = "Validate_Samples", after: str = "Map_Fiel
     return value
 
 
+def grow(lab, message: str) -> None:
+    """Grow FLOW in dev/ as a user would: a new node wired in with its code, a new
+    schedule; commit."""
+    value = add_node(flow_json(lab, "dev"))
+    value["settings"]["schedule_interval"] = "0 3 * * *"
+    write_flow_json(lab, "dev", value)
+    lab.write(f"dev/{NEW_NODE}", NODE_CODE)
+    lab.commit(message)
+
+
 def requests_that_change(lab) -> list[str]:
     return [f"{r.method} {r.path}" for r in lab.emu.requests if r.method != "GET"]
 
@@ -216,11 +226,7 @@ def test_a_malformed_flow_file_is_refused_naming_the_file(lab, capsys):
 
 # --- promote -----------------------------------------------------------------------------
 def test_a_flow_grown_in_dev_is_promoted_and_prod_then_equals_dev(lab, capsys):
-    value = add_node(flow_json(lab, "dev"))
-    value["settings"]["schedule_interval"] = "0 3 * * *"
-    write_flow_json(lab, "dev", value)
-    lab.write(f"dev/{NEW_NODE}", NODE_CODE)
-    lab.commit("Grow the LIMS sync in dev")
+    grow(lab, "Grow the LIMS sync in dev")
     code, out, err = run(capsys, "deploy", "--env", "dev")
     assert code == 0, err
     code, out, err = run(
@@ -237,11 +243,7 @@ def test_a_flow_grown_in_dev_is_promoted_and_prod_then_equals_dev(lab, capsys):
 
 # --- interrupted and odd deploys --------------------------------------------------------
 def test_a_deploy_cut_off_between_its_flow_requests_is_finished_by_the_next(lab, capsys):
-    value = add_node(flow_json(lab, "dev"))
-    value["settings"]["schedule_interval"] = "0 3 * * *"
-    write_flow_json(lab, "dev", value)
-    lab.write(f"dev/{NEW_NODE}", NODE_CODE)
-    lab.commit("Grow the flow")
+    grow(lab, "Grow the flow")
     lab.emu.add_fault("error", count=4, endpoint="flow_settings", status=500)
     code, _, err = run(capsys, "deploy", "--env", "dev")
     assert code == 1 and "updating the settings of flow" in err
