@@ -182,3 +182,22 @@ def test_runs_needs_a_known_flow(lab, capsys):
 def test_the_example_lims_flow_runs_on_its_seeded_tables(lab, capsys):
     code, out, err = run(capsys, "run", "--env", "dev", "--flow", "LIMS_Sample_Sync")
     assert code == 0 and "LIMS_Sample_Sync in acme/dev: Success" in out, err
+
+
+def test_a_failed_smoke_run_in_the_source_blocks_its_promotion(lab, capsys, tmp_path):
+    with_smoke(lab, f'"Load_Run.file_data=@{lab.export}"')
+    broken = b"def execute(ganymede_context=None):\n    raise RuntimeError('threshold unset')\n"
+    lab.emu.write_file("dev", "dags/qPCR_Analysis/Flag_Outliers/function.py", broken)
+    assert run(capsys, "run", "--env", "dev", "--flow", FLOW,
+               "--input", f"Load_Run.file_data=@{lab.export}")[0] == 1  # fmt: skip
+    lab.append("dev/qPCR_Analysis/Delta_Ct/function.py", "# tuned\n")
+    lab.commit("Tune dev, with a smoke run")
+    before = lab.files("prod")
+    code, _, err = run(capsys, "promote", "--from", "dev", "--to", "prod")
+    assert code == 1 and "the latest smoke run in dev/ failed: qPCR_Analysis (run " in err
+    assert "--ignore-smoke" in err and lab.files("prod") == before
+    body = tmp_path / "body.md"
+    code, _, err = run(capsys, "promote", "--from", "dev", "--to", "prod", "--ignore-smoke",
+                       "--body-file", str(body))  # fmt: skip
+    assert code == 0, err
+    assert "Latest smoke runs in `dev/`: `qPCR_Analysis` Failed (run `" in body.read_text()

@@ -140,6 +140,10 @@ class PromotionResult:
     plan: DeployPlan | None
     """The target's deploy plan after the promotion; None when nothing changed."""
     commit: str | None = None
+    smoke: tuple[tuple[str, str, str], ...] = ()
+    """(flow, state, run id) of the source's latest smoke runs, as read before promoting."""
+    smoke_note: str = ""
+    """Why the source's smoke runs were not read, when they were not."""
 
 
 def promotion_branch(source: str, target: str) -> str:

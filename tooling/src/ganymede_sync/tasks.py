@@ -521,9 +521,12 @@ def diff(c, env=None, against=None, flow=None, stat=False):
         "lib": "promote lib/ too (default; --no-lib leaves the target's lib/ as it is)",
         "commit": "commit on branch promote/<from>-to-<to>",
         "body_file": "also write the plan as markdown to this file (a pull request's body)",
+        "ignore_smoke": "promote even when the source's latest smoke run of a flow failed",
     },
 )
-def promote(c, from_=None, to=None, flow=None, lib=True, commit=False, body_file=None):
+def promote(
+    c, from_=None, to=None, flow=None, lib=True, commit=False, body_file=None, ignore_smoke=False
+):
     """Make the target folder's flow code equal to the source's, after showing its deploy plan.
 
     Reads only the target's current state from Ganymede (GANYMEDE_API_TOKEN must be the
@@ -545,8 +548,9 @@ def promote(c, from_=None, to=None, flow=None, lib=True, commit=False, body_file
             settings, from_, to, flows, include_lib=lib, commit=commit
         )
         result = promoting.run_promotion(
-            settings, promotion, display.then(emit), commit=commit, progress=display
-        )
+            settings, promotion, display.then(emit), commit=commit, progress=display,
+            ignore_smoke=ignore_smoke,
+        )  # fmt: skip
     body = report.pull_request_body(result)
     if body_file:
         Path(body_file).write_text(visible(body), encoding="utf-8")

@@ -39,6 +39,8 @@ from ganymede_sync.plans.reading import plan_environment
 from ganymede_sync.remote.client import ClientFactory, ProgressCallback, open_client
 from ganymede_sync.results import Promotion, PromotionResult, promotion_branch
 from ganymede_sync.rules.layout import flow_of, is_valid_flow_name, scan_managed
+from ganymede_sync.rules.visible import visible
+from ganymede_sync.runners.runs import latest_smoke
 from ganymede_sync.settings.config import CONFIG_FILE, Environment, Settings
 from ganymede_sync.state import binding
 from ganymede_sync.ui import report
@@ -218,10 +220,26 @@ def run_promotion(
     commit: bool = False,
     connect: ClientFactory = open_client,
     progress: ProgressCallback | None = None,
+    ignore_smoke: bool = False,
 ) -> PromotionResult:
-    """Plan, show the plan, refuse or apply, and commit when asked."""
+    """Plan, show the plan, refuse or apply, and commit when asked.
+
+    A source whose latest smoke run of a flow failed is not promoted, unless
+    ``ignore_smoke``: what failed there would fail in the target too.
+    """
     if not promotion.comparison.differs:
         return PromotionResult(promotion, None)
+    smoke, note = latest_smoke(settings, promotion.source, connect=connect)
+    if note:
+        show(note)
+    failed = [(flow, run) for flow, state, run in smoke if state == "Failed"]
+    if failed and not ignore_smoke:
+        listed = ", ".join(f"{flow} (run {visible(run)})" for flow, run in failed)
+        raise DeployRefused(
+            f"nothing was changed in {promotion.target.folder}/: the latest smoke run in "
+            f"{promotion.source.folder}/ failed: {listed}; fix {promotion.source.folder}/ and "
+            "run its smoke flows again, or promote with --ignore-smoke"
+        )
     plan = plan_after(settings, promotion, progress, connect)
     show(report.promotion_plan_heading(promotion, binding.arrow(settings, promotion.target)))
     show(report.plan_table(plan, promotion.target.folder))
@@ -230,4 +248,4 @@ def run_promotion(
         raise DeployRefused(reason)
     apply_promotion(promotion)
     sha = commit_promotion(settings, promotion) if commit else None
-    return PromotionResult(promotion, plan, sha)
+    return PromotionResult(promotion, plan, sha, tuple(smoke), note)

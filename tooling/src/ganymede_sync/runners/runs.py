@@ -21,12 +21,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ganymede_sync.errors import ApiError, ConfigError, FlowRunError, Interrupted
+from ganymede_sync.errors import (
+    ApiError,
+    AuthenticationError,
+    ConfigError,
+    FlowRunError,
+    Interrupted,
+)
 from ganymede_sync.remote.client import ClientFactory, GanymedeClient, open_client
 from ganymede_sync.results import RunResult
 from ganymede_sync.rules.layout import is_valid_flow_name
 from ganymede_sync.rules.visible import visible
-from ganymede_sync.settings.config import Environment, Settings
+from ganymede_sync.settings.config import Environment, Settings, token_variable
 from ganymede_sync.state import binding
 from ganymede_sync.ui import report
 
@@ -126,6 +132,33 @@ def _rooted(option: str, root: Path) -> str:
     if equals and value.startswith("@") and not Path(value[1:]).is_absolute():
         return f"{name}=@{root / value[1:]}"
     return option
+
+
+def latest_smoke(
+    settings: Settings, environment: Environment, *, connect: ClientFactory = open_client
+) -> tuple[list[tuple[str, str, str]], str]:
+    """Return (flow, state, run id) of the latest run of each smoke flow of a folder, and
+    a note when they could not be read (no token of that folder's own, or a refused one).
+
+    A promotion reads its source this way: in a workflow only the target's token is
+    there, so a refusal of the token is a note, not a failure.
+    """
+    if not environment.smoke:
+        return [], ""
+    if not settings.token_for(environment):
+        return [], f"smoke runs of {environment.folder}/ not checked: no token for it"
+    latest = []
+    try:
+        with connect(settings, environment) as client:
+            for smoke in environment.smoke:
+                runs = client.flow_runs(smoke.flow)
+                first = runs[0] if isinstance(runs, list) and runs else {}
+                state = str(first.get("state", "no run yet")) if isinstance(first, dict) else ""
+                latest.append((smoke.flow, state, str(first.get("id", "")) if first else ""))
+    except AuthenticationError:
+        variable = token_variable(environment.folder)
+        return [], f"smoke runs of {environment.folder}/ not checked: set {variable} to read them"
+    return latest, ""
 
 
 def list_runs(

@@ -510,6 +510,7 @@ def pull_request_body(result: PromotionResult) -> str:
         f"- Flows: {flows}",
         f"- `lib/`: {'promoted' if promotion.include_lib else 'left as it was'}",
         f"- {summary_line(promotion.comparison)} (before this promotion)",
+        *_smoke_lines(result),
         "",
     ]
     if result.plan is not None:
@@ -538,6 +539,20 @@ def describe_run(result: RunResult) -> list[str]:
         if names:
             lines.append(f"  {label}: {', '.join(names)}")
     return lines
+
+
+def _smoke_lines(result: PromotionResult) -> list[str]:
+    """The pull request's line about the source's latest smoke runs, when it has any."""
+    source = result.promotion.source.folder
+    if result.smoke_note:
+        return [f"- Smoke runs: {_escape(result.smoke_note)}"]
+    if not result.smoke:
+        return []
+    runs = ", ".join(
+        f"`{_code(flow)}` {_escape(state)}" + (f" (run `{_code(run)}`)" if run else "")
+        for flow, state, run in result.smoke
+    )
+    return [f"- Latest smoke runs in `{source}/`: {runs}"]
 
 
 def runs_table(found: Sequence[Mapping[str, object]], flow: str, target: str) -> str:
