@@ -12,7 +12,7 @@ answer never makes a pull drop the work it was sending.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from ganymede_sync.local import gitops
@@ -43,18 +43,23 @@ def recorded_deploys(
 def record_deploy(
     settings: Settings,
     environment: Environment,
-    contents: Mapping[str, bytes],
+    contents: Mapping[str, bytes] | Iterable[tuple[str, bytes]],
     *,
     arrived: bool = False,
 ) -> None:
-    """Remember versions about to be sent (or, with ``arrived``, confirmed by Ganymede)."""
+    """Remember versions about to be sent (or, with ``arrived``, confirmed by Ganymede).
+
+    ``contents`` maps paths to bytes, or lists (path, bytes) pairs when a path has
+    several versions to remember (the states a flow passes through), in one write.
+    """
     target = _record_path(settings, environment)
-    if target is None or not contents:
+    versions = list(contents.items() if isinstance(contents, Mapping) else contents)
+    if target is None or not versions:
         return
     kinds = {"files": recorded_deploys(settings, environment)}
     kinds["arrived"] = recorded_deploys(settings, environment, arrived=True)
     for kind in ("files", "arrived") if arrived else ("files",):
-        for path, data in contents.items():
+        for path, data in versions:
             kinds[kind].setdefault(path, set()).add(blob_id(data))
     record = {
         "manifest": _manifest_blob(environment),

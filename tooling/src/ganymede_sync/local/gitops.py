@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
@@ -450,21 +450,26 @@ class GitRepository:
             versions.setdefault(path[len(prefix) + 1 :], set()).add(blob)
         return versions
 
-    def pulled_version(self, manifest_path: Path, path: Path) -> bytes | None:
-        """Return ``path`` as the commit that last changed ``manifest_path`` holds it: what
-        the last committed pull wrote (None: not there, or no such commit)."""
+    def pulled_versions(self, manifest_path: Path, paths: Iterable[Path]) -> dict[Path, bytes]:
+        """Return each of ``paths`` as the commit that last changed ``manifest_path`` holds
+        it: what the last committed pull wrote (a path not there is left out). One look
+        for that commit, whatever the number of paths."""
         if not self._repo.head.is_valid():
-            return None
+            return {}
         top = self._top()
         manifest = manifest_path.resolve().relative_to(top).as_posix()
         since = self._repo.git.log("-1", "--format=%H", "--", manifest) or None
         if since is None:
-            return None
-        try:
-            blob = self._repo.commit(since).tree / path.resolve().relative_to(top).as_posix()
-            return bytes(blob.data_stream.read())
-        except (KeyError, ValueError):
-            return None
+            return {}
+        tree = self._repo.commit(since).tree
+        found = {}
+        for path in paths:
+            try:
+                blob = tree / path.resolve().relative_to(top).as_posix()
+                found[path] = bytes(blob.data_stream.read())
+            except (KeyError, ValueError):
+                continue
+        return found
 
     def _complete_history_since(self, manifest: str) -> str | None:
         """Return the last commit that changed ``manifest``, deepening a shallow clone if needed."""

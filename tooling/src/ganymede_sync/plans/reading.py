@@ -132,12 +132,9 @@ def flow_plans(
 
 
 def declared_nodes(folder: Path, local: Mapping[str, LocalFile]) -> set[tuple[str, str]]:
-    """Return (flow, node) of every task the folder's flow files hold."""
-    flow_files = {
-        path: file.data if file.data is not None else (folder / path).read_bytes()
-        for path, file in local.items()
-        if is_flow_file(path)
-    }
+    """Return (flow, node) of every task the folder's flow files hold (their bytes are
+    always kept: ``_read_flow_file``)."""
+    flow_files = {path: file.data or b"" for path, file in local.items() if is_flow_file(path)}
     return flow_file.declared_nodes(flow_files)
 
 
@@ -259,14 +256,15 @@ def _pulled_flows(
     """Return the flow files as the last pull wrote them, from the commit that recorded
     that pull; one not found there is left out (its changes cannot be listed offline)."""
     repo = gitops.open_repository(settings.root)
-    flows = {}
-    for path, sha256 in manifest.files.items():
-        if not is_flow_file(path) or repo is None:
-            continue
-        data = repo.pulled_version(environment.manifest_path, environment.path / path)
-        if data is not None and sha256_bytes(data) == sha256:
-            flows[path] = flow_file.parse(data)
-    return flows
+    wanted = {environment.path / path: path for path in manifest.files if is_flow_file(path)}
+    if repo is None or not wanted:
+        return {}
+    found = repo.pulled_versions(environment.manifest_path, wanted)
+    return {
+        wanted[file]: flow_file.parse(data)
+        for file, data in found.items()
+        if sha256_bytes(data) == manifest.files[wanted[file]]
+    }
 
 
 def _without_ignored(

@@ -85,8 +85,7 @@ def send_flows(
     for path, flow in sorted(deploy_plan.flows.items()):
         if flow.local is None or path not in sent:
             continue
-        for state in flow.passing_states():
-            record_deploy(settings, environment, {path: state})
+        record_deploy(settings, environment, [(path, state) for state in flow.passing_states()])
         if flow.creates:
             created = client.create_flow(flow.name, author_email=author_email)
             identifier = created.get("id") if isinstance(created, dict) else None
