@@ -107,7 +107,9 @@ def test_deploy_smoke_runs_the_smoke_flows_after_the_deploy(lab, capsys):
     code, out, err = run(capsys, "deploy", "--env", "dev", "--smoke")
     assert code == 0, err
     assert "smoke run of qPCR_Analysis:" in out and f"{FLOW} in acme/dev: Success" in out
-    assert out.strip().splitlines()[-1].startswith("deployed 1 file to acme/dev")
+    *_, deployed, recorded = out.strip().splitlines()
+    assert deployed.startswith("deployed 1 file to acme/dev")
+    assert recorded.startswith("recorded in git as tag deploy/dev/")
 
 
 def test_a_smoke_run_that_could_not_start_stops_the_deploy_before_it_sends(lab, capsys):

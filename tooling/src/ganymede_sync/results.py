@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ganymede_sync.local.deploy_history import DeployRecord
 from ganymede_sync.plans.comparison import Comparison
 from ganymede_sync.plans.planning import DeployPlan
 from ganymede_sync.rules.layout import LIB_DIR, Scope
@@ -73,6 +74,8 @@ class DeployResult:
     target: Target
     outcome: SendOutcome
     author_email: str
+    record: DeployRecord | None = None
+    """The deploy's record in git (a tag), when it sent anything from a repository."""
 
 
 @dataclass(frozen=True)
@@ -165,3 +168,39 @@ class RunResult:
     @property
     def state(self) -> str:
         return str(self.record.get("state", "Queued" if self.run_id else ""))
+
+
+@dataclass(frozen=True)
+class Rollback:
+    """A planned rollback: the folder, what it goes back to, and the files that change."""
+
+    environment: Environment
+    commit: str
+    """The full SHA whose folder content is restored."""
+    label: str
+    """What the user named: a deploy's tag or a commit."""
+    files: dict[str, bytes | None]
+    """Path in the folder -> the bytes it gets back, or None to delete it."""
+    branch: str
+
+    @property
+    def short_commit(self) -> str:
+        return self.commit[:10]
+
+    def commit_message(self) -> str:
+        return (
+            f"Roll {self.environment.folder}/ back to {self.label}\n\n"
+            f"Makes the managed files of {self.environment.folder}/ equal to commit "
+            f"{self.commit}.\nMade by invoke rollback; merge it to deploy it."
+        )
+
+
+@dataclass(frozen=True)
+class RollbackResult:
+    """What a rollback did: its plan, the commit on its branch, and a deploy if asked."""
+
+    rollback: Rollback
+    plan: DeployPlan | None
+    commit: str | None = None
+    deployed: DeployResult | None = None
+    """The deploy of ``rollback --deploy``."""

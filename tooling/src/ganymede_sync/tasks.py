@@ -261,9 +261,10 @@ def run(c, flow=None, env=None, input=None, dry_run=False, no_wait=False, timeou
         "env": "environment folder whose Ganymede environment to ask (e.g. dev)",
         "flow": "the flow whose runs to list (its folder's name)",
         "json": "print the runs as Ganymede describes them, as JSON",
+        "since": "only runs started since then: a span (30m, 12h, 7d) or a UTC date or time",
     },
 )
-def runs(c, flow=None, env=None, json=False):
+def runs(c, flow=None, env=None, json=False, since=None):
     """List a flow's recent runs in Ganymede: state, times, initiator and code version."""
     import json as json_module
 
@@ -271,11 +272,78 @@ def runs(c, flow=None, env=None, json=False):
     from ganymede_sync.ui.report import runs_table
 
     with expected_failures():
-        target, found = list_runs(begin_task(emit), env, required_flow(flow))
+        target, found = list_runs(begin_task(emit), env, required_flow(flow), since=since)
     if json:
         emit(json_module.dumps(found, indent=2))
     else:
         emit(runs_table(found, flow, target))
+
+
+# --- history and rollback ----------------------------------------------------------
+@task(
+    auto_shortflags=False,
+    help={
+        "env": "environment folder whose deploys to list (e.g. prod)",
+        "flow": "only deploys that sent this flow's files or flow.json",
+        "json": "print the records as JSON",
+    },
+)
+def history(c, env=None, flow=None, json=False):
+    """List an environment folder's deploys, newest first, from the records git keeps.
+
+    Each deploy tags the commit it deployed (deploy/<folder>/<UTC time>); git fetch
+    --tags brings the records other clones and the deploy workflow pushed.
+    """
+    import json as json_module
+
+    from ganymede_sync.runners.history import list_history
+    from ganymede_sync.ui.report import history_table
+
+    with expected_failures():
+        settings = begin_task(emit)
+        records = list_history(settings, env, flow)
+    if json:
+        emit(json_module.dumps([record.to_json() for record in records], indent=2))
+    else:
+        emit(history_table(records, settings.environment(env).folder, flow))
+
+
+# Short flags would give --deploy and --dry-run the same letter.
+@task(
+    auto_shortflags=False,
+    help={
+        "env": "environment folder to roll back (e.g. prod)",
+        "to": "a deploy that invoke history lists (its tag or time), or a commit",
+        "deploy": "also deploy the rollback now (emergencies; the usual conflict checks apply)",
+        "dry_run": "show the rollback's plan without changing anything",
+        "body_file": "also write the plan as markdown to this file (a pull request's body)",
+    },
+)
+def rollback(c, env=None, to=None, deploy=False, dry_run=False, body_file=None):
+    """Make a folder's files equal to an earlier deploy or commit, as a new commit.
+
+    The commit goes on branch rollback/<folder>-<commit>: push it and open a pull
+    request, and the usual deploy ships it. History is never rewritten.
+    """
+    import os
+    import sys
+    from pathlib import Path
+
+    from ganymede_sync.runners.history import deploy_rollback, run_rollback
+    from ganymede_sync.ui.progress import progress_display
+    from ganymede_sync.ui.report import describe_rollback, rollback_body
+
+    stopped = "git status shows whether any file of the folder changed"
+    with expected_failures(stopped), progress_display(sys.stderr, os.environ) as display:
+        settings = begin_task(emit)
+        result = run_rollback(
+            settings, env, to, display.then(emit), dry_run=dry_run, progress=display
+        )
+        if deploy and result.commit is not None:
+            result = deploy_rollback(settings, result, show=display.then(emit), environ=os.environ)
+    if body_file and result.plan is not None:
+        Path(body_file).write_text(visible(rollback_body(result)), encoding="utf-8")
+    emit("\n".join(describe_rollback(result, dry_run=dry_run)))
 
 
 @task(help={"env": "check only this environment folder (default: all)"})

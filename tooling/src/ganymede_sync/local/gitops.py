@@ -10,6 +10,7 @@ again before each one.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -39,6 +40,14 @@ class HeadCommit(NamedTuple):
     short_sha: str
     author_email: str
     subject: str
+
+
+class TagEntry(NamedTuple):
+    """One annotated tag: its name (without ``refs/tags/``), commit and message."""
+
+    name: str
+    commit: str
+    message: str
 
 
 class CommitSummary(NamedTuple):
@@ -423,6 +432,69 @@ class GitRepository:
             for sha in newest_first
         ]
 
+    # --- tags -----------------------------------------------------------------------
+    def create_tag(self, name: str, commit: str, message: str, *, email: str) -> None:
+        """Create the annotated tag ``name`` at ``commit``; refuse to move an existing one.
+
+        A clone with no git identity (a CI runner) tags as ``email``, the deploy's author.
+        """
+        repo = self._repo
+        try:
+            repo.git.check_ref_format(f"refs/tags/{name}")
+        except git.GitCommandError:
+            raise GitError(f"'{name}' cannot name a git tag") from None
+        identity = {}
+        if not self.has_identity():
+            identity = {"GIT_COMMITTER_NAME": "ganymede-sync", "GIT_COMMITTER_EMAIL": email}
+        with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".txt") as text:
+            text.write(message)
+            text.flush()
+            try:
+                repo.git.tag("--annotate", "--cleanup=verbatim", f"--file={text.name}", name,
+                             commit, env=identity)  # fmt: skip
+            except git.GitCommandError as error:
+                raise GitError(f"git tag failed: {_last_line(error)}") from None
+
+    def tag_exists(self, name: str) -> bool:
+        """Tell whether tag ``name`` exists in this clone."""
+        return self._resolve_ref(f"refs/tags/{name}") is not None
+
+    def annotated_tags(self, prefix: str, *, max_message_bytes: int) -> list[TagEntry]:
+        """Return the annotated tags under ``refs/tags/<prefix>``, in name order, in one call.
+
+        A message longer than ``max_message_bytes`` is cut there (its reader refuses it):
+        tags come from whoever could push one, so nothing they hold is trusted or unbounded.
+        """
+        output = self._repo.git.for_each_ref(
+            "--format=%(refname:strip=2)%00%(objecttype)%00%(*objectname)%00%(contents)%00",
+            f"refs/tags/{prefix}",
+        )
+        fields = output.split("\0")
+        entries = []
+        for start in range(0, len(fields) - 3, 4):
+            name, kind, commit, message = fields[start : start + 4]
+            if kind == "tag" and commit:
+                entries.append(TagEntry(name.lstrip("\n"), commit, message[:max_message_bytes]))
+        return entries
+
+    def files_at(self, commit: str, folder: Path) -> dict[str, bytes]:
+        """Return every file under ``folder`` in ``commit``: path relative to it -> bytes."""
+        prefix = self._prefix(folder)
+        sha = self._resolve_commit(commit)
+        if prefix is None or sha is None:
+            raise GitError(f"unknown commit '{commit}': fetch it (git fetch --tags)")
+        odb = self._repo.odb
+        return {
+            path[len(prefix) + 1 :]: bytes(odb.stream(bytes.fromhex(blob)).read())
+            for path, blob in self._tree_blobs(sha, prefix)
+        }
+
+    def _resolve_ref(self, ref: str) -> str | None:
+        try:
+            return str(self._repo.git.rev_parse("--verify", "--quiet", ref))
+        except git.GitCommandError:
+            return None
+
     def _blob_at(self, commit: str, path: str) -> str | None:
         try:
             return str(self._repo.git.rev_parse("--verify", "--quiet", f"{commit}:{path}"))
@@ -449,6 +521,23 @@ class GitRepository:
         for path, blob in self._tree_blobs(since, prefix) + self._logged_blobs(since, prefix):
             versions.setdefault(path[len(prefix) + 1 :], set()).add(blob)
         return versions
+
+    def last_commit_of(self, path: Path) -> str | None:
+        """Return the commit that last changed ``path``, or None when ``path`` has changes
+        that ``HEAD`` does not hold, or no commit yet."""
+        prefix = self._prefix(path)
+        if prefix is None or not self._repo.head.is_valid():
+            return None
+        if self._repo.git.status("--porcelain", "--", prefix):
+            return None
+        return self._repo.git.log("-1", "--format=%H", "--", prefix) or None
+
+    def tags_containing(self, commit: str, prefix: str) -> set[str]:
+        """Return the tags under ``refs/tags/<prefix>`` whose commit descends from ``commit``."""
+        output = self._repo.git.for_each_ref(
+            "--format=%(refname:strip=2)", f"--contains={commit}", f"refs/tags/{prefix}"
+        )
+        return set(output.split())
 
     def pulled_versions(self, manifest_path: Path, paths: Iterable[Path]) -> dict[Path, bytes]:
         """Return each of ``paths`` as the commit that last changed ``manifest_path`` holds

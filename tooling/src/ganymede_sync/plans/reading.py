@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from ganymede_sync.errors import ArchiveError, DeployRefused, FlowFileProblem
 from ganymede_sync.local import gitops
+from ganymede_sync.local.deploy_history import deployed_blobs
 from ganymede_sync.local.deploy_record import recorded_deploys
 from ganymede_sync.plans.flow_changes import FlowPlan, plan_flow
 from ganymede_sync.plans.planning import DeployPlan, LocalFile, RemoteFile, Status, plan
@@ -180,8 +181,12 @@ def plan_environment(
         if repo is not None
         else {}
     )
-    for path, blobs in recorded_deploys(settings, environment).items():
-        ours.setdefault(path, set()).update(blobs)
+    for record in (
+        recorded_deploys(settings, environment),
+        deployed_blobs(settings, environment, settings.target(environment)),
+    ):
+        for path, blobs in record.items():
+            ours.setdefault(path, set()).update(blobs)
     remote, remote_flows = read_remote(client, settings.archive_limits, progress)
     # Local files are read after the remote, to know which ones' bytes to keep.
     local = _without_ignored(read_local(environment.path, remote), settings, environment, remote)

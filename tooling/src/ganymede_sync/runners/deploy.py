@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from ganymede_sync.errors import ConfigError, DeployRefused, FlowRunError, GanymedeSyncError
 from ganymede_sync.local import gitops
 from ganymede_sync.local.apply import restore_interrupted
+from ganymede_sync.local.deploy_history import DeployRecord, now_utc, write_record
 from ganymede_sync.plans.authorship import resolve_author_email, resolve_message
 from ganymede_sync.plans.planning import (
     DeployPlan,
@@ -34,11 +35,9 @@ from ganymede_sync.plans.planning import (
 from ganymede_sync.plans.reading import plan_environment, plan_offline, read_remote_contents
 from ganymede_sync.remote.client import ClientFactory, GanymedeClient, ProgressCallback, open_client
 from ganymede_sync.remote.flows import active_runs
-from ganymede_sync.results import (
-    DeployResult,
-    StatusResult,
-)
-from ganymede_sync.rules.layout import flow_of, is_lib_path, is_valid_flow_name
+from ganymede_sync.results import DeployResult, SendOutcome, StatusResult
+from ganymede_sync.rules.hashing import blob_id
+from ganymede_sync.rules.layout import flow_of, is_flow_file, is_lib_path, is_valid_flow_name
 from ganymede_sync.rules.visible import visible
 from ganymede_sync.runners.runs import check_smoke, run_smoke
 from ganymede_sync.runners.sending import send_plan
@@ -240,11 +239,58 @@ def run_deploy(
         except GanymedeSyncError as error:
             _summarise(plan, environment, title, f"Not deployed: {error}", environ)
             raise
-    result = DeployResult(environment.folder, target, outcome, author)
+        record = None
+        if outcome.sent and not outcome.dry_run:
+            record = _record(client, settings, environment, outcome, author, message, uncommitted)
+    result = DeployResult(environment.folder, target, outcome, author, record)
+    if record is not None:
+        report.append_output("record", f"refs/tags/{record.tag}", environ or {})
     _summarise(outcome.plan, environment, title, report.deploy_line(result), environ)
     if options.smoke and not options.dry_run:
         _smoke(settings, environment, result, connect, show)
     return result
+
+
+def _record(
+    client: GanymedeClient,
+    settings: Settings,
+    environment: Environment,
+    outcome: SendOutcome,
+    author: str,
+    message: str,
+    uncommitted: list[str],
+) -> DeployRecord | None:
+    """Record the deploy in git as a tag on the deployed commit (see ``deploy_history``).
+
+    The flow versions come from one listing after the deploy; a listing that fails
+    leaves them out rather than failing a deploy that is done.
+    """
+    repo = gitops.open_repository(settings.root)
+    head = repo.head_commit() if repo is not None else None
+    if head is None:
+        return None
+    plan = outcome.plan
+    files = {
+        path: blob_id(plan.contents[path]) if path in plan.contents else plan.remote_blobs[path]
+        for path in outcome.sent
+        if path in plan.contents or path in plan.remote_blobs
+    }
+    try:
+        listed = client.list_flows()
+    except GanymedeSyncError:
+        listed = []
+    versions = {
+        str(flow["id"]): str(flow["version"])
+        for flow in listed
+        if isinstance(flow, dict) and isinstance(flow.get("id"), str) and "version" in flow
+    }
+    record = DeployRecord(
+        folder=environment.folder, target=settings.target(environment), commit=head.sha,
+        time=now_utc(), author=author, message=message, files=files,
+        flows=tuple(sorted({path.split("/", 1)[0] for path in files if is_flow_file(path)})),
+        versions=versions, only=plan.flow, uncommitted=tuple(uncommitted),
+    )  # fmt: skip
+    return write_record(settings, record)
 
 
 def _refuse_active_runs(client: GanymedeClient, plan: DeployPlan, target: object) -> None:

@@ -15,9 +15,11 @@ Never prints (``show`` gets each state change) and never imports Invoke.
 from __future__ import annotations
 
 import base64
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ from ganymede_sync.errors import (
     FlowRunError,
     Interrupted,
 )
+from ganymede_sync.local.deploy_history import deploy_of_run, read_records
 from ganymede_sync.remote.client import ClientFactory, GanymedeClient, open_client
 from ganymede_sync.results import RunResult
 from ganymede_sync.rules.layout import is_valid_flow_name
@@ -166,19 +169,57 @@ def list_runs(
     folder: str | None,
     flow: str,
     *,
+    since: str | None = None,
     connect: ClientFactory = open_client,
+    now: float | None = None,
 ) -> tuple[str, list[dict[str, Any]]]:
-    """Return the target and the flow's runs, newest first, as Ganymede describes them."""
+    """Return the target and the flow's runs, newest first, as Ganymede describes them.
+
+    Each run gets a ``deploy`` key: the recorded deploy (``invoke history``) whose code
+    it ran, as ``{"tag", "commit"}``, or None where the repository does not know it.
+    """
     environment = settings.environment(folder)
     target = str(binding.check_target(settings, environment, retarget=False))
     settings.require_token(environment)
     if not is_valid_flow_name(flow):
         raise ConfigError(f"'{visible(flow)}' is not a flow name: give its folder's name")
+    since_ms = since_epoch_ms(since, time.time() if now is None else now) if since else None
     with connect(settings, environment) as client:
-        runs = client.flow_runs(flow)
+        runs = client.flow_runs(flow, since_ms=since_ms)
     if not isinstance(runs, list):
         raise ApiError(f"listing the runs of flow '{flow}': Ganymede answered no list")
-    return target, [run for run in runs if isinstance(run, dict)]
+    records = [record for record in read_records(settings, environment.folder)
+               if record.target == target]  # fmt: skip
+    found = []
+    for run in runs:
+        if isinstance(run, dict):
+            record = deploy_of_run(records, flow, run.get("version"), run.get("startTime"))
+            deploy = {"tag": record.tag, "commit": record.commit} if record else None
+            found.append({**run, "deploy": deploy})
+    return target, found
+
+
+_SPAN = re.compile(r"(\d+)([mhd])")
+_SPAN_SECONDS = {"m": 60, "h": 3600, "d": 86400}
+
+
+def since_epoch_ms(since: str, now: float) -> int:
+    """Read ``--since``: a span back from now (``30m``, ``12h``, ``7d``) or a UTC date or
+    time (``2026-12-01``, ``2026-12-01T08:00``); return it in epoch milliseconds."""
+    text = since.strip()
+    span = _SPAN.fullmatch(text)
+    if span:
+        return int((now - int(span.group(1)) * _SPAN_SECONDS[span.group(2)]) * 1000)
+    try:
+        moment = datetime.fromisoformat(text.removesuffix("Z"))
+    except ValueError:
+        raise ConfigError(
+            f"--since '{visible(since)}' is neither a span (30m, 12h, 7d) nor a UTC date or "
+            "time (2026-12-01, 2026-12-01T08:00)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp() * 1000)
 
 
 def _needed_inputs(client: GanymedeClient, flow: str) -> dict[tuple[str, str], str]:

@@ -15,6 +15,7 @@ import difflib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
+from ganymede_sync.local.deploy_history import DeployRecord
 from ganymede_sync.plans.comparison import Comparison, Difference
 from ganymede_sync.plans.planning import DeployPlan, Status
 from ganymede_sync.results import (
@@ -22,6 +23,7 @@ from ganymede_sync.results import (
     Promotion,
     PromotionResult,
     PullResult,
+    RollbackResult,
     RunResult,
     SendOutcome,
     StatusResult,
@@ -183,6 +185,19 @@ def append_step_summary(markdown: str, environ: Mapping[str, str]) -> bool:
     return True
 
 
+def append_output(name: str, value: str, environ: Mapping[str, str]) -> bool:
+    """Set the step output ``name`` (file ``GITHUB_OUTPUT``); tell whether it did.
+
+    Only simple one-line values: a line break would let a value set another output.
+    """
+    target = environ.get("GITHUB_OUTPUT")
+    if not target or "\n" in value or "\r" in value:
+        return False
+    with Path(target).open("a", encoding="utf-8") as handle:
+        handle.write(f"{name}={value}\n")
+    return True
+
+
 def _shown(status: Status) -> bool:
     return status is not Status.UNCHANGED
 
@@ -283,9 +298,16 @@ def deploy_title(arrow: str, *, dry_run: bool) -> str:
 
 
 def deploy_line(result: DeployResult) -> str:
-    """Say in one line what the deploy did in Ganymede."""
-    return outcome_line(
+    """Say what the deploy did in Ganymede, and where git records it."""
+    line = outcome_line(
         result.outcome, str(result.target), author_email=result.author_email, folder=result.folder
+    )
+    record = result.record
+    if record is None:
+        return line
+    return (
+        f"{line}\nrecorded in git as tag {record.tag} (share it: git push origin "
+        f"refs/tags/{record.tag}; invoke history --env {result.folder} lists deploys)"
     )
 
 
@@ -555,13 +577,21 @@ def _smoke_lines(result: PromotionResult) -> list[str]:
     return [f"- Latest smoke runs in `{source}/`: {runs}"]
 
 
+def _deployed(run: Mapping[str, object]) -> str:
+    deploy = run.get("deploy")
+    if not isinstance(deploy, Mapping):
+        return "-"
+    return f"{str(deploy.get('commit'))[:10]} ({deploy.get('tag')})"
+
+
 def runs_table(found: Sequence[Mapping[str, object]], flow: str, target: str) -> str:
-    """Return a flow's runs as aligned rows: id, state, start, end, initiator, version."""
+    """Return a flow's runs as aligned rows: id, state, start, end, initiator, version, and
+    the commit whose deploy produced that version (``-`` where the repository does not know)."""
     if not found:
         return f"no runs of {flow} in {target}"
     columns = ("id", "state", "startTime", "endTime", "initiator", "version")
-    rows = [[str(run.get(column) or "-") for column in columns] for run in found]
-    header = ["run", "state", "started", "ended", "initiator", "version"]
+    rows = [[str(run.get(column) or "-") for column in columns] + [_deployed(run)] for run in found]
+    header = ["run", "state", "started", "ended", "initiator", "version", "deployed from"]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = [f"runs of {flow} in {target}, newest first:"]
     for row in [header, *rows]:
@@ -569,3 +599,70 @@ def runs_table(found: Sequence[Mapping[str, object]], flow: str, target: str) ->
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         )
     return "\n".join(lines)
+
+
+def history_table(records: Sequence[DeployRecord], folder: str, flow: str | None = None) -> str:
+    """Return recorded deploys as aligned rows, newest first: when, commit, author, what."""
+    what = f" that sent {flow}" if flow else ""
+    if not records:
+        return (
+            f"no recorded deploys of {folder}/{what} (a deploy records itself as a tag "
+            f"deploy/{folder}/<time>; git fetch --tags brings others' records)"
+        )
+    header = ["deploy", "commit", "target", "author", "sent", "message"]
+    rows = [
+        [record.tag, record.short_commit, record.target, record.author, _sent(record),
+         record.message.splitlines()[0] if record.message else ""]
+        for record in records
+    ]  # fmt: skip
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+    lines = [f"deploys of {folder}/{what}, newest first:"]
+    for row in [header, *rows]:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        lines.append("  ".join([*cells, row[-1]]).rstrip())
+    return "\n".join(lines)
+
+
+def _sent(record: DeployRecord) -> str:
+    flows = f", {len(record.flows)} flow file(s)" if record.flows else ""
+    only = f" (only {record.only})" if record.only else ""
+    return f"{len(record.files)} file(s){flows}{only}"
+
+
+def rollback_body(result: RollbackResult) -> str:
+    """The pull request body of a rollback: what it goes back to, and its deploy's plan."""
+    rollback = result.rollback
+    folder = rollback.environment.folder
+    title = f"Rollback of {folder}/ to {rollback.label} ({rollback.short_commit})"
+    outcome = "Merging this pull request deploys it through the usual workflow."
+    if result.plan is None:
+        return f"### {_escape(title)}\n\n{folder}/ already holds these files.\n"
+    return plan_markdown(result.plan, folder, title=title, outcome=outcome)
+
+
+def describe_rollback(result: RollbackResult, *, dry_run: bool = False) -> list[str]:
+    """Say what a rollback did and what comes next."""
+    rollback = result.rollback
+    folder = rollback.environment.folder
+    if not rollback.files:
+        return [f"{folder}/ already holds the files of {rollback.label}: nothing to roll back"]
+    if dry_run:
+        return [f"dry run: nothing was changed; {len(rollback.files)} file(s) would change"]
+    if result.commit is None:
+        return [f"nothing to commit in {folder}/"]
+    lines = [
+        f"rolled {folder}/ back to {rollback.label}: {len(rollback.files)} file(s), committed "
+        f"as {result.commit[:10]} on branch {rollback.branch}"
+    ]
+    if result.deployed is not None:
+        lines.append(deploy_line(result.deployed))
+        lines.append(
+            f"merge the branch so {folder}/ on the default branch matches Ganymede again: "
+            f"git push -u origin {rollback.branch}, then open a pull request"
+        )
+    else:
+        lines.append(
+            f"next: git push -u origin {rollback.branch} and open a pull request; merging "
+            "it deploys the rollback through the usual workflow"
+        )
+    return lines
