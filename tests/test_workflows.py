@@ -30,6 +30,8 @@ PINS = {
     "fbc6f3992d24b796d5a048ff273f7fcc4a7b6c09": ("actions/checkout", "v5.1.0"),
     "ece7cb06caefa5fff74198d8649806c4678c61a1": ("actions/setup-python", "v6.3.0"),
     "5f6978faf089d4d20b00c7766989d076bb2fc7f1": ("peter-evans/create-pull-request", "v8.1.1"),
+    "bbbca2ddaa5d8feaa63e36b76fdaad77386f024f": ("actions/upload-artifact", "v7.0.0"),
+    "3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c": ("actions/download-artifact", "v8.0.1"),
 }
 USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<action>[^@\s]+)@(?P<ref>\S+)(?P<rest>.*)$")
 PINNED_COMMENT = re.compile(r"^\s+#\s+(?P<version>v\d+\.\d+\.\d+)\s*$")
@@ -50,12 +52,19 @@ ALLOWED_RUN_LINES = (
     re.compile(r'echo "[^`"]*" >> "\$GITHUB_STEP_SUMMARY"'),
     # A task's name=value lines become step outputs (the settings in ganymede.toml).
     re.compile(r'invoke [a-z-]+ --env "\$ENVIRONMENT" >> "\$GITHUB_OUTPUT"'),
+    # The deploy record (a tag) leaves the deploy job as a git bundle.
+    re.compile(
+        r'git bundle create "\$RUNNER_TEMP/deploy-record-\$ENVIRONMENT\.bundle" "\$RECORD" \^HEAD'
+    ),
 )
+RECORD_JOB = ("deploy.yml", "record")
+"""Runs git only (no Python, no task): its script is run for real in its own tests below."""
 # Exactly the permissions each job needs; anything else is a finding.
 JOB_PERMISSIONS = {
     ("pull.yml", "pull"): {"contents": "write", "pull-requests": "write"},
     ("deploy.yml", "changes"): {"contents": "read"},
     ("deploy.yml", "deploy"): {"contents": "read"},
+    ("deploy.yml", "record"): {"contents": "write"},
     ("deploy.yml", "plan"): {"contents": "read"},
     ("deploy.yml", "plans"): {},
     ("ci.yml", "checks"): {"contents": "read"},
@@ -147,6 +156,8 @@ def test_shell_steps_only_install_tools_and_call_tasks(generated):
     _, _, workflows = generated
     for name, document in workflows.items():
         for job_id, _, step in steps_of(document):
+            if (name, job_id) == RECORD_JOB:
+                continue
             for line in step.get("run", "").splitlines():
                 line = line.strip()
                 if line and not line.startswith("#"):
@@ -184,7 +195,8 @@ def test_deploys_queue_per_environment_in_its_github_environment(generated):
     assert checkout["uses"].startswith("actions/checkout@")
     assert checkout["with"]["fetch-depth"] == 0, "deploy reads history"
     # Then the smoke runs: a deployed flow that no longer runs fails the job.
-    assert job["steps"][-1]["run"] == 'invoke deploy --env "$ENVIRONMENT" --smoke'
+    deploy = next(step for step in job["steps"] if step.get("id") == "deploy")
+    assert deploy["run"] == 'invoke deploy --env "$ENVIRONMENT" --smoke'
 
 
 def test_flow_tests_run_on_pull_requests_with_the_flows_packages(generated):
@@ -206,9 +218,16 @@ def test_a_deploy_runs_only_after_its_environments_flow_tests_pass(generated):
     install = next(i for i, run in enumerate(runs) if "pip install" in run)
     tests = runs.index('invoke test --env "$ENVIRONMENT"')
     assert runs[install].endswith("-r requirements-flows.txt")
-    assert install < tests < runs.index('invoke deploy --env "$ENVIRONMENT" --smoke')
+    deploy = runs.index('invoke deploy --env "$ENVIRONMENT" --smoke')
+    assert install < tests < deploy
     assert steps[tests]["env"] == {"ENVIRONMENT": "${{ matrix.environment }}"}
-    assert not any("if" in step or "continue-on-error" in step for step in steps[tests:])
+    assert not any(
+        "if" in step or "continue-on-error" in step for step in steps[tests : deploy + 1]
+    )
+    # After the deploy, only its record is handed on, and only when the deploy made one.
+    assert all(
+        step["if"].endswith("steps.deploy.outputs.record != ''") for step in steps[deploy + 1 :]
+    )
 
 
 def test_a_deploy_sends_the_tip_of_the_default_branch_not_its_own_commit(generated):
@@ -217,6 +236,69 @@ def test_a_deploy_sends_the_tip_of_the_default_branch_not_its_own_commit(generat
     _, answers, workflows = generated
     checkout = workflows["deploy.yml"]["jobs"]["deploy"]["steps"][0]
     assert checkout["with"]["ref"] == answer(answers, "default_branch")
+
+
+def record_steps(workflows) -> tuple[dict, dict]:
+    """The deploy job's bundling step and the record job's pushing step."""
+    jobs = workflows["deploy.yml"]["jobs"]
+    bundle = next(s for s in jobs["deploy"]["steps"] if "git bundle create" in s.get("run", ""))
+    push = next(s for s in jobs["record"]["steps"] if "push" in s.get("run", ""))
+    return bundle, push
+
+
+def git_in(root: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(root), *args], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def test_deploy_records_travel_as_bundles_and_only_the_record_job_pushes_them(generated, tmp_path):
+    """The deploy job (Ganymede token, read-only GITHUB_TOKEN) bundles its tag; the record
+    job (no secret, contents: write) pushes exactly the bundled deploy/ tags."""
+    _, _, workflows = generated
+    bundle, push = record_steps(workflows)
+    jobs = workflows["deploy.yml"]["jobs"]
+    assert "environment" not in jobs["record"] and "secrets." not in json.dumps(jobs["record"])
+    assert jobs["record"]["needs"] == "deploy" and "always()" in jobs["record"]["if"]
+    assert bundle["if"] == push_if(jobs) == "always() && steps.deploy.outputs.record != ''"
+    origin, runner, recorder, temp = (tmp_path / name for name in ("origin", "a", "b", "temp"))
+    temp.mkdir()
+    subprocess.run(["git", "init", "-q", "--bare", str(origin)], check=True)
+    subprocess.run(["git", "clone", "-q", str(origin), str(runner)], check=True)
+    git_in(runner, "commit", "-q", "--allow-empty", "-m", "deployed")
+    git_in(runner, "push", "-q", "origin", "HEAD")
+    git_in(runner, "tag", "-a", "-m", "record", "deploy/dev/20261204T000000Z")
+    git_in(runner, "tag", "-a", "-m", "other", "v1")
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "RUNNER_TEMP": str(temp)}
+    shell = ["bash", "-e", "-o", "pipefail", "-c"]
+    step = {**env, "ENVIRONMENT": "dev", "RECORD": "refs/tags/deploy/dev/20261204T000000Z"}
+    subprocess.run([*shell, bundle["run"]], cwd=runner, env=step, check=True)
+    subprocess.run(["git", "clone", "-q", str(origin), str(recorder)], check=True)
+    pushing = {**env, "GH_TOKEN": "ghs_secret-value", "RECORDS": str(temp)}
+    done = subprocess.run([*shell, push["run"]], cwd=recorder, env=pushing, capture_output=True,
+                          text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    shown = [line for line in done.stdout.splitlines() if not line.startswith("::add-mask::")]
+    assert shown == ["recorded refs/tags/deploy/dev/20261204T000000Z"]
+    assert "ghs_secret" not in done.stdout + done.stderr
+    assert git_in(origin, "tag", "--list") == "deploy/dev/20261204T000000Z"
+    # A bundle that holds anything but a deploy/ tag is refused, and nothing is pushed.
+    git_in(runner, "bundle", "create", str(temp / "deploy-record-prod.bundle"), "v1", "^HEAD")
+    done = subprocess.run([*shell, push["run"]], cwd=recorder, env=pushing, capture_output=True,
+                          text=True)  # fmt: skip
+    assert done.returncode == 1 and "not a deploy/ tag" in done.stdout
+    assert git_in(origin, "tag", "--list") == "deploy/dev/20261204T000000Z"
+    # No bundle at all: nothing was sent, nothing to push.
+    for found in temp.iterdir():
+        found.unlink()
+    done = subprocess.run([*shell, push["run"]], cwd=recorder, env=pushing, capture_output=True,
+                          text=True)  # fmt: skip
+    assert done.returncode == 0 and "no record to push" in done.stdout
+
+
+def push_if(jobs: dict) -> str:
+    upload = next(s for s in jobs["deploy"]["steps"] if "upload-artifact" in s.get("uses", ""))
+    return upload["if"]
 
 
 def test_pull_and_deploy_of_an_environment_share_one_concurrency_group(generated):
@@ -361,8 +443,8 @@ def test_python_is_the_answered_version_with_a_pip_cache_of_the_installed_file(g
                 s for s in job["steps"] if s.get("uses", "").startswith("actions/setup-python@")
             ]
             installs = [s["run"] for s in job["steps"] if "pip install" in s.get("run", "")]
-            if not job.get("permissions") and not setups:
-                continue  # a job that reads nothing, e.g. the aggregate check
+            if (not job.get("permissions") and not setups) or (name, job_id) == RECORD_JOB:
+                continue  # a job that runs no Python: the aggregate check, the record job
             assert len(setups) == 1 and len(installs) == 1, (name, job_id)
             settings = setups[0]["with"]
             assert settings["python-version"] == answer(answers, "python_version")
