@@ -48,7 +48,10 @@ ALLOWED_RUN_LINES = (
     re.compile(r'echo "::error title=[^:$`"]+::[^$`"]+"'),
     re.compile(r"exit 1"),
     # status exits 2 for "something to send": only that code is let through (or stopped).
-    re.compile(r'invoke status( --offline)? --env "\$ENVIRONMENT" \|\| test "\$\?" -(eq|ne) 2'),
+    re.compile(
+        r'invoke status( --offline)? --env "\$ENVIRONMENT"'
+        r'( --json-file "\$RUNNER_TEMP/plan-\$ENVIRONMENT\.json")? \|\| test "\$\?" -(eq|ne) 2'
+    ),
     re.compile(r'echo "[^`"]*" >> "\$GITHUB_STEP_SUMMARY"'),
     # A task's name=value lines become step outputs (the settings in ganymede.toml).
     re.compile(r'invoke [a-z-]+ --env "\$ENVIRONMENT" >> "\$GITHUB_OUTPUT"'),
@@ -67,6 +70,7 @@ JOB_PERMISSIONS = {
     ("deploy.yml", "record"): {"contents": "write"},
     ("deploy.yml", "plan"): {"contents": "read"},
     ("deploy.yml", "plans"): {},
+    ("deploy.yml", "comment"): {"contents": "read", "pull-requests": "write"},
     ("ci.yml", "checks"): {"contents": "read"},
     ("promote.yml", "promote"): {"contents": "write", "pull-requests": "write"},
 }
@@ -512,7 +516,8 @@ def test_pull_request_plans_need_no_github_environment_and_no_secret(generated):
     assert "secrets." not in json.dumps(job)
     runs = [step.get("run", "") for step in job["steps"]]
     assert 'invoke check --env "$ENVIRONMENT"' in runs
-    assert 'invoke status --offline --env "$ENVIRONMENT" || test "$?" -eq 2' in runs
+    saved = '--json-file "$RUNNER_TEMP/plan-$ENVIRONMENT.json"'
+    assert f'invoke status --offline --env "$ENVIRONMENT" {saved} || test "$?" -eq 2' in runs
 
 
 def test_one_aggregate_check_reports_every_pull_request(generated):
@@ -553,7 +558,7 @@ def test_only_the_reviewed_zizmor_ignores_are_present(generated):
             assert "# Pip cache note:" in text, path.name
     cache = "cache: pip # zizmor: ignore[cache-poisoning] -- see the pip cache note above"
     create_pr = "- name: Open or update the pull request # zizmor: ignore[superfluous-actions]"
-    expected = [("ci.yml", cache)] + [("deploy.yml", cache)] * 3
+    expected = [("ci.yml", cache)] + [("deploy.yml", cache)] * 4
     expected += [("promote.yml", create_pr), ("pull.yml", create_pr)]
     assert ignores == expected
     for name in ("ci.yml", "deploy.yml"):
@@ -621,3 +626,30 @@ def test_promotion_opens_one_pull_request_per_pair_with_the_plan_as_its_body(gen
     assert create["with"]["base"] == answer(answers, "default_branch")
     assert create["with"]["add-paths"].strip() == "${{ inputs.target }}/**"
     assert create["with"]["body-path"] == run["env"]["PR_BODY"]
+
+
+def test_only_the_comment_job_writes_the_plan_comment_and_never_for_forks(generated):
+    """One job may write pull request comments; it holds no secret, and a fork or
+    Dependabot pull request (read-only token) gets a notice instead of a failing post."""
+    _, _, workflows = generated
+    jobs = workflows["deploy.yml"]["jobs"]
+    writers = [
+        (name, job_id)
+        for name, document in workflows.items()
+        for job_id, job in document["jobs"].items()
+        if (job.get("permissions") or {}).get("pull-requests") == "write"
+    ]
+    assert ("deploy.yml", "comment") in writers
+    comment = jobs["comment"]
+    assert "environment" not in comment and "secrets." not in json.dumps(comment)
+    assert comment["needs"] == ["changes", "plan"] and "always()" in comment["if"]
+    same_repository = "github.event.pull_request.head.repo.full_name == github.repository"
+    notice, *rest = comment["steps"]
+    assert notice["run"].startswith('echo "::notice title=No plan comment::')
+    assert all(same_repository in step["if"] for step in rest)
+    assert all("user.login != 'dependabot[bot]'" in step["if"] for step in rest)
+    post = rest[-1]
+    assert post["run"].startswith('invoke plan-comment --plans "$PLANS" --pr "$PULL_REQUEST"')
+    assert post["env"]["GH_TOKEN"] == "${{ github.token }}"
+    upload = next(s for s in jobs["plan"]["steps"] if "upload-artifact" in s.get("uses", ""))
+    assert upload["with"]["name"] == "plan-${{ matrix.environment }}"

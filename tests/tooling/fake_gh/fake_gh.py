@@ -25,6 +25,7 @@ VALUE_FLAGS = {
     "-b": "body",
     "-X": "method",
     "--method": "method",
+    "--input": "input",
 }
 FIELD_FLAGS = ("-f", "-F", "--raw-field", "--field")
 
@@ -113,6 +114,8 @@ def gh_api(state: dict, path: str, flags: dict[str, str], fields: dict[str, obje
         return json.dumps(
             {"total_count": len(record["branches"]), "branch_policies": record["branches"]}
         )
+    if route.startswith(f"repos/{repo}/issues/"):
+        return comments_api(state, route.removeprefix(f"repos/{repo}/issues/"), path, method, flags)
     if route == f"repos/{repo}/actions/permissions/workflow":
         if method == "PUT":
             if state.get("refuse_permissions"):
@@ -120,6 +123,28 @@ def gh_api(state: dict, path: str, flags: dict[str, str], fields: dict[str, obje
             state["workflow_permissions"].update(fields)
             return ""
         return json.dumps(state["workflow_permissions"])
+    raise GhFailure("HTTP 404: Not Found")
+
+
+def comments_api(state: dict, route: str, path: str, method: str, flags: dict[str, str]) -> str:
+    """Issue comments: list (paged), create, update; bodies come as --input JSON files."""
+    comments = state.setdefault("comments", [])
+    if state.get("refuse_comments"):
+        raise GhFailure(state["refuse_comments"])
+    number, _, rest = route.partition("/")
+    if number == "comments" and method == "PATCH":
+        found = next(c for c in comments if str(c["id"]) == rest)
+        found["body"] = json.loads(Path(flags["input"]).read_text(encoding="utf-8"))["body"]
+        return json.dumps(found)
+    if rest == "comments" and method == "POST":
+        body = json.loads(Path(flags["input"]).read_text(encoding="utf-8"))["body"]
+        comments.append({"id": 1000 + len(comments), "issue": int(number), "body": body})
+        return json.dumps(comments[-1])
+    if rest == "comments" and method == "GET":
+        query = dict(part.split("=") for part in path.partition("?")[2].split("&") if part)
+        size, page = int(query.get("per_page", 30)), int(query.get("page", 1))
+        mine = [c for c in comments if c["issue"] == int(number)]
+        return json.dumps(mine[(page - 1) * size : page * size])
     raise GhFailure("HTTP 404: Not Found")
 
 

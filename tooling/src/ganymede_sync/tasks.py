@@ -173,16 +173,18 @@ def deploy(
         "diff": "show a unified diff of each file to send against Ganymede's content",
         "offline": "plan against the last pull, without reading Ganymede (no token needed)",
         "prune_nodes": "plan as deploy --prune-nodes would (node removals are not refused)",
+        "json_file": "also write the plan as JSON (as --json prints it) to this file",
     }
 )
 def status(
     c, env=None, retarget=False, allow_dirty=False, json=False, diff=False, offline=False,
-    prune_nodes=False,
+    prune_nodes=False, json_file=None,
 ):  # fmt: skip
     """Show what a deploy would send. Exit 0: nothing to send, 2: something, 1: refused/error."""
     import json as json_module
     import os
     import sys
+    from pathlib import Path
 
     from ganymede_sync.runners.deploy import StatusOptions, run_status
     from ganymede_sync.ui.progress import progress_display
@@ -201,6 +203,9 @@ def status(
         )  # fmt: skip
     if json:
         emit(json_module.dumps(status_data(result, with_diffs=diff), indent=2))
+    if json_file:
+        document = json_module.dumps(status_data(result, with_diffs=diff), indent=2)
+        Path(json_file).write_text(document + "\n", encoding="utf-8")
     if result.exit_code:
         raise Exit(code=result.exit_code)
 
@@ -344,6 +349,30 @@ def rollback(c, env=None, to=None, deploy=False, dry_run=False, body_file=None):
     if body_file and result.plan is not None:
         Path(body_file).write_text(visible(rollback_body(result)), encoding="utf-8")
     emit("\n".join(describe_rollback(result, dry_run=dry_run)))
+
+
+@task(
+    help={
+        "plans": "folder of plan files written by invoke status --json-file",
+        "pr": "number of the pull request to comment on",
+        "repo": "owner/name on GitHub (default: the repository gh finds here)",
+        "run_url": "link to the run whose plan jobs made the plans",
+        "dry_run": "print the comment instead of posting it",
+    }
+)
+def plan_comment(c, plans=None, pr=None, repo=None, run_url=None, dry_run=False):
+    """Post the deploy plan as one pull request comment, updated in place on every push."""
+    from ganymede_sync.runners.plan_comment import post_plan_comment, read_plans
+    from ganymede_sync.ui.report import plan_comment as render
+
+    with expected_failures():
+        found = read_plans(plans)
+        body = render(found, run_url)
+        if dry_run:
+            emit(body)
+            return
+        done = post_plan_comment(body, pr, repo, create=bool(found))
+    emit(f"deploy plan comment: {done}")
 
 
 @task(help={"env": "check only this environment folder (default: all)"})

@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from ganymede_sync.local.deploy_history import DeployRecord
 from ganymede_sync.plans.comparison import Comparison, Difference
@@ -666,3 +667,63 @@ def describe_rollback(result: RollbackResult, *, dry_run: bool = False) -> list[
             "it deploys the rollback through the usual workflow"
         )
     return lines
+
+
+_PLAN_ORDER = {"refused": 0, "to-send": 1, "nothing-to-send": 2}
+COMMENT_ROWS = 50
+"""Files listed per environment in a pull request comment; the rest are counted."""
+
+
+def plan_comment(plans: Sequence[Mapping[str, Any]], run_url: str | None = None) -> str:
+    """The deploy plan of a pull request as one markdown comment, from ``status --json``.
+
+    Refused plans come first, then those that send, then the rest; within each, the
+    refusals before the files. Every name is escaped: no markdown, HTML or control
+    byte from a file name reaches the page.
+    """
+    lines = ["## Deploy plan", ""]
+    if not plans:
+        lines.append("This pull request changes no environment folder: merging it deploys nothing.")
+    ordered = sorted(
+        plans, key=lambda p: (_PLAN_ORDER.get(str(p.get("result")), 3), str(p.get("folder")))
+    )
+    for plan in ordered:
+        lines += _comment_section(plan)
+    if any(plan.get("offline") for plan in plans):
+        lines.append(
+            "_Planned against each folder's last pull (`.ganymede/<folder>.json`): edits "
+            "made in Ganymede since show in the deploy's own plan._"
+        )
+    if run_url:
+        lines.append(f"[The plan jobs of this run]({_code(run_url)})")
+    return visible("\n".join(lines).rstrip() + "\n")
+
+
+def _comment_order(plan: Mapping[str, Any]) -> tuple[int, str]:
+    return _PLAN_ORDER.get(str(plan.get("result")), 3), str(plan.get("folder"))
+
+
+def _comment_section(plan: Mapping[str, Any]) -> list[str]:
+    folder, target = _escape(str(plan.get("folder"))), _escape(str(plan.get("target")))
+    files = [f for f in plan.get("files") or [] if isinstance(f, Mapping)]
+    shown = [f for f in files if f.get("status") != "unchanged"]
+    result = str(plan.get("result"))
+    summary = {
+        "refused": "**a deploy would be refused**",
+        "to-send": f"{len(shown)} file(s) to send",
+    }.get(result, "nothing to send")
+    lines = [f"### `{folder}/` -> {target}: {summary}", ""]
+    lines += [f"- :x: {_escape(str(reason))}" for reason in plan.get("refusals") or []]
+    if shown:
+        lines += ["", "| path | status |", "| --- | --- |"]
+        lines += [
+            f"| `{_code(str(f.get('path')))}` | {_escape(str(f.get('status')).replace('_', ' '))} |"
+            for f in shown[:COMMENT_ROWS]
+        ]
+        if len(shown) > COMMENT_ROWS:
+            lines.append(f"| and {len(shown) - COMMENT_ROWS} more | |")
+    for path, changes in sorted((plan.get("flows") or {}).items()):
+        if changes:
+            lines += ["", f"`{_code(str(path))}`:"]
+            lines += [f"- {_escape(str(change))}" for change in changes]
+    return [*lines, ""]
