@@ -41,7 +41,9 @@ ALLOWED_RUN_LINES = (
         r"python -m pip install --require-hashes -r \.ganymede-sync/requirements\.txt"
         r"( -r requirements-dev\.txt)?( -r requirements-flows\.txt)?"
     ),
-    re.compile(r'invoke [a-z-]+( --[a-z-]+( "\$[A-Z_]+")?)*( \$\{FLOW:\+--flow "\$FLOW"\})?'),
+    re.compile(
+        r'invoke [a-z-]+( --[a-z-]+( "\$[A-Z_]+"| [a-z]+)?)*( \$\{FLOW:\+--flow "\$FLOW"\})?'
+    ),
     re.compile(r"ruff (check|format --check)"),
     re.compile(r"actionlint"),
     re.compile(r'echo "::notice title=[^:$`"]+::[^$`"]+"'),
@@ -228,10 +230,11 @@ def test_a_deploy_runs_only_after_its_environments_flow_tests_pass(generated):
     assert not any(
         "if" in step or "continue-on-error" in step for step in steps[tests : deploy + 1]
     )
-    # After the deploy, only its record is handed on, and only when the deploy made one.
-    assert all(
-        step["if"].endswith("steps.deploy.outputs.record != ''") for step in steps[deploy + 1 :]
-    )
+    # After the deploy, only its record is handed on (when the deploy made one), and the
+    # team told; the notice never fails the job (invoke notify warns instead).
+    *handing, tell = steps[deploy + 1 :]
+    assert all(step["if"].endswith("steps.deploy.outputs.record != ''") for step in handing)
+    assert tell["if"] == "always()" and tell["run"].startswith("invoke notify ")
 
 
 def test_a_deploy_sends_the_tip_of_the_default_branch_not_its_own_commit(generated):
@@ -620,7 +623,7 @@ def test_promotion_opens_one_pull_request_per_pair_with_the_plan_as_its_body(gen
     )
     assert run["env"]["FLOW"] == "${{ inputs.flows }}", "the free-text input goes through env"
     assert "--commit" not in run["run"], "create-pull-request makes the commit"
-    create = job["steps"][-1]
+    create = next(s for s in job["steps"] if "create-pull-request" in s.get("uses", ""))
     assert create["uses"].startswith("peter-evans/create-pull-request@")
     assert create["with"]["branch"] == "promote/${{ inputs.source }}-to-${{ inputs.target }}"
     assert create["with"]["base"] == answer(answers, "default_branch")
@@ -653,3 +656,22 @@ def test_only_the_comment_job_writes_the_plan_comment_and_never_for_forks(genera
     assert post["env"]["GH_TOKEN"] == "${{ github.token }}"
     upload = next(s for s in jobs["plan"]["steps"] if "upload-artifact" in s.get("uses", ""))
     assert upload["with"]["name"] == "plan-${{ matrix.environment }}"
+
+
+def test_the_team_is_told_of_deploys_drift_and_waiting_promotions(generated):
+    """Each notice runs invoke notify with the optional webhook secret, and nothing else."""
+    _, _, workflows = generated
+    tells = {
+        name: [s for _, _, s in steps_of(document) if s.get("run", "").startswith("invoke notify")]
+        for name, document in workflows.items()
+    }
+    assert [len(tells[name]) for name in ("deploy.yml", "pull.yml", "promote.yml")] == [1, 1, 1]
+    assert tells["ci.yml"] == []
+    events = {name: found[0]["run"].split("--event ")[1].split()[0]
+              for name, found in tells.items() if found}  # fmt: skip
+    assert events == {"deploy.yml": "deploy", "pull.yml": "drift", "promote.yml": "promotion"}
+    for found in tells.values():
+        for step in found:
+            assert step["env"]["GANYMEDE_WEBHOOK_URL"] == "${{ secrets.GANYMEDE_WEBHOOK_URL }}"
+    for name in ("pull.yml", "promote.yml"):
+        assert "pull-request-operation == 'created'" in tells[name][0]["if"]

@@ -204,3 +204,18 @@ class RollbackResult:
     commit: str | None = None
     deployed: DeployResult | None = None
     """The deploy of ``rollback --deploy``."""
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One event to tell of, as the workflow knows it."""
+
+    event: str
+    outcome: str = "success"
+    record: str | None = None
+    """The deploy's record tag (``deploy`` events), when the deploy made one."""
+    link: str | None = None
+    """The pull request a ``drift`` or ``promotion`` event is about."""
+    run_url: str | None = None
+    source: str | None = None
+    """The folder a ``promotion`` comes from."""

@@ -352,13 +352,14 @@ def rollback(c, env=None, to=None, deploy=False, dry_run=False, body_file=None):
 
 
 @task(
+    auto_shortflags=False,  # --plans and --pr, --repo and --run-url would share letters
     help={
         "plans": "folder of plan files written by invoke status --json-file",
         "pr": "number of the pull request to comment on",
         "repo": "owner/name on GitHub (default: the repository gh finds here)",
         "run_url": "link to the run whose plan jobs made the plans",
         "dry_run": "print the comment instead of posting it",
-    }
+    },
 )
 def plan_comment(c, plans=None, pr=None, repo=None, run_url=None, dry_run=False):
     """Post the deploy plan as one pull request comment, updated in place on every push."""
@@ -373,6 +374,32 @@ def plan_comment(c, plans=None, pr=None, repo=None, run_url=None, dry_run=False)
             return
         done = post_plan_comment(body, pr, repo, create=bool(found))
     emit(f"deploy plan comment: {done}")
+
+
+@task(
+    auto_shortflags=False,
+    help={
+        "env": "environment folder the event is about (for a promotion: its target)",
+        "event": "deploy, drift (a sync pull request opened or updated) or promotion",
+        "outcome": "how the deploy job went: success, failure or cancelled",
+        "record": "the deploy's record tag (deploy/<folder>/<time>), when it made one",
+        "link": "the pull request the event is about",
+        "run_url": "link to the workflow run",
+        "source": "the folder a promotion comes from",
+    },
+)
+def notify(c, env=None, event="deploy", outcome="success", record=None, link=None,
+           run_url=None, source=None):  # fmt: skip
+    """Tell the team in chat (GANYMEDE_WEBHOOK_URL; none set: nothing is sent). A webhook
+    that fails is a warning, never a failure: a notification never fails a deploy."""
+    import os
+
+    from ganymede_sync.results import Notice
+    from ganymede_sync.runners.notify import notify as send
+
+    notice = Notice(event, outcome, record or None, link or None, run_url or None, source)
+    with expected_failures():
+        emit(send(begin_task(emit), env, notice, os.environ))
 
 
 @task(help={"env": "check only this environment folder (default: all)"})

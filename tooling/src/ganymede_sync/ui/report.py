@@ -21,6 +21,7 @@ from ganymede_sync.plans.comparison import Comparison, Difference
 from ganymede_sync.plans.planning import DeployPlan, Status
 from ganymede_sync.results import (
     DeployResult,
+    Notice,
     Promotion,
     PromotionResult,
     PullResult,
@@ -727,3 +728,33 @@ def _comment_section(plan: Mapping[str, Any]) -> list[str]:
             lines += ["", f"`{_code(str(path))}`:"]
             lines += [f"- {_escape(str(change))}" for change in changes]
     return [*lines, ""]
+
+
+def notification_text(notice: Notice, folder: str, target: str, record: DeployRecord | None) -> str:
+    """One chat message: what happened, where, and the link to look at. Plain text:
+    Slack and Teams render a few marks of their own, so names are kept as they are,
+    made visible."""
+    where = f"{folder}/ -> {target}"
+    run = f" Run: {notice.run_url}" if notice.run_url else ""
+    link = f" {notice.link}" if notice.link else ""
+    if notice.event == "drift":
+        return visible(f"Ganymede {target} changed outside git: the sync pull request of "
+                       f"{folder}/ was opened or updated:{link}{run}")  # fmt: skip
+    if notice.event == "promotion":
+        source = f"{notice.source}/ -> " if notice.source else ""
+        return visible(f"Promotion {source}{folder}/ ({target}) waits for review:{link}{run}")
+    if notice.outcome == "success" and record is not None:
+        flows = f" and {len(record.flows)} flow file(s)" if record.flows else ""
+        return visible(
+            f"Deployed {where}: {len(record.files)} file(s){flows} from {record.short_commit} "
+            f"by {record.author} ({record.tag}).{run}"
+        )
+    if notice.outcome == "success":
+        return visible(f"Deploy of {where} ended: nothing needed sending.{run}")
+    if record is not None:
+        return visible(
+            f"{where} was deployed ({record.tag}, {record.short_commit}), but the job then "
+            f"failed: its smoke run did not succeed.{run}"
+        )
+    ended = "was cancelled" if notice.outcome == "cancelled" else "failed"
+    return visible(f"Deploy of {where} {ended}; Ganymede may be behind git.{run}")
