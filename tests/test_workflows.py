@@ -43,6 +43,7 @@ ALLOWED_RUN_LINES = (
     ),
     re.compile(
         r'invoke [a-z-]+( --[a-z-]+( "\$[A-Z_]+"| [a-z]+)?)*( \$\{FLOW:\+--flow "\$FLOW"\})?'
+        r"( \$\{NO_LIB:\+--no-lib\})?"
     ),
     re.compile(r"ruff (check|format --check)"),
     re.compile(r"actionlint"),
@@ -202,7 +203,10 @@ def test_deploys_queue_per_environment_in_its_github_environment(generated):
     assert checkout["with"]["fetch-depth"] == 0, "deploy reads history"
     # Then the smoke runs: a deployed flow that no longer runs fails the job.
     deploy = next(step for step in job["steps"] if step.get("id") == "deploy")
-    assert deploy["run"] == 'invoke deploy --env "$ENVIRONMENT" --smoke'
+    assert (
+        deploy["run"]
+        == 'invoke deploy --env "$ENVIRONMENT" --smoke ${FLOW:+--flow "$FLOW"} ${NO_LIB:+--no-lib}'
+    )
 
 
 def test_flow_tests_run_on_pull_requests_with_the_flows_packages(generated):
@@ -224,7 +228,9 @@ def test_a_deploy_runs_only_after_its_environments_flow_tests_pass(generated):
     install = next(i for i, run in enumerate(runs) if "pip install" in run)
     tests = runs.index('invoke test --env "$ENVIRONMENT"')
     assert runs[install].endswith("-r requirements-flows.txt")
-    deploy = runs.index('invoke deploy --env "$ENVIRONMENT" --smoke')
+    deploy = runs.index(
+        'invoke deploy --env "$ENVIRONMENT" --smoke ${FLOW:+--flow "$FLOW"} ${NO_LIB:+--no-lib}'
+    )
     assert install < tests < deploy
     assert steps[tests]["env"] == {"ENVIRONMENT": "${{ matrix.environment }}"}
     assert not any(
@@ -675,3 +681,15 @@ def test_the_team_is_told_of_deploys_drift_and_waiting_promotions(generated):
             assert step["env"]["GANYMEDE_WEBHOOK_URL"] == "${{ secrets.GANYMEDE_WEBHOOK_URL }}"
     for name in ("pull.yml", "promote.yml"):
         assert "pull-request-operation == 'created'" in tells[name][0]["if"]
+
+
+def test_a_manual_deploy_may_choose_flows_and_leave_lib_out(generated):
+    """The dispatch's flows and lib inputs reach invoke deploy through variables, and only
+    on a manual run: inputs are null on a push, and null == false in expressions."""
+    _, _, workflows = generated
+    deploy_yml = workflows["deploy.yml"]
+    inputs = deploy_yml["on"]["workflow_dispatch"]["inputs"]
+    assert inputs["flows"]["type"] == "string" and inputs["lib"]["default"] is True
+    step = next(s for s in deploy_yml["jobs"]["deploy"]["steps"] if s.get("id") == "deploy")
+    assert step["env"]["FLOW"].startswith("${{ github.event_name == 'workflow_dispatch' && ")
+    assert step["env"]["NO_LIB"].startswith("${{ github.event_name == 'workflow_dispatch' && !")

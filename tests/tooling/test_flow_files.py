@@ -304,7 +304,7 @@ def test_deploy_flow_ships_one_flow_and_leaves_the_rest_planned(lab, capsys):
     lab.append("dev/qPCR_Analysis/Delta_Ct/function.py", "# tuned too\n")
     lab.append("dev/lib/labtools/units.py", "# shared\n")
     commit_edit(lab, lambda v: v["settings"].update(schedule_interval="0 5 * * *"), "Tune")
-    code, out, err = run(capsys, "deploy", "--env", "dev", "--flow", FLOW)
+    code, out, err = run(capsys, "deploy", "--env", "dev", "--flow", FLOW, "--no-lib")
     assert code == 0, err
     assert "qPCR_Analysis" not in out and "lib/" not in out
     assert "deployed 1 file to acme/dev (from dev/) as one commit" in out
@@ -312,6 +312,21 @@ def test_deploy_flow_ships_one_flow_and_leaves_the_rest_planned(lab, capsys):
     code, out, _ = run(capsys, "status", "--env", "dev")
     assert code == 2 and "dev/qPCR_Analysis/Delta_Ct/function.py" in out
     assert "dev/lib/labtools/units.py" in out and FLOW not in out
+
+
+def test_deploy_flows_with_lib_sends_those_flows_and_lib_only(lab, capsys):
+    lab.append(f"dev/{FLOW}/Map_Fields/function.py", "# tuned\n")
+    lab.append("dev/qPCR_Analysis/Delta_Ct/function.py", "# tuned too\n")
+    lab.append("dev/lib/labtools/units.py", "# shared\n")
+    lab.commit("Tune")
+    code, out, err = run(capsys, "deploy", "--env", "dev", "--flow", FLOW)
+    assert code == 0, err
+    assert "dev/lib/labtools/units.py" in out and "qPCR_Analysis" not in out
+    assert "deployed 2 files" in out
+    code, out, _ = run(capsys, "status", "--env", "dev")
+    assert code == 2 and "dev/qPCR_Analysis/Delta_Ct/function.py" in out and "lib/" not in out
+    code, out, err = run(capsys, "deploy", "--env", "dev", "--flow", f"{FLOW},qPCR_Analysis")
+    assert code == 0 and "deployed 1 file" in out, err
 
 
 def test_deploy_flow_refuses_a_flow_that_is_nowhere(lab, capsys):

@@ -70,7 +70,7 @@ def test_history_is_per_folder_and_per_flow_and_says_when_there_is_none(repo, ca
     deploy(capsys, "--flow", "LIMS_Sample_Sync")
     assert len(records(capsys)) == 2
     selective = records(capsys, "--flow", "LIMS_Sample_Sync")
-    assert [record["only"] for record in selective] == ["LIMS_Sample_Sync"]
+    assert [record["only"] for record in selective] == [["LIMS_Sample_Sync"]]
     assert len(records(capsys, "--flow", FLOW)) == 1
     assert run(capsys, "history", "--env", "prod", "--json")[1].strip() == "[]"
 

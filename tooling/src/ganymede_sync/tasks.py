@@ -41,6 +41,18 @@ def emit(text: str) -> None:
         raise Exit(code=0) from None
 
 
+def flow_names(values: list[str] | None) -> tuple[str, ...]:
+    """Read a repeatable ``--flow``, each also comma-separated: ``--flow a,b --flow c``.
+
+    A blank value stays, as "": the task refuses it rather than deploying everything.
+    """
+    names = []
+    for value in values or ():
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+        names += parts or [value.strip()]
+    return tuple(names)
+
+
 def tell(text: str) -> None:
     """Print ``text`` on standard error: for tasks whose standard output is read by a program."""
     print(visible(text), file=sys.stderr, flush=True)
@@ -123,6 +135,7 @@ def pull(
 
 # --- deploy -------------------------------------------------------------------
 @task(
+    iterable=["flow"],
     help={
         "env": "environment folder to deploy (e.g. dev)",
         "force": FORCE_HELP.format(what="send files that were also changed in Ganymede")
@@ -134,13 +147,14 @@ def pull(
         "message": "commit message in Ganymede (default: the commits being deployed)",
         "prune_nodes": "let flow.json files remove nodes from Ganymede's flows (their code "
         "stays in Ganymede, which the API cannot delete, and a pull brings it back)",
-        "flow": "deploy only this flow: its nodes and flow.json (lib/ waits for a whole deploy)",
+        "flow": "deploy only this flow: its nodes and flow.json, and lib/ (repeatable)",
+        "no_lib": "with --flow: leave lib/ for a later deploy",
         "smoke": "then run the folder's smoke flows (ganymede.toml); fail if one fails",
-    }
+    },
 )
 def deploy(
     c, env=None, force=False, dry_run=False, retarget=False, allow_dirty=False,
-    author_email=None, message=None, prune_nodes=False, flow=None, smoke=False,
+    author_email=None, message=None, prune_nodes=False, flow=None, smoke=False, no_lib=False,
 ):  # fmt: skip
     """Send an environment folder's committed flows (files, structure, settings) to Ganymede."""
     import os
@@ -152,8 +166,8 @@ def deploy(
 
     options = DeployOptions(
         dry_run=dry_run, force=force, retarget=retarget, allow_dirty=allow_dirty,
-        author_email=author_email, message=message, prune_nodes=prune_nodes, flow=flow,
-        smoke=smoke,
+        author_email=author_email, message=message, prune_nodes=prune_nodes,
+        flows=flow_names(flow), lib=not no_lib, smoke=smoke,
     )  # fmt: skip
     stopped = f"run invoke status --env {env} to see whether the deploy reached Ganymede"
     with expected_failures(stopped), progress_display(sys.stderr, os.environ) as display:
@@ -664,7 +678,7 @@ def promote(
     from ganymede_sync.ui import report
     from ganymede_sync.ui.progress import progress_display
 
-    flows = [name.strip() for value in flow or () for name in value.split(",") if name.strip()]
+    flows = list(flow_names(flow))
     stopped = "git status shows whether any file of the target folder changed"
     with expected_failures(stopped), progress_display(sys.stderr, os.environ) as display:
         settings = begin_task(emit)

@@ -50,8 +50,10 @@ class DeployRecord:
     """Flows whose structure or settings (``flow.json``) were sent."""
     versions: Mapping[str, str] = field(default_factory=dict)
     """Flow id -> the version Ganymede listed after the deploy."""
-    only: str | None = None
-    """The flow of a selective deploy (``deploy --flow``); None for a whole one."""
+    only: tuple[str, ...] = ()
+    """The flows of a selective deploy (``deploy --flow``); empty for a whole one."""
+    with_lib: bool = True
+    """Whether ``lib/`` was part of the deploy (``--no-lib`` leaves it out)."""
     uncommitted: tuple[str, ...] = ()
     """Files sent with changes ``commit`` does not hold (``--allow-dirty``)."""
     tag: str = ""
@@ -91,11 +93,12 @@ def parse_record(tag: str, commit: str, message: str) -> DeployRecord | None:
     if not (_string_map(files) and _string_map(versions)):
         return None
     flows, uncommitted, only = data.get("flows"), data.get("uncommitted"), data.get("only")
-    if not (_strings(flows) and _strings(uncommitted) and (only is None or isinstance(only, str))):
+    if not (_strings(flows) and _strings(uncommitted) and _strings(only)):
         return None
     return DeployRecord(
         **{key: data[key] for key in strings}, files=dict(files), flows=tuple(flows),
-        versions=dict(versions), only=only, uncommitted=tuple(uncommitted), tag=tag,
+        versions=dict(versions), only=tuple(only), with_lib=data.get("with_lib") is not False,
+        uncommitted=tuple(uncommitted), tag=tag,
     )  # fmt: skip
 
 

@@ -12,7 +12,7 @@ Never does: read a file, ask git or Ganymede anything, print.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 
 from ganymede_sync.plans.checks import compile_problems
@@ -68,8 +68,10 @@ class DeployPlan:
     """The structure and settings changes of each flow file to send, by its path."""
     prune_nodes: bool = field(default=False, compare=False)
     """Whether flow files may remove nodes from Ganymede's flows (``--prune-nodes``)."""
-    flow: str | None = field(default=None, compare=False)
-    """The one flow this plan covers (``deploy --flow``); None: the whole folder."""
+    selected: tuple[str, ...] = field(default=(), compare=False)
+    """The flows this plan covers (``deploy --flow``); empty: the whole folder."""
+    with_lib: bool = field(default=True, compare=False)
+    """With ``selected``: whether ``lib/`` comes too (``--no-lib`` leaves it out)."""
     incoming: Mapping[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
     """What Ganymede changed in each flow file that is changed there only (a pull brings it)."""
 
@@ -212,12 +214,15 @@ def _classify_absent_remotely(path: str, local: str, base: str | None, force: bo
     return Status.NEW_LIB
 
 
-def only_flow(deploy_plan: DeployPlan, flow: str) -> DeployPlan:
-    """Return the part of ``deploy_plan`` about one flow: its nodes' files and its flow
-    file. ``lib/`` is left out: it serves every flow, so it goes with a whole deploy."""
+def only_flows(
+    deploy_plan: DeployPlan, flows: Sequence[str], *, with_lib: bool = True
+) -> DeployPlan:
+    """Return the part of ``deploy_plan`` about some flows: their nodes' files and flow
+    files, and ``lib/`` (which every flow imports) unless ``with_lib`` is false."""
+    chosen = frozenset(flows)
 
     def kept(path: str) -> bool:
-        return flow_of(path) == flow
+        return flow_of(path) in chosen or (with_lib and is_lib_path(path))
 
     return replace(
         deploy_plan,
@@ -226,8 +231,16 @@ def only_flow(deploy_plan: DeployPlan, flow: str) -> DeployPlan:
         remote_blobs={p: blob for p, blob in deploy_plan.remote_blobs.items() if kept(p)},
         flows={path: plan for path, plan in deploy_plan.flows.items() if kept(path)},
         incoming={path: lines for path, lines in deploy_plan.incoming.items() if kept(path)},
-        flow=flow,
+        selected=tuple(sorted(chosen)),
+        with_lib=with_lib,
     )
+
+
+def narrowed_like(deploy_plan: DeployPlan, model: DeployPlan) -> DeployPlan:
+    """Narrow ``deploy_plan`` (a re-plan) to the flows ``model`` covers, if it covers some."""
+    if not model.selected:
+        return deploy_plan
+    return only_flows(deploy_plan, model.selected, with_lib=model.with_lib)
 
 
 def refusal_reasons(deploy_plan: DeployPlan, folder: str) -> list[str]:

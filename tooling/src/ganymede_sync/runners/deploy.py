@@ -17,7 +17,7 @@ Never prints and never imports Invoke.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ganymede_sync.errors import ConfigError, DeployRefused, FlowRunError, GanymedeSyncError
@@ -29,7 +29,7 @@ from ganymede_sync.plans.planning import (
     DeployPlan,
     folder_paths,
     misnamed_in_ganymede,
-    only_flow,
+    only_flows,
     refusal_reasons,
 )
 from ganymede_sync.plans.reading import plan_environment, plan_offline, read_remote_contents
@@ -66,8 +66,10 @@ class DeployOptions:
     message: str | None = None
     prune_nodes: bool = False
     """Let flow files remove nodes from Ganymede's flows."""
-    flow: str | None = None
-    """Deploy only this flow (its nodes and flow file; ``lib/`` waits for a whole deploy)."""
+    flows: tuple[str, ...] = ()
+    """Deploy only these flows (their nodes and flow files); empty: the whole folder."""
+    lib: bool = True
+    """With ``flows``: send ``lib/`` too (``--no-lib`` leaves it for a later deploy)."""
     smoke: bool = False
     """After the deploy, run the folder's smoke flows; fail when one does not succeed."""
 
@@ -84,8 +86,9 @@ class StatusOptions:
     diff: bool = False
     prune_nodes: bool = False
     """Plan as ``deploy --prune-nodes``: node removals are not refused."""
-    flow: str | None = None
-    """Plan only this flow, as ``deploy --flow``."""
+    flows: tuple[str, ...] = ()
+    """Plan only these flows, as ``deploy --flow``."""
+    lib: bool = True
 
 
 def restore_first(environment: Environment, show: Show) -> None:
@@ -95,23 +98,27 @@ def restore_first(environment: Environment, show: Show) -> None:
         show(report.restored_line(environment.folder, restored))
 
 
-def select(plan: DeployPlan, flow: str | None, environment: Environment) -> DeployPlan:
-    """Narrow ``plan`` to one flow when asked; a flow neither side has is an error."""
-    if flow is None:
+def select(
+    plan: DeployPlan, flows: Sequence[str], environment: Environment, *, lib: bool = True
+) -> DeployPlan:
+    """Narrow ``plan`` to some flows when asked; a flow neither side has is an error."""
+    if not flows:
         return plan
-    flow = flow.rstrip("/")  # as a shell completes a folder's name
-    if not is_valid_flow_name(flow):
-        raise ConfigError(f"'{visible(flow)}' is not a flow name: give a flow folder's name")
-    narrowed = only_flow(plan, flow)
-    if not narrowed.entries:
-        near = flow.replace(" ", "_")
-        known = {entry.path.split("/", 1)[0] for entry in plan.entries}
-        hint = f" (did you mean {near}?)" if near != flow and near in known else ""
-        raise ConfigError(
-            f"no flow '{visible(flow)}' in {environment.folder}/ or in Ganymede{hint}: give "
-            f"the name of a folder of {environment.folder}/ (its flow id)"
-        )
-    return narrowed
+    known = {flow for entry in plan.entries if (flow := flow_of(entry.path))}
+    chosen = []
+    for flow in flows:
+        flow = flow.rstrip("/")  # as a shell completes a folder's name
+        if not is_valid_flow_name(flow):
+            raise ConfigError(f"'{visible(flow)}' is not a flow name: give a flow folder's name")
+        if flow not in known:
+            near = flow.replace(" ", "_")
+            hint = f" (did you mean {near}?)" if near != flow and near in known else ""
+            raise ConfigError(
+                f"no flow '{visible(flow)}' in {environment.folder}/ or in Ganymede{hint}: give "
+                f"the name of a folder of {environment.folder}/ (its flow id)"
+            )
+        chosen.append(flow)
+    return only_flows(plan, chosen, with_lib=lib)
 
 
 def uncommitted_files(settings: Settings, environment: Environment, plan: DeployPlan) -> list[str]:
@@ -154,14 +161,14 @@ def run_status(
     diffs: dict[str, str] = {}
     if options.offline:
         plan = select(plan_offline(settings, environment, prune_nodes=options.prune_nodes),
-                      options.flow, environment)  # fmt: skip
+                      options.flows, environment, lib=options.lib)  # fmt: skip
     else:
         with connect(settings, environment) as client:
             plan = plan_environment(
                 client, settings, environment, progress=progress,
                 prune_nodes=options.prune_nodes,
             )  # fmt: skip
-            plan = select(plan, options.flow, environment)
+            plan = select(plan, options.flows, environment, lib=options.lib)
             if options.diff and plan.to_send:
                 diffs = _diffs(client, settings, environment, plan)
     reasons = refusal_reasons(plan, environment.folder)
@@ -218,7 +225,7 @@ def run_deploy(
             client, settings, environment, force=options.force, progress=progress,
             prune_nodes=options.prune_nodes,
         )  # fmt: skip
-        plan = select(plan, options.flow, environment)
+        plan = select(plan, options.flows, environment, lib=options.lib)
         show(report.plan_table(plan, environment.folder, str(target)))
         uncommitted = uncommitted_files(settings, environment, plan)
         try:
@@ -288,7 +295,8 @@ def _record(
         folder=environment.folder, target=settings.target(environment), commit=head.sha,
         time=now_utc(), author=author, message=message, files=files,
         flows=tuple(sorted({path.split("/", 1)[0] for path in files if is_flow_file(path)})),
-        versions=versions, only=plan.flow, uncommitted=tuple(uncommitted),
+        versions=versions, only=plan.selected, with_lib=plan.with_lib or not plan.selected,
+        uncommitted=tuple(uncommitted),
     )  # fmt: skip
     return write_record(settings, record)
 

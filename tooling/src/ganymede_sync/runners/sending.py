@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from ganymede_sync.errors import DeployRefused, UncertainDeliveryError
 from ganymede_sync.local.deploy_record import record_deploy
-from ganymede_sync.plans.planning import DeployPlan, Status, only_flow, refusal_reasons
+from ganymede_sync.plans.planning import DeployPlan, Status, narrowed_like, refusal_reasons
 from ganymede_sync.plans.reading import plan_environment
 from ganymede_sync.results import SendOutcome
 from ganymede_sync.rules.visible import visible
@@ -146,8 +146,7 @@ def send_plan(
             current = plan_environment(
                 client, settings, environment, force=force, prune_nodes=previous.prune_nodes
             )
-            if previous.flow:
-                current = only_flow(current, previous.flow)
+            current = narrowed_like(current, previous)
             arrived = set(previous.to_send) & set(current.paths(Status.UNCHANGED))
             confirmed = {p: previous.contents[p] for p in arrived}
             record_deploy(settings, environment, confirmed, arrived=True)

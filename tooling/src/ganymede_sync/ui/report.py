@@ -627,7 +627,8 @@ def history_table(records: Sequence[DeployRecord], folder: str, flow: str | None
 
 def _sent(record: DeployRecord) -> str:
     flows = f", {len(record.flows)} flow file(s)" if record.flows else ""
-    only = f" (only {record.only})" if record.only else ""
+    lib = "" if record.with_lib else ", without lib/"
+    only = f" (only {', '.join(record.only)}{lib})" if record.only else ""
     return f"{len(record.files)} file(s){flows}{only}"
 
 
