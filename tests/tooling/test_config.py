@@ -220,3 +220,40 @@ def test_an_unknown_key_unlike_any_lists_the_known_ones(root):
     with pytest.raises(ConfigError) as caught:
         load_settings(root, environ={})
     assert str(caught.value).startswith("unknown key 'colour' in ganymede.toml: use archive, ")
+
+
+def two_folders(tmp_path: Path, dev_extra: str = "", prod_extra: str = "") -> Path:
+    (tmp_path / "ganymede.toml").write_text(
+        '[ganymede]\nsubdomain = "acme"\n\n[environments.dev]\nganymede_environment = "dev"\n'
+        f'{dev_extra}\n[environments.prod]\nganymede_environment = "prod"\n{prod_extra}',
+        encoding="utf-8",
+    )
+    return tmp_path
+
+
+def test_prod_is_protected_and_waits_for_runs_by_default(tmp_path):
+    environments = load_settings(two_folders(tmp_path), environ={}).environments
+    assert (environments["prod"].protected, environments["prod"].wait_for_runs_s) == (True, 600)
+    assert (environments["dev"].protected, environments["dev"].wait_for_runs_s) == (False, 0)
+
+
+def test_protection_and_the_wait_are_settable(tmp_path):
+    root = two_folders(tmp_path, "protected = true\n", "protected = false\nwait_for_runs = 0\n")
+    environments = load_settings(root, environ={}).environments
+    assert (environments["dev"].protected, environments["dev"].wait_for_runs_s) == (True, 600)
+    assert (environments["prod"].protected, environments["prod"].wait_for_runs_s) == (False, 0)
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        ('protected = "yes"', "environments.dev.protected in ganymede.toml must be true or false"),
+        (
+            "wait_for_runs = -1",
+            "'environments.dev.wait_for_runs' in ganymede.toml must be a number",
+        ),
+    ],
+)
+def test_bad_protection_settings_are_one_line(tmp_path, extra, says):
+    with pytest.raises(ConfigError, match=says):
+        load_settings(two_folders(tmp_path, extra + "\n"), environ={})

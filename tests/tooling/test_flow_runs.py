@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import pytest
 from test_promote import repo  # noqa: F401 - the fixture of dev/ and prod/ pulled
@@ -146,6 +148,43 @@ def test_a_deploy_waits_for_no_run_but_refuses_while_one_is_running(lab, capsys)
     assert len([r for r in lab.emu.requests if r.method == "PUT"]) == puts
     code, out, err = run(capsys, "deploy", "--env", "dev", "--flow", "LIMS_Sample_Sync")
     assert code == 0, err  # another flow's run is no reason to wait
+    code, out, err = run(capsys, "deploy", "--env", "dev", "--force")
+    assert code == 0 and "deployed 1 file" in out, err
+
+
+def hang_a_run_and_tune(lab, capsys, wait: float) -> None:
+    """Leave a qPCR run going, give dev a wait_for_runs, and commit a change to the flow."""
+    config = lab.root / "ganymede.toml"
+    text = config.read_text(encoding="utf-8").replace(
+        'ganymede_environment = "dev"\n', f'ganymede_environment = "dev"\nwait_for_runs = {wait}\n'
+    )
+    config.write_text(text, encoding="utf-8")
+    lab.emu.add_fault("hang_run")
+    code, _, err = run(capsys, "run", "--env", "dev", "--flow", FLOW, "--no-wait",
+                       "--input", f"Load_Run.file_data=@{lab.export}")  # fmt: skip
+    assert code == 0, err
+    lab.append("dev/qPCR_Analysis/Delta_Ct/function.py", "# tuned\n")
+    lab.commit("Tune")
+
+
+def test_a_deploy_waits_for_a_running_run_to_end_then_deploys(lab, capsys):
+    hang_a_run_and_tune(lab, capsys, wait=30)
+    timer = threading.Timer(1.0, lab.emu.finish_hung_runs)
+    timer.start()
+    started = time.monotonic()
+    code, out, err = run(capsys, "deploy", "--env", "dev")
+    timer.join()
+    assert code == 0, err
+    assert "waiting up to 30 s for runs of the flows this deploy changes to end" in out
+    assert "deployed 1 file" in out and time.monotonic() - started < 20
+
+
+def test_a_deploy_refuses_when_the_run_outlasts_the_wait(lab, capsys):
+    hang_a_run_and_tune(lab, capsys, wait=1)
+    code, _, err = run(capsys, "deploy", "--env", "dev")
+    assert code == 1 and "queued or running after waiting 1 s (qPCR_Analysis: " in err
+    code, out, err = run(capsys, "deploy", "--env", "dev", "--dry-run")
+    assert code == 1 and "waiting" not in out  # a dry run only tells
     code, out, err = run(capsys, "deploy", "--env", "dev", "--force")
     assert code == 0 and "deployed 1 file" in out, err
 

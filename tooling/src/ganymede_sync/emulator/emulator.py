@@ -177,6 +177,10 @@ class Emulator:
         return self._edit(environment, path, None, author_email, message)
 
     # --- faults and journal ------------------------------------------------------------------
+    def finish_hung_runs(self, state: str = "Success") -> int:
+        """End the runs that ``hang_run`` left going, as if they had finished: ``state``."""
+        return self._ganymede.runs.finish_hung(state)
+
     def add_fault(self, kind: str, count: int = 1, endpoint: str = "any", **params: Any) -> None:
         """Inject a fault that fires ``count`` times (see ``faults.py`` for kinds)."""
         self._faults.add(make_fault(kind, count, endpoint, **params))

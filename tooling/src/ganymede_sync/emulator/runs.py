@@ -152,6 +152,15 @@ class FlowRuns:
         worker.start()
         return run.id
 
+    def finish_hung(self, state: str = "Success") -> int:
+        """End every run that is still Running (a hung one) with ``state``; return how many."""
+        with self._lock:
+            hung = [run for runs in self._runs.values() for run in runs.values()
+                    if run.state in ("Queued", "Running")]  # fmt: skip
+            for run in hung:
+                run.state, run.end = state, _now()
+        return len(hung)
+
     def get(self, environment: str, flow: str, run_id: str) -> FlowRunRecord | None:
         run = self._runs.get(environment, {}).get(run_id)
         return run if run is not None and run.flow == flow else None

@@ -17,6 +17,7 @@ Never prints and never imports Invoke.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -237,7 +238,9 @@ def run_deploy(
             if options.smoke:
                 check_smoke(settings, environment, client)
             if not options.force:
-                _refuse_active_runs(client, plan, target)
+                # A dry run only tells: it never waits.
+                wait = 0.0 if options.dry_run else environment.wait_for_runs_s
+                _wait_for_runs(client, plan, target, environment, wait, show)
             message = resolve_message(options.message, settings, environment, plan, uncommitted)
             outcome = send_plan(
                 client, settings, environment, plan, author_email=author, message=message,
@@ -301,8 +304,20 @@ def _record(
     return write_record(settings, record)
 
 
-def _refuse_active_runs(client: GanymedeClient, plan: DeployPlan, target: object) -> None:
-    """Refuse to change flows while runs of them are queued or running.
+RUN_POLL_S = 2.0
+"""How often a deploy that waits for runs asks Ganymede again."""
+
+
+def _wait_for_runs(
+    client: GanymedeClient,
+    plan: DeployPlan,
+    target: object,
+    environment: Environment,
+    wait: float,
+    show: Show,
+) -> None:
+    """Wait up to ``wait`` s (the folder's ``wait_for_runs``) while runs of the flows the
+    deploy changes are queued or running, then refuse with them listed.
 
     Ganymede disables flow runs environment-wide while it processes a save, so a deploy
     in the middle of a lab run is a risk. A change to lib/ touches every flow.
@@ -313,16 +328,31 @@ def _refuse_active_runs(client: GanymedeClient, plan: DeployPlan, target: object
     every = sorted({flow for entry in plan.entries if (flow := flow_of(entry.path))})
     touched = sorted({flow for path in sending if (flow := flow_of(path))})
     flows = every if any(is_lib_path(path) for path in sending) else touched
+    deadline = time.monotonic() + wait
     active = active_runs(client, flows)
-    if active:
-        listed = "; ".join(
-            f"{visible(flow)}: {', '.join(visible(run) for run in runs)}"
-            for flow, runs in sorted(active.items())
+    if active and wait > 0:
+        show(
+            f"waiting up to {wait:.0f} s for runs of the flows this "
+            f"deploy changes to end ({_listed(active)}; [environments.{environment.folder}] "
+            "wait_for_runs in ganymede.toml)"
         )
+    while active and time.monotonic() < deadline:
+        time.sleep(min(RUN_POLL_S, max(0.0, deadline - time.monotonic())))
+        active = active_runs(client, flows)
+    if active:
+        waited = f" after waiting {wait:.0f} s" if wait else ""
         raise DeployRefused(
             f"nothing was sent to {target}: runs of the flows it would change are queued or "
-            f"running ({listed}); deploy when they end, or with --force to deploy now"
+            f"running{waited} ({_listed(active)}); deploy when they end, or with --force to "
+            "deploy now"
         )
+
+
+def _listed(active: Mapping[str, list[str]]) -> str:
+    return "; ".join(
+        f"{visible(flow)}: {', '.join(visible(run) for run in runs)}"
+        for flow, runs in sorted(active.items())
+    )
 
 
 def _smoke(

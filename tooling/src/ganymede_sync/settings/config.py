@@ -118,6 +118,13 @@ class Environment:
     """The name ``ganymede.toml`` gives, before any ``GANYMEDE_ENVIRONMENT`` override."""
     smoke: tuple[SmokeRun, ...] = ()
     """Flows to run after each deploy of this folder (``deploy --smoke``)."""
+    protected: bool = False
+    """A production folder (``protected``; default: a folder named prod or production):
+    a deploy waits for the runs of the flows it changes, and ``github-setup`` asks for
+    reviewers on its GitHub environment."""
+    wait_for_runs_s: float = 0.0
+    """How long a deploy waits for queued or running runs of the flows it changes to end
+    before refusing (``wait_for_runs``; default 600 s for protected folders, 0 others)."""
 
 
 @dataclass(frozen=True)
@@ -299,7 +306,7 @@ SCHEMA: Mapping[str, frozenset[str]] = {
         }
     ),
     "ganymede": frozenset({"subdomain", "api_url"}),
-    "environments.*": frozenset({"ganymede_environment", "smoke"}),
+    "environments.*": frozenset({"ganymede_environment", "smoke", "protected", "wait_for_runs"}),
     "sync": frozenset(
         {"branch_prefix", "bot_name", "bot_email", "default_branch", "max_removed_share"}
     ),
@@ -463,15 +470,21 @@ def _network_limits(table: Mapping[str, object]) -> NetworkLimits:
 
 
 def _positive(
-    table: Mapping[str, object], key: str, default: float, section: str = "archive"
+    table: Mapping[str, object],
+    key: str,
+    default: float,
+    section: str = "archive",
+    *,
+    allow_zero: bool = False,
 ) -> float:
     value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
-        raise ConfigError(
-            f"'{section}.{key}' in {CONFIG_FILE} must be a positive number",
-            setting=f"{section}.{key}",
-        )
-    return value
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if number and value < math.inf and (value > 0 or (allow_zero and value == 0)):  # type: ignore[operator]
+        return value  # type: ignore[return-value]
+    kind = "a number of 0 or more" if allow_zero else "a positive number"
+    raise ConfigError(
+        f"'{section}.{key}' in {CONFIG_FILE} must be {kind}", setting=f"{section}.{key}"
+    )
 
 
 def _not_emulated(
@@ -544,8 +557,26 @@ def _environments(
             manifest_path=root / MANIFEST_DIR / f"{folder}.json",
             configured_name=configured,
             smoke=_smoke_runs(entry.get("smoke", []), f"environments.{folder}.smoke"),
-        )
+            protected=(protected := _flag(entry, "protected", folder in PROTECTED_NAMES, folder)),
+            wait_for_runs_s=_positive(
+                entry, "wait_for_runs", PROTECTED_WAIT_S if protected else 0.0,
+                f"environments.{folder}", allow_zero=True,
+            ),
+        )  # fmt: skip
     return environments
+
+
+PROTECTED_NAMES = frozenset({"prod", "production"})
+PROTECTED_WAIT_S = 600.0
+
+
+def _flag(entry: Mapping[str, object], key: str, default: bool, folder: str) -> bool:
+    value = entry.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(
+            f"environments.{folder}.{key} in {CONFIG_FILE} must be true or false, not {value!r}"
+        )
+    return value
 
 
 def _smoke_runs(value: object, key: str) -> tuple[SmokeRun, ...]:
