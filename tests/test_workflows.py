@@ -65,9 +65,15 @@ ALLOWED_RUN_LINES = (
 )
 RECORD_JOB = ("deploy.yml", "record")
 """Runs git only (no Python, no task): its script is run for real in its own tests below."""
+HANDOFF_STEPS = {
+    "Hand the changes to the propose job", "Apply the pulled changes",
+    "Hand the promotion to the propose job", "Apply the promotion",
+}  # fmt: skip
+"""Steps that pass a job's changes to the next as a patch: run for real in tests below."""
 # Exactly the permissions each job needs; anything else is a finding.
 JOB_PERMISSIONS = {
-    ("pull.yml", "pull"): {"contents": "write", "pull-requests": "write"},
+    ("pull.yml", "pull"): {"contents": "read"},
+    ("pull.yml", "propose"): {"contents": "write", "pull-requests": "write"},
     ("deploy.yml", "changes"): {"contents": "read"},
     ("deploy.yml", "deploy"): {"contents": "read"},
     ("deploy.yml", "record"): {"contents": "write"},
@@ -75,7 +81,9 @@ JOB_PERMISSIONS = {
     ("deploy.yml", "plans"): {},
     ("deploy.yml", "comment"): {"contents": "read", "pull-requests": "write"},
     ("ci.yml", "checks"): {"contents": "read"},
-    ("promote.yml", "promote"): {"contents": "write", "pull-requests": "write"},
+    ("promote.yml", "smoke"): {"contents": "read"},
+    ("promote.yml", "promote"): {"contents": "read"},
+    ("promote.yml", "propose"): {"contents": "write", "pull-requests": "write"},
 }
 
 
@@ -163,7 +171,7 @@ def test_shell_steps_only_install_tools_and_call_tasks(generated):
     _, _, workflows = generated
     for name, document in workflows.items():
         for job_id, _, step in steps_of(document):
-            if (name, job_id) == RECORD_JOB:
+            if (name, job_id) == RECORD_JOB or step.get("name") in HANDOFF_STEPS:
                 continue
             for line in step.get("run", "").splitlines():
                 line = line.strip()
@@ -474,7 +482,9 @@ def test_the_api_token_reaches_only_pull_deploy_and_promote_steps(generated):
                 assert "secrets." not in value or value.endswith("!= '' }}"), (name, job_id, key)
             for step in job.get("steps", []):
                 uses_token = "secrets.GANYMEDE_API_TOKEN" in json.dumps(step)
-                calls_api = re.match(r"invoke (pull|deploy|status|promote) ", step.get("run", ""))
+                calls_api = re.match(
+                    r"invoke (pull|deploy|status|promote|smoke-status) ", step.get("run", "")
+                )
                 assert not uses_token or calls_api, (name, job_id, step.get("name"))
 
 
@@ -494,7 +504,7 @@ def sync_request_outputs(repo: Path, environment: str) -> dict[str, str]:
 def test_sync_pull_request_comes_from_a_fixed_branch_with_the_bot_identity(generated):
     """The values come from ganymede.toml through a task, resolved here per environment."""
     repo, answers, workflows = generated
-    steps = workflows["pull.yml"]["jobs"]["pull"]["steps"]
+    steps = workflows["pull.yml"]["jobs"]["propose"]["steps"]
     create = next(s for s in steps if s.get("uses", "").startswith("peter-evans/"))
     read = next(s for s in steps if s.get("run", "").startswith("invoke sync-request"))
     assert read["env"]["ENVIRONMENT"] == "${{ matrix.environment }}"
@@ -513,7 +523,8 @@ def test_sync_pull_request_comes_from_a_fixed_branch_with_the_bot_identity(gener
         assert resolved["committer"] == identity
         expected = f"Sync flows in environment {environment} from Ganymede"
         assert resolved["commit-message"] == expected
-    pull = next(s for s in steps if s.get("run", "").startswith("invoke pull"))
+    pulling = workflows["pull.yml"]["jobs"]["pull"]["steps"]
+    pull = next(s for s in pulling if s.get("run", "").startswith("invoke pull"))
     assert pull["env"]["FLOW"] == "${{ inputs.flow }}", "the free-text input goes through env"
 
 
@@ -545,7 +556,7 @@ def test_one_aggregate_check_reports_every_pull_request(generated):
 
 def test_the_pull_summary_links_the_sync_pull_request(generated):
     _, _, workflows = generated
-    steps = workflows["pull.yml"]["jobs"]["pull"]["steps"]
+    steps = workflows["pull.yml"]["jobs"]["propose"]["steps"]
     create = next(s for s in steps if s.get("uses", "").startswith("peter-evans/"))
     link = next(s for s in steps if s.get("name") == "Link the sync pull request in the summary")
     outputs = f"steps.{create['id']}.outputs"
@@ -620,21 +631,24 @@ def test_promotion_opens_one_pull_request_per_pair_with_the_plan_as_its_body(gen
     assert job["if"] == f"github.ref == 'refs/heads/{answer(answers, 'default_branch')}'"
     # The target's environment: its token reads the target's state for the plan.
     assert job["environment"] == {"name": "${{ inputs.target }}", "deployment": False}
-    assert job["concurrency"]["group"] == "promote-${{ inputs.source }}-to-${{ inputs.target }}"
+    group = promote["concurrency"]["group"]
+    assert group == "promote-${{ inputs.source }}-to-${{ inputs.target }}"
     assert job["steps"][0]["with"]["fetch-depth"] == 0, "the plan reads the target's history"
     run = next(s for s in job["steps"] if s.get("run", "").startswith("invoke promote"))
     assert run["run"] == (
         'invoke promote --from "$SOURCE" --to "$TARGET" --body-file "$PR_BODY" '
-        '${FLOW:+--flow "$FLOW"}'
+        '--smoke-results "$SMOKE" ${FLOW:+--flow "$FLOW"}'
     )
     assert run["env"]["FLOW"] == "${{ inputs.flows }}", "the free-text input goes through env"
     assert "--commit" not in run["run"], "create-pull-request makes the commit"
-    create = next(s for s in job["steps"] if "create-pull-request" in s.get("uses", ""))
+    proposing = promote["jobs"]["propose"]["steps"]
+    create = next(s for s in proposing if "create-pull-request" in s.get("uses", ""))
     assert create["uses"].startswith("peter-evans/create-pull-request@")
     assert create["with"]["branch"] == "promote/${{ inputs.source }}-to-${{ inputs.target }}"
     assert create["with"]["base"] == answer(answers, "default_branch")
     assert create["with"]["add-paths"].strip() == "${{ inputs.target }}/**"
-    assert create["with"]["body-path"] == run["env"]["PR_BODY"]
+    assert create["with"]["body-path"] == "${{ runner.temp }}/promotion/promotion.md"
+    assert run["env"]["PR_BODY"] == "${{ runner.temp }}/promotion.md"
 
 
 def test_only_the_comment_job_writes_the_plan_comment_and_never_for_forks(generated):
@@ -693,3 +707,110 @@ def test_a_manual_deploy_may_choose_flows_and_leave_lib_out(generated):
     step = next(s for s in deploy_yml["jobs"]["deploy"]["steps"] if s.get("id") == "deploy")
     assert step["env"]["FLOW"].startswith("${{ github.event_name == 'workflow_dispatch' && ")
     assert step["env"]["NO_LIB"].startswith("${{ github.event_name == 'workflow_dispatch' && !")
+
+
+def test_no_job_holds_both_a_ganymede_token_and_a_write_token(generated):
+    """Jobs that read Ganymede (its token, its archives) cannot push or open pull requests;
+    the jobs that can never name the token."""
+    _, _, workflows = generated
+    for name, document in workflows.items():
+        for job_id, job in document["jobs"].items():
+            writes = "write" in (job.get("permissions") or {}).values()
+            if writes:
+                assert "secrets.GANYMEDE_API_TOKEN" not in json.dumps(job), (name, job_id)
+
+
+def step_named(job: dict, name: str) -> dict:
+    return next(step for step in job["steps"] if step.get("name") == name)
+
+
+def run_script(script: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {"PATH": os.environ["PATH"], "HOME": str(cwd.parent)}
+    return subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], cwd=cwd,
+                          env={**base, **env}, capture_output=True, text=True)  # fmt: skip
+
+
+def test_a_pulls_changes_reach_the_propose_job_as_a_patch_of_the_folder_only(generated, tmp_path):
+    _, _, workflows = generated
+    jobs = workflows["pull.yml"]["jobs"]
+    hand = step_named(jobs["pull"], "Hand the changes to the propose job")
+    apply = step_named(jobs["propose"], "Apply the pulled changes")
+    origin, puller, proposer, temp = (tmp_path / n for n in ("origin", "a", "b", "temp"))
+    (temp / "sync").mkdir(parents=True)
+    origin.mkdir()
+    git_in(origin, "init", "-q", "-b", "main")
+    for path, text in {"dev/flow/node/function.py": "v1\n", ".ganymede/dev.json": "{}\n",
+                       "tasks.py": "ours\n"}.items():  # fmt: skip
+        (origin / path).parent.mkdir(parents=True, exist_ok=True)
+        (origin / path).write_text(text)
+    git_in(origin, "add", "-A")
+    git_in(origin, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "start")
+    for clone in (puller, proposer):
+        subprocess.run(["git", "clone", "-q", str(origin), str(clone)], check=True)
+    (puller / "dev/flow/node/function.py").write_text("v2 from Ganymede\n")
+    (puller / "dev/flow/new/function.py").parent.mkdir()
+    (puller / "dev/flow/new/function.py").write_bytes(b"\x00binary\n")
+    (puller / ".ganymede/dev.json").write_text('{"pulled": 2}\n')
+    (puller / "tasks.py").write_text("changed by a hostile pull\n")  # never handed on
+    done = run_script(hand["run"], puller, ENVIRONMENT="dev", RUNNER_TEMP=str(temp))
+    assert done.returncode == 0, done.stderr
+    (temp / "sync-dev.patch").rename(temp / "sync" / "sync-dev.patch")
+    output = temp / "output"
+    patch = str(temp / "sync" / "sync-dev.patch")
+    done = run_script(apply["run"], proposer, ENVIRONMENT="dev", PATCH=patch,
+                      GITHUB_OUTPUT=str(output))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert output.read_text() == "ready=yes\n"
+    assert (proposer / "dev/flow/node/function.py").read_text() == "v2 from Ganymede\n"
+    assert (proposer / "dev/flow/new/function.py").read_bytes() == b"\x00binary\n"
+    assert (proposer / ".ganymede/dev.json").read_text() == '{"pulled": 2}\n'
+    assert (proposer / "tasks.py").read_text() == "ours\n"
+    # A patch that reaches outside the folder applies only its folder part.
+    git_in(puller, "add", "-A")
+    (temp / "sync" / "sync-dev.patch").write_text(
+        git_in(puller, "diff", "--cached", "--binary") + "\n"
+    )
+    git_in(proposer, "reset", "-q", "--hard")
+    done = run_script(apply["run"], proposer, ENVIRONMENT="dev", PATCH=patch,
+                      GITHUB_OUTPUT=str(output))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (proposer / "tasks.py").read_text() == "ours\n"
+    # No patch (the pull stopped): nothing is proposed, so the sync pull request stays.
+    (temp / "sync" / "sync-dev.patch").unlink()
+    output.unlink()
+    done = run_script(apply["run"], proposer, ENVIRONMENT="dev", PATCH=patch,
+                      GITHUB_OUTPUT=str(output))  # fmt: skip
+    assert done.returncode == 0 and "::notice title=Nothing to propose::" in done.stdout
+    assert not output.exists()
+    proposing = [s for s in jobs["propose"]["steps"] if "sync-request" in s.get("run", "")
+                 or "create-pull-request" in s.get("uses", "")]  # fmt: skip
+    assert all(s["if"].startswith("steps.pulled.outputs.ready == 'yes'") for s in proposing)
+
+
+def test_a_promotion_reaches_the_propose_job_as_a_patch_of_the_target_only(generated, tmp_path):
+    _, _, workflows = generated
+    jobs = workflows["promote.yml"]["jobs"]
+    hand = step_named(jobs["promote"], "Hand the promotion to the propose job")
+    apply = step_named(jobs["propose"], "Apply the promotion")
+    assert jobs["promote"]["needs"] == "smoke" and jobs["propose"]["needs"] == "promote"
+    assert jobs["smoke"]["environment"]["name"] == "${{ inputs.source }}"
+    work, other, temp = tmp_path / "a", tmp_path / "b", tmp_path / "temp"
+    temp.mkdir()
+    work.mkdir()
+    git_in(work, "init", "-q", "-b", "main")
+    (work / "prod").mkdir()
+    (work / "prod/f.py").write_text("old\n")
+    (work / "dev").mkdir()
+    (work / "dev/f.py").write_text("new\n")
+    git_in(work, "add", "-A")
+    git_in(work, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "start")
+    subprocess.run(["git", "clone", "-q", str(work), str(other)], check=True)
+    (work / "prod/f.py").write_text("new\n")
+    (work / "dev/f.py").write_text("not promoted\n")
+    done = run_script(hand["run"], work, TARGET="prod", RUNNER_TEMP=str(temp))
+    assert done.returncode == 0, done.stderr
+    done = run_script(apply["run"], other, TARGET="prod", PATCH=str(temp / "promotion.patch"))
+    assert done.returncode == 0, done.stderr
+    assert (other / "prod/f.py").read_text() == "new\n" and (
+        other / "dev/f.py"
+    ).read_text() == "new\n"

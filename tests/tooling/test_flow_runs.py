@@ -242,3 +242,36 @@ def test_a_failed_smoke_run_in_the_source_blocks_its_promotion(lab, capsys, tmp_
                        "--body-file", str(body))  # fmt: skip
     assert code == 0, err
     assert "Latest smoke runs in `dev/`: `qPCR_Analysis` Failed (run `" in body.read_text()
+
+
+def test_a_promotion_reads_smoke_runs_saved_by_a_job_with_the_sources_token(lab, capsys, tmp_path):
+    """The promote workflow: one job reads dev's runs with dev's token and saves them, the
+    job holding only prod's token promotes from that file."""
+    with_smoke(lab, f'"Load_Run.file_data=@{lab.export}"')
+    broken = b"def execute(ganymede_context=None):\n    raise RuntimeError('threshold unset')\n"
+    lab.emu.write_file("dev", "dags/qPCR_Analysis/Flag_Outliers/function.py", broken)
+    run(
+        capsys,
+        "run",
+        "--env",
+        "dev",
+        "--flow",
+        FLOW,
+        "--input",
+        f"Load_Run.file_data=@{lab.export}",
+    )
+    saved = tmp_path / "smoke.json"
+    code, out, err = run(capsys, "smoke-status", "--env", "dev", "--save", str(saved))
+    assert code == 0 and out.startswith(f"{FLOW}: Failed (run "), err
+    lab.append("dev/qPCR_Analysis/Delta_Ct/function.py", "# tuned\n")
+    lab.commit("Tune dev")
+    before = lab.files("prod")
+    lab.emu.add_fault("error", endpoint="flow_runs", count=100)  # the runs are not read again
+    code, _, err = run(capsys, "promote", "--from", "dev", "--to", "prod", "--smoke-results",
+                       str(saved))  # fmt: skip
+    assert code == 1 and "the latest smoke run in dev/ failed: qPCR_Analysis (run " in err
+    assert lab.files("prod") == before
+    saved.write_text('{"format": 1, "folder": "prod", "runs": [], "note": ""}', encoding="utf-8")
+    code, _, err = run(capsys, "promote", "--from", "dev", "--to", "prod", "--smoke-results",
+                       str(saved))  # fmt: skip
+    assert code == 1 and "is not a smoke-runs file of dev/" in err and lab.files("prod") == before

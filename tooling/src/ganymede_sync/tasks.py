@@ -416,6 +416,33 @@ def notify(c, env=None, event="deploy", outcome="success", record=None, link=Non
         emit(send(begin_task(emit), env, notice, os.environ))
 
 
+@task(
+    help={
+        "env": "environment folder whose smoke flows' latest runs to read",
+        "save": "write them to this file, for invoke promote --smoke-results",
+    }
+)
+def smoke_status(c, env=None, save=None):
+    """Show the latest run of each smoke flow of a folder ([environments.<folder>] smoke)."""
+    from pathlib import Path
+
+    from ganymede_sync.runners.runs import latest_smoke, save_smoke
+
+    with expected_failures():
+        settings = begin_task(emit)
+        environment = settings.environment(env)
+        latest, note = latest_smoke(settings, environment)
+        if save:
+            save_smoke(Path(save), environment.folder, latest, note)
+    for flow, state, run_id in latest:
+        emit(f"{flow}: {state}" + (f" (run {run_id})" if run_id else ""))
+    if note:
+        emit(note)
+    elif not latest:
+        folder = environment.folder
+        emit(f"no smoke flows set for {folder}/ ([environments.{folder}] smoke)")
+
+
 @task(help={"env": "check only this environment folder (default: all)"})
 def check(c, env=None):
     """Check flow code offline: it compiles, uses no undefined name, adds no stray file."""
@@ -660,11 +687,14 @@ def diff(c, env=None, against=None, flow=None, stat=False):
         "commit": "commit on branch promote/<from>-to-<to>",
         "body_file": "also write the plan as markdown to this file (a pull request's body)",
         "ignore_smoke": "promote even when the source's latest smoke run of a flow failed",
+        "smoke_results": "read the source's smoke runs from this file (invoke smoke-status "
+        "--save) instead of with the source's token",
     },
 )
 def promote(
-    c, from_=None, to=None, flow=None, lib=True, commit=False, body_file=None, ignore_smoke=False
-):
+    c, from_=None, to=None, flow=None, lib=True, commit=False, body_file=None, ignore_smoke=False,
+    smoke_results=None,
+):  # fmt: skip
     """Make the target folder's flow code equal to the source's, after showing its deploy plan.
 
     Reads only the target's current state from Ganymede (GANYMEDE_API_TOKEN must be the
@@ -687,7 +717,7 @@ def promote(
         )
         result = promoting.run_promotion(
             settings, promotion, display.then(emit), commit=commit, progress=display,
-            ignore_smoke=ignore_smoke,
+            ignore_smoke=ignore_smoke, smoke_results=Path(smoke_results) if smoke_results else None,
         )  # fmt: skip
     body = report.pull_request_body(result)
     if body_file:

@@ -23,6 +23,7 @@ Never does: print, import Invoke, or touch a folder other than the target.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from ganymede_sync.errors import (
     ConfigError,
@@ -40,7 +41,7 @@ from ganymede_sync.remote.client import ClientFactory, ProgressCallback, open_cl
 from ganymede_sync.results import Promotion, PromotionResult, promotion_branch
 from ganymede_sync.rules.layout import flow_of, is_valid_flow_name, scan_managed
 from ganymede_sync.rules.visible import visible
-from ganymede_sync.runners.runs import latest_smoke
+from ganymede_sync.runners.runs import latest_smoke, load_smoke
 from ganymede_sync.settings.config import CONFIG_FILE, Environment, Settings
 from ganymede_sync.state import binding
 from ganymede_sync.ui import report
@@ -221,15 +222,21 @@ def run_promotion(
     connect: ClientFactory = open_client,
     progress: ProgressCallback | None = None,
     ignore_smoke: bool = False,
+    smoke_results: Path | None = None,
 ) -> PromotionResult:
     """Plan, show the plan, refuse or apply, and commit when asked.
 
     A source whose latest smoke run of a flow failed is not promoted, unless
-    ``ignore_smoke``: what failed there would fail in the target too.
+    ``ignore_smoke``: what failed there would fail in the target too. The runs are read
+    with the source's token, or from ``smoke_results`` (``invoke smoke-status --save``),
+    which a job holding that token wrote.
     """
     if not promotion.comparison.differs:
         return PromotionResult(promotion, None)
-    smoke, note = latest_smoke(settings, promotion.source, connect=connect)
+    if smoke_results is not None:
+        smoke, note = load_smoke(smoke_results, promotion.source.folder)
+    else:
+        smoke, note = latest_smoke(settings, promotion.source, connect=connect)
     if note:
         show(note)
     failed = [(flow, run) for flow, state, run in smoke if state == "Failed"]

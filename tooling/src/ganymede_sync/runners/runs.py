@@ -15,6 +15,7 @@ Never prints (``show`` gets each state change) and never imports Invoke.
 from __future__ import annotations
 
 import base64
+import json
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -162,6 +163,41 @@ def latest_smoke(
         variable = token_variable(environment.folder)
         return [], f"smoke runs of {environment.folder}/ not checked: set {variable} to read them"
     return latest, ""
+
+
+SMOKE_FORMAT = 1
+MAX_SMOKE_FILE_BYTES = 1024 * 1024
+
+
+def save_smoke(path: Path, folder: str, latest: Sequence[tuple[str, str, str]], note: str) -> None:
+    """Write a folder's latest smoke runs for a promotion made elsewhere (``--smoke-results``):
+    in the promote workflow, only a job in the source's GitHub environment can read them."""
+    document = {"format": SMOKE_FORMAT, "folder": folder, "runs": [list(r) for r in latest],
+                "note": note}  # fmt: skip
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+
+
+def load_smoke(path: Path, folder: str) -> tuple[list[tuple[str, str, str]], str]:
+    """Read what ``save_smoke`` wrote for ``folder``: one line naming the fix for anything else."""
+    problem = (
+        f"{visible(str(path))} is not a smoke-runs file of {folder}/ (write one with invoke "
+        f"smoke-status --env {folder} --save FILE)"
+    )
+    try:
+        if path.stat().st_size > MAX_SMOKE_FILE_BYTES:
+            raise ConfigError(problem)
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise ConfigError(problem) from None
+    runs = document.get("runs") if isinstance(document, dict) else None
+    if (
+        document.get("format") != SMOKE_FORMAT or document.get("folder") != folder
+        or not isinstance(runs, list) or not isinstance(document.get("note"), str)
+        or not all(isinstance(r, list) and len(r) == 3 and all(isinstance(x, str) for x in r)
+                   for r in runs)
+    ):  # fmt: skip
+        raise ConfigError(problem)
+    return [(flow, state, run) for flow, state, run in runs], document["note"]
 
 
 def list_runs(
