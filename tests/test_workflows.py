@@ -77,6 +77,7 @@ JOB_PERMISSIONS = {
     ("deploy.yml", "changes"): {"contents": "read"},
     ("deploy.yml", "deploy"): {"contents": "read"},
     ("deploy.yml", "record"): {"contents": "write"},
+    ("deploy.yml", "review"): {},
     ("deploy.yml", "plan"): {"contents": "read"},
     ("deploy.yml", "plans"): {},
     ("deploy.yml", "comment"): {"contents": "read", "pull-requests": "write"},
@@ -814,3 +815,29 @@ def test_a_promotion_reaches_the_propose_job_as_a_patch_of_the_target_only(gener
     assert (other / "prod/f.py").read_text() == "new\n" and (
         other / "dev/f.py"
     ).read_text() == "new\n"
+
+
+def test_reviewers_gate_protected_deploys_outside_every_concurrency_group(generated):
+    """A job waiting for approval holds its concurrency group: the review job has none, in
+    an environment of its own with no secret, and the deploy job needs it."""
+    _, _, workflows = generated
+    jobs = workflows["deploy.yml"]["jobs"]
+    review, deploy = jobs["review"], jobs["deploy"]
+    assert "concurrency" not in review and review["permissions"] == {}
+    assert review["environment"]["name"] == "${{ matrix.environment }}-review"
+    assert (
+        review["strategy"]["matrix"]["environment"]
+        == "${{ fromJSON(needs.changes.outputs.reviewed) }}"
+    )
+    assert "needs.changes.outputs.reviewed != '[]'" in review["if"]
+    assert "secrets." not in json.dumps(review) and "uses" not in json.dumps(review["steps"])
+    assert deploy["needs"] == ["changes", "review"]
+    reviewed = "(needs.review.result == 'success' || needs.review.result == 'skipped')"
+    for rule in ("always()", "needs.changes.result == 'success'", reviewed):
+        assert rule in deploy["if"]
+    changed = next(s for s in jobs["changes"]["steps"] if s.get("id") == "changed")
+    assert (
+        changed["run"].endswith('--only "$CHOSEN"')
+        and changed["env"]["CHOSEN"] == "${{ inputs.environment }}"
+    )
+    assert jobs["changes"]["outputs"]["reviewed"] == "${{ steps.changed.outputs.reviewed || '[]' }}"

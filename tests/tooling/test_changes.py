@@ -172,7 +172,22 @@ def test_task_prints_the_list_and_records_the_workflow_output(repo: git.Repo, tm
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == ["prod"]
-    assert output.read_text(encoding="utf-8") == 'environments=["prod"]\n'
+    # prod is protected by default: its deploy waits for the review job.
+    assert output.read_text(encoding="utf-8") == 'environments=["prod"]\nreviewed=["prod"]\n'
+
+
+def test_a_manual_run_lists_the_chosen_folder_alone_changed_or_not(repo: git.Repo, tmp_path: Path):
+    output = tmp_path / "github_output"
+    invoke = [sys.executable, "-m", "invoke", "--search-root", str(REPOSITORY)]
+    run = [*invoke, "changed-environments", "--before", "", "--after", "HEAD", "--only"]
+    environ = {**_environ(), "GITHUB_OUTPUT": str(output)}
+    result = subprocess.run([*run, "dev"], cwd=repo.working_tree_dir, capture_output=True,
+                            env=environ, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert output.read_text(encoding="utf-8") == 'environments=["dev"]\nreviewed=[]\n'
+    result = subprocess.run([*run, "nope"], cwd=repo.working_tree_dir, capture_output=True,
+                            env=_environ(), text=True)  # fmt: skip
+    assert result.returncode == 1 and "unknown environment 'nope'" in result.stderr
 
 
 def _environ() -> dict[str, str]:

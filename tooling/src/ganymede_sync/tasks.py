@@ -625,29 +625,37 @@ def doctor(c, env=None):
         "before": "commit before the change (push: the old tip; pull request: the merge "
         "commit's first parent); all zeros or unknown: every folder with files",
         "after": "commit after the change (default: HEAD)",
+        "only": "list this folder alone, changed or not (a manual deploy of it)",
     }
 )
-def changed_environments(c, before="", after="HEAD"):
+def changed_environments(c, before="", after="HEAD", only=""):
     """Print the pulled environment folders changed between two commits, as a JSON list."""
     import json
     import os
     import sys
 
+    from ganymede_sync.runners.changes import Changes
     from ganymede_sync.runners.changes import changed_environments as find_changed
 
     with expected_failures():
         settings = begin_task(tell)
-        changes = find_changed(settings, before or None, after)
+        if only:
+            changes = Changes([settings.environment(only).folder])
+        else:
+            changes = find_changed(settings, before or None, after)
     for note in changes.notes(settings):
         # A workflow command on a runner (shown on the run's page), a plain note elsewhere.
         prefix = "::notice title=Folder skipped::" if os.environ.get("GITHUB_ACTIONS") else "note: "
         print(visible(prefix + note), file=sys.stderr)
     emit(json.dumps(changes.folders))
-    # In a workflow step, also hand the list to later jobs as the output `environments`.
+    # In a workflow step, also hand the list to later jobs as the output `environments`,
+    # and the protected ones among them, whose deploys wait for reviewers, as `reviewed`.
+    reviewed = [folder for folder in changes.folders if settings.environments[folder].protected]
     output = os.environ.get("GITHUB_OUTPUT")
     if output:
         with open(output, "a", encoding="utf-8") as handle:
             handle.write(f"environments={json.dumps(changes.folders)}\n")
+            handle.write(f"reviewed={json.dumps(reviewed)}\n")
 
 
 # --- promote --------------------------------------------------------------------
