@@ -52,6 +52,15 @@ CONFIGURED_GITHUB = {
             "branches": [{"name": "main", "type": "branch"}],
         }
         for folder in ("dev", "prod")
+    }
+    | {
+        "prod-review": {
+            "variables": {},
+            "secrets": {},
+            "reviewers": [{"type": "User", "reviewer": {"id": 7}}],
+            "policy": {"protected_branches": False, "custom_branch_policies": True},
+            "branches": [{"name": "main", "type": "branch"}],
+        }
     },
     "workflow_permissions": {
         "default_workflow_permissions": "read",
@@ -358,3 +367,32 @@ def test_an_environment_open_to_every_branch_fails_the_check(
     assert not prod.ok and "no deployment branch policy" in prod.detail
     assert prod.fix == "run invoke github-setup --env prod"
     assert not dev.ok and dev.detail == "its deployment branch policy does not allow main"
+
+
+def test_a_protected_folder_needs_reviewers_on_its_review_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, repository: Path
+) -> None:
+    fake = install_fake_gh(tmp_path, monkeypatch)
+    configured = json.loads(json.dumps(CONFIGURED_GITHUB))
+    fake.update(**configured)
+    check = by_name(doctor.run_checks(repository, environ={}))["GitHub environment prod-review"]
+    assert (
+        check.ok
+        and not check.warning
+        and check.detail == "1 required reviewer(s) approve deploys of prod"
+    )
+    # Reviewers on prod itself: its jobs would wait for them holding its concurrency group.
+    configured["environments"]["prod"]["reviewers"] = [{"type": "User", "reviewer": {"id": 7}}]
+    fake.update(**configured)
+    check = by_name(doctor.run_checks(repository, environ={}))["GitHub environment prod-review"]
+    assert check.ok and check.warning and "holding its concurrency group" in check.detail
+    configured["environments"]["prod-review"]["reviewers"] = []
+    fake.update(**configured)
+    check = by_name(doctor.run_checks(repository, environ={}))["GitHub environment prod-review"]
+    assert not check.ok and check.detail == "it has no required reviewers"
+    del configured["environments"]["prod-review"]
+    fake.update(**configured)
+    check = by_name(doctor.run_checks(repository, environ={}))["GitHub environment prod-review"]
+    assert not check.ok and "deploys of the protected folder prod need no approval" in check.detail
+    assert check.fix.startswith("run invoke github-setup --env prod")
+    assert "GitHub environment dev-review" not in by_name(doctor.run_checks(repository, environ={}))

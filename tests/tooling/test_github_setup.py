@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -56,8 +57,8 @@ def invoke(root: Path, *arguments: str, stdin: str = "") -> subprocess.Completed
 def set_up(root: Path, tokens: str, *folders: str) -> dict[str, str]:
     """Run the library's set-up the way the task does; return the tokens it read."""
     settings = load_settings(root, environ={})
-    target = github.target_from_settings(settings, folders)
     cli = github.connect()
+    target = github.target_from_settings(settings, folders, github.reviewer_ids(cli, []))
     state = github.read_state(cli, github.resolve_repository(cli), target.environments)
     given = github.read_tokens(state, target, stream=io.StringIO(tokens))
     steps = github.plan_setup(state, target, new_tokens=given)
@@ -85,10 +86,21 @@ def test_setup_of_a_fresh_repository_makes_exactly_the_documented_calls(
         ["variable", "set", "GANYMEDE_ENVIRONMENT", "--body", "acme-prod", "--env", "prod",
          "--repo", repo],
         ["secret", "set", "GANYMEDE_API_TOKEN", "--env", "prod", "--repo", repo],
+        # prod is protected: its deploys wait for the reviewers of prod-review.
+        ["api", "-X", "PUT", f"repos/{repo}/environments/prod-review", "--input", "-"],
+        ["api", "-X", "POST", f"repos/{repo}/environments/prod-review/deployment-branch-policies",
+         "-f", "name=main", "-f", "type=branch"],
         ["api", "-X", "PUT", f"repos/{repo}/actions/permissions/workflow",
          "-f", "default_workflow_permissions=read", "-F", "can_approve_pull_request_reviews=true"],
     ]  # fmt: skip
     state = gh.state
+    review = state["environments"]["prod-review"]
+    assert review["reviewers"] == [{"type": "User", "reviewer": {"id": 1001}}]  # the gh user
+    assert review["secrets"] == {} and review["variables"] == {}
+    assert (
+        "reviewers" not in state["environments"]["prod"]
+        or not state["environments"]["prod"]["reviewers"]
+    )
     assert state["variables"] == {"GANYMEDE_SUBDOMAIN": "acme"}
     assert state["environments"]["dev"]["secrets"] == {"GANYMEDE_API_TOKEN": sha256(DEV_TOKEN)}
     assert state["environments"]["prod"]["secrets"] == {"GANYMEDE_API_TOKEN": sha256(PROD_TOKEN)}
@@ -110,7 +122,12 @@ def test_token_travels_only_on_standard_input_and_never_in_output(
         assert PROD_TOKEN not in " ".join(call["argv"])
     secret_inputs = [c["stdin"] for c in gh.calls() if c["argv"][:2] == ["secret", "set"]]
     assert secret_inputs == [f"{DEV_TOKEN}\n", f"{PROD_TOKEN}\n"]
-    assert all(not c["stdin"] for c in gh.calls() if c["argv"][:2] != ["secret", "set"])
+    bodies = [c["stdin"] for c in gh.calls() if c["argv"][-2:] == ["--input", "-"]]
+    assert len(bodies) == 1 and json.loads(bodies[0])["reviewers"]  # the review environment
+    others = [
+        c for c in gh.calls() if c["argv"][:2] != ["secret", "set"] and "--input" not in c["argv"]
+    ]
+    assert all(not c["stdin"] for c in others)
     for token in (DEV_TOKEN, PROD_TOKEN):
         assert token not in result.stdout + result.stderr
     assert "- set secret GANYMEDE_API_TOKEN in environment dev" in result.stdout
@@ -165,13 +182,14 @@ def test_dry_run_prints_the_plan_and_changes_nothing(gh: FakeGh, repository: Pat
     assert "$ gh variable set GANYMEDE_SUBDOMAIN --body acme --repo" in result.stdout
     secret_line = f"$ gh secret set GANYMEDE_API_TOKEN --env prod --repo {REPOSITORY} < token"
     assert secret_line in result.stdout
-    assert "10 step(s)" in result.stdout
+    assert "12 step(s)" in result.stdout
+    assert "create GitHub environment prod-review for approving deploys of prod" in result.stdout
 
 
 def test_env_option_limits_setup_to_that_environment(gh: FakeGh, repository: Path) -> None:
     set_up(repository, f"{PROD_TOKEN}\n", "prod")
 
-    assert set(gh.state["environments"]) == {"prod"}
+    assert set(gh.state["environments"]) == {"prod", "prod-review"}
     secrets = gh.state["environments"]["prod"]["secrets"]
     assert secrets == {"GANYMEDE_API_TOKEN": sha256(PROD_TOKEN)}
 
@@ -321,7 +339,7 @@ def test_dry_run_shows_the_plan_without_github(
     lines = result.stdout.splitlines()
     assert lines[0].startswith("note: ") and "as for a repository with nothing set up" in lines[0]
     assert "$ gh variable set GANYMEDE_SUBDOMAIN --body acme --repo lab/flows" in result.stdout
-    assert "10 step(s)" in result.stdout
+    assert "12 step(s)" in result.stdout
     assert "default_workflow_permissions=read" in result.stdout
 
 
@@ -366,7 +384,9 @@ def test_an_environment_open_to_every_branch_is_restricted(gh: FakeGh, repositor
     assert "restrict GitHub environment dev: deployable from named branches only" in described
     assert "allow branch main to deploy to environment dev" in described
     assert not [
-        line for line in described if "environment prod:" in line or "to environment prod" in line
+        line
+        for line in described
+        if "environment prod:" in line or line.endswith("to deploy to environment prod")
     ], "protected branches only is the owner's safe choice, left as it is"
 
 
@@ -383,6 +403,7 @@ def test_a_custom_policy_without_the_default_branch_gets_it_added(
     assert [step.description for step in steps if "branch" in step.description] == [
         "allow branch main to deploy to environment dev",
         "allow branch main to deploy to environment prod",
+        "allow branch main to deploy to environment prod-review",  # made with the review step
     ]
 
 
@@ -393,3 +414,22 @@ def target_of(root: Path) -> github.Target:
 def read_state() -> github.GitHubState:
     cli = github.connect()
     return github.read_state(cli, github.resolve_repository(cli), ["dev", "prod"])
+
+
+def test_reviewers_are_the_logins_given(gh: FakeGh, repository: Path) -> None:
+    result = invoke(repository, "github-setup", "--reviewer", "alice", "--reviewer", "bob",
+                    stdin=f"{DEV_TOKEN}\n{PROD_TOKEN}\n")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "(required reviewers: alice, bob; it holds no secret)" in result.stdout
+    assert len(gh.state["environments"]["prod-review"]["reviewers"]) == 2
+
+
+def test_a_plan_without_reviewers_is_said_plainly_and_the_rest_is_set_up(
+    gh: FakeGh, repository: Path
+) -> None:
+    gh.update(refuse_reviewers="HTTP 422: Failed to create the environment protection rule")
+    result = invoke(repository, "github-setup", stdin=f"{DEV_TOKEN}\n{PROD_TOKEN}\n")
+    assert result.returncode == 0, result.stderr
+    assert "warning: GitHub refused required reviewers on prod-review" in result.stdout
+    assert "GitHub Enterprise" in result.stdout and "HTTP 422" in result.stdout
+    assert gh.state["workflow_permissions"]["can_approve_pull_request_reviews"] is True

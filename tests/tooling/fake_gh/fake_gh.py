@@ -81,18 +81,47 @@ def listing(items: dict, fields: str) -> str:
     return json.dumps(rows)
 
 
-def gh_api(state: dict, path: str, flags: dict[str, str], fields: dict[str, object]) -> str:
+def gh_api(
+    state: dict, path: str, flags: dict[str, str], fields: dict[str, object], stdin: str | None
+) -> str:
     method = flags.get("method", "POST" if fields else "GET")
     route = path.split("?", 1)[0]
     repo = state.get("repo")
+    if route == "user":
+        return json.dumps({"login": "fake-user", "id": 1001})
+    if route.startswith("users/"):
+        return json.dumps({"login": route.removeprefix("users/"), "id": 2000 + len(route)})
     if route == f"repos/{repo}/environments" and method == "GET":
         listed = [
-            {"name": name, "deployment_branch_policy": environment(state, name).get("policy")}
+            {
+                "name": name,
+                "deployment_branch_policy": environment(state, name).get("policy"),
+                "protection_rules": [
+                    {
+                        "type": "required_reviewers",
+                        "reviewers": environment(state, name)["reviewers"],
+                    }
+                ]
+                if environment(state, name).get("reviewers")
+                else [],
+            }
             for name in sorted(state["environments"])
         ]
         return json.dumps({"total_count": len(listed), "environments": listed})
     prefix = f"repos/{repo}/environments/"
     name, _, rest = route.removeprefix(prefix).partition("/")
+    if route.startswith(prefix) and not rest and method == "PUT" and flags.get("input") == "-":
+        body = json.loads(stdin or "{}")
+        if body.get("reviewers") and state.get("refuse_reviewers"):
+            raise GhFailure(state["refuse_reviewers"])
+        record = state["environments"].setdefault(name, {"variables": {}, "secrets": {}})
+        if "deployment_branch_policy" in body:
+            record["policy"] = body["deployment_branch_policy"]
+            record.setdefault("branches", [])
+        record["reviewers"] = [
+            {"type": r["type"], "reviewer": {"id": r["id"]}} for r in body.get("reviewers", [])
+        ]
+        return json.dumps({"name": name})
     if route.startswith(prefix) and not rest and method == "PUT":
         record = state["environments"].setdefault(name, {"variables": {}, "secrets": {}})
         policy = {
@@ -179,7 +208,7 @@ def run(argv: list[str], state: dict, stdin: str | None) -> str:
         scope(state, flags)["secrets"][positional[2]] = digest
         return ""
     if positional[:1] == ["api"]:
-        return gh_api(state, positional[1], flags, fields)
+        return gh_api(state, positional[1], flags, fields, stdin)
     raise SystemExit(f"fake gh: unsupported call {argv}")
 
 

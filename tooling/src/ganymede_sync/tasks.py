@@ -550,19 +550,23 @@ def emulator(c, port=8765, data_dir=".emulator", seed="example"):
 
 # --- set-up -------------------------------------------------------------------
 @task(
-    iterable=["env"],
+    iterable=["env", "reviewer"],
     help={
         "repo": "GitHub repository OWNER/NAME (default: the one gh sees here)",
         "env": "environment folder to set up (repeatable; default: all)",
         "dry_run": "print every step without changing anything",
+        "reviewer": "GitHub login who approves deploys of protected folders (repeatable; "
+        "default: you)",
     },
 )
-def github_setup(c, repo=None, env=None, dry_run=False):
+def github_setup(c, repo=None, env=None, dry_run=False, reviewer=None):
     """Configure the GitHub side (variables, environments, secrets, permissions) via gh.
 
     The API token of each environment is asked without echo on a terminal; otherwise
     standard input gives one line per environment, in the order of --env (or of
-    ganymede.toml), and an empty line keeps a secret that is already set.
+    ganymede.toml), and an empty line keeps a secret that is already set. Protected
+    folders (prod by default) get a <folder>-review environment whose reviewers
+    approve each deploy: --reviewer (default: you).
     """
     import os
 
@@ -571,9 +575,11 @@ def github_setup(c, repo=None, env=None, dry_run=False):
     with expected_failures("run invoke github-setup again: it does only what is missing"):
         # Each environment's own name from ganymede.toml, not a local override for one.
         settings = begin_task(emit, environ={**os.environ, ENVIRONMENT_VARIABLE: ""})
-        target = github.target_from_settings(settings, env or ())
         if dry_run:
+            target = github.target_from_settings(settings, env or ())
             state, note = github.state_for_dry_run(repo, target.environments)
+            people = [(login, None) for login in reviewer or ()] or [("<you>", None)]
+            target = github.target_from_settings(settings, env or (), people)
             steps = github.plan_setup(state, target)
             emit(
                 "\n".join(
@@ -582,10 +588,17 @@ def github_setup(c, repo=None, env=None, dry_run=False):
             )
             return
         cli = github.connect()
+        target = github.target_from_settings(settings, env or ())
         state = github.read_state(cli, github.resolve_repository(cli, repo), target.environments)
+        if target.protected:
+            people = github.reviewer_ids(cli, list(reviewer or ()))
+            target = github.target_from_settings(settings, env or (), people)
         tokens = github.read_tokens(state, target)
         steps = github.plan_setup(state, target, new_tokens=tokens)
-        github.apply_plan(cli, steps, tokens, before_step=lambda s: emit(f"- {s.description}"))
+        github.apply_plan(
+            cli, steps, tokens, before_step=lambda s: emit(f"- {s.description}"),
+            on_refusal=lambda note: emit(f"warning: {note}"),
+        )  # fmt: skip
     emit(f"{state.repository}: " + (f"{len(steps)} step(s) done" if steps else "already set up"))
 
 

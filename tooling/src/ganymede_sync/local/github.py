@@ -9,6 +9,7 @@ shows the steps.
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import json
 import os
@@ -58,10 +59,19 @@ class Step:
     stdin_secret: bool = False
     """True when the API token of ``environment`` goes to ``gh`` on standard input."""
     environment: str | None = None
+    body: str | None = None
+    """A JSON request body, given to ``gh api --input -`` on standard input."""
+    refusal_note: str | None = None
+    """When set, GitHub refusing this step is reported with this note and the set-up goes
+    on (a plan that does not allow it), instead of stopping; the later steps of the same
+    ``group`` are then skipped."""
+    group: str | None = None
 
     def command_line(self) -> str:
         """Return the command as a user would type it (the token is never part of it)."""
         line = shlex.join(self.argv)
+        if self.body is not None:
+            return f"{line} <<< '{self.body}'"
         return f"{line} < token on standard input" if self.stdin_secret else line
 
 
@@ -74,6 +84,10 @@ class Target:
     """GitHub environment (the folder name) -> Ganymede environment name."""
     default_branch: str = "main"
     """The only branch whose workflows may use an environment (its deployment branch policy)."""
+    protected: tuple[str, ...] = ()
+    """Folders whose deploys wait for reviewers, on GitHub environment ``<folder>-review``."""
+    reviewers: tuple[tuple[str, int | None], ...] = ()
+    """Reviewers of the protected folders: (login, user id; None when not looked up)."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +102,8 @@ class GitHubState:
     workflow_permissions: dict[str, object] = field(default_factory=dict)
     branch_policies: dict[str, frozenset[str] | None] = field(default_factory=dict)
     """Environment -> the branch names its custom policy allows; None when any branch may."""
+    reviewer_counts: dict[str, int] = field(default_factory=dict)
+    """Environment -> how many required reviewers it has (absent: none)."""
 
     def restricts_branches(self, folder: str, branch: str) -> bool:
         """Tell whether ``folder`` may be used from ``branch`` and not from every branch."""
@@ -107,11 +123,42 @@ class GitHubState:
         return self.workflow_permissions.get("can_approve_pull_request_reviews") is True
 
 
-def target_from_settings(settings: Settings, folders: Iterable[str] = ()) -> Target:
+REVIEW_SUFFIX = "-review"
+
+
+def review_environment(folder: str) -> str:
+    """The GitHub environment that holds the reviewers of a protected folder's deploys."""
+    return f"{folder}{REVIEW_SUFFIX}"
+
+
+def target_from_settings(
+    settings: Settings,
+    folders: Iterable[str] = (),
+    reviewers: Sequence[tuple[str, int | None]] = (),
+) -> Target:
     """Build the target from ``ganymede.toml``: every environment, or only ``folders``."""
     chosen = list(dict.fromkeys(folders)) or list(settings.environments)
     names = {folder: settings.environment(folder).name for folder in chosen}
-    return Target(settings.subdomain, names, default_branch=settings.default_branch)
+    protected = tuple(folder for folder in chosen if settings.environment(folder).protected)
+    return Target(
+        settings.subdomain, names, default_branch=settings.default_branch,
+        protected=protected, reviewers=tuple(reviewers),
+    )  # fmt: skip
+
+
+def reviewer_ids(cli: GitHubCli, logins: Sequence[str]) -> list[tuple[str, int | None]]:
+    """Look up each reviewer's user id (the API takes ids); no login: the gh user."""
+    if not logins:
+        me = cli.json(["api", "user"])
+        login = me.get("login") if isinstance(me, dict) else None
+        return [(str(login), _user_id(me))] if login else []
+    return [(login, _user_id(cli.json(["api", f"users/{quote(login, safe='')}"])))
+            for login in logins]  # fmt: skip
+
+
+def _user_id(record: object) -> int | None:
+    identifier = record.get("id") if isinstance(record, dict) else None
+    return identifier if isinstance(identifier, int) else None
 
 
 class GitHubCli:
@@ -120,13 +167,15 @@ class GitHubCli:
     def __init__(self, executable: str) -> None:
         self.executable = executable
 
-    def run(self, argv: Sequence[str], *, secret: str | None = None) -> str:
+    def run(
+        self, argv: Sequence[str], *, secret: str | None = None, stdin: str | None = None
+    ) -> str:
         """Run ``gh argv...`` and return its standard output.
 
         ``secret`` goes to standard input and is redacted from any error text.
         Other calls get an empty standard input, so ``gh`` never waits for a prompt.
         """
-        result = self._call(argv, secret)
+        result = self._call(argv, secret, stdin)
         if result.returncode != 0:
             raise GitHubError(_failure_line(argv, result.stderr or result.stdout, secret))
         return result.stdout
@@ -144,13 +193,15 @@ class GitHubCli:
             command = shlex.join(["gh", *argv[:3]])
             raise GitHubError(f"{command} answered something other than JSON") from None
 
-    def _call(self, argv: Sequence[str], secret: str | None) -> subprocess.CompletedProcess[str]:
+    def _call(
+        self, argv: Sequence[str], secret: str | None, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         environ = {**os.environ, "GH_PROMPT_DISABLED": "1", "GH_NO_UPDATE_NOTIFIER": "1"}
         try:
             return subprocess.run(
                 [self.executable, *argv],
-                input=None if secret is None else secret + "\n",
-                stdin=subprocess.DEVNULL if secret is None else None,
+                input=secret + "\n" if secret is not None else stdin,
+                stdin=subprocess.DEVNULL if secret is None and stdin is None else None,
                 capture_output=True,
                 text=True,
                 env=environ,
@@ -235,7 +286,10 @@ def read_state(cli: GitHubCli, repository: str, folders: Iterable[str]) -> GitHu
     """Read the variables, environments, secret names and workflow permissions (read-only)."""
     listed = _environments(cli, repository)
     environments = frozenset(listed)
+    folders = list(folders)
+    reviews = [review_environment(folder) for folder in folders]
     present = [folder for folder in folders if folder in environments]
+    policed = [name for name in [*folders, *reviews] if name in environments]
     return GitHubState(
         repository=repository,
         variables=_variables(cli, ["--repo", repository]),
@@ -246,9 +300,21 @@ def read_state(cli: GitHubCli, repository: str, folders: Iterable[str]) -> GitHu
         environment_secrets={folder: _secret_names(cli, repository, folder) for folder in present},
         workflow_permissions=_workflow_permissions(cli, repository),
         branch_policies={
-            folder: _branch_policy(cli, repository, folder, listed[folder]) for folder in present
+            name: _branch_policy(cli, repository, name, listed[name]) for name in policed
         },
+        reviewer_counts={name: _reviewer_count(record) for name, record in listed.items()},
     )
+
+
+def _reviewer_count(record: dict[str, object]) -> int:
+    """How many required reviewers an environment's protection rules name."""
+    rules = record.get("protection_rules")
+    count = 0
+    for rule in rules if isinstance(rules, list) else []:
+        if isinstance(rule, dict) and rule.get("type") == "required_reviewers":
+            reviewers = rule.get("reviewers")
+            count += len(reviewers) if isinstance(reviewers, list) else 0
+    return count
 
 
 def _variables(cli: GitHubCli, scope: list[str]) -> dict[str, str]:
@@ -322,9 +388,44 @@ def plan_setup(state: GitHubState, target: Target, *, new_tokens: Iterable[str] 
             steps.append(_variable_step(ENVIRONMENT_VARIABLE, name, repo, folder))
         if folder in replace or not state.has_token_secret(folder):
             steps.append(_secret_step(repo, folder, name))
+    for folder in target.protected:
+        review = review_environment(folder)
+        if state.reviewer_counts.get(review, 0) == 0 or state.branch_policies.get(review) is None:
+            steps.append(_review_step(repo, folder, target.reviewers))
+        if not state.restricts_branches(review, target.default_branch):
+            policy = _branch_policy_step(repo, review, target.default_branch)
+            steps.append(dataclasses.replace(policy, group=review))
     if not state.has_workflow_permissions():
         steps.append(_permissions_step(repo))
     return steps
+
+
+PLAN_NOTE = (
+    "GitHub refused required reviewers on {review}: on a private repository they need "
+    "GitHub Enterprise (docs/security.md says what to do instead); deploys of {folder} "
+    "then run without approval"
+)
+
+
+def _review_step(repo: str, folder: str, reviewers: Sequence[tuple[str, int | None]]) -> Step:
+    """Create the review environment of a protected folder, with its required reviewers."""
+    review = review_environment(folder)
+    listed = ", ".join(login for login, _ in reviewers) or "nobody (give --reviewer)"
+    people = [
+        {"type": "User", "id": identifier if identifier is not None else f"<id of {login}>"}
+        for login, identifier in reviewers
+    ]
+    policy = {"protected_branches": False, "custom_branch_policies": True}
+    body = json.dumps({"reviewers": people, "deployment_branch_policy": policy})
+    path = f"repos/{repo}/environments/{quote(review, safe='')}"
+    return Step(
+        description=f"create GitHub environment {review} for approving deploys of {folder} "
+        f"(required reviewers: {listed}; it holds no secret)",
+        argv=("gh", "api", "-X", "PUT", path, "--input", "-"),
+        body=body,
+        refusal_note=PLAN_NOTE.format(review=review, folder=folder),
+        group=review,
+    )
 
 
 def _variable_step(name: str, value: str, repo: str, folder: str | None) -> Step:
@@ -437,21 +538,29 @@ def apply_plan(
     tokens: Mapping[str, str],
     *,
     before_step: Callable[[Step], None] = lambda step: None,
+    on_refusal: Callable[[str], None] = lambda note: None,
 ) -> int:
     """Run ``steps`` in order, announcing each one first; return how many ran.
 
     Stops at the first refused step with its one-line reason; re-running the
-    set-up continues from where GitHub stands.
+    set-up continues from where GitHub stands. A step with a ``refusal_note`` that
+    GitHub refuses is reported through ``on_refusal`` instead, and the set-up goes on.
     """
+    refused: set[str] = set()
     for step in steps:
+        if step.group in refused:
+            continue
         secret = tokens.get(step.environment or "") if step.stdin_secret else None
         if step.stdin_secret and not secret:
             raise GitHubError(f"no API token for environment {step.environment}")
         before_step(step)
         try:
-            cli.run(step.argv[1:], secret=secret)
+            cli.run(step.argv[1:], secret=secret, stdin=step.body)
         except GitHubError as error:
-            raise GitHubError(_redact(str(error), tokens.values())) from None
+            if step.refusal_note is None:
+                raise GitHubError(_redact(str(error), tokens.values())) from None
+            on_refusal(f"{step.refusal_note} ({_redact(str(error), tokens.values())})")
+            refused.add(step.group or "")
     return len(steps)
 
 

@@ -441,8 +441,38 @@ def check_github(settings: Settings, names: Mapping[str, str], folders: list[str
             _environment_check(state, folder, names[folder], settings.default_branch)
             for folder in folders
         ),
+        *(
+            _review_check(state, folder, settings.default_branch)
+            for folder in folders
+            if settings.environment(folder).protected
+        ),
         _permissions_check(state),
     ]
+
+
+def _review_check(state: github.GitHubState, folder: str, default_branch: str) -> Check:
+    """A protected folder's deploys wait for reviewers on <folder>-review, not on <folder>."""
+    review = github.review_environment(folder)
+    label = f"GitHub environment {review}"
+    fix = f"run invoke github-setup --env {folder} (and see docs/security.md)"
+    problems = []
+    if review not in state.environments:
+        problems.append(f"missing: deploys of the protected folder {folder} need no approval")
+    elif state.reviewer_counts.get(review, 0) == 0:
+        problems.append("it has no required reviewers")
+    if review in state.environments and not state.restricts_branches(review, default_branch):
+        problems.append(f"its deployment branch policy does not name {default_branch} alone")
+    if problems:
+        return Check(label, ok=False, detail="; ".join(problems), fix=fix)
+    if state.reviewer_counts.get(folder, 0):
+        return Check(
+            label, ok=True, warning=True,
+            detail=f"environment {folder} also has reviewers: its jobs wait for them while "
+            "holding its concurrency group, so an unapproved pull blocks every deploy",
+            fix=f"remove the reviewers of {folder}; those of {review} approve its deploys",
+        )  # fmt: skip
+    count = state.reviewer_counts[review]
+    return Check(label, ok=True, detail=f"{count} required reviewer(s) approve deploys of {folder}")
 
 
 def _subdomain_check(state: github.GitHubState, subdomain: str) -> Check:
