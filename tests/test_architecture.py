@@ -4,7 +4,8 @@ The package is layered (``LAYERS``, top first: tasks, runners, ui, results, plan
 local, remote, state, settings, rules, errors), and a module imports only the layers
 below its own. Beside the layers stand the design's other rules: only
 ``ganymede_sync.tasks`` imports Invoke, and nothing imports it; only ``remote.client``
-imports httpx; only ``local.gitops`` imports git; ``plans.planning`` decides from
+(Ganymede, with its token) and ``remote.webhook`` (a chat webhook, never the token)
+import httpx; only ``local.gitops`` imports git; ``plans.planning`` decides from
 hashes without reading anything; the emulator imports nothing of the client side.
 All are import-linter contracts, and mypy checks the package. Both run on a copy of
 the package's source (``tooling/src``), the very files its wheel holds. A source scan
@@ -99,11 +100,13 @@ forbidden_modules =
     {PACKAGE}.tasks
 
 [importlinter:contract:httpx-in-client]
-name = Only the client imports httpx
+name = Only the client and the webhook import httpx
 type = forbidden
 source_modules = {PACKAGE}
 forbidden_modules = httpx
-ignore_imports = {PACKAGE}.remote.client -> httpx
+ignore_imports =
+    {PACKAGE}.remote.client -> httpx
+    {PACKAGE}.remote.webhook -> httpx
 allow_indirect_imports = True
 
 [importlinter:contract:git-in-gitops]

@@ -66,6 +66,7 @@ CONFIGURED_GITHUB = {
         "default_workflow_permissions": "read",
         "can_approve_pull_request_reviews": True,
     },
+    "ruleset_checks": ["tests and checks", "deploy plan"],
 }
 
 
@@ -396,3 +397,31 @@ def test_a_protected_folder_needs_reviewers_on_its_review_environment(
     assert not check.ok and "deploys of the protected folder prod need no approval" in check.detail
     assert check.fix.startswith("run invoke github-setup --env prod")
     assert "GitHub environment dev-review" not in by_name(doctor.run_checks(repository, environ={}))
+
+
+def test_merges_to_the_default_branch_must_require_both_checks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, repository: Path
+) -> None:
+    fake = install_fake_gh(tmp_path, monkeypatch)
+    configured = json.loads(json.dumps(CONFIGURED_GITHUB))
+    fake.update(**configured)
+    check = by_name(doctor.run_checks(repository, environ={}))["required checks on main"]
+    assert check.ok and check.detail == '"tests and checks", "deploy plan" required before a merge'
+    fake.update(ruleset_checks=None, classic_checks=["tests and checks"])
+    check = by_name(doctor.run_checks(repository, environ={}))["required checks on main"]
+    assert not check.ok and check.detail == '"deploy plan" not required'
+    assert "Settings > Rules > Rulesets" in check.fix
+    fake.update(ruleset_checks=["deploy plan"], classic_checks=["tests and checks"])
+    assert by_name(doctor.run_checks(repository, environ={}))["required checks on main"].ok
+
+
+def test_a_repository_wide_sync_token_is_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, repository: Path
+) -> None:
+    fake = install_fake_gh(tmp_path, monkeypatch)
+    fake.update(**CONFIGURED_GITHUB)
+    assert not by_name(doctor.run_checks(repository, environ={}))["secret SYNC_PR_TOKEN"].warning
+    fake.update(repository_secrets=["SYNC_PR_TOKEN"])
+    check = by_name(doctor.run_checks(repository, environ={}))["secret SYNC_PR_TOKEN"]
+    assert check.ok and check.warning and "any branch's workflow can read it" in check.detail
+    assert "gh secret set SYNC_PR_TOKEN --env <folder>" in check.fix

@@ -87,6 +87,16 @@ def gh_api(
     method = flags.get("method", "POST" if fields else "GET")
     route = path.split("?", 1)[0]
     repo = state.get("repo")
+    if route.startswith(f"repos/{repo}/rules/branches/"):
+        checks = state.get("ruleset_checks")
+        if checks is None:
+            return "[]"
+        parameters = {"required_status_checks": [{"context": check} for check in checks]}
+        return json.dumps([{"type": "required_status_checks", "parameters": parameters}])
+    if route.startswith(f"repos/{repo}/branches/") and route.endswith("/required_status_checks"):
+        if state.get("classic_checks") is None:
+            raise GhFailure("HTTP 404: Branch not protected")
+        return json.dumps({"contexts": state["classic_checks"]})
     if route == "user":
         return json.dumps({"login": "fake-user", "id": 1001})
     if route.startswith("users/"):
@@ -199,6 +209,9 @@ def run(argv: list[str], state: dict, stdin: str | None) -> str:
     if command == "variable set":
         scope(state, flags)["variables"][positional[2]] = flags["body"]
         return ""
+    if command == "secret list" and "env" not in flags:
+        check_repo(state, flags)
+        return listing(dict.fromkeys(state.get("repository_secrets", []), ""), flags["json"])
     if command == "secret list":
         hashes = scope(state, flags)["secrets"]
         return listing(dict.fromkeys(hashes, ""), flags["json"])

@@ -381,6 +381,7 @@ def plan_comment(c, plans=None, pr=None, repo=None, run_url=None, dry_run=False)
     from ganymede_sync.ui.report import plan_comment as render
 
     with expected_failures():
+        begin_task(emit)
         found = read_plans(plans)
         body = render(found, run_url)
         if dry_run:

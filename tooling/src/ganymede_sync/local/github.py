@@ -104,6 +104,11 @@ class GitHubState:
     """Environment -> the branch names its custom policy allows; None when any branch may."""
     reviewer_counts: dict[str, int] = field(default_factory=dict)
     """Environment -> how many required reviewers it has (absent: none)."""
+    required_checks: frozenset[str] | None = None
+    """Status checks that branch protection or rulesets require on the default branch;
+    None when GitHub would not say (no rights to read them)."""
+    repository_secrets: frozenset[str] = frozenset()
+    """Names of the repository-level secrets (any workflow of a branch may read them)."""
 
     def restricts_branches(self, folder: str, branch: str) -> bool:
         """Tell whether ``folder`` may be used from ``branch`` and not from every branch."""
@@ -282,7 +287,13 @@ def state_for_dry_run(
         return empty, note
 
 
-def read_state(cli: GitHubCli, repository: str, folders: Iterable[str]) -> GitHubState:
+REQUIRED_CHECKS = ("tests and checks", "deploy plan")
+"""The checks a merge to the default branch must pass: ci's job and deploy's aggregate."""
+
+
+def read_state(
+    cli: GitHubCli, repository: str, folders: Iterable[str], *, branch: str | None = None
+) -> GitHubState:
     """Read the variables, environments, secret names and workflow permissions (read-only)."""
     listed = _environments(cli, repository)
     environments = frozenset(listed)
@@ -303,7 +314,42 @@ def read_state(cli: GitHubCli, repository: str, folders: Iterable[str]) -> GitHu
             name: _branch_policy(cli, repository, name, listed[name]) for name in policed
         },
         reviewer_counts={name: _reviewer_count(record) for name, record in listed.items()},
+        required_checks=_required_checks(cli, repository, branch) if branch else None,
+        repository_secrets=_repository_secrets(cli, repository) if branch else frozenset(),
     )
+
+
+def _required_checks(cli: GitHubCli, repository: str, branch: str) -> frozenset[str] | None:
+    """The status checks required on ``branch`` by its rulesets and its classic protection."""
+    found: set[str] = set()
+    readable = False
+    rules = _json_or_none(cli, f"repos/{repository}/rules/branches/{quote(branch, safe='')}")
+    if isinstance(rules, list):
+        readable = True
+        for rule in rules:
+            if isinstance(rule, dict) and rule.get("type") == "required_status_checks":
+                checks = (rule.get("parameters") or {}).get("required_status_checks") or []
+                found |= {str(c.get("context")) for c in checks if isinstance(c, dict)}
+    path = f"repos/{repository}/branches/{quote(branch, safe='')}/protection/required_status_checks"
+    classic = _json_or_none(cli, path)
+    if isinstance(classic, dict):
+        readable = True
+        found |= {str(c) for c in classic.get("contexts") or []}
+    return frozenset(found) if readable or found else None
+
+
+def _json_or_none(cli: GitHubCli, path: str) -> object:
+    """``gh api path`` parsed, or None when GitHub refuses (404: none set, or no rights)."""
+    try:
+        return cli.json(["api", path])
+    except GitHubError:
+        return None
+
+
+def _repository_secrets(cli: GitHubCli, repository: str) -> frozenset[str]:
+    answer = cli.json(["secret", "list", "--repo", repository, "--json", "name"])
+    items = answer if isinstance(answer, list) else []
+    return frozenset(str(item["name"]) for item in items if isinstance(item, dict))
 
 
 def _reviewer_count(record: dict[str, object]) -> int:

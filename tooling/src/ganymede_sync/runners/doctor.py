@@ -417,6 +417,9 @@ def _identity_check(root: Path) -> Check:
     )
 
 
+SYNC_TOKEN = "SYNC_PR_TOKEN"  # noqa: S105 - a secret's name, not a value
+
+
 def check_github(settings: Settings, names: Mapping[str, str], folders: list[str]) -> list[Check]:
     """The GitHub side holds what the workflows need, when gh can tell."""
     cli = github.find_gh()
@@ -430,7 +433,7 @@ def check_github(settings: Settings, names: Mapping[str, str], folders: list[str
         fix = "push it: gh repo create --source . --push"
         return [Check("GitHub repository", ok=False, detail=str(error), fix=fix)]
     try:
-        state = github.read_state(cli, repository, folders)
+        state = github.read_state(cli, repository, folders, branch=settings.default_branch)
     except github.GitHubError as error:
         fix = f"ask an administrator of {repository} to run invoke doctor"
         return [Check("GitHub repository", ok=False, detail=str(error), fix=fix)]
@@ -447,7 +450,41 @@ def check_github(settings: Settings, names: Mapping[str, str], folders: list[str
             if settings.environment(folder).protected
         ),
         _permissions_check(state),
+        _required_checks_check(state, settings.default_branch),
+        _sync_token_check(state),
     ]
+
+
+def _required_checks_check(state: github.GitHubState, branch: str) -> Check:
+    """A push to the default branch deploys: merges to it must pass the checks first."""
+    name = f"required checks on {branch}"
+    wanted = ", ".join(f'"{check}"' for check in github.REQUIRED_CHECKS)
+    fix = (
+        f"add a ruleset (or branch protection) on {branch} requiring the checks {wanted}: "
+        "Settings > Rules > Rulesets (docs/security.md)"
+    )
+    if state.required_checks is None:
+        return Check(name, ok=True, warning=True, detail="GitHub would not say (no admin rights)",
+                     fix=fix)  # fmt: skip
+    missing = [check for check in github.REQUIRED_CHECKS if check not in state.required_checks]
+    if missing:
+        shown = ", ".join(f'"{check}"' for check in missing)
+        return Check(name, ok=False, detail=f"{shown} not required", fix=fix)
+    return Check(name, ok=True, detail=f"{wanted} required before a merge")
+
+
+def _sync_token_check(state: github.GitHubState) -> Check:
+    """SYNC_PR_TOKEN, if used, belongs to environments: a repository secret is readable by
+    every workflow run of every branch pushed here."""
+    name = f"secret {SYNC_TOKEN}"
+    if SYNC_TOKEN in state.repository_secrets:
+        return Check(
+            name, ok=True, warning=True,
+            detail="set for the whole repository: any branch's workflow can read it",
+            fix=f"store it in each GitHub environment instead (gh secret set {SYNC_TOKEN} --env "
+            f"<folder>), then gh secret delete {SYNC_TOKEN}",
+        )  # fmt: skip
+    return Check(name, ok=True, detail="not a repository secret (environment secrets, or none)")
 
 
 def _review_check(state: github.GitHubState, folder: str, default_branch: str) -> Check:
