@@ -147,6 +147,8 @@ def test_healthy_repository_passes_every_check_in_order(
         "GitHub variable GANYMEDE_SUBDOMAIN",
         "GitHub environment dev",
         "GitHub workflow permissions",
+        "required checks on main",
+        "secret SYNC_PR_TOKEN",
     ]
     assert by_name(checks)["token"].detail == f"set in the environment ({len(API_KEY)} characters)"
     assert gh.changing_calls() == []
