@@ -21,7 +21,7 @@ from ganymede_sync.local import apply as apply_module
 from ganymede_sync.runners.promote import prepare_promotion, run_promotion
 from ganymede_sync.settings.config import load_settings
 from task_runner import run_task as run
-from tests.tooling.pull_helpers import API_KEY
+from tests.tooling.pull_helpers import API_KEY, REPOSITORY
 
 FLOW = "LIMS_Sample_Sync"
 POINTS = ("staged", "journal", "move:1", "move:2", "move:3", "committed", "cleaned")
@@ -80,3 +80,46 @@ def test_a_killed_promotion_leaves_the_target_old_or_new_after_the_next_task(rep
         assert repo.files("prod") == old
     # Killed before the journal the target stays old; killed after the swap, it is new.
     assert seen["old"] and seen["new"], seen
+
+
+def test_a_killed_promote_commit_leaves_the_user_on_their_branch_or_done(repo, capsys):  # noqa: F811
+    """`promote --commit` commits from git objects, then switches last: killed at any
+    moment, the user is on their own branch with prod/ as before, or the promotion is
+    done and checked out; never on the promotion branch with half its files."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    grow_dev(repo)
+    old = repo.files("prod")
+    branch = "promote/dev-to-prod"
+    command = [sys.executable, "-m", "invoke", "--search-root", str(REPOSITORY), "promote",
+               "--from", "dev", "--to", "prod", "--flow", FLOW, "--commit"]  # fmt: skip
+    environ = {**os.environ, "GANYMEDE_API_URL": repo.emu.url, "GANYMEDE_API_TOKEN": API_KEY}
+    started = time.monotonic()
+    first = subprocess.run(command, cwd=repo.root, env=environ, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    whole = time.monotonic() - started
+    new = repo.files("prod")
+    assert new != old
+    git(repo.root, "switch", "-q", "main")
+    git(repo.root, "branch", "-q", "-D", branch)
+    chooser = random.Random(20261205)  # noqa: S311 - picks kill times, nothing secret
+    outcomes = {"before": 0, "done": 0}
+    for _ in range(8):
+        child = subprocess.Popen(command, cwd=repo.root, env=environ,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        time.sleep(chooser.uniform(0.2, whole))
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        state = (git(repo.root, "branch", "--show-current"), repo.files("prod"))
+        clean = git(repo.root, "status", "--porcelain", "--", "prod") == ""
+        assert clean and state in (("main", old), (branch, new)), state[0]
+        outcomes["done" if state[0] == branch else "before"] += 1
+        if state[0] == branch:
+            git(repo.root, "switch", "-q", "main")
+        if branch in git(repo.root, "branch", "--list", branch):
+            git(repo.root, "branch", "-q", "-D", branch)
+    assert sum(outcomes.values()) == 8

@@ -377,6 +377,53 @@ class GitRepository:
             raise GitError(f"git commit failed: {_last_line(error)}") from None
         return str(repo.head.commit.hexsha)
 
+    def commit_on_new_branch(
+        self, branch: str, folder: Path, files: Mapping[str, bytes | None], message: str
+    ) -> str:
+        """Commit ``files`` (paths relative to ``folder``; None deletes) on a new branch made
+        from ``HEAD``, without touching the work tree, the index or the current branch.
+
+        Git's own objects and a private index do the work, so a process killed at any
+        moment leaves the user's checkout exactly as it was (and at worst the branch).
+        """
+        repo = self._repo
+        prefix = self._prefix(folder)
+        if prefix is None:
+            raise GitError(f"{folder} is outside the work tree")
+        self.check_branch_can_start(branch)
+        index = Path(repo.git_dir) / f"ganymede-promotion-{os.getpid()}.index"
+        private = {"GIT_INDEX_FILE": str(index)}
+        try:
+            repo.git.read_tree("HEAD", env=private)
+            for path, data in sorted(files.items()):
+                full = f"{prefix}/{path}"
+                if data is None:
+                    repo.git.update_index("--force-remove", "--", full, env=private)
+                    continue
+                blob = self._write_blob(data)
+                repo.git.update_index("--add", "--cacheinfo", f"100644,{blob},{full}", env=private)
+            tree = repo.git.write_tree(env=private)
+            commit = repo.git.commit_tree(tree, "-p", "HEAD", "-m", message)
+            repo.git.update_ref(f"refs/heads/{branch}", commit, "")
+        except git.GitCommandError as error:
+            raise GitError(f"git could not commit the promotion: {_last_line(error)}") from None
+        finally:
+            index.unlink(missing_ok=True)
+        return str(commit)
+
+    def _write_blob(self, data: bytes) -> str:
+        with tempfile.NamedTemporaryFile(dir=self._repo.git_dir, suffix=".blob") as handle:
+            handle.write(data)
+            handle.flush()
+            return str(self._repo.git.hash_object("-w", "--no-filters", handle.name))
+
+    def switch(self, branch: str) -> None:
+        """Switch to existing branch ``branch``; uncommitted changes elsewhere come along."""
+        try:
+            self._repo.git.switch("--quiet", branch)
+        except git.GitCommandError as error:
+            raise GitError(f"git switch failed: {_last_line(error)}") from None
+
     def local_state_path(self, name: str) -> Path:
         """Return where to keep ``name`` inside the git folder.
 

@@ -205,12 +205,19 @@ def apply_promotion(promotion: Promotion) -> None:
 
 
 def commit_promotion(settings: Settings, promotion: Promotion) -> str | None:
-    """Commit the target folder on the promotion's branch; return the commit's SHA."""
+    """Commit the promotion on its branch, then switch to it; return the commit's SHA.
+
+    The commit is made from git objects alone, before any file changes, and the switch
+    comes last: a promotion killed at any moment leaves the user on their own branch
+    with their files as they were (at worst with the branch made, which a new run names).
+    """
     repo = gitops.require_repository(settings.root)
     head = repo.head_commit()
-    repo.start_branch(promotion.branch)
     message = promotion.commit_message(head.short_sha if head else None)
-    return repo.commit_paths([promotion.target.path], message)
+    files = {path: new for path, (new, _) in promotion.comparison.contents.items()}
+    sha = repo.commit_on_new_branch(promotion.branch, promotion.target.path, files, message)
+    repo.switch(promotion.branch)
+    return sha
 
 
 def run_promotion(
@@ -253,6 +260,10 @@ def run_promotion(
     reason = refusal(promotion, plan)
     if reason:
         raise DeployRefused(reason)
+    if commit:
+        return PromotionResult(
+            promotion, plan, commit_promotion(settings, promotion), tuple(smoke), note
+        )
     apply_promotion(promotion)
-    sha = commit_promotion(settings, promotion) if commit else None
+    sha = None
     return PromotionResult(promotion, plan, sha, tuple(smoke), note)
