@@ -841,3 +841,51 @@ def test_reviewers_gate_protected_deploys_outside_every_concurrency_group(genera
         and changed["env"]["CHOSEN"] == "${{ inputs.environment }}"
     )
     assert jobs["changes"]["outputs"]["reviewed"] == "${{ steps.changed.outputs.reviewed || '[]' }}"
+
+
+class ConcurrencyGroup:
+    """GitHub's documented model of one concurrency group, as far as queueing goes: one
+    running job; by default one pending slot, where a newer pending job cancels the older
+    one; with ``queue: max``, up to 100 pending jobs, first in, first out."""
+
+    def __init__(self, settings: dict) -> None:
+        self.limit = 100 if settings.get("queue") == "max" else 1
+        self.running: str | None = None
+        self.pending: list[str] = []
+        self.cancelled: list[str] = []
+        self.ran: list[str] = []
+
+    def arrive(self, job: str) -> None:
+        if self.running is None:
+            self.running = job
+            return
+        self.pending.append(job)
+        if len(self.pending) > self.limit:
+            self.cancelled.append(self.pending.pop(0))
+
+    def finish(self) -> None:
+        self.ran.append(self.running)
+        self.running = self.pending.pop(0) if self.pending else None
+
+
+def test_a_pull_queued_behind_a_pending_deploy_cancels_nothing(generated):
+    """Deploy A runs, deploy B waits, a scheduled pull arrives: in the workflows' own
+    concurrency settings all three run in order; in GitHub's default, B would be lost."""
+    _, _, workflows = generated
+    deploy = workflows["deploy.yml"]["jobs"]["deploy"]["concurrency"]
+    pull = workflows["pull.yml"]["jobs"]["pull"]["concurrency"]
+    assert deploy == pull
+    for settings, expected_cancelled in (
+        (deploy, []),
+        ({**deploy, "queue": "single"}, ["deploy B"]),
+    ):
+        group = ConcurrencyGroup(settings)
+        for job in ("deploy A", "deploy B", "scheduled pull"):
+            group.arrive(job)
+        while group.running:
+            group.finish()
+        assert group.cancelled == expected_cancelled
+        if not expected_cancelled:
+            assert group.ran == ["deploy A", "deploy B", "scheduled pull"]
+    # And the approval wait holds no group: the review job has none.
+    assert "concurrency" not in workflows["deploy.yml"]["jobs"]["review"]
