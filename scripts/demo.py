@@ -8,6 +8,8 @@ git configuration is neither needed nor changed.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import http.server
 import json
 import os
 import shlex
@@ -16,6 +18,7 @@ import subprocess
 import sys
 import threading
 import venv
+from collections.abc import Iterator
 from pathlib import Path
 
 from cookiecutter.main import cookiecutter
@@ -224,6 +227,68 @@ def promote_to_prod(python: Path, repo: Path, env: dict[str, str], relative: str
     run(["git", "merge", "--quiet", "--ff-only", branch], repo, env)
 
 
+def release_ledger(python: Path, repo: Path, env: dict[str, str]) -> None:
+    """The plan as a pull request comment, a one-flow deploy, a notification, the deploy
+    history, and a rollback to the first deploy, planned and shipped."""
+    invoke = [str(python), "-m", "invoke"]
+    home = git_text(["git", "branch", "--show-current"], repo)
+    step("Edit two flows in dev, and show the plan as the pull request's comment shows it")
+    for node in ("qPCR_Analysis/Delta_Ct/function.py", "LIMS_Sample_Sync/Map_Fields/function.py"):
+        with (repo / "dev" / node).open("a", encoding="utf-8") as handle:
+            handle.write("\n# Tuned for the new cycler.\n")
+    run(["git", "commit", "--quiet", "-am", "Tune qPCR and LIMS for the new cycler"], repo, env)
+    plans = repo.parent / "plans"
+    plans.mkdir(exist_ok=True)
+    plan_file = plans / "plan-dev.json"
+    run([*invoke, "status", "--offline", "--env", "dev", "--json-file", str(plan_file)], repo, env,
+        ok=(2,))  # fmt: skip
+    run([*invoke, "plan-comment", "--plans", str(plans), "--dry-run"], repo, env)
+    step("Deploy one flow alone: qPCR_Analysis (LIMS_Sample_Sync waits)")
+    run([*invoke, "deploy", "--env", "dev", "--flow", "qPCR_Analysis"], repo, env)
+    step("Tell the team: the deploy's notification reaches a chat webhook on this machine")
+    newest = json.loads(git_text([*invoke, "history", "--env", "dev", "--json"], repo) or "[]")
+    with webhook() as (url, received):
+        told = {**env, "GANYMEDE_WEBHOOK_URL": url}
+        run([*invoke, "notify", "--env", "dev", "--event", "deploy", "--outcome", "success",
+             "--record", newest[0]["tag"]], repo, told)  # fmt: skip
+    for body in received:
+        print(f"  the webhook received: {json.dumps(body)}", flush=True)
+    step("The deploy history of dev, newest first (each deploy is a deploy/ tag in git)")
+    run([*invoke, "history", "--env", "dev"], repo, env)
+    first = json.loads(git_text([*invoke, "history", "--env", "dev", "--json"], repo))[-1]["tag"]
+    step(f"Roll dev back to its first deploy ({first}): its plan, a commit on a branch of "
+         "its own, and --deploy ships it at once")  # fmt: skip
+    run([*invoke, "rollback", "--env", "dev", "--to", first, "--deploy"], repo, env)
+    step("Merge the rollback into the default branch (in GitHub: its pull request)")
+    branch = git_text(["git", "branch", "--show-current"], repo)
+    run(["git", "checkout", "--quiet", home], repo, env)
+    run(["git", "merge", "--quiet", "--ff-only", branch], repo, env)
+
+
+@contextlib.contextmanager
+def webhook() -> Iterator[tuple[str, list[dict]]]:
+    """A chat webhook on 127.0.0.1 that keeps what it is sent."""
+    received: list[dict] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            """Quiet."""
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hooks/demo", received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def git_text(command: list[str], repo: Path) -> str:
     """Return what a read-only git command prints (empty when it fails)."""
     done = subprocess.run(command, cwd=repo, capture_output=True, text=True)
@@ -271,6 +336,8 @@ def main() -> int:
         show_result(data_dir, env, "dev")
         promote_to_prod(python, repo, env, edited)
         show_result(data_dir, env, "prod")
+        release_ledger(python, repo, env)
+        show_result(data_dir, env, "dev")
     finally:
         server.terminate()
         server.wait(timeout=10)

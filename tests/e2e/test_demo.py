@@ -35,12 +35,12 @@ def test_demo_pulls_edits_and_deploys_one_commit(tmp_path: Path):
     assert tests and all(" PASSED " in line for line in tests)
     assert len([line for line in tests if "test_flow_integrity.py::" in line]) == 9
     pipeline = output / "emulator" / "dev"
-    log = git_output(pipeline, "log", "--format=%ae|%s", "-n", "2").splitlines()
-    author, subject = log[0].split("|", 1)
+    log = git_output(pipeline, "log", "--format=%H|%ae|%s").splitlines()
+    grow = next(line for line in log if "|Validate samples in LIMS_Sample_Sync" in line)
+    sha, author, subject = grow.split("|", 2)
     assert author == "demo@example.com"
-    assert subject.startswith("Validate samples in LIMS_Sample_Sync")
     assert "; Document the review of dev/" in subject
-    changed = git_output(pipeline, "show", "--name-only", "--format=", "HEAD").split()
+    changed = git_output(pipeline, "show", "--name-only", "--format=", sha).split()
     edited, grown = sorted(changed)
     assert edited.startswith("dags/LIMS_Sample_Sync/") and edited.endswith(".py")
     assert grown == "dags/LIMS_Sample_Sync/Validate_Samples/function.py"
@@ -63,6 +63,24 @@ def test_demo_pulls_edits_and_deploys_one_commit(tmp_path: Path):
     # its default branch, with nothing left uncommitted.
     assert git_output(repo, "branch", "--show-current").strip() == "main"
     assert git_output(repo, "status", "--porcelain").strip() == ""
+    # The release ledger: the plan as the pull request comment, a one-flow deploy, a
+    # notification received by a local webhook, the history, and a rollback shipped.
+    assert "### `dev/` -> demo/dev: 2 file(s) to send" in result.stdout
+    assert (
+        'the webhook received: {"text": "Deployed dev/ -> demo/dev: 1 file(s) from '
+        in result.stdout
+    )
+    history = result.stdout.split("$ python -m invoke history --env dev", 1)[1].split("==>")[0]
+    assert "1 file(s) (only qPCR_Analysis)" in history and "3 file(s), 1 flow file(s)" in history
+    subjects = [line.split("|", 2)[2] for line in log]
+    assert subjects[0].startswith("Roll dev/ back to deploy/dev/")
+    assert subjects[1].startswith("Tune qPCR and LIMS for the new cycler")
+    delta = "dags/qPCR_Analysis/Delta_Ct/function.py"
+    assert git_output(pipeline, "show", f"{sha}:{delta}") == (pipeline / delta).read_text()
+    assert (
+        "Tuned for the new cycler"
+        not in (repo / "dev" / "qPCR_Analysis/Delta_Ct/function.py").read_text()
+    )
     # After the dev deploy, the whole qPCR flow ran in (emulated) Ganymede and succeeded.
     assert "of qPCR_Analysis in demo/dev: Success" in result.stdout
     assert "tables: qpcr_delta_cq, qpcr_flagged, qpcr_wells" in result.stdout
