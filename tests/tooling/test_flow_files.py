@@ -345,3 +345,39 @@ def test_deploy_flow_takes_a_completed_folder_name_and_suggests_the_id(lab, caps
     assert code == 1 and "is not a flow name" in err
     code, out, err = run(capsys, "deploy", "--env", "dev", "--flow", f"{FLOW}/")
     assert code == 0 and "deployed 1 file" in out, err
+
+
+# --- reading only the flows that changed -------------------------------------------------
+def flow_reads(lab, environment: str = "dev") -> list[str]:
+    """The flow documents read (getFlowV2) since the log was last looked at."""
+    prefix = f"/v2/environment/{environment}/flows/"
+    reads = [r.path.rsplit("/", 1)[1] for r in lab.emu.requests
+             if r.method == "GET" and r.path.startswith(prefix)]  # fmt: skip
+    lab.emu.clear_requests()
+    return sorted(reads)
+
+
+def test_a_pull_reads_only_the_flows_listed_at_another_version(lab, capsys):
+    manifest = json.loads((lab.root / ".ganymede" / "dev.json").read_text(encoding="utf-8"))
+    versions = manifest["flow_versions"]
+    assert set(versions) == {
+        path.split("/")[0] for path in manifest["files"] if path.endswith("/flow.json")
+    }
+    flow_reads(lab)
+    assert run(capsys, "pull", "--env", "dev")[0] == 0
+    assert flow_reads(lab) == []  # every flow still at the version pulled
+    assert run(capsys, "status", "--env", "dev")[0] == 0 and flow_reads(lab) == []
+    # Saved in Ganymede: its version moves on, and that flow alone is read again.
+    url = f"{lab.emu.url}/v1/environment/dev/flows/{FLOW}/settings"
+    answer = httpx.patch(url, headers={"api-key": API_KEY}, json={"schedule_interval": "0 6 * * *"})
+    assert answer.status_code == 200, answer.text
+    lab.emu.clear_requests()
+    code, _, err = run(capsys, "pull", "--env", "dev")
+    assert code == 0, err
+    assert flow_reads(lab) == [FLOW]
+    assert flow_json(lab, "dev")["settings"]["schedule_interval"] == "0 6 * * *"
+    # A flow file edited here is not as pulled: a plan reads Ganymede's document of it.
+    lab.commit("Pull the new schedule")
+    commit_edit(lab, lambda v: v["settings"].update(description="edited here"), "Describe")
+    assert run(capsys, "status", "--env", "dev")[0] == 2
+    assert flow_reads(lab) == [FLOW]

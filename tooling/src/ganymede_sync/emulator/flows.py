@@ -10,7 +10,9 @@ builds the documents; ``api`` answers the requests.
 Where the contract is silent, these are the guesses (also in docs/emulator.md):
 - the id of a created flow is its name with every run of characters other than ASCII
   letters and digits replaced by one ``_``, without ``_`` at either end (``flow_id``);
-- a flow's ``version`` is the number of saves of its document, as a string ("0": never);
+- a flow's ``version`` is the number of saves of its document, as a string; a flow never
+  saved has "0" and, when its document is made from its code, a digest of that
+  document after it ("0.1a2b3c4d"), so a version always changes with the document;
 - a pipeline update creates no code: a task's node folder appears with its first commit,
   which the commits endpoint accepts once the task exists;
 - an operator is known when it is one of the environment's operators (``STANDARD_OPERATORS``
@@ -19,6 +21,7 @@ Where the contract is silent, these are the guesses (also in docs/emulator.md):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping, Set
@@ -90,11 +93,12 @@ def derived_document(flow: str, nodes: Mapping[str, Set[str]]) -> dict[str, Any]
                "dependencies": []}
         for node, files in sorted(nodes.items())
     }  # fmt: skip
-    return {
-        "version": "0",
+    document = {
         "pipeline": {"tasks": tasks},
         "settings": {"displayName": flow.replace("_", " "), "tags": []},
     }
+    digest = hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:8]
+    return {"version": f"0.{digest}", **document}
 
 
 def parse_document(data: bytes) -> dict[str, Any]:

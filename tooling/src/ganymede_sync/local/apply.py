@@ -37,7 +37,14 @@ from ganymede_sync.local.journal import (
 from ganymede_sync.remote.archive import Snapshot
 from ganymede_sync.rules import flow_file
 from ganymede_sync.rules.hashing import blob_id, sha256_bytes, sha256_chunks
-from ganymede_sync.rules.layout import Scope, flow_of, is_code_path, is_flow_file, walk_managed
+from ganymede_sync.rules.layout import (
+    Scope,
+    flow_file_path,
+    flow_of,
+    is_code_path,
+    is_flow_file,
+    walk_managed,
+)
 from ganymede_sync.state.manifest import (
     MANIFEST_MODE,
     Manifest,
@@ -299,6 +306,7 @@ def next_manifest(
     *,
     now: Callable[[], str] = utc_now,
     tenant: str | None = None,
+    flow_versions: Mapping[str, str] | None = None,
 ) -> Manifest:
     """Return the manifest after a pull: entries outside the scope kept, the scope replaced.
 
@@ -307,8 +315,9 @@ def next_manifest(
     kept = {path: sha for path, sha in (old.files if old else {}).items() if not scope.covers(path)}
     files = {**kept, **in_scope}
     tenant = tenant or (old.tenant if old else None)
+    versions = _next_versions(old, scope, files, flow_versions or {})
     same_target = old is not None and (old.environment, old.tenant) == (environment, tenant)
-    if old is not None and old.files == files and same_target:
+    if old is not None and old.files == files and same_target and old.flow_versions == versions:
         return old
     return Manifest(
         environment=environment,
@@ -317,7 +326,22 @@ def next_manifest(
         flow=scope.flow,
         include_lib=scope.include_lib,
         tenant=tenant,
+        flow_versions=versions,
     )
+
+
+def _next_versions(
+    old: Manifest | None, scope: Scope, files: Mapping[str, str], listed: Mapping[str, str]
+) -> dict[str, str]:
+    """The flow versions to record: those listed for flows in scope, the old ones kept for
+    the rest, and only for flows whose flow file the manifest records."""
+    versions = dict(old.flow_versions) if old else {}
+    for flow in list(versions):
+        if scope.flow is None or scope.flow == flow:
+            del versions[flow]
+    versions.update(listed)
+    return {flow: version for flow, version in sorted(versions.items())
+            if flow_file_path(flow) in files}  # fmt: skip
 
 
 def apply_plan(
@@ -339,8 +363,9 @@ def apply_plan(
     if plan.is_empty:
         kept = _kept(plan, old_manifest)
         manifest = next_manifest(
-            old_manifest, environment, plan.scope, kept, now=now, tenant=tenant
-        )
+            old_manifest, environment, plan.scope, kept, now=now, tenant=tenant,
+            flow_versions=snapshot.flow_versions,
+        )  # fmt: skip
         written = save_manifest(manifest_path, manifest)
         return SyncResult([], [], [], manifest, written)
     parent = plan.folder.parent
@@ -360,6 +385,7 @@ def apply_plan(
                 {**kept, **hashes},
                 now=now,
                 tenant=tenant,
+                flow_versions=snapshot.flow_versions,
             )
             written = _swap(plan, staging, moves, manifest_path, manifest, interrupted)
             _remove_empty_folders(plan.folder, plan.removed)

@@ -27,7 +27,7 @@ from ganymede_sync.plans.planning import DeployPlan, LocalFile, RemoteFile, Stat
 from ganymede_sync.rules import flow_file
 from ganymede_sync.rules.flow_file import FlowFile
 from ganymede_sync.rules.hashing import blob_hasher, sha256_bytes
-from ganymede_sync.rules.layout import is_flow_file, walk_managed
+from ganymede_sync.rules.layout import flow_file_path, is_flow_file, walk_managed
 from ganymede_sync.state.manifest import Manifest, load_manifest
 
 if TYPE_CHECKING:
@@ -39,10 +39,31 @@ WHOLE_READ_BYTES = 1 << 20
 """Files up to this size are read in one piece; bigger ones are hashed in pieces this size."""
 
 
+def known_flows(environment: Environment) -> dict[str, tuple[str, bytes]]:
+    """The flow files of the folder's last pull that are still as pulled, with the version
+    Ganymede listed then: flow id -> (version, bytes). A read of Ganymede that lists the
+    same version takes these bytes instead of asking for the flow's document again."""
+    manifest = load_manifest(environment.manifest_path)
+    if manifest is None:
+        return {}
+    known = {}
+    for flow, version in manifest.flow_versions.items():
+        path = flow_file_path(flow)
+        recorded = manifest.files.get(path)
+        try:
+            data = (environment.path / path).read_bytes()
+        except OSError:
+            continue
+        if recorded is not None and sha256_bytes(data) == recorded:
+            known[flow] = (version, data)
+    return known
+
+
 def read_remote(
     client: GanymedeClient,
     limits: ArchiveLimits | None = None,
     progress: ProgressCallback | None = None,
+    known: Mapping[str, tuple[str, bytes]] | None = None,
 ) -> tuple[dict[str, RemoteFile], dict[str, FlowFile]]:
     """Download Ganymede's current snapshot exactly as a pull does and hash every file.
 
@@ -51,7 +72,9 @@ def read_remote(
     """
     from ganymede_sync.remote.fetch import fetch_snapshot
 
-    with fetch_snapshot(client, include_lib=True, limits=limits, progress=progress) as snapshot:
+    with fetch_snapshot(
+        client, include_lib=True, limits=limits, progress=progress, known=known
+    ) as snapshot:
         hashes = {path: _hash_member(snapshot, path) for path in snapshot.paths}
         flows = {p: flow_file.parse(snapshot.read(p)) for p in snapshot.paths if is_flow_file(p)}
     return hashes, flows
@@ -187,7 +210,9 @@ def plan_environment(
     ):
         for path, blobs in record.items():
             ours.setdefault(path, set()).update(blobs)
-    remote, remote_flows = read_remote(client, settings.archive_limits, progress)
+    remote, remote_flows = read_remote(
+        client, settings.archive_limits, progress, known=known_flows(environment)
+    )
     # Local files are read after the remote, to know which ones' bytes to keep.
     local = _without_ignored(read_local(environment.path, remote), settings, environment, remote)
     _add_pending(local, pending or {})

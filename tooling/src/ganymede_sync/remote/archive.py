@@ -271,6 +271,8 @@ class Snapshot:
         self._limits = limits
         self._total = 0
         self._documents: dict[str, bytes] = {}
+        self.flow_versions: dict[str, str] = {}
+        """Flow id -> the version Ganymede listed for the flow files added."""
         self.paths: list[str] = sorted(entries)
         """Repository paths of the managed files, sorted."""
         self.ignored = ignored
@@ -278,13 +280,16 @@ class Snapshot:
         self.invalid: dict[str, str] = naming.name_problems(self.paths)
         """Paths that break the naming rule -> why: a pull writes none of them."""
 
-    def add_documents(self, documents: Mapping[str, bytes]) -> None:
-        """Add files that are not in the archive but read beside it (the flow files),
-        so everything downstream sees one snapshot of the environment."""
+    def add_documents(
+        self, documents: Mapping[str, bytes], versions: Mapping[str, str] | None = None
+    ) -> None:
+        """Add files that are not in the archive but read beside it (the flow files, with
+        the flow versions listed), so everything downstream sees one snapshot."""
         clash = sorted(set(documents) & set(self._entries))
         if clash:
             raise ArchiveError(_refusal(clash[0], "is a flow file, which an archive never holds"))
         self._documents.update(documents)
+        self.flow_versions.update(versions or {})
         self.paths = sorted([*self._entries, *self._documents])
         self.invalid = naming.name_problems(self.paths)
 

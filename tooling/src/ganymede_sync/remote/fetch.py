@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ganymede_sync.remote.archive import Snapshot, open_snapshot
 from ganymede_sync.remote.client import GanymedeClient, ProgressCallback
-from ganymede_sync.remote.flows import fetch_flow_files
+from ganymede_sync.remote.flows import KnownFlows, fetch_flow_files
 from ganymede_sync.settings.config import ArchiveLimits
 from ganymede_sync.state.scratch import reclaim, scratch_folder
 
@@ -39,8 +39,13 @@ def fetch_snapshot(
     include_lib: bool = True,
     limits: ArchiveLimits | None = None,
     progress: ProgressCallback | None = None,
+    known: KnownFlows | None = None,
 ) -> Iterator[Snapshot]:
-    """Download and validate the environment's code; yield it while the archive exists."""
+    """Download and validate the environment's code; yield it while the archive exists.
+
+    ``known`` holds the flow files of the last pull with their versions: those Ganymede
+    still lists at that version are not read again.
+    """
     limits = limits or ArchiveLimits()
     temporary = Path(tempfile.gettempdir())
     reclaim(temporary, SCRATCH_PREFIX)  # archives of runs that died before removing theirs
@@ -52,9 +57,10 @@ def fetch_snapshot(
         ceiling = limits.max_total_bytes + limits.max_entries * _ENTRY_OVERHEAD
         client.download(url, path, progress=progress, max_bytes=ceiling)
         with open_snapshot(path, limits=limits) as snapshot:
-            snapshot.add_documents(
-                fetch_flow_files(client, flow=flow, max_flows=limits.max_entries)
+            documents, versions = fetch_flow_files(
+                client, flow=flow, max_flows=limits.max_entries, known=known
             )
+            snapshot.add_documents(documents, versions)
             yield snapshot
 
 

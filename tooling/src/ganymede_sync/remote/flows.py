@@ -11,6 +11,7 @@ Never writes, never prints.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -30,35 +31,59 @@ MAX_FLOW_FILE_BYTES = 1 << 20
 """Largest flow file kept; a flow's tasks and settings are a few kilobytes."""
 
 
-def fetch_flow_files(
-    client: GanymedeClient, *, flow: str | None = None, max_flows: int = 200_000
-) -> dict[str, bytes]:
-    """Return ``<flow>/flow.json`` -> canonical bytes for every flow (or only ``flow``).
+KnownFlows = Mapping[str, tuple[str, bytes]]
+"""Flow id -> (version, flow file bytes) known from the last pull: what Ganymede held
+then, kept in the repository."""
 
-    Flows whose id cannot name a folder are left out (their code is refused by name
-    the same way); a flow deleted between the list and its read is left out too.
+
+def fetch_flow_files(
+    client: GanymedeClient,
+    *,
+    flow: str | None = None,
+    max_flows: int = 200_000,
+    known: KnownFlows | None = None,
+) -> tuple[dict[str, bytes], dict[str, str]]:
+    """Return ``<flow>/flow.json`` -> canonical bytes for every flow (or only ``flow``), and
+    flow id -> the version Ganymede lists.
+
+    A flow that Ganymede lists at the version ``known`` records is not read again: its
+    document is the one pulled then (the guess, written down in docs/flows.md: a flow's
+    version changes with every save of its structure or settings). Flows whose id cannot
+    name a folder are left out (their code is refused by name the same way); a flow
+    deleted between the list and its read is left out too.
     """
-    ids = [flow] if flow else _flow_ids(client)
-    if len(ids) > max_flows:
+    known = known or {}
+    listed = _listed_flows(client, flow)
+    if len(listed) > max_flows:
         raise LimitExceeded(
-            f"Ganymede lists {len(ids)} flows, more than the {max_flows} entries a pull accepts",
+            f"Ganymede lists {len(listed)} flows, more than the {max_flows} entries a pull accepts",
             limit=max_flows,
             setting=ENTRIES_LIMIT_SETTING,
         )
+    reused = {one: known[one][1] for one, version in listed.items()
+              if version is not None and one in known and known[one][0] == version}  # fmt: skip
+    to_read = [one for one in listed if one not in reused]
     with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="flow-read") as pool:
-        files = list(pool.map(lambda one: _flow_file(client, one), ids))
-    return {
-        flow_file_path(one): data for one, data in zip(ids, files, strict=True) if data is not None
-    }
+        read = dict(
+            zip(to_read, pool.map(lambda one: _flow_file(client, one), to_read), strict=True)
+        )
+    files = {**reused, **{one: data for one, data in read.items() if data is not None}}
+    versions = {one: version for one, version in listed.items()
+                if version is not None and one in files}  # fmt: skip
+    return {flow_file_path(one): data for one, data in sorted(files.items())}, versions
 
 
-def _flow_ids(client: GanymedeClient) -> list[str]:
-    ids = []
+def _listed_flows(client: GanymedeClient, flow: str | None) -> dict[str, str | None]:
+    """Flow id -> its listed version (None when the list gives none), sorted by id."""
+    found: dict[str, str | None] = {}
     for record in client.list_flows():
         identifier = record.get("id") if isinstance(record, dict) else None
         if isinstance(identifier, str) and is_valid_flow_name(identifier):
-            ids.append(identifier)
-    return sorted(set(ids))
+            version = record.get("version")
+            found[identifier] = str(version) if isinstance(version, (str, int)) else None
+    if flow is not None:
+        return {flow: found.get(flow)}
+    return dict(sorted(found.items()))
 
 
 def _flow_file(client: GanymedeClient, flow: str) -> bytes | None:

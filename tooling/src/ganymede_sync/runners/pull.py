@@ -37,6 +37,7 @@ from ganymede_sync.local.apply import (
 )
 from ganymede_sync.local.deploy_record import recorded_deploys
 from ganymede_sync.plans.planning import folder_paths
+from ganymede_sync.plans.reading import known_flows
 from ganymede_sync.remote.archive import Snapshot
 from ganymede_sync.remote.client import ClientFactory, ProgressCallback, open_client
 from ganymede_sync.remote.fetch import fetch_snapshot
@@ -105,6 +106,7 @@ def run_pull(
             include_lib=scope.include_lib,
             limits=settings.archive_limits,
             progress=counter,
+            known=known_flows(environment),
         ) as snapshot,
     ):
         result, ignored, kept, skipped = _apply(

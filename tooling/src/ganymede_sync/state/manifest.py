@@ -41,6 +41,9 @@ class Manifest:
     """Whether that pull covered ``lib/``."""
     tenant: str | None = None
     """Ganymede tenant (subdomain) the files came from; None in manifests older than it."""
+    flow_versions: dict[str, str] = field(default_factory=dict)
+    """Flow id -> the version Ganymede listed when its flow file was pulled: a later read
+    that lists the same version skips the flow's document (see ``remote.flows``)."""
 
     def to_json(self) -> str:
         """Serialise deterministically: the same manifest always gives the same bytes.
@@ -56,6 +59,11 @@ class Manifest:
             f'  "environment": {_json(self.environment)}',
             f'  "files": {_files_json(self.files)}',
             f'  "flow": {_json(self.flow)}',
+            *(
+                [f'  "flow_versions": {_files_json(self.flow_versions)}']
+                if self.flow_versions
+                else []
+            ),
             f'  "include_lib": {_json(self.include_lib)}',
             *([f'  "tenant": {_json(self.tenant)}'] if self.tenant is not None else []),
             f'  "version": {_json(FORMAT_VERSION)}',
@@ -119,7 +127,15 @@ def _from_data(data: object, path: Path) -> Manifest:
         flow=data.get("flow"),
         include_lib=bool(data.get("include_lib", True)),
         tenant=data["tenant"] if isinstance(data.get("tenant"), str) else None,
+        flow_versions=_string_map(data.get("flow_versions")),
     )
+
+
+def _string_map(value: object) -> dict[str, str]:
+    """A str -> str map as read; anything else (an older or edited manifest) is empty."""
+    if not isinstance(value, dict):
+        return {}
+    return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}
 
 
 def save_manifest(path: Path, manifest: Manifest) -> bool:
