@@ -68,21 +68,28 @@ class Library:
         What a pull does between download and commit, minus the check for
         uncommitted work (git), which the whole-pull measurement includes.
         """
-        from ganymede_sync.local.apply import apply_plan, plan_sync
+        from ganymede_sync.local import stat_cache
+        from ganymede_sync.local.apply import apply_plan, plan_sync, record_stats
         from ganymede_sync.remote.archive import open_snapshot
         from ganymede_sync.rules.layout import Scope
         from ganymede_sync.state.manifest import load_manifest
 
-        target = self.settings().environment(environment)
+        settings = self.settings()
+        target = settings.environment(environment)
+        cache_path = stat_cache.path_for(settings.root, target.folder)
+        cache = stat_cache.load(cache_path, target.folder)
         with open_snapshot(archive) as snapshot:
-            plan = plan_sync(target.path, snapshot, Scope(flow=None, include_lib=True))
-            return apply_plan(
+            scope = Scope(flow=None, include_lib=True)
+            plan = plan_sync(target.path, snapshot, scope, cache=cache)
+            result = apply_plan(
                 plan,
                 snapshot,
                 manifest_path=target.manifest_path,
                 old_manifest=load_manifest(target.manifest_path),
                 environment=target.name,
             )
+            record_stats(cache_path, plan, snapshot, target.folder)
+            return result
 
     def pull(self, environment: str) -> Any:
         """A whole `invoke pull --env ENV`, minus printing."""

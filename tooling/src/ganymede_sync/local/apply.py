@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ganymede_sync.errors import FolderWriteError, Interrupted, LocalChangesError
+from ganymede_sync.local import stat_cache
 from ganymede_sync.local.journal import (
     JOURNAL_NAME,
     check_untracked,
@@ -34,6 +35,7 @@ from ganymede_sync.local.journal import (
     undo,
     write_journal,
 )
+from ganymede_sync.local.stat_cache import StatCache
 from ganymede_sync.remote.archive import Snapshot
 from ganymede_sync.rules import flow_file
 from ganymede_sync.rules.hashing import blob_id, sha256_bytes, sha256_chunks
@@ -78,6 +80,8 @@ class SyncPlan:
     """Local work left in place -> sha256 of Ganymede's (unchanged) version, None if it has none."""
     out_of_scope: int = 0
     """Snapshot files outside the scope (ignored)."""
+    seen: dict[str, os.stat_result] = field(default_factory=dict, repr=False)
+    """The ``lstat`` of each unchanged file, as taken when comparing it (``stat_cache``)."""
 
     @property
     def is_empty(self) -> bool:
@@ -102,11 +106,18 @@ class SyncResult:
 
 
 def plan_sync(
-    folder: Path, snapshot: Snapshot, scope: Scope, *, skip: Set[str] = frozenset()
+    folder: Path,
+    snapshot: Snapshot,
+    scope: Scope,
+    *,
+    skip: Set[str] = frozenset(),
+    cache: StatCache = stat_cache.EMPTY,
 ) -> SyncPlan:
     """Compare the snapshot with the folder within ``scope``; change nothing.
 
-    Paths in ``skip`` are left as they are on both sides. Raises LocalChangesError
+    A file exactly as ``cache`` records it, for an archive entry of the recorded size and
+    CRC-32, is unchanged without being read (``stat_cache``); any other is compared byte
+    for byte. Paths in ``skip`` are left as they are on both sides. Raises LocalChangesError
     when a local folder, file or link sits where the snapshot needs the other kind,
     since replacing it could lose work.
     """
@@ -121,7 +132,7 @@ def plan_sync(
     known: dict[str, bool] = {}
     for path in wanted:
         if _parent_exists(folder, path, known):
-            _classify(plan, snapshot, path)
+            _classify(plan, snapshot, path, cache)
         else:
             plan.added.append(path)
     local = [path for path, _ in walk_managed(folder)]
@@ -131,12 +142,17 @@ def plan_sync(
     return plan
 
 
-def _classify(plan: SyncPlan, snapshot: Snapshot, path: str) -> None:
+def _classify(plan: SyncPlan, snapshot: Snapshot, path: str, cache: StatCache) -> None:
     target = os.path.join(plan.folder, path)
     try:
         status = os.lstat(target)
     except FileNotFoundError:
         plan.added.append(path)
+        return
+    recorded = cache.unchanged(path, status, snapshot.size(path), snapshot.crc(path))
+    if recorded is not None:
+        plan.unchanged[path] = recorded
+        plan.seen[path] = status
         return
     if _is_dir(status.st_mode):
         raise LocalChangesError(
@@ -154,6 +170,7 @@ def _classify(plan: SyncPlan, snapshot: Snapshot, path: str) -> None:
         plan.changed.append(path)
     else:
         plan.unchanged[path] = digest
+        plan.seen[path] = status
 
 
 def keep_local_work(
@@ -403,6 +420,21 @@ def apply_plan(
             "removed) and its manifest written"
         )
     return SyncResult(sorted(plan.added), sorted(plan.changed), plan.removed, manifest, written)
+
+
+def record_stats(cache_path: Path | None, plan: SyncPlan, snapshot: Snapshot, folder: str) -> None:
+    """Record the files this pull found unchanged (``stat_cache``), as it saw them, so the
+    next pull need not read them again.
+
+    No file is looked at again for it: files written by this pull are recorded by the
+    next one, once it has compared them. Flow files (no CRC) are left out.
+    """
+    entries = {}
+    for path, status in plan.seen.items():
+        crc = snapshot.crc(path)
+        if crc is not None and path not in plan.kept:
+            entries[path] = stat_cache.Entry.of(status, crc, plan.unchanged[path])
+    stat_cache.save(cache_path, folder, entries)
 
 
 def replace_files(folder: Path, files: Mapping[str, bytes | None], manifest_path: Path) -> None:

@@ -35,14 +35,21 @@ def write_journal(staging: Path, moves: list[Move]) -> Path:
     """
     record = staging / JOURNAL_NAME
     base = staging.parent
-    relative = [[os.path.relpath(path, base) for path in move] for move in moves]
+    relative = [[_relative(path, base) for path in move] for move in moves]
     temporary = record.with_suffix(".tmp")
     with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump({"version": 1, "moves": relative}, handle)
+        handle.write(json.dumps({"version": 1, "moves": relative}))  # the C encoder
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, record)
     return record
+
+
+def _relative(path: Path, base: Path) -> str:
+    """``path`` relative to ``base``: a string cut when it lies inside (every move of a
+    pull does, thousands of times), else ``os.path.relpath``."""
+    text, prefix = os.fspath(path), os.fspath(base) + os.sep
+    return text[len(prefix) :] if text.startswith(prefix) else os.path.relpath(path, base)
 
 
 def check_untracked(staging: Path, folder: Path) -> None:

@@ -296,6 +296,12 @@ class Snapshot:
     def __contains__(self, path: object) -> bool:
         return path in self._entries or path in self._documents
 
+    def crc(self, path: str) -> int | None:
+        """Return the CRC-32 the archive declares for ``path``; None for a flow file."""
+        if path in self._documents:
+            return None
+        return self._entries[path].CRC
+
     def size(self, path: str) -> int:
         """Return the size the archive declares for ``path`` (a hint: reading verifies)."""
         if path in self._documents:

@@ -25,7 +25,7 @@ from ganymede_sync.errors import (
     Interrupted,
     LocalChangesError,
 )
-from ganymede_sync.local import gitops
+from ganymede_sync.local import gitops, stat_cache
 from ganymede_sync.local.apply import (
     SyncPlan,
     SyncResult,
@@ -33,6 +33,7 @@ from ganymede_sync.local.apply import (
     keep_local_work,
     mass_removal,
     plan_sync,
+    record_stats,
     restore_interrupted,
 )
 from ganymede_sync.local.deploy_record import recorded_deploys
@@ -179,7 +180,9 @@ def _apply(
             f"{naming.listing(environment.folder, invalid)}. Rename or remove them in "
             "Ganymede, or pull with --skip-invalid to update everything else; nothing was changed"
         )
-    plan = plan_sync(environment.path, snapshot, scope, skip=set(invalid))
+    cache_path = stat_cache.path_for(settings.root, environment.folder)
+    cache = stat_cache.load(cache_path, environment.folder)
+    plan = plan_sync(environment.path, snapshot, scope, skip=set(invalid), cache=cache)
     old_manifest = load_manifest(environment.manifest_path)
     _protect_local_work(settings, environment, plan, snapshot, old_manifest, force=force)
     result = apply_plan(
@@ -190,6 +193,7 @@ def _apply(
         environment=environment.name,
         tenant=tenant,
     )
+    record_stats(cache_path, plan, snapshot, environment.folder)
     return result, snapshot.ignored + plan.out_of_scope, sorted(plan.kept), plan.skipped
 
 

@@ -1,0 +1,60 @@
+"""A warm pull takes files exactly as it last saw them for unchanged, and nothing else."""
+
+# ruff: noqa: F811 - the tests take the imported repo fixture
+
+from __future__ import annotations
+
+import json
+import os
+
+from test_promote import (
+    NODE,
+    git,
+    repo,  # noqa: F401 - the fixture of dev/ and prod/ pulled
+)
+
+from ganymede_sync.local import stat_cache
+from task_runner import run_task as run
+
+
+def record(repo) -> dict:
+    path = stat_cache.path_for(repo.root, "dev")
+    return json.loads(path.read_text(encoding="utf-8"))["entries"]
+
+
+def test_a_pull_records_what_it_found_unchanged_and_a_later_one_trusts_only_that(repo, capsys):
+    assert run(capsys, "pull", "--env", "dev")[0] == 0
+    entries = record(repo)
+    assert f"{NODE}" in entries and not any(name.endswith("flow.json") for name in entries)
+    # Ganymede changes a file, keeping its size: its CRC differs, so the pull applies it.
+    local = repo.root / "dev" / NODE
+    before = local.read_bytes()
+    changed = before.replace(b"def ", b"DEF ", 1)
+    assert len(changed) == len(before) and changed != before
+    repo.emu.write_file("dev", f"dags/{NODE}", changed)
+    code, _, err = run(capsys, "pull", "--env", "dev")
+    assert code == 0, err
+    assert local.read_bytes() == changed
+
+
+def test_a_local_edit_that_keeps_size_and_mtime_is_still_seen(repo, capsys):
+    assert run(capsys, "pull", "--env", "dev")[0] == 0
+    local = repo.root / "dev" / NODE
+    status = os.lstat(local)
+    edited = local.read_bytes().replace(b"def ", b"DEF ", 1)
+    local.write_bytes(edited)
+    os.utime(local, ns=(status.st_atime_ns, status.st_mtime_ns))  # mtime put back; ctime moves
+    code, out, err = run(capsys, "pull", "--env", "dev")
+    assert code == 0, err
+    assert local.read_bytes() == edited  # the user's work, kept
+    assert f"dev/{NODE}" in out  # and named as kept, not taken for Ganymede's
+    git(repo.root, "checkout", "--", "dev")
+
+
+def test_a_corrupt_or_foreign_record_is_ignored(repo, capsys):
+    path = stat_cache.path_for(repo.root, "dev")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("{not json", encoding="utf-8")
+    assert run(capsys, "pull", "--env", "dev")[0] == 0
+    assert stat_cache.load(path, "prod") is stat_cache.EMPTY
+    assert stat_cache.load(path, "dev").entries

@@ -1,0 +1,126 @@
+"""What each pulled file looked like on disk, so a warm pull need not read it again.
+
+Each pull records the files it found unchanged with their ``lstat`` identity
+(size, mtime and ctime in nanoseconds, inode) and the CRC-32 and sha256 of its content,
+in a JSON file inside the git folder (this clone's own, never committed). The next
+pull takes a file for unchanged, without reading it or its archive entry, only when
+its ``lstat`` identity is exactly as recorded (any write changes ctime, which no tool
+can set back) and the archive's entry has the recorded size and CRC-32; anything else
+is compared byte for byte, as without the record. Like git's index, a file whose
+mtime falls in the second the record was written is not trusted on a filesystem
+that keeps whole seconds only ("racy" entries).
+
+The record is advisory: missing, stale, corrupt or from another folder, it is ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import astuple, dataclass
+from pathlib import Path
+
+from ganymede_sync.local import gitops
+
+FORMAT = 1
+MAX_BYTES = 64 * 1024 * 1024
+_SECOND_NS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One file as the last pull left it."""
+
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    inode: int
+    crc: int
+    sha256: str
+
+    @classmethod
+    def of(cls, status: os.stat_result, crc: int, sha256: str) -> Entry:
+        return cls(status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino, crc,
+                   sha256)  # fmt: skip
+
+    def matches(self, status: os.stat_result, size: int, crc: int | None, written_ns: int) -> bool:
+        """Tell whether a file with ``status``, for an archive entry of ``size`` and ``crc``,
+        is exactly the recorded one (and the recorded content Ganymede's again)."""
+        same_file = (
+            status.st_size == self.size == size
+            and status.st_mtime_ns == self.mtime_ns
+            and status.st_ctime_ns == self.ctime_ns
+            and status.st_ino == self.inode
+        )
+        if not same_file or crc != self.crc:
+            return False
+        coarse = self.mtime_ns % _SECOND_NS == 0
+        return not (coarse and self.mtime_ns >= written_ns - 2 * _SECOND_NS)
+
+
+@dataclass(frozen=True)
+class StatCache:
+    """The record of one folder: its entries by path, and when it was written."""
+
+    folder: str
+    written_ns: int
+    entries: Mapping[str, Entry]
+
+    def unchanged(
+        self, path: str, status: os.stat_result, size: int, crc: int | None
+    ) -> str | None:
+        """Return the recorded sha256 when ``path`` is exactly as recorded, else None."""
+        entry = self.entries.get(path)
+        if entry is None or not entry.matches(status, size, crc, self.written_ns):
+            return None
+        return entry.sha256
+
+
+EMPTY = StatCache("", 0, {})
+
+
+def path_for(root: Path, folder: str) -> Path | None:
+    """Where this clone keeps the record of ``folder``; None outside a git repository."""
+    repo = gitops.open_repository(root)
+    return repo.local_state_path(f"files-{folder}.json") if repo is not None else None
+
+
+def load(path: Path | None, folder: str) -> StatCache:
+    """Read the record of ``folder``; an unusable one is empty."""
+    if path is None:
+        return EMPTY
+    try:
+        if path.stat().st_size > MAX_BYTES:
+            return EMPTY
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("format") != FORMAT or data.get("folder") != folder:
+            return EMPTY
+        entries = {name: Entry(*values) for name, values in data["entries"].items()}
+        return StatCache(folder, int(data["written_ns"]), entries)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return EMPTY
+
+
+def save(path: Path | None, folder: str, entries: Mapping[str, Entry]) -> None:
+    """Write the record of ``folder``: through a temporary file and a rename; a failure
+    only loses the record."""
+    if path is None:
+        return
+    document = {
+        "format": FORMAT, "folder": folder, "written_ns": time.time_ns(),
+        "entries": {name: list(astuple(entry)) for name, entry in entries.items()},
+    }  # fmt: skip
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError:
+        return
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(document, separators=(",", ":")))  # the C encoder
+        os.replace(temporary, path)
+    except OSError:
+        Path(temporary).unlink(missing_ok=True)
