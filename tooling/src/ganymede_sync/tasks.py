@@ -10,19 +10,30 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING
 
 from invoke import Collection, Exit, task
 
 from ganymede_sync.errors import ConfigError, GanymedeSyncError, Interrupted
 from ganymede_sync.rules.visible import visible
-from ganymede_sync.runners.session import begin_task
+
+if TYPE_CHECKING:
+    from ganymede_sync.settings.config import Settings
 from ganymede_sync.settings.config import (
     API_URL_VARIABLE,
     ENVIRONMENT_VARIABLE,
     SUBDOMAIN_VARIABLE,
     TOKEN_VARIABLE,
 )
+
+
+def begin_task(show: Callable[[str], None], environ: Mapping[str, str] | None = None) -> Settings:
+    """``runners.session.begin_task``, imported when a task runs: ``invoke --list`` and
+    ``--help`` then start without git or the runners."""
+    from ganymede_sync.runners.session import begin_task as begin
+
+    return begin(show, environ)
 
 
 def emit(text: str) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ganymede_sync.errors import ConfigError, DeployRefused, FlowRunError, GanymedeSyncError
 from ganymede_sync.local import gitops
@@ -34,8 +35,8 @@ from ganymede_sync.plans.planning import (
     refusal_reasons,
 )
 from ganymede_sync.plans.reading import plan_environment, plan_offline, read_remote_contents
-from ganymede_sync.remote.client import ClientFactory, GanymedeClient, ProgressCallback, open_client
 from ganymede_sync.remote.flows import active_runs
+from ganymede_sync.remote.opening import open_client
 from ganymede_sync.results import DeployResult, SendOutcome, StatusResult
 from ganymede_sync.rules.hashing import blob_id
 from ganymede_sync.rules.layout import flow_of, is_flow_file, is_lib_path, is_valid_flow_name
@@ -45,6 +46,9 @@ from ganymede_sync.runners.sending import send_plan
 from ganymede_sync.settings.config import Environment, Settings
 from ganymede_sync.state import binding
 from ganymede_sync.ui import report
+
+if TYPE_CHECKING:
+    from ganymede_sync.remote.client import ClientFactory, GanymedeClient, ProgressCallback
 
 Show = Callable[[str], None]
 

@@ -12,6 +12,7 @@ Never prints and never imports Invoke.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from ganymede_sync.errors import ConfigError, DeployRefused, FolderWriteError
 from ganymede_sync.local import gitops
@@ -19,7 +20,7 @@ from ganymede_sync.local.apply import replace_files
 from ganymede_sync.local.deploy_history import DeployRecord, find_record, read_records
 from ganymede_sync.plans import planning
 from ganymede_sync.plans.reading import plan_environment
-from ganymede_sync.remote.client import ClientFactory, ProgressCallback, open_client
+from ganymede_sync.remote.opening import open_client
 from ganymede_sync.results import Rollback, RollbackResult
 from ganymede_sync.rules.layout import is_managed
 from ganymede_sync.rules.visible import visible
@@ -27,6 +28,9 @@ from ganymede_sync.runners.deploy import run_deploy
 from ganymede_sync.settings.config import Settings
 from ganymede_sync.state import binding
 from ganymede_sync.ui import report
+
+if TYPE_CHECKING:
+    from ganymede_sync.remote.client import ClientFactory, ProgressCallback
 
 Show = Callable[[str], None]
 

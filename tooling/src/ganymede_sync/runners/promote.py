@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ganymede_sync.errors import (
     ConfigError,
@@ -37,7 +38,7 @@ from ganymede_sync.local.apply import replace_files
 from ganymede_sync.plans import planning
 from ganymede_sync.plans.comparison import Comparison, Selection, compare
 from ganymede_sync.plans.reading import plan_environment
-from ganymede_sync.remote.client import ClientFactory, ProgressCallback, open_client
+from ganymede_sync.remote.opening import open_client
 from ganymede_sync.results import Promotion, PromotionResult, promotion_branch
 from ganymede_sync.rules.layout import flow_of, is_valid_flow_name, scan_managed
 from ganymede_sync.rules.visible import visible
@@ -45,6 +46,9 @@ from ganymede_sync.runners.runs import latest_smoke, load_smoke
 from ganymede_sync.settings.config import CONFIG_FILE, Environment, Settings
 from ganymede_sync.state import binding
 from ganymede_sync.ui import report
+
+if TYPE_CHECKING:
+    from ganymede_sync.remote.client import ClientFactory, ProgressCallback
 
 Show = Callable[[str], None]
 

@@ -17,6 +17,7 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ganymede_sync.errors import (
     ArchiveError,
@@ -40,14 +41,17 @@ from ganymede_sync.local.deploy_record import recorded_deploys
 from ganymede_sync.plans.planning import folder_paths
 from ganymede_sync.plans.reading import known_flows
 from ganymede_sync.remote.archive import Snapshot
-from ganymede_sync.remote.client import ClientFactory, ProgressCallback, open_client
 from ganymede_sync.remote.fetch import fetch_snapshot
+from ganymede_sync.remote.opening import open_client
 from ganymede_sync.results import PullResult
 from ganymede_sync.rules import naming
 from ganymede_sync.rules.layout import Scope, is_valid_flow_name
 from ganymede_sync.settings.config import REMOVED_SHARE_SETTING, Environment, Settings, is_ci
 from ganymede_sync.state import binding
 from ganymede_sync.state.manifest import Manifest, load_manifest
+
+if TYPE_CHECKING:
+    from ganymede_sync.remote.client import ClientFactory, ProgressCallback
 
 COMMIT_MESSAGE = "Sync flows in environment {folder} from Ganymede"
 LISTED_CONFLICTS = 20

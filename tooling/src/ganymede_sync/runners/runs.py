@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ganymede_sync.errors import (
     ApiError,
@@ -32,13 +32,16 @@ from ganymede_sync.errors import (
     Interrupted,
 )
 from ganymede_sync.local.deploy_history import deploy_of_run, read_records
-from ganymede_sync.remote.client import ClientFactory, GanymedeClient, open_client
+from ganymede_sync.remote.opening import open_client
 from ganymede_sync.results import RunResult
 from ganymede_sync.rules.layout import is_valid_flow_name
 from ganymede_sync.rules.visible import visible
 from ganymede_sync.settings.config import Environment, Settings, token_variable
 from ganymede_sync.state import binding
 from ganymede_sync.ui import report
+
+if TYPE_CHECKING:
+    from ganymede_sync.remote.client import ClientFactory, GanymedeClient
 
 ENDED = ("Success", "Failed")
 MAX_INPUT_FILE_BYTES = 64 << 20
