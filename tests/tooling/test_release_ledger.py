@@ -189,3 +189,15 @@ def test_since_reads_spans_and_dates(since):
     from ganymede_sync.runners.runs import since_epoch_ms
 
     assert 0 < since_epoch_ms(since, now=1_800_000_000.0) < 1_800_000_000_000
+
+
+def test_hostile_commit_messages_reach_history_and_notifications_escaped(repo, capsys):
+    """A deploy record holds the commit subjects: shown, they keep no control byte raw."""
+    repo.append(f"dev/{NODE}", "# x\n")
+    repo.commit("Tune \x1b]0;PWNED\x07\x1b[2J\u202egnp.exe")
+    deploy(capsys)
+    code, out, err = run(capsys, "history", "--env", "dev")
+    assert code == 0, err
+    assert "\x1b" not in out and "\u202e" not in out and "\\x1b" in out
+    code, out, _ = run(capsys, "history", "--env", "dev", "--json")
+    assert "\x1b" not in out and json.loads(out)[0]["message"].startswith("Tune \x1b")
