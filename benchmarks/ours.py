@@ -102,7 +102,8 @@ class Library:
         from ganymede_sync.remote.flows import fetch_flow_files
 
         with self.client(environment) as client:
-            return fetch_flow_files(client)
+            files, _ = fetch_flow_files(client)
+            return files
 
     def plan(self, environment: str) -> Any:
         """Everything a deploy decides before sending: local files, git history, the

@@ -43,7 +43,7 @@ ALLOWED_RUN_LINES = (
     ),
     re.compile(
         r'invoke [a-z-]+( --[a-z-]+( "\$[A-Z_]+"| [a-z]+)?)*( \$\{FLOW:\+--flow "\$FLOW"\})?'
-        r"( \$\{NO_LIB:\+--no-lib\})?"
+        r"( \$\{NO_LIB:\+--no-lib\})?( \$\{IGNORE_SMOKE:\+--ignore-smoke\})?"
     ),
     re.compile(r"ruff (check|format --check)"),
     re.compile(r"actionlint"),
@@ -638,7 +638,10 @@ def test_promotion_opens_one_pull_request_per_pair_with_the_plan_as_its_body(gen
     run = next(s for s in job["steps"] if s.get("run", "").startswith("invoke promote"))
     assert run["run"] == (
         'invoke promote --from "$SOURCE" --to "$TARGET" --body-file "$PR_BODY" '
-        '--smoke-results "$SMOKE" ${FLOW:+--flow "$FLOW"}'
+        '--smoke-results "$SMOKE" ${FLOW:+--flow "$FLOW"} ${IGNORE_SMOKE:+--ignore-smoke}'
+    )
+    assert (
+        inputs["ignore_smoke"]["type"] == "boolean" and inputs["ignore_smoke"]["default"] is False
     )
     assert run["env"]["FLOW"] == "${{ inputs.flows }}", "the free-text input goes through env"
     assert "--commit" not in run["run"], "create-pull-request makes the commit"

@@ -714,8 +714,10 @@ def _comment_section(plan: Mapping[str, Any]) -> list[str]:
         "refused": "**a deploy would be refused**",
         "to-send": f"{len(shown)} file(s) to send",
     }.get(result, "nothing to send")
-    lines = [f"### `{folder}/` -> {target}: {summary}", ""]
-    lines += [f"- :x: {_escape(str(reason))}" for reason in plan.get("refusals") or []]
+    lines = [f"### `{folder}/` -> {target}: {summary}"]
+    refusals = [f"- :x: {_escape(str(reason))}" for reason in plan.get("refusals") or []]
+    if refusals:
+        lines += ["", *refusals]
     if shown:
         lines += ["", "| path | status |", "| --- | --- |"]
         lines += [
