@@ -14,9 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from ganymede_sync.errors import ConfigError, DeployRefused, FolderWriteError
+from ganymede_sync.errors import ConfigError, DeployRefused
 from ganymede_sync.local import gitops
-from ganymede_sync.local.apply import replace_files
 from ganymede_sync.local.deploy_history import DeployRecord, find_record, read_records
 from ganymede_sync.plans import planning
 from ganymede_sync.plans.reading import plan_environment
@@ -106,21 +105,19 @@ def plan_rollback(
         )
 
 
-def apply_rollback(settings: Settings, rollback: Rollback) -> str | None:
-    """Write the files (all or nothing, as a promotion does) and commit them on the branch."""
+def apply_rollback(settings: Settings, rollback: Rollback) -> str:
+    """Commit the rollback on its branch from git objects alone, then switch to it.
+
+    As ``promote --commit`` does: killed at any moment, the user is on their own branch
+    with their files as they were, or the rollback is done and checked out.
+    """
     environment = rollback.environment
     repo = gitops.require_repository(settings.root)
-    repo.check_branch_can_start(rollback.branch)
-    try:
-        replace_files(environment.path, rollback.files, environment.manifest_path)
-    except FolderWriteError as error:
-        raise FolderWriteError(
-            error.problem,
-            hint=f"fix that, then roll back again; nothing was changed in {environment.folder}/",
-            path=error.path,
-        ) from None
-    repo.start_branch(rollback.branch)
-    return repo.commit_paths([environment.path], rollback.commit_message())
+    sha = repo.commit_on_new_branch(
+        rollback.branch, environment.path, rollback.files, rollback.commit_message()
+    )
+    repo.switch(rollback.branch)
+    return sha
 
 
 def refuse_planned(rollback: Rollback, plan: planning.DeployPlan) -> None:
