@@ -44,6 +44,7 @@ ALLOWED_RUN_LINES = (
     re.compile(
         r'invoke [a-z-]+( --[a-z-]+( "\$[A-Z_]+"| [a-z]+)?)*( \$\{FLOW:\+--flow "\$FLOW"\})?'
         r"( \$\{NO_LIB:\+--no-lib\})?( \$\{IGNORE_SMOKE:\+--ignore-smoke\})?"
+        r"( \$\{NOTHING_CHANGED:\+--nothing-changed\})?"
     ),
     re.compile(r"ruff (check|format --check)"),
     re.compile(r"actionlint"),
@@ -678,6 +679,10 @@ def test_only_the_comment_job_writes_the_plan_comment_and_never_for_forks(genera
     post = rest[-1]
     assert post["run"].startswith('invoke plan-comment --plans "$PLANS" --pr "$PULL_REQUEST"')
     assert post["env"]["GH_TOKEN"] == "${{ github.token }}"
+    assert post["run"].endswith("${NOTHING_CHANGED:+--nothing-changed}")
+    assert post["env"]["NOTHING_CHANGED"].startswith(
+        "${{ needs.changes.outputs.environments == '[]'"
+    )
     upload = next(s for s in jobs["plan"]["steps"] if "upload-artifact" in s.get("uses", ""))
     assert upload["with"]["name"] == "plan-${{ matrix.environment }}"
 

@@ -67,7 +67,7 @@ def test_demo_pulls_edits_and_deploys_one_commit(tmp_path: Path):
     # notification received by a local webhook, the history, and a rollback shipped.
     assert "### `dev/` -> demo/dev: 2 file(s) to send" in result.stdout
     assert (
-        'the webhook received: {"text": "Deployed dev/ -> demo/dev: 1 file(s) from '
+        'the webhook received: {"text": "Deployed dev/ to demo/dev: 1 file(s) from '
         in result.stdout
     )
     history = result.stdout.split("$ python -m invoke history --env dev", 1)[1].split("==>")[0]

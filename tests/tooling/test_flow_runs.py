@@ -275,3 +275,21 @@ def test_a_promotion_reads_smoke_runs_saved_by_a_job_with_the_sources_token(lab,
     code, _, err = run(capsys, "promote", "--from", "dev", "--to", "prod", "--smoke-results",
                        str(saved))  # fmt: skip
     assert code == 1 and "is not a smoke-runs file of dev/" in err and lab.files("prod") == before
+
+
+def test_saved_smoke_runs_must_cover_every_smoke_flow_and_exist(lab, capsys, tmp_path):
+    with_smoke(lab, f'"Load_Run.file_data=@{lab.export}"')
+    lab.append("dev/qPCR_Analysis/Delta_Ct/function.py", "# tuned\n")
+    lab.commit("Tune dev")
+    before = lab.files("prod")
+    saved = tmp_path / "smoke.json"
+    saved.write_text('{"format": 1, "folder": "dev", "runs": [], "note": ""}', encoding="utf-8")
+    code, _, err = run(capsys, "promote", "--from", "dev", "--to", "prod", "--smoke-results",
+                       str(saved))  # fmt: skip
+    assert code == 1 and "has no smoke run of qPCR_Analysis" in err and lab.files("prod") == before
+    code, _, err = run(capsys, "promote", "--from", "dev", "--to", "prod", "--smoke-results",
+                       str(tmp_path / "absent.json"))  # fmt: skip
+    assert code == 1 and "no such file" in err
+    code, _, err = run(capsys, "promote", "--from", "dev", "--to", "prod",
+                       "--body-file", str(tmp_path / "nodir" / "body.md"))  # fmt: skip
+    assert code == 1 and "its folder does not exist" in err and lab.files("prod") == before

@@ -68,24 +68,24 @@ def test_a_deploy_success_names_what_was_sent_and_the_run(repo, hook, capsys):
     assert code == 0, err
     tag = out.split("recorded in git as tag ")[1].split()[0]
     code, out, err = notify(capsys, "--event", "deploy", "--outcome", "success", "--record", tag)
-    assert code == 0 and "notified the deploy of dev/ (slack webhook)" in out, err
+    assert code == 0 and 'notified the deploy of dev/ (a {"text"} message)' in out, err
     (body,) = hook.bodies
-    assert body["text"].startswith("Deployed dev/ -> acme/dev: 1 file(s) from ")
+    assert body["text"].startswith("Deployed dev/ to acme/dev: 1 file(s) from ")
     assert tag in body["text"] and "https://github.com/r/actions/runs/9" in body["text"]
 
 
 @pytest.mark.parametrize(
     ("options", "says"),
     [
-        (["--outcome", "failure"], "Deploy of dev/ -> acme/dev failed; Ganymede may be behind"),
-        (["--outcome", "cancelled"], "Deploy of dev/ -> acme/dev was cancelled"),
+        (["--outcome", "failure"], "Deploy of dev/ to acme/dev failed; Ganymede may be behind"),
+        (["--outcome", "cancelled"], "Deploy of dev/ to acme/dev was cancelled"),
         (
             ["--event", "drift", "--link", "https://github.com/r/pull/3"],
             "Ganymede acme/dev changed outside git: the sync pull request of dev/ was opened",
         ),
         (
             ["--event", "promotion", "--source", "dev", "--link", "https://github.com/r/pull/4"],
-            "Promotion dev/ -> dev/ (acme/dev) waits for review: https://github.com/r/pull/4",
+            "Promotion of dev/ to dev/ (acme/dev) waits for review: https://github.com/r/pull/4",
         ),
     ],
     ids=["failure", "cancelled", "drift", "promotion"],
@@ -108,7 +108,7 @@ def test_a_deploy_whose_smoke_run_failed_says_it_was_deployed(repo, hook, capsys
 def test_teams_gets_an_adaptive_card(repo, hook, capsys, monkeypatch):
     monkeypatch.setenv("GANYMEDE_WEBHOOK_FORMAT", "teams")
     code, out, _ = notify(capsys, "--outcome", "failure")
-    assert code == 0 and "(teams webhook)" in out
+    assert code == 0 and "(an Adaptive Card, for Teams)" in out
     (attachment,) = hook.bodies[0]["attachments"]
     assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
     assert "failed" in attachment["content"]["body"][0]["text"]
@@ -142,3 +142,20 @@ def test_an_unknown_event_is_one_line(repo, hook, capsys):
     code, _, err = notify(capsys, "--event", "party")
     assert code == 1 and "--event must be one of deploy, drift, promotion" in err
     assert hook.bodies == []
+
+
+def test_what_a_notice_cannot_know_is_refused_and_slack_marks_stay_text(repo, hook, capsys):
+    code, _, err = notify(capsys, "--event", "deploy")
+    assert code == 1 and "a deploy notice needs --outcome" in err
+    code, _, err = notify(capsys, "--outcome", "success", "--record", "deploy/dev/bogus")
+    assert code == 1 and "no deploy record 'deploy/dev/bogus' of dev/" in err
+    code, _, err = notify(capsys, "--event", "drift", "--link", "javascript:alert(1)")
+    assert code == 1 and "--link must be an https:// link" in err
+    assert hook.bodies == []
+    code, _, _ = notify(capsys, "--event", "drift", "--link", "https://x/<!here>&")
+    assert code == 0
+    assert (
+        "&lt;!here&gt;&amp;" in hook.bodies[0]["text"] and "<!here>" not in hook.bodies[0]["text"]
+    )
+    code, _, _ = run(capsys, "notify", "--env", "prod", "--event", "promotion", "--source", "dev")
+    assert hook.bodies[1]["text"] == "Promotion of dev/ to prod/ (acme/prod) waits for review."

@@ -63,8 +63,23 @@ def test_a_plan_that_sends_lists_its_files(plans, capsys):
     assert "### `dev/` -> acme/dev: 1 file(s) to send" in body and ":x:" not in body
 
 
-def test_no_plan_says_nothing_deploys(plans, capsys):
-    assert "changes no environment folder" in comment(capsys, plans)
+def test_no_plan_says_nothing_deploys_only_when_told_nothing_changed(plans, capsys):
+    code, out, err = run(capsys, "plan-comment", "--nothing-changed", "--dry-run")
+    assert code == 0 and "changes no environment folder" in out, err
+    # Plans that never arrived are an error, never "merging deploys nothing".
+    for where in (plans.plans, plans.plans / "missing"):
+        code, out, err = run(capsys, "plan-comment", "--plans", str(where), "--dry-run")
+        assert code == 1 and "--plans" in err and "deploys nothing" not in out
+
+
+def test_a_line_break_in_a_file_name_stays_in_its_cell(plans, capsys):
+    plans.write("dev/qPCR_Analysis/Load_Run/a\n## injected|x.py", b"x = 1\n")
+    plans.commit("A name with a line break")
+    plan(capsys, plans, "dev")
+    body = comment(capsys, plans)
+    assert "\n## injected" not in body and "a\\n## injected" in body
+    _, out, _ = run(capsys, "status", "--offline", "--env", "dev")
+    assert "\n## injected" not in out
 
 
 def test_the_comment_is_created_once_then_updated_in_place(plans, capsys, tmp_path, monkeypatch):
@@ -87,10 +102,10 @@ def test_the_comment_is_created_once_then_updated_in_place(plans, capsys, tmp_pa
     assert comments[1]["body"].startswith(MARKER) and "acme/prod" in comments[1]["body"]
     # A push that no longer touches an environment folder corrects the comment ...
     (plans.plans / "plan-prod.json").unlink()
-    code, out, _ = run(capsys, *post)
+    code, out, _ = run(capsys, *post[:1], "--nothing-changed", *post[3:])
     assert "updated" in out and "changes no environment folder" in gh.state["comments"][1]["body"]
     # ... and a pull request that never did gets no comment at all.
-    code, out, _ = run(capsys, "plan-comment", "--plans", str(plans.plans), "--pr", "13",
+    code, out, _ = run(capsys, "plan-comment", "--nothing-changed", "--pr", "13",
                        "--repo", REPOSITORY)  # fmt: skip
     assert code == 0 and "deploy plan comment: none" in out
     assert len(gh.state["comments"]) == 2

@@ -211,7 +211,8 @@ class Notice:
     """One event to tell of, as the workflow knows it."""
 
     event: str
-    outcome: str = "success"
+    outcome: str | None = None
+    """How the deploy job went (``deploy`` events): success, failure or cancelled."""
     record: str | None = None
     """The deploy's record tag (``deploy`` events), when the deploy made one."""
     link: str | None = None

@@ -64,6 +64,17 @@ def flow_names(values: list[str] | None) -> tuple[str, ...]:
     return tuple(names)
 
 
+def output_file(path: str | None, option: str) -> str | None:
+    """Check, before any work, that a file a task will write can be written there."""
+    import os
+
+    if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        raise ConfigError(
+            f"{option} {visible(path)}: its folder does not exist; create it or name another"
+        )
+    return path
+
+
 def tell(text: str) -> None:
     """Print ``text`` on standard error: for tasks whose standard output is read by a program."""
     print(visible(text), file=sys.stderr, flush=True)
@@ -222,6 +233,7 @@ def status(
     # With --json, standard output carries the JSON document and nothing else.
     show = (lambda text: None) if json else emit
     with expected_failures(), progress_display(sys.stderr, os.environ) as display:
+        output_file(json_file, "--json-file")
         result = run_status(
             begin_task(display.then(show)), env, options, show=display.then(show), progress=display,
             environ=os.environ,
@@ -365,6 +377,7 @@ def rollback(c, env=None, to=None, deploy=False, dry_run=False, body_file=None):
 
     stopped = "git status shows whether any file of the folder changed"
     with expected_failures(stopped), progress_display(sys.stderr, os.environ) as display:
+        output_file(body_file, "--body-file")
         settings = begin_task(emit)
         result = run_rollback(
             settings, env, to, display.then(emit), dry_run=dry_run, progress=display
@@ -384,16 +397,20 @@ def rollback(c, env=None, to=None, deploy=False, dry_run=False, body_file=None):
         "repo": "owner/name on GitHub (default: the repository gh finds here)",
         "run_url": "link to the run whose plan jobs made the plans",
         "dry_run": "print the comment instead of posting it",
+        "nothing_changed": "the pull request changes no environment folder: say so (and "
+        "only correct an existing comment)",
     },
 )
-def plan_comment(c, plans=None, pr=None, repo=None, run_url=None, dry_run=False):
+def plan_comment(
+    c, plans=None, pr=None, repo=None, run_url=None, dry_run=False, nothing_changed=False
+):
     """Post the deploy plan as one pull request comment, updated in place on every push."""
     from ganymede_sync.runners.plan_comment import post_plan_comment, read_plans
     from ganymede_sync.ui.report import plan_comment as render
 
     with expected_failures():
         begin_task(emit)
-        found = read_plans(plans)
+        found = read_plans(plans, nothing_changed=nothing_changed)
         body = render(found, run_url)
         if dry_run:
             emit(body)
@@ -414,7 +431,7 @@ def plan_comment(c, plans=None, pr=None, repo=None, run_url=None, dry_run=False)
         "source": "the folder a promotion comes from",
     },
 )
-def notify(c, env=None, event="deploy", outcome="success", record=None, link=None,
+def notify(c, env=None, event="deploy", outcome=None, record=None, link=None,
            run_url=None, source=None):  # fmt: skip
     """Tell the team in chat (GANYMEDE_WEBHOOK_URL; none set: nothing is sent). A webhook
     that fails is a warning, never a failure: a notification never fails a deploy."""
@@ -441,6 +458,7 @@ def smoke_status(c, env=None, save=None):
     from ganymede_sync.runners.runs import latest_smoke, save_smoke
 
     with expected_failures():
+        output_file(save, "--save")
         settings = begin_task(emit)
         environment = settings.environment(env)
         latest, note = latest_smoke(settings, environment)
@@ -744,6 +762,7 @@ def promote(
     flows = list(flow_names(flow))
     stopped = "git status shows whether any file of the target folder changed"
     with expected_failures(stopped), progress_display(sys.stderr, os.environ) as display:
+        output_file(body_file, "--body-file")
         settings = begin_task(emit)
         promotion = promoting.prepare_promotion(
             settings, from_, to, flows, include_lib=lib, commit=commit

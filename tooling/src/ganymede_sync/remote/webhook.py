@@ -52,7 +52,9 @@ def payload(text: str, kind: str) -> dict[str, object]:
     which accepts cards only."""
     text = text if len(text) <= MAX_MESSAGE_CHARS else text[: MAX_MESSAGE_CHARS - 1] + "…"
     if kind != "teams":
-        return {"text": text}
+        # Slack reads <...> as links and mentions (<!here> pings a channel): escaped, as
+        # its formatting rules ask, they are only text.
+        return {"text": text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")}
     card = {
         "type": "AdaptiveCard",
         "version": "1.4",

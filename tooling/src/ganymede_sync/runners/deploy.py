@@ -108,6 +108,8 @@ def select(
 ) -> DeployPlan:
     """Narrow ``plan`` to some flows when asked; a flow neither side has is an error."""
     if not flows:
+        if not lib:
+            raise ConfigError("--no-lib leaves lib/ out of a deploy of some flows: add --flow")
         return plan
     known = {flow for entry in plan.entries if (flow := flow_of(entry.path))}
     chosen = []

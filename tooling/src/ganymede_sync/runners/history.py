@@ -131,10 +131,11 @@ def refuse_planned(rollback: Rollback, plan: planning.DeployPlan) -> None:
 
 def rollback_heading(settings: Settings, rollback: Rollback) -> str:
     environment = rollback.environment
+    commit = "" if rollback.label.startswith("commit ") else f" ({rollback.short_commit})"
     return (
-        f"rollback of {binding.arrow(settings, environment)} to {rollback.label} "
-        f"({rollback.short_commit}): {len(rollback.files)} file(s) change in "
-        f"{environment.folder}/"
+        f"rollback of {binding.arrow(settings, environment)} to {rollback.label}{commit}: "
+        f"{len(rollback.files)} file(s) change in {environment.folder}/ (the plan lists those "
+        "Ganymede does not already hold)"
     )
 
 

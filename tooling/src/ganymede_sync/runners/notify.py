@@ -17,6 +17,7 @@ from ganymede_sync.errors import ConfigError
 from ganymede_sync.local.deploy_history import find_record, read_records
 from ganymede_sync.remote import webhook
 from ganymede_sync.results import Notice
+from ganymede_sync.rules.visible import visible
 from ganymede_sync.settings.config import Settings
 from ganymede_sync.ui import report
 
@@ -33,14 +34,23 @@ def notify(
     environment = settings.environment(folder)
     if notice.event not in EVENTS:
         raise ConfigError(f"--event must be one of {', '.join(EVENTS)}, not '{notice.event}'")
-    if notice.outcome not in OUTCOMES:
-        raise ConfigError(f"--outcome must be one of {', '.join(OUTCOMES)}, not '{notice.outcome}'")
+    if notice.event == "deploy" and notice.outcome not in OUTCOMES:
+        given = f", not '{visible(notice.outcome)}'" if notice.outcome else ""
+        raise ConfigError(f"a deploy notice needs --outcome: one of {', '.join(OUTCOMES)}{given}")
+    for name, url in (("--link", notice.link), ("--run-url", notice.run_url)):
+        if url and not url.startswith("https://"):
+            raise ConfigError(f"{name} must be an https:// link, not '{visible(url)}'")
     url = environ.get(WEBHOOK_VARIABLE, "").strip()
     if not url:
         return f"no {WEBHOOK_VARIABLE} set: no notification sent"
     record = None
     if notice.record:
         record = find_record(read_records(settings, environment.folder), notice.record)
+        if record is None:
+            raise ConfigError(
+                f"no deploy record '{visible(notice.record)}' of {environment.folder}/ in this "
+                f"clone (invoke history --env {environment.folder} lists them)"
+            )
     text = report.notification_text(
         notice, environment.folder, settings.target(environment), record
     )
@@ -48,4 +58,5 @@ def notify(
     failure = webhook.post(url, webhook.payload(text, kind))
     if failure:
         return f"warning: the {notice.event} notification was not delivered: {failure}"
-    return f"notified the {notice.event} of {environment.folder}/ ({kind} webhook)"
+    shape = "an Adaptive Card, for Teams" if kind == "teams" else 'a {"text"} message'
+    return f"notified the {notice.event} of {environment.folder}/ ({shape})"

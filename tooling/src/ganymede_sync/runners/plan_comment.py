@@ -22,10 +22,20 @@ MAX_PLAN_BYTES = 8 * 1024 * 1024
 MAX_PLANS = 200
 
 
-def read_plans(folder: str | None) -> list[dict[str, Any]]:
-    """Read every ``*.json`` plan of ``folder`` (none: no folder changed, or none given)."""
-    if not folder or not Path(folder).is_dir():
+def read_plans(folder: str | None, *, nothing_changed: bool = False) -> list[dict[str, Any]]:
+    """Read every ``*.json`` plan of ``folder``; with ``nothing_changed``, none is expected.
+
+    A missing or empty folder is an error otherwise: a plan job that failed, or plans
+    that never arrived, must not read as "merging deploys nothing".
+    """
+    if nothing_changed:
         return []
+    if not folder or not Path(folder).is_dir():
+        shown = visible(folder) if folder else "no folder"
+        raise ConfigError(
+            f"--plans: {shown} is not a folder of plans (invoke status --json-file writes "
+            "them); when the pull request changes no environment folder, pass --nothing-changed"
+        )
     plans = []
     for path in sorted(Path(folder).glob("*.json"))[:MAX_PLANS]:
         if path.stat().st_size > MAX_PLAN_BYTES:
@@ -40,6 +50,10 @@ def read_plans(folder: str | None) -> list[dict[str, Any]]:
         if not isinstance(plan, dict) or not isinstance(plan.get("folder"), str):
             raise ConfigError(f"plan file {visible(path.name)} is not a plan of invoke status")
         plans.append(plan)
+    if not plans:
+        raise ConfigError(
+            f"--plans: {visible(folder)} holds no plan (*.json from invoke status --json-file)"
+        )
     return plans
 
 

@@ -224,6 +224,19 @@ def commit_promotion(settings: Settings, promotion: Promotion) -> str | None:
     return sha
 
 
+def _check_smoke_covers(
+    smoke: Sequence[tuple[str, str, str]], note: str, source: Environment, path: Path
+) -> None:
+    """Refuse saved smoke runs that leave out a smoke flow of the source (unless they say
+    why they could not be read): a promotion must not pass for want of a row."""
+    missing = sorted({run.flow for run in source.smoke} - {flow for flow, _, _ in smoke})
+    if missing and not note:
+        raise ConfigError(
+            f"{visible(str(path))} has no smoke run of {', '.join(missing)} ({source.folder}/'s "
+            f"smoke flows): write it again with invoke smoke-status --env {source.folder} --save"
+        )
+
+
 def run_promotion(
     settings: Settings,
     promotion: Promotion,
@@ -246,6 +259,7 @@ def run_promotion(
         return PromotionResult(promotion, None)
     if smoke_results is not None:
         smoke, note = load_smoke(smoke_results, promotion.source.folder)
+        _check_smoke_covers(smoke, note, promotion.source, smoke_results)
     else:
         smoke, note = latest_smoke(settings, promotion.source, connect=connect)
     if note:

@@ -186,6 +186,8 @@ def load_smoke(path: Path, folder: str) -> tuple[list[tuple[str, str, str]], str
         f"{visible(str(path))} is not a smoke-runs file of {folder}/ (write one with invoke "
         f"smoke-status --env {folder} --save FILE)"
     )
+    if not path.is_file():
+        raise ConfigError(f"--smoke-results {visible(str(path))}: no such file")
     try:
         if path.stat().st_size > MAX_SMOKE_FILE_BYTES:
             raise ConfigError(problem)

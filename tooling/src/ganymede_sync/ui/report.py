@@ -66,7 +66,7 @@ def plan_table(plan: DeployPlan, folder: str, target: str | None = None) -> str:
     With ``target`` (``acme/prod``) the first line names where the code would go.
     """
     entries = [e for e in plan.entries if _shown(e.status)]
-    rows = [(f"{folder}/{e.path}", e.status.value) for e in entries]
+    rows = [(one_line(f"{folder}/{e.path}"), e.status.value) for e in entries]
     label = f"{folder}/ -> {target}" if target else f"{folder}/"
     if not rows:
         return f"{label} matches Ganymede: nothing to deploy ({totals_line(plan)})"
@@ -204,15 +204,21 @@ def _shown(status: Status) -> bool:
     return status is not Status.UNCHANGED
 
 
+def one_line(text: str) -> str:
+    """A name on one line: a line break in a file name would start a row (or a markdown
+    block) of its own, so it is shown as ``\\n``."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def _escape(text: str) -> str:
     """Keep text from turning into markdown or HTML (file names come from users)."""
     for character in "\\`*_[]<>|#":
         text = text.replace(character, "\\" + character)
-    return text
+    return one_line(text)
 
 
 def _code(text: str) -> str:
-    return text.replace("`", "'").replace("|", "\\|")
+    return one_line(text.replace("`", "'").replace("|", "\\|"))
 
 
 # --- pull -------------------------------------------------------------------------
@@ -655,7 +661,7 @@ def describe_rollback(result: RollbackResult, *, dry_run: bool = False) -> list[
         return [f"nothing to commit in {folder}/"]
     lines = [
         f"rolled {folder}/ back to {rollback.label}: {len(rollback.files)} file(s), committed "
-        f"as {result.commit[:10]} on branch {rollback.branch}"
+        f"as {result.commit[:10]} on branch {rollback.branch}, now checked out"
     ]
     if result.deployed is not None:
         lines.append(deploy_line(result.deployed))
@@ -737,15 +743,15 @@ def notification_text(notice: Notice, folder: str, target: str, record: DeployRe
     """One chat message: what happened, where, and the link to look at. Plain text:
     Slack and Teams render a few marks of their own, so names are kept as they are,
     made visible."""
-    where = f"{folder}/ -> {target}"
+    where = f"{folder}/ to {target}"  # no ">": Slack's text would show it escaped
     run = f" Run: {notice.run_url}" if notice.run_url else ""
-    link = f" {notice.link}" if notice.link else ""
+    link = f": {notice.link}" if notice.link else ""
     if notice.event == "drift":
         return visible(f"Ganymede {target} changed outside git: the sync pull request of "
-                       f"{folder}/ was opened or updated:{link}{run}")  # fmt: skip
+                       f"{folder}/ was opened or updated{link}.{run}")  # fmt: skip
     if notice.event == "promotion":
-        source = f"{notice.source}/ -> " if notice.source else ""
-        return visible(f"Promotion {source}{folder}/ ({target}) waits for review:{link}{run}")
+        source = f" of {notice.source}/" if notice.source else ""
+        return visible(f"Promotion{source} to {folder}/ ({target}) waits for review{link}.{run}")
     if notice.outcome == "success" and record is not None:
         flows = f" and {len(record.flows)} flow file(s)" if record.flows else ""
         return visible(
