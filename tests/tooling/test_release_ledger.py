@@ -200,4 +200,7 @@ def test_hostile_commit_messages_reach_history_and_notifications_escaped(repo, c
     assert code == 0, err
     assert "\x1b" not in out and "\u202e" not in out and "\\x1b" in out
     code, out, _ = run(capsys, "history", "--env", "dev", "--json")
-    assert "\x1b" not in out and json.loads(out)[0]["message"].startswith("Tune \x1b")
+    # Ganymede's commit message (and so the record) holds the subject escaped, too.
+    assert json.loads(out)[0]["message"].startswith("Tune \\x1b]0;PWNED")
+    log = git(repo.emu.data_dir / "dev", "log", "-1", "--format=%s")
+    assert "\x1b" not in log and "Tune \\x1b" in log

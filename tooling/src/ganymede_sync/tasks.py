@@ -433,8 +433,11 @@ def plan_comment(
 )
 def notify(c, env=None, event="deploy", outcome=None, record=None, link=None,
            run_url=None, source=None):  # fmt: skip
-    """Tell the team in chat (GANYMEDE_WEBHOOK_URL; none set: nothing is sent). A webhook
-    that fails is a warning, never a failure: a notification never fails a deploy."""
+    """Tell the team in chat: a deploy, drift or a promotion waiting (GANYMEDE_WEBHOOK_URL).
+
+    No webhook set: nothing is sent. A webhook that fails is a warning, never a
+    failure: a notification never fails a deploy.
+    """
     import os
 
     from ganymede_sync.results import Notice
@@ -608,7 +611,7 @@ def github_setup(c, repo=None, env=None, dry_run=False, reviewer=None):
         if dry_run:
             target = github.target_from_settings(settings, env or ())
             state, note = github.state_for_dry_run(repo, target.environments)
-            people = [(login, None) for login in reviewer or ()] or [("<you>", None)]
+            people = [(login, None) for login in reviewer or ()] or [("you", None)]
             target = github.target_from_settings(settings, env or (), people)
             steps = github.plan_setup(state, target)
             emit(

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from ganymede_sync.errors import ConfigError
 from ganymede_sync.local import gitops
 from ganymede_sync.plans.planning import DeployPlan, folder_paths
+from ganymede_sync.rules.visible import visible
 from ganymede_sync.settings.config import AUTHOR_EMAIL_VARIABLE, Environment, Settings
 
 
@@ -48,7 +49,8 @@ def resolve_message(
     sent with uncommitted changes are always named, so Ganymede's history says so.
     """
     uncommitted = list(uncommitted)
-    text = option or _deployed_commits(settings, environment, deploy_plan)
+    # Ganymede shows the message to people: no control byte of a commit subject goes raw.
+    text = visible(option or _deployed_commits(settings, environment, deploy_plan))
     if uncommitted:
         listing = folder_paths(environment.folder, uncommitted)
         if not text:

@@ -224,7 +224,7 @@ def list_runs(
     settings.require_token(environment)
     if not is_valid_flow_name(flow):
         raise ConfigError(f"'{visible(flow)}' is not a flow name: give its folder's name")
-    since_ms = since_epoch_ms(since, time.time() if now is None else now) if since else None
+    since_ms = None if since is None else since_epoch_ms(since, time.time() if now is None else now)
     with connect(settings, environment) as client:
         runs = client.flow_runs(flow, since_ms=since_ms)
     if not isinstance(runs, list):
