@@ -682,6 +682,7 @@ def changed_environments(c, before="", after="HEAD", only=""):
 
     from ganymede_sync.runners.changes import Changes
     from ganymede_sync.runners.changes import changed_environments as find_changed
+    from ganymede_sync.ui.report import append_output
 
     with expected_failures():
         settings = begin_task(tell)
@@ -696,12 +697,8 @@ def changed_environments(c, before="", after="HEAD", only=""):
     emit(json.dumps(changes.folders))
     # In a workflow step, also hand the list to later jobs as the output `environments`,
     # and the protected ones among them, whose deploys wait for reviewers, as `reviewed`.
-    reviewed = [folder for folder in changes.folders if settings.environments[folder].protected]
-    output = os.environ.get("GITHUB_OUTPUT")
-    if output:
-        with open(output, "a", encoding="utf-8") as handle:
-            handle.write(f"environments={json.dumps(changes.folders)}\n")
-            handle.write(f"reviewed={json.dumps(reviewed)}\n")
+    append_output("environments", json.dumps(changes.folders), os.environ)
+    append_output("reviewed", json.dumps(changes.reviewed(settings)), os.environ)
 
 
 # --- promote --------------------------------------------------------------------

@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from dataclasses import asdict, dataclass, field, replace
 from typing import TypeGuard
 
 from ganymede_sync.local import gitops
@@ -30,7 +29,6 @@ TAG_PREFIX = "deploy"
 RECORD_FORMAT = 1
 MAX_RECORD_BYTES = 4 * 1024 * 1024
 """Largest tag message read: a record of 10,000 sent files is about 1 MiB."""
-TIME_FORMAT = "%Y%m%dT%H%M%SZ"
 
 
 @dataclass(frozen=True)
@@ -41,7 +39,7 @@ class DeployRecord:
     target: str
     commit: str
     time: str
-    """UTC, ISO 8601 with seconds (``2026-12-04T20:15:00Z``)."""
+    """UTC, ISO 8601 with seconds (``2026-12-04T20:15:00Z``), as ``manifest.utc_now``."""
     author: str
     message: str
     files: Mapping[str, str] = field(default_factory=dict)
@@ -112,10 +110,6 @@ def _strings(value: object) -> TypeGuard[list[str]]:
     return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
-def now_utc() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def write_record(settings: Settings, record: DeployRecord) -> DeployRecord | None:
     """Tag the deployed commit with ``record``; return it with its tag (None outside git).
 
@@ -124,14 +118,15 @@ def write_record(settings: Settings, record: DeployRecord) -> DeployRecord | Non
     repo = gitops.open_repository(settings.root)
     if repo is None or not record.commit:
         return None
-    stamp = datetime.strptime(record.time, "%Y-%m-%dT%H:%M:%SZ").strftime(TIME_FORMAT)
+    # 2026-12-04T20:15:00Z -> 20261204T201500Z: a tag name without ":".
+    stamp = record.time.replace("-", "").replace(":", "")
     base = f"{TAG_PREFIX}/{record.folder}/{stamp}"
     name, number = base, 1
     while repo.tag_exists(name):
         number += 1
         name = f"{base}-{number}"
     repo.create_tag(name, record.commit, record.to_message(), email=record.author)
-    return DeployRecord(**{**asdict(record), "tag": name})
+    return replace(record, tag=name)
 
 
 def read_records(settings: Settings, folder: str | None = None) -> list[DeployRecord]:

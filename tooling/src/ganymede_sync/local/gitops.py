@@ -524,17 +524,17 @@ class GitRepository:
                 entries.append(TagEntry(name.lstrip("\n"), commit, message[:max_message_bytes]))
         return entries
 
-    def files_at(self, commit: str, folder: Path) -> dict[str, bytes]:
-        """Return every file under ``folder`` in ``commit``: path relative to it -> bytes."""
+    def blobs_at(self, commit: str, folder: Path) -> dict[str, str]:
+        """Return every file under ``folder`` in ``commit``: path relative to it -> blob id."""
         prefix = self._prefix(folder)
         sha = self._resolve_commit(commit)
         if prefix is None or sha is None:
             raise GitError(f"unknown commit '{commit}': fetch it (git fetch --tags)")
-        odb = self._repo.odb
-        return {
-            path[len(prefix) + 1 :]: bytes(odb.stream(bytes.fromhex(blob)).read())
-            for path, blob in self._tree_blobs(sha, prefix)
-        }
+        return {path[len(prefix) + 1 :]: blob for path, blob in self._tree_blobs(sha, prefix)}
+
+    def blob_bytes(self, blob: str) -> bytes:
+        """Return the content of the blob ``blob`` (a hex id ``blobs_at`` gave)."""
+        return bytes(self._repo.odb.stream(bytes.fromhex(blob)).read())
 
     def _resolve_ref(self, ref: str) -> str | None:
         try:

@@ -39,11 +39,15 @@ WHOLE_READ_BYTES = 1 << 20
 """Files up to this size are read in one piece; bigger ones are hashed in pieces this size."""
 
 
-def known_flows(environment: Environment) -> dict[str, tuple[str, bytes]]:
+def known_flows(
+    environment: Environment, manifest: Manifest | None = None
+) -> dict[str, tuple[str, bytes]]:
     """The flow files of the folder's last pull that are still as pulled, with the version
     Ganymede listed then: flow id -> (version, bytes). A read of Ganymede that lists the
-    same version takes these bytes instead of asking for the flow's document again."""
-    manifest = load_manifest(environment.manifest_path)
+    same version takes these bytes instead of asking for the flow's document again.
+
+    ``manifest`` is the folder's, when the caller has read it already."""
+    manifest = manifest or load_manifest(environment.manifest_path)
     if manifest is None:
         return {}
     known = {}
@@ -211,7 +215,7 @@ def plan_environment(
         for path, blobs in record.items():
             ours.setdefault(path, set()).update(blobs)
     remote, remote_flows = read_remote(
-        client, settings.archive_limits, progress, known=known_flows(environment)
+        client, settings.archive_limits, progress, known=known_flows(environment, manifest)
     )
     # Local files are read after the remote, to know which ones' bytes to keep.
     local = _without_ignored(read_local(environment.path, remote), settings, environment, remote)

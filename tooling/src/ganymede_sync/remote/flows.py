@@ -73,6 +73,11 @@ def fetch_flow_files(
     return {flow_file_path(one): data for one, data in sorted(files.items())}, versions
 
 
+def listed_versions(client: GanymedeClient) -> dict[str, str]:
+    """Flow id -> the version Ganymede lists for it, for the flows listed with one."""
+    return {flow: version for flow, version in _listed_flows(client, None).items() if version}
+
+
 def _listed_flows(client: GanymedeClient, flow: str | None) -> dict[str, str | None]:
     """Flow id -> its listed version (None when the list gives none), sorted by id."""
     found: dict[str, str | None] = {}

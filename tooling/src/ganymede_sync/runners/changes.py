@@ -36,6 +36,10 @@ class Changes:
     as_pulled: list[str] = field(default_factory=list)
     """Folders whose files the range made equal to the pull it recorded: nothing to send."""
 
+    def reviewed(self, settings: Settings) -> list[str]:
+        """The protected folders among them: their deploys wait for reviewers."""
+        return [folder for folder in self.folders if settings.environments[folder].protected]
+
     def notes(self, settings: Settings) -> list[str]:
         """One line per folder left out, saying why (and how to bring it in)."""
         return [

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from ganymede_sync.errors import ConfigError, DeployRefused, FlowRunError, GanymedeSyncError
 from ganymede_sync.local import gitops
 from ganymede_sync.local.apply import restore_interrupted
-from ganymede_sync.local.deploy_history import DeployRecord, now_utc, write_record
+from ganymede_sync.local.deploy_history import DeployRecord, write_record
 from ganymede_sync.plans.authorship import resolve_author_email, resolve_message
 from ganymede_sync.plans.planning import (
     DeployPlan,
@@ -35,7 +35,7 @@ from ganymede_sync.plans.planning import (
     refusal_reasons,
 )
 from ganymede_sync.plans.reading import plan_environment, plan_offline, read_remote_contents
-from ganymede_sync.remote.flows import active_runs
+from ganymede_sync.remote.flows import active_runs, listed_versions
 from ganymede_sync.remote.opening import open_client
 from ganymede_sync.results import DeployResult, SendOutcome, StatusResult
 from ganymede_sync.rules.hashing import blob_id
@@ -45,6 +45,7 @@ from ganymede_sync.runners.runs import check_smoke, run_smoke
 from ganymede_sync.runners.sending import send_plan
 from ganymede_sync.settings.config import Environment, Settings
 from ganymede_sync.state import binding
+from ganymede_sync.state.manifest import utc_now
 from ganymede_sync.ui import report
 
 if TYPE_CHECKING:
@@ -292,19 +293,14 @@ def _record(
         if path in plan.contents or path in plan.remote_blobs
     }
     try:
-        listed = client.list_flows()
+        versions = listed_versions(client)
     except GanymedeSyncError:
-        listed = []
-    versions = {
-        str(flow["id"]): str(flow["version"])
-        for flow in listed
-        if isinstance(flow, dict) and isinstance(flow.get("id"), str) and "version" in flow
-    }
+        versions = {}
+    flows = sorted({flow for path in files if is_flow_file(path) and (flow := flow_of(path))})
     record = DeployRecord(
         folder=environment.folder, target=settings.target(environment), commit=head.sha,
-        time=now_utc(), author=author, message=message, files=files,
-        flows=tuple(sorted({path.split("/", 1)[0] for path in files if is_flow_file(path)})),
-        versions=versions, only=plan.selected, with_lib=plan.with_lib or not plan.selected,
+        time=utc_now(), author=author, message=message, files=files, flows=tuple(flows),
+        versions=versions, only=plan.selected, with_lib=plan.with_lib,
         uncommitted=tuple(uncommitted),
     )  # fmt: skip
     return write_record(settings, record)

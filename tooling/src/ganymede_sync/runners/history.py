@@ -74,10 +74,11 @@ def prepare_rollback(settings: Settings, folder: str | None, to: str | None) -> 
             "stash them, then roll back"
         )
     # Committed files only, on both sides: ignored and untracked files are the user's.
-    old = _managed(repo.files_at(commit, environment.path))
-    now = _managed(repo.files_at("HEAD", environment.path))
+    # Compared by blob id; only the files that differ are read.
+    old = _managed(repo.blobs_at(commit, environment.path))
+    now = _managed(repo.blobs_at("HEAD", environment.path))
     files: dict[str, bytes | None] = {
-        path: data for path, data in old.items() if now.get(path) != data
+        path: repo.blob_bytes(blob) for path, blob in old.items() if now.get(path) != blob
     }
     files.update({path: None for path in now if path not in old})
     branch = f"rollback/{environment.folder}-{commit[:10]}"
@@ -85,7 +86,7 @@ def prepare_rollback(settings: Settings, folder: str | None, to: str | None) -> 
     return Rollback(environment, commit, label, files, branch)
 
 
-def _managed(files: dict[str, bytes]) -> dict[str, bytes]:
+def _managed(files: dict[str, str]) -> dict[str, str]:
     return {path: data for path, data in files.items() if is_managed(path)}
 
 
