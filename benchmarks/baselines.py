@@ -1,9 +1,11 @@
 """The plain ways to do each job that our code is compared with.
 
-`unzip -q`, `zipfile.extractall`, a plain streamed HTTP download, and a one-pass
-payload (read, base64, one `json.dumps`): what a careful script would do with no
-validation, no manifest and no safety net. Standard library and `unzip` only, so
-they run even before our own code exists.
+`unzip -q`, `zipfile.extractall`, a plain streamed HTTP download, the steps of
+Ganymede's official pull action (`official_pull.sh`: curl, unzip, a shell walk that
+mirrors deletions, `cp -r`), and a one-pass payload (read, base64, one `json.dumps`):
+what a careful script would do with no validation, no manifest and no safety net.
+Standard library, bash, curl and `unzip` only, so they run even before our own code
+exists.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 CHUNK = 1024 * 1024
+OFFICIAL_PULL = Path(__file__).with_name("official_pull.sh")
 
 
 def snapshot_url(api_url: str, token: str, environment: str) -> str:
@@ -43,6 +46,14 @@ def download(url: str, destination: Path) -> int:
 def unzip(archive: Path, folder: Path) -> None:
     """Extract with Info-ZIP's `unzip -q`, overwriting files that exist."""
     subprocess.run(["unzip", "-q", "-o", str(archive), "-d", str(folder)], check=True)
+
+
+def official_pull(api_url: str, token: str, environment: str, target: Path, work: Path) -> None:
+    """Pull `environment` into `target` as the official action does (its log discarded)."""
+    environ = {**os.environ, "API_URL": api_url, "API_TOKEN": token,
+               "ENVIRONMENT": environment, "TARGET": str(target), "WORK": str(work)}  # fmt: skip
+    subprocess.run(["bash", str(OFFICIAL_PULL)], env=environ, check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
 
 
 def extractall(archive: Path, folder: Path) -> None:
@@ -83,3 +94,8 @@ def plain_diff(url: str, archive: Path, folder: Path) -> list[str]:
 
 def has_unzip() -> bool:
     return shutil.which("unzip") is not None
+
+
+def has_official_tools() -> bool:
+    """The official step needs bash, curl and unzip."""
+    return all(shutil.which(tool) for tool in ("bash", "curl", "unzip"))

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -66,19 +69,27 @@ class Library:
         """Validate a downloaded archive and mirror it into the folder with its manifest.
 
         What a pull does between download and commit, minus the check for
-        uncommitted work (git), which the whole-pull measurement includes.
+        uncommitted work (git), which the whole-pull measurement includes, and minus
+        reading Ganymede's flow documents: the folder's own flow files stand for them.
         """
         from ganymede_sync.local import stat_cache
         from ganymede_sync.local.apply import apply_plan, plan_sync, record_stats
+        from ganymede_sync.plans.reading import known_flows
         from ganymede_sync.remote.archive import open_snapshot
-        from ganymede_sync.rules.layout import Scope
+        from ganymede_sync.rules.layout import Scope, flow_file_path
         from ganymede_sync.state.manifest import load_manifest
 
         settings = self.settings()
         target = settings.environment(environment)
         cache_path = stat_cache.path_for(settings.root, target.folder)
         cache = stat_cache.load(cache_path, target.folder)
+        # The flow files a pull adds beside the archive: those of the last pull, as a
+        # pull that finds every flow at its recorded version reuses them.
+        known = known_flows(target)
+        documents = {flow_file_path(flow): data for flow, (_, data) in known.items()}
+        versions = {flow: version for flow, (version, _) in known.items()}
         with open_snapshot(archive) as snapshot:
+            snapshot.add_documents(documents, versions)
             scope = Scope(flow=None, include_lib=True)
             plan = plan_sync(target.path, snapshot, scope, cache=cache)
             result = apply_plan(
@@ -96,6 +107,16 @@ class Library:
         from ganymede_sync.runners.pull import run_pull
 
         return run_pull(self.settings(), environment)
+
+    def pull_process(self, folder: str) -> None:
+        """`python -m invoke pull --env FOLDER` as a user types it: interpreter start-up,
+        imports and settings included (output discarded)."""
+        environ = {**os.environ, "GANYMEDE_API_TOKEN": workspace.TOKEN,
+                   "GANYMEDE_API_URL": self.api_url}  # fmt: skip
+        command = [sys.executable, "-m", "invoke", "pull", "--env", folder]
+        done = subprocess.run(command, cwd=self.root, env=environ, capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"invoke pull --env {folder} failed: {done.stderr.strip()}")
 
     def flow_files(self, environment: str) -> dict[str, bytes]:
         """Every flow's structure and settings, as a pull reads them beside the archive."""

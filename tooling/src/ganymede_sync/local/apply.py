@@ -427,13 +427,13 @@ def record_stats(cache_path: Path | None, plan: SyncPlan, snapshot: Snapshot, fo
     next pull need not read them again.
 
     No file is looked at again for it: files written by this pull are recorded by the
-    next one, once it has compared them. Flow files (no CRC) are left out.
+    next one, once it has compared them. Local work that was kept is left out.
     """
-    entries = {}
-    for path, status in plan.seen.items():
-        crc = snapshot.crc(path)
-        if crc is not None and path not in plan.kept:
-            entries[path] = stat_cache.Entry.of(status, crc, plan.unchanged[path])
+    entries = {
+        path: stat_cache.Entry.of(status, snapshot.crc(path), plan.unchanged[path])
+        for path, status in plan.seen.items()
+        if path not in plan.kept
+    }
     stat_cache.save(cache_path, folder, entries)
 
 

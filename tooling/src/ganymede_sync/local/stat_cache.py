@@ -1,11 +1,12 @@
 """What each pulled file looked like on disk, so a warm pull need not read it again.
 
 Each pull records the files it found unchanged with their ``lstat`` identity
-(size, mtime and ctime in nanoseconds, inode) and the CRC-32 and sha256 of its content,
-in a JSON file inside the git folder (this clone's own, never committed). The next
-pull takes a file for unchanged, without reading it or its archive entry, only when
-its ``lstat`` identity is exactly as recorded (any write changes ctime, which no tool
-can set back) and the archive's entry has the recorded size and CRC-32; anything else
+(size, mtime and ctime in nanoseconds, inode) and the CRC-32 and sha256 of Ganymede's
+version (the archive entry's; for a flow file, of the document read beside it), in a
+JSON file inside the git folder (this clone's own, never committed). The next pull
+takes a file for unchanged, without reading it or its archive entry, only when its
+``lstat`` identity is exactly as recorded (any write changes ctime, which no tool can
+set back) and Ganymede's version has the recorded size and CRC-32; anything else
 is compared byte for byte, as without the record. Like git's index, a file whose
 mtime falls in the second the record was written is not trusted on a filesystem
 that keeps whole seconds only ("racy" entries).
@@ -20,8 +21,9 @@ import os
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from ganymede_sync.local import gitops
 
@@ -30,9 +32,8 @@ MAX_BYTES = 64 * 1024 * 1024
 _SECOND_NS = 1_000_000_000
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One file as the last pull left it."""
+class Entry(NamedTuple):
+    """One file as the last pull left it (a tuple: it is stored as a JSON list)."""
 
     size: int
     mtime_ns: int
@@ -46,7 +47,7 @@ class Entry:
         return cls(status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino, crc,
                    sha256)  # fmt: skip
 
-    def matches(self, status: os.stat_result, size: int, crc: int | None, written_ns: int) -> bool:
+    def matches(self, status: os.stat_result, size: int, crc: int, written_ns: int) -> bool:
         """Tell whether a file with ``status``, for an archive entry of ``size`` and ``crc``,
         is exactly the recorded one (and the recorded content Ganymede's again)."""
         same_file = (
@@ -70,7 +71,7 @@ class StatCache:
     entries: Mapping[str, Entry]
 
     def unchanged(
-        self, path: str, status: os.stat_result, size: int, crc: int | None
+        self, path: str, status: os.stat_result, size: int, crc: int
     ) -> str | None:
         """Return the recorded sha256 when ``path`` is exactly as recorded, else None."""
         entry = self.entries.get(path)
@@ -111,7 +112,7 @@ def save(path: Path | None, folder: str, entries: Mapping[str, Entry]) -> None:
         return
     document = {
         "format": FORMAT, "folder": folder, "written_ns": time.time_ns(),
-        "entries": {name: list(astuple(entry)) for name, entry in entries.items()},
+        "entries": entries,
     }  # fmt: skip
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

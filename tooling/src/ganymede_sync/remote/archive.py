@@ -271,14 +271,23 @@ class Snapshot:
         self._limits = limits
         self._total = 0
         self._documents: dict[str, bytes] = {}
+        self._document_crcs: dict[str, int] = {}
+        self._invalid: dict[str, str] | None = None
         self.flow_versions: dict[str, str] = {}
         """Flow id -> the version Ganymede listed for the flow files added."""
         self.paths: list[str] = sorted(entries)
         """Repository paths of the managed files, sorted."""
         self.ignored = ignored
         """Number of file entries left out (not ``.py``/``.sql``, or not managed)."""
-        self.invalid: dict[str, str] = naming.name_problems(self.paths)
-        """Paths that break the naming rule -> why: a pull writes none of them."""
+
+    @property
+    def invalid(self) -> dict[str, str]:
+        """Paths that break the naming rule -> why: a pull writes none of them.
+
+        Worked out once, over the archive's paths and the flow files together."""
+        if self._invalid is None:
+            self._invalid = naming.name_problems(self.paths)
+        return self._invalid
 
     def add_documents(
         self, documents: Mapping[str, bytes], versions: Mapping[str, str] | None = None
@@ -289,17 +298,18 @@ class Snapshot:
         if clash:
             raise ArchiveError(_refusal(clash[0], "is a flow file, which an archive never holds"))
         self._documents.update(documents)
+        self._document_crcs.update({path: zlib.crc32(data) for path, data in documents.items()})
         self.flow_versions.update(versions or {})
         self.paths = sorted([*self._entries, *self._documents])
-        self.invalid = naming.name_problems(self.paths)
+        self._invalid = None
 
     def __contains__(self, path: object) -> bool:
         return path in self._entries or path in self._documents
 
-    def crc(self, path: str) -> int | None:
-        """Return the CRC-32 the archive declares for ``path``; None for a flow file."""
+    def crc(self, path: str) -> int:
+        """Return the CRC-32 the archive declares for ``path`` (of a flow file: its own)."""
         if path in self._documents:
-            return None
+            return self._document_crcs[path]
         return self._entries[path].CRC
 
     def size(self, path: str) -> int:
