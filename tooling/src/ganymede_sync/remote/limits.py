@@ -11,7 +11,10 @@ down the one whose exchange ran out of time.
 from __future__ import annotations
 
 import contextlib
+import heapq
 import ipaddress
+import itertools
+import os
 import socket
 import threading
 import time
@@ -54,19 +57,21 @@ class Watchdog:
 
     def __init__(self, seconds: float) -> None:
         self.expired = False
+        self.done = False
+        self._seconds = max(0.0, seconds)
         self._lock = threading.Lock()
         self._stream: Any = None
         self._peer_rule: tuple[str, str] | None = None
         self._connecting_to: str | None = None
-        self._timer = threading.Timer(max(0.0, seconds), self._expire)
-        self._timer.daemon = True
 
     def __enter__(self) -> Watchdog:
-        self._timer.start()
+        _REAPER.watch(self, time.monotonic() + self._seconds)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._timer.cancel()
+        with self._lock:
+            self.done = True
+            self._stream = None  # its connection is closed or back in the pool
 
     def check_peer(self, url: str, api_url: str) -> None:
         """Refuse the next connection of this exchange unless the rule for ``url`` allows it."""
@@ -102,12 +107,57 @@ class Watchdog:
             stream.close()
             raise RefusedAddress(origin(url), f"which resolves to {reason}")
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
+        """End the exchange now (the reaper calls this at the deadline), unless it is over."""
         with self._lock:
+            if self.done:
+                return
             self.expired = True
             stream = self._stream
         if stream is not None:
             shut_down(stream)
+
+
+class _Reaper:
+    """One daemon thread that expires every watchdog whose deadline has passed.
+
+    A thread per exchange would do, but a pull reads hundreds of flow documents: one
+    thread, started on first use, sleeps until the earliest deadline. Watchdogs whose
+    exchange ended stay queued until their deadline and are then skipped.
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Start with no thread and nothing queued (also in a forked child, where the
+        parent's thread does not exist)."""
+        self._wake = threading.Condition()
+        self._queue: list[tuple[float, int, Watchdog]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, watchdog: Watchdog, when: float) -> None:
+        with self._wake:
+            heapq.heappush(self._queue, (when, next(self._order), watchdog))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="deadlines", daemon=True)
+                self._thread.start()
+            if self._queue[0][2] is watchdog:
+                self._wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._queue or self._queue[0][0] > time.monotonic():
+                    timeout = self._queue[0][0] - time.monotonic() if self._queue else None
+                    self._wake.wait(timeout)
+                _, _, watchdog = heapq.heappop(self._queue)
+            watchdog.expire()
+
+
+_REAPER = _Reaper()
+os.register_at_fork(after_in_child=_REAPER.reset)
 
 
 def shut_down(stream: Any) -> None:
