@@ -70,9 +70,7 @@ class StatCache:
     written_ns: int
     entries: Mapping[str, Entry]
 
-    def unchanged(
-        self, path: str, status: os.stat_result, size: int, crc: int
-    ) -> str | None:
+    def unchanged(self, path: str, status: os.stat_result, size: int, crc: int) -> str | None:
         """Return the recorded sha256 when ``path`` is exactly as recorded, else None."""
         entry = self.entries.get(path)
         if entry is None or not entry.matches(status, size, crc, self.written_ns):
