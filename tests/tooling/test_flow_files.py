@@ -4,7 +4,9 @@ planned, deployed, created and promoted against the emulator."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
+from concurrent.futures import CancelledError
 from pathlib import Path
 
 import httpx
@@ -13,6 +15,8 @@ import pytest
 from conftest import API_KEY
 from test_promote import BRANCH, git, repo  # noqa: F401 - the fixture of dev/ and prod/ pulled
 
+from ganymede_sync.remote.client import GanymedeClient
+from ganymede_sync.remote.flows import fetch_flow_files
 from ganymede_sync.rules import flow_file
 from task_runner import run_task as run
 
@@ -348,6 +352,15 @@ def test_deploy_flow_takes_a_completed_folder_name_and_suggests_the_id(lab, caps
 
 
 # --- reading only the flows that changed -------------------------------------------------
+def test_flow_reads_not_yet_sent_once_stopped_are_never_sent(lab):
+    stop = threading.Event()
+    stop.set()  # the caller failed, e.g. its download
+    lab.emu.clear_requests()
+    with GanymedeClient(lab.emu.url, API_KEY, "dev") as client, pytest.raises(CancelledError):
+        fetch_flow_files(client, stop=stop)
+    assert flow_reads(lab) == []
+
+
 def flow_reads(lab, environment: str = "dev") -> list[str]:
     """The flow documents read (getFlowV2) since the log was last looked at."""
     prefix = f"/v2/environment/{environment}/flows/"
@@ -376,6 +389,11 @@ def test_a_pull_reads_only_the_flows_listed_at_another_version(lab, capsys):
     assert code == 0, err
     assert flow_reads(lab) == [FLOW]
     assert flow_json(lab, "dev")["settings"]["schedule_interval"] == "0 6 * * *"
+    # A pull whose download fails stops its flow reads (they run meanwhile) and says why.
+    lab.emu.add_fault("error", count=8, endpoint="download", status=403)
+    code, _, err = run(capsys, "pull", "--env", "dev", "--force")
+    assert code == 1 and "403" in err and "Traceback" not in err
+    lab.emu.clear_faults()
     # A flow file edited here is not as pulled: a plan reads Ganymede's document of it.
     lab.commit("Pull the new schedule")
     commit_edit(lab, lambda v: v["settings"].update(description="edited here"), "Describe")

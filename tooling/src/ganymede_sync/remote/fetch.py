@@ -3,8 +3,9 @@
 Asks for the signed URL, streams the archive into a scratch folder in the system's
 temporary folder (never inside the repository), validates it, and removes it when
 the caller is done, whatever happens; the next run removes those of runs killed
-before they could. Pull and deploy both read Ganymede's
-state through here, so they see it the same way.
+before they could. The flow documents are read meanwhile, in a thread of their own,
+so their requests wait on the network while the archive arrives. Pull and deploy
+both read Ganymede's state through here, so they see it the same way.
 
 Never writes into the repository, never touches git, never prints.
 """
@@ -12,10 +13,13 @@ Never writes into the repository, never touches git, never prints.
 from __future__ import annotations
 
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import TypeVar
 
 from ganymede_sync.remote.archive import Snapshot, open_snapshot
 from ganymede_sync.remote.client import GanymedeClient, ProgressCallback
@@ -29,6 +33,7 @@ _UNLOCKED_ARCHIVE_MAX_AGE = 3600
 earlier versions did) can only belong to a dead run."""
 _ENTRY_OVERHEAD = 1024
 """Generous bytes of ZIP headers per entry (local header, central record, long names)."""
+_T = TypeVar("_T")
 
 
 @contextmanager
@@ -51,17 +56,40 @@ def fetch_snapshot(
     reclaim(temporary, SCRATCH_PREFIX)  # archives of runs that died before removing theirs
     _remove_unlocked_archives(temporary)
     url = client.snapshot_url(flow=flow, include_lib=include_lib)
-    with scratch_folder(temporary, SCRATCH_PREFIX) as scratch:
+
+    def flow_files(stop: threading.Event) -> tuple[dict[str, bytes], dict[str, str]]:
+        return fetch_flow_files(
+            client, flow=flow, max_flows=limits.max_entries, known=known, stop=stop
+        )
+
+    with (
+        scratch_folder(temporary, SCRATCH_PREFIX) as scratch,
+        _meanwhile(flow_files) as documents_read,
+    ):
         path = scratch / "snapshot.zip"
         # Compressed data never needs more room than the content it holds, plus headers.
         ceiling = limits.max_total_bytes + limits.max_entries * _ENTRY_OVERHEAD
         client.download(url, path, progress=progress, max_bytes=ceiling)
         with open_snapshot(path, limits=limits) as snapshot:
-            documents, versions = fetch_flow_files(
-                client, flow=flow, max_flows=limits.max_entries, known=known
-            )
+            documents, versions = documents_read.result()
             snapshot.add_documents(documents, versions)
             yield snapshot
+
+
+@contextmanager
+def _meanwhile(work: Callable[[threading.Event], _T]) -> Iterator[Future[_T]]:
+    """Run ``work`` in a thread while the body runs; yield its future.
+
+    When the body fails (or is interrupted), ``work`` is told to stop through the event
+    it gets, and is waited for, so no request outlives the call.
+    """
+    stop = threading.Event()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="meanwhile") as pool:
+        future = pool.submit(work, stop)
+        try:
+            yield future
+        finally:
+            stop.set()
 
 
 def _remove_unlocked_archives(temporary: Path) -> None:

@@ -11,8 +11,9 @@ Never writes, never prints.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import CancelledError, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from ganymede_sync.errors import ApiError, FlowFileProblem, LimitExceeded
@@ -42,6 +43,7 @@ def fetch_flow_files(
     flow: str | None = None,
     max_flows: int = 200_000,
     known: KnownFlows | None = None,
+    stop: threading.Event | None = None,
 ) -> tuple[dict[str, bytes], dict[str, str]]:
     """Return ``<flow>/flow.json`` -> canonical bytes for every flow (or only ``flow``), and
     flow id -> the version Ganymede lists.
@@ -50,9 +52,17 @@ def fetch_flow_files(
     document is the one pulled then (the guess, written down in docs/flows.md: a flow's
     version changes with every save of its structure or settings). Flows whose id cannot
     name a folder are left out (their code is refused by name the same way); a flow
-    deleted between the list and its read is left out too.
+    deleted between the list and its read is left out too. Once ``stop`` is set (the caller
+    failed meanwhile), the reads not yet sent are not sent and ``CancelledError`` is raised.
     """
     known = known or {}
+    stop = stop or threading.Event()
+
+    def read(one: str) -> bytes | None:
+        if stop.is_set():
+            raise CancelledError
+        return _flow_file(client, one)
+
     listed = _listed_flows(client, flow)
     if len(listed) > max_flows:
         raise LimitExceeded(
@@ -64,10 +74,8 @@ def fetch_flow_files(
               if version is not None and one in known and known[one][0] == version}  # fmt: skip
     to_read = [one for one in listed if one not in reused]
     with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="flow-read") as pool:
-        read = dict(
-            zip(to_read, pool.map(lambda one: _flow_file(client, one), to_read), strict=True)
-        )
-    files = {**reused, **{one: data for one, data in read.items() if data is not None}}
+        answers = dict(zip(to_read, pool.map(read, to_read), strict=True))
+    files = {**reused, **{one: data for one, data in answers.items() if data is not None}}
     versions = {one: version for one, version in listed.items()
                 if version is not None and one in files}  # fmt: skip
     return {flow_file_path(one): data for one, data in sorted(files.items())}, versions
