@@ -39,6 +39,7 @@ class Library:
     def __init__(self, root: Path, api_url: str) -> None:
         self.root = root
         self.api_url = api_url
+        self._settings: Any = None
 
     def missing(self, piece: str) -> str | None:
         """Return what is missing for `piece` (e.g. `ganymede_sync.runners.pull`), or None."""
@@ -65,31 +66,34 @@ class Library:
         with self.client(environment) as client:
             return client.download(client.snapshot_url(include_lib=True), destination)
 
-    def apply(self, environment: str, archive: Path) -> Any:
-        """Validate a downloaded archive and mirror it into the folder with its manifest.
+    def flow_documents(self, environment: str) -> tuple[dict[str, bytes], dict[str, str]]:
+        """Ganymede's flow files of the environment and their versions, as a pull reads
+        them beside the archive (read once, before an apply is timed)."""
+        from ganymede_sync.remote.flows import fetch_flow_files
+
+        with self.client(environment) as client:
+            return fetch_flow_files(client)  # type: ignore[no-any-return]
+
+    def apply(
+        self, environment: str, archive: Path, documents: tuple[dict[str, bytes], dict[str, str]]
+    ) -> Any:
+        """Validate a downloaded archive and mirror it, with Ganymede's flow files
+        (``documents``), into the folder with its manifest.
 
         What a pull does between download and commit, minus the check for
-        uncommitted work (git), which the whole-pull measurement includes, and minus
-        reading Ganymede's flow documents: the folder's own flow files stand for them.
+        uncommitted work (git), which the whole-pull measurement includes.
         """
         from ganymede_sync.local import stat_cache
         from ganymede_sync.local.apply import apply_plan, plan_sync, record_stats
-        from ganymede_sync.plans.reading import known_flows
         from ganymede_sync.remote.archive import open_snapshot
-        from ganymede_sync.rules.layout import Scope, flow_file_path
+        from ganymede_sync.rules.layout import Scope
         from ganymede_sync.state.manifest import load_manifest
 
-        settings = self.settings()
-        target = settings.environment(environment)
-        cache_path = stat_cache.path_for(settings.root, target.folder)
+        target = self._settings_once().environment(environment)
+        cache_path = stat_cache.path_for(self.root, target.folder)
         cache = stat_cache.load(cache_path, target.folder)
-        # The flow files a pull adds beside the archive: those of the last pull, as a
-        # pull that finds every flow at its recorded version reuses them.
-        known = known_flows(target)
-        documents = {flow_file_path(flow): data for flow, (_, data) in known.items()}
-        versions = {flow: version for flow, (version, _) in known.items()}
         with open_snapshot(archive) as snapshot:
-            snapshot.add_documents(documents, versions)
+            snapshot.add_documents(*documents)
             scope = Scope(flow=None, include_lib=True)
             plan = plan_sync(target.path, snapshot, scope, cache=cache)
             result = apply_plan(
@@ -101,6 +105,12 @@ class Library:
             )
             record_stats(cache_path, plan, snapshot, target.folder)
             return result
+
+    def _settings_once(self) -> Any:
+        """The repository's settings, read once: a pull reads them before it downloads."""
+        if self._settings is None:
+            self._settings = self.settings()
+        return self._settings
 
     def pull(self, environment: str) -> Any:
         """A whole `invoke pull --env ENV`, minus printing."""

@@ -112,9 +112,13 @@ def _measure_round(
     if not library.missing("download"):
         download = Case("download", lambda: library.download(environment, downloaded))
         cases.append(download)
-    if not library.missing("apply"):
-        apply = Case("apply", lambda: library.apply(environment, archive), restore, f"{name}-apply")
-        cases.append(apply)
+    if not library.missing("apply") and not library.missing("flow_files"):
+        documents = library.flow_documents(environment)
+
+        def apply() -> None:
+            library.apply(environment, archive, documents)
+
+        cases.append(Case("apply", apply, restore, f"{name}-apply"))
     if not library.missing("pull"):
         cases.append(Case("pull", lambda: library.pull(environment), restore, f"{name}-pull"))
         process = Case("process", lambda: library.pull_process(environment), restore)

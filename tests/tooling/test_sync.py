@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ganymede_sync.errors import ArchiveError, GanymedeSyncError, LocalChangesError
-from ganymede_sync.local.apply import apply_plan, next_manifest, plan_sync
+from ganymede_sync.local.apply import apply_plan, next_manifest, plan_sync, scan_local
 from ganymede_sync.remote.archive import open_snapshot
 from ganymede_sync.rules.hashing import sha256_bytes
 from ganymede_sync.rules.layout import Scope
@@ -314,3 +314,25 @@ def test_a_pull_mirrors_its_scope_and_keeps_everything_else(tmp_path_factory, lo
     expected.update({"README.md": b"mine\n", "a/notes.txt": b"n\n"})
     assert found == expected
     assert leftovers(root) == []
+
+
+def test_a_folder_changed_since_its_walk_is_planned_as_it_is_now(tmp_path):
+    """A pull walks the folder while the archive downloads: what changed meanwhile is
+    asked again, so a file removed is added back, and a folder put in a file's place is
+    neither removed nor replaced as the file it was."""
+    folder = tmp_path / "dev"
+    for path, data in (A, B, LIB):
+        write(folder, path, data)
+    walked = scan_local(folder)
+    (folder / A[0]).unlink()
+    (folder / B[0]).unlink()
+    (folder / B[0]).mkdir()
+    archive = tmp_path.parent / "walked.zip"
+    archive.write_bytes(zip_bytes(A, LIB))
+    with open_snapshot(archive) as snapshot:
+        plan = plan_sync(folder, snapshot, FULL, local=walked)
+        assert plan.added == [A[0]] and list(plan.unchanged) == [LIB[0]]
+        assert plan.removed == []  # the folder where B was is the user's, never removed
+    archive.write_bytes(zip_bytes(A, B, LIB))
+    with open_snapshot(archive) as snapshot, pytest.raises(LocalChangesError, match="folder"):
+        plan_sync(folder, snapshot, FULL, local=walked)

@@ -45,7 +45,8 @@ from ganymede_sync.rules.layout import (
     flow_of,
     is_code_path,
     is_flow_file,
-    walk_managed,
+    is_managed,
+    walk_entries,
 )
 from ganymede_sync.state.manifest import (
     MANIFEST_MODE,
@@ -94,6 +95,21 @@ class SyncPlan:
         return sorted(self.changed + self.removed)
 
 
+LocalFiles = dict[str, os.stat_result]
+"""Each managed file of a folder -> its ``lstat``, as one walk found it (``scan_local``)."""
+
+
+def scan_local(folder: Path) -> LocalFiles:
+    """Walk ``folder`` once; a pull does it while the archive downloads.
+
+    ``plan_sync`` takes each file's status from the walk, and asks the file system again
+    about everything that decides where it may write (folders on the way, a path the
+    walk did not see as a file, a file that cannot be read as one any more).
+    """
+    return {path: entry.stat(follow_symlinks=False)
+            for path, entry in walk_entries(folder, is_managed)}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class SyncResult:
     """What a pull did: sorted repo paths, and whether the manifest was rewritten."""
@@ -112,6 +128,7 @@ def plan_sync(
     *,
     skip: Set[str] = frozenset(),
     cache: StatCache = stat_cache.EMPTY,
+    local: LocalFiles | None = None,
 ) -> SyncPlan:
     """Compare the snapshot with the folder within ``scope``; change nothing.
 
@@ -119,7 +136,8 @@ def plan_sync(
     CRC-32, is unchanged without being read (``stat_cache``); any other is compared byte
     for byte. Paths in ``skip`` are left as they are on both sides. Raises LocalChangesError
     when a local folder, file or link sits where the snapshot needs the other kind,
-    since replacing it could lose work.
+    since replacing it could lose work. ``local`` is the folder's walk when the caller
+    made it already (``scan_local``).
     """
     plan = SyncPlan(folder=folder, scope=scope)
     covered = [path for path in snapshot.paths if scope.covers(path)]
@@ -129,26 +147,34 @@ def plan_sync(
     if not folder.exists():
         plan.added = wanted
         return plan
+    if local is None:
+        local = scan_local(folder)
     known: dict[str, bool] = {}
     for path in wanted:
         if _parent_exists(folder, path, known):
-            _classify(plan, snapshot, path, cache)
+            _classify(plan, snapshot, path, cache, local.get(path))
         else:
             plan.added.append(path)
-    local = [path for path, _ in walk_managed(folder)]
-    plan.removed = sorted(
-        path for path in local if scope.covers(path) and path not in snapshot and path not in skip
-    )
+    gone = [path for path in local
+            if scope.covers(path) and path not in snapshot and path not in skip]  # fmt: skip
+    # Asked again: only files are removed, and the walk may be older than the folder.
+    plan.removed = sorted(path for path in gone if _is_file_now(os.path.join(folder, path)))
     return plan
 
 
-def _classify(plan: SyncPlan, snapshot: Snapshot, path: str, cache: StatCache) -> None:
+def _classify(
+    plan: SyncPlan, snapshot: Snapshot, path: str, cache: StatCache, walked: os.stat_result | None
+) -> None:
+    """Put ``path`` in the plan as added, changed or unchanged; ``walked`` is its status as
+    the walk of the folder found it, if it did."""
     target = os.path.join(plan.folder, path)
-    try:
-        status = os.lstat(target)
-    except FileNotFoundError:
-        plan.added.append(path)
-        return
+    status = walked
+    if status is None:
+        try:
+            status = os.lstat(target)
+        except FileNotFoundError:
+            plan.added.append(path)
+            return
     recorded = cache.unchanged(path, status, snapshot.size(path), snapshot.crc(path))
     if recorded is not None:
         plan.unchanged[path] = recorded
@@ -159,18 +185,31 @@ def _classify(plan: SyncPlan, snapshot: Snapshot, path: str, cache: StatCache) -
             f"{plan.folder.name}/{path} is a folder where Ganymede has a file: "
             "move it away, then pull again"
         )
-    if is_flow_file(path) and _is_regular(status.st_mode):
-        digest = _same_flow(snapshot, path, target)
-    elif not _is_regular(status.st_mode) or status.st_size != snapshot.size(path):
-        plan.changed.append(path)
+    try:
+        if is_flow_file(path) and _is_regular(status.st_mode):
+            digest = _same_flow(snapshot, path, target)
+        elif not _is_regular(status.st_mode) or status.st_size != snapshot.size(path):
+            plan.changed.append(path)
+            return
+        else:
+            digest = _same_content(snapshot, path, target)
+    except OSError:
+        if walked is None:
+            raise
+        _classify(plan, snapshot, path, cache, None)  # changed since the walk: ask again
         return
-    else:
-        digest = _same_content(snapshot, path, target)
     if digest is None:
         plan.changed.append(path)
     else:
         plan.unchanged[path] = digest
         plan.seen[path] = status
+
+
+def _is_file_now(path: str) -> bool:
+    try:
+        return _is_regular(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
 
 
 def keep_local_work(

@@ -14,6 +14,7 @@ its only filesystem access.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,10 +80,15 @@ def in_managed_folder(repo_path: str) -> bool:
     depth three or more). Hidden segments (``.venv``, ``.ipynb_checkpoints``) are never
     managed, so tools' scratch folders inside a flow stay the user's.
     """
-    parts = repo_path.split("/")
-    if any(not part or part.startswith(".") or part == ".." for part in parts):
+    if _EMPTY_OR_HIDDEN_SEGMENT.search(repo_path):
         return False
-    return len(parts) >= (2 if parts[0] == LIB_DIR else 3)
+    return repo_path.count("/") >= (1 if is_lib_path(repo_path) else 2)
+
+
+_EMPTY_OR_HIDDEN_SEGMENT = re.compile(r"(?:^|/)(?:\.|/|$)")
+"""A segment that is empty (leading, doubled or trailing slash) or starts with a dot
+(``..`` included): one search instead of a loop over the segments, since a pull asks
+this of every file it sees."""
 
 
 def is_valid_flow_name(flow: str) -> bool:
@@ -147,6 +153,13 @@ def walk_files(
     Hidden entries and symbolic links are skipped, as for managed files; a missing folder
     has no files. The order is the file system's.
     """
+    return ((relative, entry.path) for relative, entry in walk_entries(folder, keep))
+
+
+def walk_entries(
+    folder: Path, keep: Callable[[str], bool]
+) -> Iterator[tuple[str, os.DirEntry[str]]]:
+    """Yield (repo path, directory entry) of each file ``walk_files`` yields."""
     if not folder.is_dir():
         return
     pending = [(str(folder), "")]
@@ -160,4 +173,4 @@ def walk_files(
                 if entry.is_dir(follow_symlinks=False):
                     pending.append((entry.path, relative + "/"))
                 elif entry.is_file(follow_symlinks=False) and keep(relative):
-                    yield relative, entry.path
+                    yield relative, entry

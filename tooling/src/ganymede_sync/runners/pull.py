@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,7 @@ from ganymede_sync.errors import (
 )
 from ganymede_sync.local import gitops, stat_cache
 from ganymede_sync.local.apply import (
+    LocalFiles,
     SyncPlan,
     SyncResult,
     apply_plan,
@@ -36,6 +38,7 @@ from ganymede_sync.local.apply import (
     plan_sync,
     record_stats,
     restore_interrupted,
+    scan_local,
 )
 from ganymede_sync.local.deploy_record import recorded_deploys
 from ganymede_sync.plans.planning import folder_paths
@@ -103,26 +106,31 @@ def run_pull(
     if options.commit:
         _check_can_commit(settings, environ)
     counter = _ByteCounter(progress)
-    with (
-        connect(settings, environment) as client,
-        fetch_snapshot(
-            client,
-            flow=scope.flow,
-            include_lib=scope.include_lib,
-            limits=settings.archive_limits,
-            progress=counter,
-            known=known_flows(environment),
-        ) as snapshot,
-    ):
-        result, ignored, kept, skipped = _apply(
-            settings,
-            environment,
-            snapshot,
-            scope,
-            force=options.force,
-            skip_invalid=options.skip_invalid,
-            tenant=target.tenant,
-        )
+    # The folder is walked while the archive downloads: the walk is local work, the
+    # download mostly waiting.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="walk") as walker:
+        walked = walker.submit(scan_local, environment.path)
+        with (
+            connect(settings, environment) as client,
+            fetch_snapshot(
+                client,
+                flow=scope.flow,
+                include_lib=scope.include_lib,
+                limits=settings.archive_limits,
+                progress=counter,
+                known=known_flows(environment),
+            ) as snapshot,
+        ):
+            result, ignored, kept, skipped = _apply(
+                settings,
+                environment,
+                snapshot,
+                scope,
+                local=walked.result(),
+                force=options.force,
+                skip_invalid=options.skip_invalid,
+                tenant=target.tenant,
+            )
     message = COMMIT_MESSAGE.format(folder=environment.folder)
     try:
         sha = _commit(settings, environment, message, environ) if options.commit else None
@@ -172,6 +180,7 @@ def _apply(
     snapshot: Snapshot,
     scope: Scope,
     *,
+    local: LocalFiles,
     force: bool,
     skip_invalid: bool,
     tenant: str,
@@ -186,7 +195,7 @@ def _apply(
         )
     cache_path = stat_cache.path_for(settings.root, environment.folder)
     cache = stat_cache.load(cache_path, environment.folder)
-    plan = plan_sync(environment.path, snapshot, scope, skip=set(invalid), cache=cache)
+    plan = plan_sync(environment.path, snapshot, scope, skip=set(invalid), cache=cache, local=local)
     old_manifest = load_manifest(environment.manifest_path)
     _protect_local_work(settings, environment, plan, snapshot, old_manifest, force=force)
     result = apply_plan(
