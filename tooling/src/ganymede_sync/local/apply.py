@@ -333,7 +333,11 @@ def _parent_exists(folder: Path, path: str, known: dict[str, bool]) -> bool:
 
     A file or link where the snapshot needs a folder is refused: replacing it could
     lose work, and following a link to a folder would write outside the repository.
+    ``known`` holds the answers so far: a folder is known to exist only once every folder
+    above it is, so a known parent answers at once (most files share theirs).
     """
+    if known.get(path.rpartition("/")[0]):
+        return True
     parts = path.split("/")[:-1]
     for depth in range(1, len(parts) + 1):
         parent = "/".join(parts[:depth])
