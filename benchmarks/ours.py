@@ -25,6 +25,7 @@ PIECES = {
     ],
     "pull": [("ganymede_sync.runners.pull", "run_pull")],
     "flow_files": [("ganymede_sync.remote.flows", "fetch_flow_files")],
+    "deploy": [("ganymede_sync.runners.deploy", "run_deploy")],
     "plan": [
         ("ganymede_sync.plans.reading", "plan_environment"),
         ("ganymede_sync.plans.planning", "refusal_reasons"),
@@ -135,6 +136,15 @@ class Library:
         with self.client(environment) as client:
             files, _ = fetch_flow_files(client)
             return files
+
+    def deploy(self, environment: str) -> tuple[str, ...]:
+        """A whole `invoke deploy --env ENV` of the committed folder, minus printing: plan,
+        code commit, then each changed flow's pipeline and settings. Returns what was sent."""
+        from ganymede_sync.runners.deploy import DeployOptions, run_deploy
+
+        options = DeployOptions(author_email=workspace.AUTHOR, message="Benchmark deploy")
+        result = run_deploy(self._settings_once(), environment, options)
+        return tuple(result.outcome.sent)
 
     def plan(self, environment: str) -> Any:
         """Everything a deploy decides before sending: local files, git history, the

@@ -517,6 +517,17 @@ def test_emulator_refuses_bad_settings(tmp_path):
         _ = Emulator(tmp_path / "c", api_key=KEY).url
 
 
+def test_a_flow_known_only_by_its_code_takes_its_first_save(emulator, api):
+    emulator.write_file("dev", "dags/Code_Only/Step/function.py", b"x = 1\n")
+    flow = api.get("/v2/environment/dev/flows/Code_Only").json()
+    assert flow["version"].startswith("0.")  # made from its code, never saved
+    answer = api.patch("/v1/environment/dev/flows/Code_Only/settings",
+                       json={"schedule_interval": "0 4 * * *"})  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    saved = api.get("/v2/environment/dev/flows/Code_Only").json()
+    assert saved["version"] == "1" and saved["settings"]["schedule_interval"] == "0 4 * * *"
+
+
 def test_paths_with_spaces_quotes_and_non_ascii_letters_round_trip(emulator, api):
     node_file = 'Flöw Ä/Nöde "q"/function.py'
     emulator.write_file("dev", f"dags/{node_file}", b"x = 1\n")

@@ -116,7 +116,8 @@ def encode(document: Mapping[str, Any]) -> bytes:
 
 def saved(document: Mapping[str, Any], **changes: Any) -> dict[str, Any]:
     """Return ``document`` with ``changes`` applied and its version moved on by one save."""
-    return {**document, **changes, "version": str(int(document.get("version", "0")) + 1)}
+    saves = int(str(document.get("version", "0")).split(".", 1)[0])  # "0.1a2b3c4d": never saved
+    return {**document, **changes, "version": str(saves + 1)}
 
 
 def read_body(body: bytes) -> dict[str, Any]:
