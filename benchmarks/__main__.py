@@ -54,6 +54,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                         "/dev/shm when it has room, else the system's temporary one)")  # fmt: skip
     parser.add_argument("--profile", type=Path, metavar="DIR", help="also profile one run of "
                         "each of our cases with cProfile into DIR (.prof and .txt)")  # fmt: skip
+    parser.add_argument("--syscalls", action="store_true", help="also count the system calls "
+                        "of one `invoke pull` and one official step per pull case (needs "
+                        "strace)")  # fmt: skip
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the rows as JSON")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a piece of our code "
                         "is missing or gives a wrong result")  # fmt: skip
@@ -127,7 +130,16 @@ def main(argv: Sequence[str]) -> int:
                 process = workspace.EmulatorProcess(source, scratch / "emulator", environments)
                 emulator = stack.enter_context(process)
             library = Library(root, emulator.url if emulator else "")
-            ctx = Context(repeat, scratch, template, root, emulator, library, args.quick)
+            ctx = Context(
+                repeat,
+                scratch,
+                template,
+                root,
+                emulator,
+                library,
+                args.quick,
+                syscalls=args.syscalls and shutil.which("strace") is not None,
+            )
             run_suites(ctx, suites, sizes, files)
             where = filesystem_of(scratch)
     runtime = time.perf_counter() - started

@@ -50,10 +50,17 @@ def unzip(archive: Path, folder: Path) -> None:
 
 def official_pull(api_url: str, token: str, environment: str, target: Path, work: Path) -> None:
     """Pull `environment` into `target` as the official action does (its log discarded)."""
+    command, environ = official_pull_command(api_url, token, environment, target, work)
+    subprocess.run(command, env=environ, check=True, stdout=subprocess.DEVNULL)
+
+
+def official_pull_command(
+    api_url: str, token: str, environment: str, target: Path, work: Path
+) -> tuple[list[str], dict[str, str]]:
+    """The official step's command line and environment."""
     environ = {**os.environ, "API_URL": api_url, "API_TOKEN": token,
                "ENVIRONMENT": environment, "TARGET": str(target), "WORK": str(work)}  # fmt: skip
-    subprocess.run(["bash", str(OFFICIAL_PULL)], env=environ, check=True,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
+    return ["bash", str(OFFICIAL_PULL)], environ
 
 
 def extractall(archive: Path, folder: Path) -> None:

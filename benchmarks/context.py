@@ -23,6 +23,8 @@ class Context:
     emulator: workspace.EmulatorProcess | None
     library: Library
     quick: bool = False
+    syscalls: bool = False
+    """Also count the system calls of one `invoke pull` and one official step (strace)."""
     rows: list[harness.Row] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
 

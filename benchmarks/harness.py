@@ -15,13 +15,27 @@ import pstats
 import re
 import resource
 import statistics
+import subprocess
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 PROFILE_DIR: Path | None = None
 """Where `measure` writes a cProfile of one extra run of each profiled case (None: off)."""
+SYSCALL_GROUPS = {
+    "fsync": ("fsync", "fdatasync"),
+    "rename": ("rename", "renameat", "renameat2"),
+    "open": ("open", "openat", "openat2"),
+    "stat": ("stat", "lstat", "fstat", "newfstatat", "statx"),
+    "read": ("read", "pread64"),
+    "write": ("write", "pwrite64"),
+    "unlink": ("unlink", "unlinkat", "rmdir"),
+    "mkdir": ("mkdir", "mkdirat"),
+    "getdents": ("getdents64",),
+}
+"""The system calls counted per file when `--syscalls` is on, by the name shown."""
 
 
 @dataclass
@@ -94,6 +108,27 @@ def cpu_seconds() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def syscall_counts(
+    command: Sequence[str], *, env: Mapping[str, str], cwd: Path | None = None
+) -> dict[str, int]:
+    """Run ``command`` once under ``strace -f -c`` (children included); return the calls
+    of each ``SYSCALL_GROUPS`` group, and ``total`` of all calls."""
+    with tempfile.TemporaryDirectory() as scratch:
+        output = Path(scratch) / "strace.txt"
+        strace = ["strace", "-f", "-c", "-o", str(output), "--", *command]
+        subprocess.run(strace, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       env=env, cwd=cwd)  # fmt: skip
+        calls: dict[str, int] = {}
+        for line in output.read_text().splitlines():
+            fields = line.split()
+            if len(fields) >= 5 and fields[3].isdigit():  # the "calls" column
+                calls[fields[-1]] = int(fields[3])
+    counts = {group: sum(calls.get(name, 0) for name in names)
+              for group, names in SYSCALL_GROUPS.items()}  # fmt: skip
+    counts["total"] = sum(value for name, value in calls.items() if name != "total")
+    return counts
 
 
 def profile(case: Case, folder: Path) -> Path:
@@ -225,6 +260,8 @@ def _value(value: float | None, unit: str) -> str:
         return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
     if unit == "MB":
         return f"{value:.0f} MB"
+    if unit == "calls":
+        return f"{value:,.0f}"
     return f"{value:.2f}"
 
 

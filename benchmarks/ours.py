@@ -119,12 +119,17 @@ class Library:
 
         return run_pull(self.settings(), environment)
 
-    def pull_process(self, folder: str) -> None:
-        """`python -m invoke pull --env FOLDER` as a user types it: interpreter start-up,
-        imports and settings included (output discarded)."""
+    def pull_command(self, folder: str) -> tuple[list[str], dict[str, str]]:
+        """`python -m invoke pull --env FOLDER` as a user types it (from the repository's
+        root), and its environment."""
         environ = {**os.environ, "GANYMEDE_API_TOKEN": workspace.TOKEN,
                    "GANYMEDE_API_URL": self.api_url}  # fmt: skip
-        command = [sys.executable, "-m", "invoke", "pull", "--env", folder]
+        return [sys.executable, "-m", "invoke", "pull", "--env", folder], environ
+
+    def pull_process(self, folder: str) -> None:
+        """The `invoke pull` command: interpreter start-up, imports and settings included
+        (output discarded)."""
+        command, environ = self.pull_command(folder)
         done = subprocess.run(command, cwd=self.root, env=environ, capture_output=True, text=True)
         if done.returncode:
             raise RuntimeError(f"invoke pull --env {folder} failed: {done.stderr.strip()}")

@@ -10,6 +10,7 @@ official pull action's steps (`official_pull.sh`) from the same starting state.
 from __future__ import annotations
 
 import shutil
+import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -126,10 +127,44 @@ def _measure_round(
     if not baselines.has_unzip():
         cases = [case for case in cases if case.label != "unzip"]
     timings = harness.measure(cases, repeat=ctx.repeat)
+    rows = _rows(ctx, suite, size, timings)
+    if ctx.syscalls and not library.missing("pull") and baselines.has_official_tools():
+        restore()
+        command, environ = library.pull_command(environment)
+        ours = harness.syscall_counts(command, env=environ, cwd=library.root)
+        startup = harness.syscall_counts([*command[:3], "--list"], env=environ, cwd=library.root)
+        baseline_setup()
+        command, environ = baselines.official_pull_command(*url_of, target, work)
+        official = harness.syscall_counts(command, env=environ)
+        rows += _syscall_rows(suite, size, _file_count(archive), ours, official, startup)
     downloaded.unlink(missing_ok=True)
     shutil.rmtree(target, ignore_errors=True)
     shutil.rmtree(work, ignore_errors=True)
-    return _rows(ctx, suite, size, timings)
+    return rows
+
+
+def _syscall_rows(
+    suite: str,
+    size: str,
+    files: int,
+    ours: dict[str, int],
+    official: dict[str, int],
+    startup: dict[str, int],
+) -> list[Row]:
+    """One row per group of system calls: `invoke pull` against the official step; the
+    note gives both per archive file, ours less what `invoke --list` makes at start-up."""
+    return [
+        Row(suite, f"syscalls: {group}", size, float(ours[group]), "official step",
+            float(official[group]), unit="calls",
+            note=f"{(ours[group] - startup[group]) / files:.2f} (start-up {startup[group]:,} "
+                 f"left out) vs {official[group] / files:.2f} per file")
+        for group in [*harness.SYSCALL_GROUPS, "total"]
+    ]  # fmt: skip
+
+
+def _file_count(archive: Path) -> int:
+    with zipfile.ZipFile(archive) as handle:
+        return max(1, sum(1 for info in handle.infolist() if not info.is_dir()))
 
 
 def _rows(ctx: Context, suite: str, size: str, timings: dict[str, harness.Timing]) -> list[Row]:
