@@ -58,3 +58,22 @@ def test_a_corrupt_or_foreign_record_is_ignored(repo, capsys):
     assert run(capsys, "pull", "--env", "dev")[0] == 0
     assert stat_cache.load(path, "prod") is stat_cache.EMPTY
     assert stat_cache.load(path, "dev").entries
+
+
+def test_an_entry_of_the_wrong_shape_is_no_entry(repo, capsys):
+    assert run(capsys, "pull", "--env", "dev")[0] == 0
+    path = stat_cache.path_for(repo.root, "dev")
+    record = json.loads(path.read_text(encoding="utf-8"))
+    status = os.lstat(repo.root / "dev" / NODE)
+    good = record["entries"][NODE]
+    record["entries"][NODE] = good[:5]  # no sha256
+    path.write_text(json.dumps(record), encoding="utf-8")
+    cache = stat_cache.load(path, "dev")
+    assert cache.unchanged(NODE, status, good[0], good[4]) is None
+    record["entries"][NODE] = [*good[:5], 7]  # a sha256 that is not text
+    path.write_text(json.dumps(record), encoding="utf-8")
+    assert stat_cache.load(path, "dev").unchanged(NODE, status, good[0], good[4]) is None
+    record["entries"][NODE] = good
+    path.write_text(json.dumps(record), encoding="utf-8")
+    assert stat_cache.load(path, "dev").unchanged(NODE, status, good[0], good[4]) == good[5]
+    assert run(capsys, "pull", "--env", "dev")[0] == 0

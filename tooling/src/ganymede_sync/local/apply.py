@@ -30,6 +30,7 @@ from ganymede_sync.errors import FolderWriteError, Interrupted, LocalChangesErro
 from ganymede_sync.local import stat_cache
 from ganymede_sync.local.journal import (
     JOURNAL_NAME,
+    Move,
     check_untracked,
     read_journal,
     undo,
@@ -708,8 +709,13 @@ def _swap(
     arrives while swapping (``interrupted``) is honoured by undoing everything.
     Returns whether the manifest was rewritten.
     """
-    journal = [(plan.folder / path, staging / f"o{n}") for n, path in enumerate(plan.overwritten)]
-    journal += [(staging / name, plan.folder / path) for name, path in moves]
+    # Paths as text: thousands of moves, each joined once.
+    folder, aside = os.fspath(plan.folder), os.fspath(staging)
+    journal: list[Move] = [
+        (os.path.join(folder, path), os.path.join(aside, f"o{n}"))
+        for n, path in enumerate(plan.overwritten)
+    ]
+    journal += [(os.path.join(aside, name), os.path.join(folder, path)) for name, path in moves]
     written = _stage_manifest(manifest_path, manifest, staging, journal)
     record = write_journal(staging, journal)
     checkpoint("journal")
@@ -737,7 +743,7 @@ def _swap(
 
 
 def _stage_manifest(
-    manifest_path: Path, manifest: Manifest, staging: Path, journal: list[tuple[Path, Path]]
+    manifest_path: Path, manifest: Manifest, staging: Path, journal: list[Move]
 ) -> bool:
     """Stage the new manifest and add its renames to ``journal``; tell if it changes."""
     content = manifest.to_json().encode("utf-8")

@@ -24,7 +24,8 @@ from ganymede_sync.rules.naming import printable, show
 
 JOURNAL_NAME = "journal.json"
 
-Move = tuple[Path, Path]
+Move = tuple["str | os.PathLike[str]", "str | os.PathLike[str]"]
+"""One rename, (source, destination): paths as text or ``Path``."""
 
 
 def write_journal(staging: Path, moves: list[Move]) -> Path:
@@ -45,7 +46,7 @@ def write_journal(staging: Path, moves: list[Move]) -> Path:
     return record
 
 
-def _relative(path: Path, base: Path) -> str:
+def _relative(path: str | os.PathLike[str], base: Path) -> str:
     """``path`` relative to ``base``: a string cut when it lies inside (every move of a
     pull does, thousands of times), else ``os.path.relpath``."""
     text, prefix = os.fspath(path), os.fspath(base) + os.sep

@@ -20,7 +20,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -47,35 +47,44 @@ class Entry(NamedTuple):
         return cls(status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino, crc,
                    sha256)  # fmt: skip
 
-    def matches(self, status: os.stat_result, size: int, crc: int, written_ns: int) -> bool:
-        """Tell whether a file with ``status``, for an archive entry of ``size`` and ``crc``,
-        is exactly the recorded one (and the recorded content Ganymede's again)."""
-        same_file = (
-            status.st_size == self.size == size
-            and status.st_mtime_ns == self.mtime_ns
-            and status.st_ctime_ns == self.ctime_ns
-            and status.st_ino == self.inode
-        )
-        if not same_file or crc != self.crc:
-            return False
-        coarse = self.mtime_ns % _SECOND_NS == 0
-        return not (coarse and self.mtime_ns >= written_ns - 2 * _SECOND_NS)
+
+def _matches(
+    recorded: Sequence[object], status: os.stat_result, size: int, crc: int, written_ns: int
+) -> str | None:
+    """Return the recorded sha256 when a file with ``status``, for Ganymede's version of
+    ``size`` and ``crc``, is exactly the one ``recorded`` (an ``Entry``, or its stored
+    list, checked here rather than when loaded: most are looked at once), else None."""
+    if len(recorded) != len(Entry._fields):
+        return None
+    r_size, mtime_ns, ctime_ns, inode, r_crc, sha256 = recorded
+    same_file = (
+        status.st_size == r_size == size
+        and status.st_mtime_ns == mtime_ns
+        and status.st_ctime_ns == ctime_ns
+        and status.st_ino == inode
+    )
+    if not same_file or crc != r_crc or not isinstance(sha256, str):
+        return None
+    # Equal to the file's, so a number: whole seconds are racy near the record's writing.
+    mtime = status.st_mtime_ns
+    racy = mtime % _SECOND_NS == 0 and mtime >= written_ns - 2 * _SECOND_NS
+    return None if racy else sha256
 
 
 @dataclass(frozen=True)
 class StatCache:
-    """The record of one folder: its entries by path, and when it was written."""
+    """The record of one folder: its entries by path (as stored), and when it was written."""
 
     folder: str
     written_ns: int
-    entries: Mapping[str, Entry]
+    entries: Mapping[str, Sequence[object]]
 
     def unchanged(self, path: str, status: os.stat_result, size: int, crc: int) -> str | None:
         """Return the recorded sha256 when ``path`` is exactly as recorded, else None."""
-        entry = self.entries.get(path)
-        if entry is None or not entry.matches(status, size, crc, self.written_ns):
+        recorded = self.entries.get(path)
+        if not isinstance(recorded, (list, tuple)):
             return None
-        return entry.sha256
+        return _matches(recorded, status, size, crc, self.written_ns)
 
 
 EMPTY = StatCache("", 0, {})
@@ -97,7 +106,9 @@ def load(path: Path | None, folder: str) -> StatCache:
         data = json.loads(path.read_text(encoding="utf-8"))
         if data.get("format") != FORMAT or data.get("folder") != folder:
             return EMPTY
-        entries = {name: Entry(*values) for name, values in data["entries"].items()}
+        entries = data["entries"]
+        if not isinstance(entries, dict):
+            return EMPTY
         return StatCache(folder, int(data["written_ns"]), entries)
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return EMPTY
