@@ -232,9 +232,11 @@ def keep_local_work(
     deployed = deployed or {}
     conflicts = []
     for path in list(plan.changed) + list(plan.removed):
-        local = _local_hashes(plan.folder / path, path)
+        local = _local_bytes(plan.folder / path, path)
         base = pulled.get(path)
-        if local is not None and (local[0] == base or local[1] in deployed.get(path, ())):
+        if local is not None and (
+            sha256_bytes(local) == base or (path in deployed and blob_id(local) in deployed[path])
+        ):
             continue  # what Ganymede gave (or was sent): nothing of the user's is lost
         ganymede = _snapshot_sha(snapshot, path) if path in snapshot else None
         if ganymede != base:
@@ -248,18 +250,16 @@ def keep_local_work(
     return sorted(conflicts)
 
 
-def _local_hashes(target: Path, path: str) -> tuple[str, str] | None:
-    """Return the sha256 and git blob id of a regular file (a flow file in its canonical
-    form, as the manifest and deploys record it), or None for anything else."""
+def _local_bytes(target: Path, path: str) -> bytes | None:
+    """Return a regular file's bytes (a flow file's in its canonical form, as the manifest
+    and deploys record it), or None for anything else."""
     try:
         if not _is_regular(os.lstat(target).st_mode):
             return None
         data = target.read_bytes()
     except OSError:
         return None
-    if is_flow_file(path):
-        data = flow_file.canonical(data)
-    return sha256_bytes(data), blob_id(data)
+    return flow_file.canonical(data) if is_flow_file(path) else data
 
 
 def _same_flow(snapshot: Snapshot, path: str, target: str) -> str | None:
@@ -299,11 +299,10 @@ def mass_removal(plan: SyncPlan, snapshot: Snapshot, max_share: float) -> MassRe
         return None
     present = [*plan.changed, *plan.unchanged, *plan.kept]
     local = len(removed) + len([path for path in present if is_code_path(path)])
-    flows_here = {flow_of(path) for path in removed} - {None}
-    flows_left = {
-        flow_of(path) for path in snapshot.paths if plan.scope.covers(path) and is_code_path(path)
-    } - {None}
-    if flows_here and not flows_left:
+    flows_here = any(flow_of(path) for path in removed)
+    if flows_here and not any(
+        flow_of(path) and plan.scope.covers(path) and is_code_path(path) for path in snapshot.paths
+    ):
         what = f"the code of all of flow '{plan.scope.flow}'" if plan.scope.flow else "every flow"
         problem = f"would remove {what} ({len(removed)} of {local} code files)"
         return MassRemoval(problem, over_share=False)

@@ -44,12 +44,12 @@ def fetch_snapshot(
     include_lib: bool = True,
     limits: ArchiveLimits | None = None,
     progress: ProgressCallback | None = None,
-    known: KnownFlows | None = None,
+    known: KnownFlows | Callable[[], KnownFlows] | None = None,
 ) -> Iterator[Snapshot]:
     """Download and validate the environment's code; yield it while the archive exists.
 
-    ``known`` holds the flow files of the last pull with their versions: those Ganymede
-    still lists at that version are not read again.
+    ``known`` holds the flow files of the last pull with their versions (or is a function
+    that returns them): those Ganymede still lists at that version are not read again.
     """
     limits = limits or ArchiveLimits()
     temporary = Path(tempfile.gettempdir())

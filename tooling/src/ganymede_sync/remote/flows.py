@@ -12,7 +12,7 @@ Never writes, never prints.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import CancelledError, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -42,7 +42,7 @@ def fetch_flow_files(
     *,
     flow: str | None = None,
     max_flows: int = 200_000,
-    known: KnownFlows | None = None,
+    known: KnownFlows | Callable[[], KnownFlows] | None = None,
     stop: threading.Event | None = None,
 ) -> tuple[dict[str, bytes], dict[str, str]]:
     """Return ``<flow>/flow.json`` -> canonical bytes for every flow (or only ``flow``), and
@@ -54,8 +54,9 @@ def fetch_flow_files(
     name a folder are left out (their code is refused by name the same way); a flow
     deleted between the list and its read is left out too. Once ``stop`` is set (the caller
     failed meanwhile), the reads not yet sent are not sent and ``CancelledError`` is raised.
+    ``known`` may be a function, called once the list has come (a pull reads the folder's
+    flow files meanwhile).
     """
-    known = known or {}
     stop = stop or threading.Event()
 
     def read(one: str) -> bytes | None:
@@ -70,6 +71,9 @@ def fetch_flow_files(
             limit=max_flows,
             setting=ENTRIES_LIMIT_SETTING,
         )
+    if callable(known):
+        known = known()  # worked out meanwhile by the caller, needed only now
+    known = known or {}
     reused = {one: known[one][1] for one, version in listed.items()
               if version is not None and one in known and known[one][0] == version}  # fmt: skip
     to_read = [one for one in listed if one not in reused]

@@ -106,10 +106,11 @@ def run_pull(
     if options.commit:
         _check_can_commit(settings, environ)
     counter = _ByteCounter(progress)
-    # The folder is walked while the archive downloads: the walk is local work, the
-    # download mostly waiting.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="walk") as walker:
+    # The folder is walked, and its flow files read, while the archive downloads: local
+    # work, beside a download that is mostly waiting.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="walk") as walker:
         walked = walker.submit(scan_local, environment.path)
+        known = walker.submit(known_flows, environment)
         with (
             connect(settings, environment) as client,
             fetch_snapshot(
@@ -118,7 +119,7 @@ def run_pull(
                 include_lib=scope.include_lib,
                 limits=settings.archive_limits,
                 progress=counter,
-                known=known_flows(environment),
+                known=known.result,
             ) as snapshot,
         ):
             result, ignored, kept, skipped = _apply(
