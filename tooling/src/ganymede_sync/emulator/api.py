@@ -215,7 +215,7 @@ class Ganymede:
         chosen = flows[(page - 1) * size : page * size]
         answers = []
         for flow in chosen:
-            document = self._flows.document(repository, flow) or {}
+            document = self._flows.peek(repository, flow) or {}
             answers.append(_flow_answer(flow, environment, document))
         return as_json(200, answers)
 
@@ -494,6 +494,8 @@ class FlowIndex:
     head: str | None
     documents: dict[str, TreeEntry]
     nodes: dict[str, dict[str, set[str]]]
+    derived: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Documents made from code so far, by flow (made once per commit)."""
 
     @classmethod
     def of(cls, repository: PipelineRepository) -> FlowIndex:
@@ -533,15 +535,25 @@ class FlowDocuments:
 
     def document(self, repository: PipelineRepository, flow: str) -> dict[str, Any] | None:
         """Return ``flow``'s document at HEAD (stored, or made from its code), or None."""
+        found = self.peek(repository, flow)
+        return copy.deepcopy(dict(found)) if found is not None else None
+
+    def peek(self, repository: PipelineRepository, flow: str) -> Mapping[str, Any] | None:
+        """Return ``flow``'s document at HEAD as kept here, to read and not to change
+        (a listing of hundreds of flows reads only each one's name and version)."""
         index = self.index(repository)
         entry = index.documents.get(flow)
         if entry is not None:
             if entry.blob not in self._parsed:
                 ((_, data),) = repository.read_blobs([entry])
                 self._parsed[entry.blob] = documents.parse_document(data)
-            return copy.deepcopy(self._parsed[entry.blob])
+            return self._parsed[entry.blob]
         nodes = index.nodes.get(flow)
-        return documents.derived_document(flow, nodes) if nodes else None
+        if not nodes:
+            return None
+        if flow not in index.derived:
+            index.derived[flow] = documents.derived_document(flow, nodes)
+        return index.derived[flow]
 
 
 def build_archive(
