@@ -73,11 +73,14 @@ def _new_locked_folder(parent: Path, prefix: str) -> tuple[Path, IO[bytes]]:
 
     Another run reclaiming at that moment may take the new lock file first (it cannot
     yet tell the folder is ours) and then removes the folder: that folder is left to
-    it, and another one made.
+    it, and another one made; so is a folder removed before its lock file was made.
     """
     while True:
         folder = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
-        handle = open(folder / LOCK_NAME, "wb")  # noqa: SIM115 - held for the folder's lifetime
+        try:
+            handle = open(folder / LOCK_NAME, "wb")  # noqa: SIM115 - held for the folder's lifetime
+        except FileNotFoundError:
+            continue  # reclaimed while still empty (``_remove_if_empty``): make another
         if _lock(handle):
             return folder, handle
         handle.close()
@@ -101,6 +104,8 @@ def reclaim(parent: Path, prefix: str, repair: Callable[[Path], None] | None = N
 
 
 def _reclaim_one(folder: Path, repair: Callable[[Path], None] | None) -> bool:
+    if _remove_if_empty(folder):
+        return True
     with _ownerless(folder) as free:
         if not free:
             return False
@@ -116,6 +121,21 @@ def _reclaim_one(folder: Path, repair: Callable[[Path], None] | None) -> bool:
             return True
     # Windows refuses to delete a file that is open: removed once unlocked.
     _remove(folder)
+    return True
+
+
+def _remove_if_empty(folder: Path) -> bool:
+    """Remove ``folder`` if it holds nothing at all; tell whether it did.
+
+    A run killed between creating its folder and its lock file, or between removing
+    its lock file and its folder, leaves an empty folder that no lock can vouch for.
+    Nothing can be lost with it, and ``rmdir`` removes only an empty folder, at once:
+    a run that made it a moment ago and is about to add its lock file makes another.
+    """
+    try:
+        folder.rmdir()
+    except OSError:
+        return False
     return True
 
 
