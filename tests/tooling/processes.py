@@ -3,9 +3,25 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+
+CTRL_C_AS_AT_A_TERMINAL = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv = sys.argv[1:]; runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)"
+)
+
+
+def python_module(module: str, *arguments: str) -> list[str]:
+    """``python -m module arguments``, where Ctrl-C raises KeyboardInterrupt as at a terminal.
+
+    A process started with SIGINT ignored (a shell's background job, some CI runners)
+    hands that on to its children, and Python then leaves Ctrl-C ignored; a test that
+    sends one must not depend on how its own runner was started.
+    """
+    return [sys.executable, "-c", CTRL_C_AS_AT_A_TERMINAL, module, *arguments]
 
 
 @contextmanager

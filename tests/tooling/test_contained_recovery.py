@@ -166,5 +166,10 @@ def test_a_fresh_staging_folder_without_a_lock_file_is_left_to_its_run(tmp_path)
     folder.mkdir()
     staging = tmp_path / ".dev.pull-starting"
     staging.mkdir()
+    (staging / "f0").write_bytes(b"staged\n")
     restore_interrupted(folder, tmp_path / ".ganymede" / "dev.json")
     assert staging.is_dir()  # its run may be about to lock it
+    # An empty one can hold nothing to lose: it goes, and its run makes another (test_scratch).
+    (staging / "f0").unlink()
+    restore_interrupted(folder, tmp_path / ".ganymede" / "dev.json")
+    assert not staging.exists()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 
 import pytest
@@ -12,7 +11,7 @@ import pytest
 from deploy_workspace import SOURCE_ROOT, TOKEN, USER
 from task_runner import run_task as run
 from task_runner import task_workspace
-from tests.tooling.processes import background, read_until
+from tests.tooling.processes import background, python_module, read_until
 
 NODE = "Plate_Reader_Ingest/Map_Wells/function.py"
 
@@ -122,10 +121,9 @@ def test_an_interrupted_deploy_says_how_to_learn_whether_it_arrived(ws, capsys):
     # Held long enough that the Ctrl-C lands during the PUT even on a loaded machine.
     ws.emu.add_fault("slow", endpoint="commits_put", seconds=5)
     before = ws.commit_count()
-    command = [
-        sys.executable, "-m", "invoke", "--search-root", str(SOURCE_ROOT),
-        "deploy", "--env", ws.folder,
-    ]  # fmt: skip
+    command = python_module(
+        "invoke", "--search-root", str(SOURCE_ROOT), "deploy", "--env", ws.folder
+    )
     environ = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with background(command, cwd=ws.root, env=environ) as process:
         read_until(process, lambda line: "to send" in line)
