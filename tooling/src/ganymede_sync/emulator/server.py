@@ -171,6 +171,9 @@ class ApiCall:
 class _Handler(BaseHTTPRequestHandler):
     server: EmulatorServer
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    """Headers and body go out in separate writes: with Nagle's algorithm on, a client
+    that keeps its connection alive waits for the delayed ACK (about 40 ms) on each answer."""
     _unrecorded: tuple[str, dict[str, str], bool, int] | None = None
     _answered = False
 
