@@ -52,6 +52,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _play(self) -> None:
         headers = {name.lower(): value for name, value in self.headers.items()}
         self.server.seen.append((self.command, self.path, headers))
+        self.server.ports.append(self.client_address[1])
         with contextlib.suppress(OSError):  # the client hung up, as it should
             self.server.script(self)
 
@@ -73,13 +74,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.trickle(start)
 
-    def trickle(self, data: bytes, every: float = 0.2) -> None:
-        """Send ``data`` one byte at a time, then keep sending spaces until stopped."""
+    def trickle(self, data: bytes, every: float = 0.2, most: float = 10.0) -> None:
+        """Send ``data`` one byte at a time, then keep sending spaces until stopped, or for
+        ``most`` seconds: a client that fails to cut the exchange fails its test, not hangs it."""
+        ends = time.monotonic() + most
         for index in range(len(data)):
             self.wfile.write(data[index : index + 1])
             self.wfile.flush()
             time.sleep(every)
-        while not self.server.stopping.is_set():
+        while not self.server.stopping.is_set() and time.monotonic() < ends:
             self.wfile.write(b" ")
             self.wfile.flush()
             time.sleep(every)
@@ -93,6 +96,8 @@ class HostileServer(http.server.ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), Handler)
         self.script: Script = lambda handler: handler.answer(404)
         self.seen: list[tuple[str, str, dict[str, str]]] = []
+        self.ports: list[int] = []
+        """The client's port of each request: a repeated port is a kept-alive connection."""
         self.stopping = threading.Event()
 
     @property
@@ -199,6 +204,47 @@ def test_trickled_headers_are_cut_at_the_request_deadline(hostile):
     with Timed(hostile).client() as client:
         error = call(client.list_flows)
     assert "within 1 s" in str(error)
+
+
+def test_a_kept_alive_connection_that_trickles_is_cut_at_the_request_deadline(hostile):
+    """The second exchange reuses the first one's connection, which fires no connect
+    event: the watchdog must still know that socket."""
+
+    def script(handler: Handler) -> None:
+        if handler.path.startswith("/v2/"):
+            handler.answer(200, b"[]")
+        else:
+            handler.trickle_answer(b"http://")
+
+    hostile.script = script
+    with Timed(hostile).client() as client:
+        assert client.list_flows() == []
+        error = call(client.snapshot_url)
+    assert "within 1 s" in str(error)
+    assert len(set(hostile.ports)) == 1, "both exchanges ran on one kept-alive connection"
+
+
+def test_requests_safe_to_repeat_share_connections_and_a_deploy_opens_its_own(hostile):
+    hostile.script = lambda handler: handler.answer(200, b"[]")
+    with Timed(hostile).client() as client:
+        for _ in range(3):
+            client.list_flows()
+        client.put_commits({}, author_email="a@b.c", message="m")
+        client.list_flows()
+    reads, deploy, last = hostile.ports[:3], hostile.ports[3], hostile.ports[4]
+    assert len(set(reads)) == 1 and last == reads[0], "reads reuse one connection"
+    assert deploy not in reads, "a request that must not arrive twice never reuses one"
+
+
+def test_a_kept_alive_connection_the_server_closed_is_replaced_without_a_retry(hostile):
+    """A server may close an idle connection at any time (here: after every answer)."""
+    hostile.script = lambda handler: handler.answer(200, b"[]", connection="close")
+    timed = Timed(hostile)
+    with timed.client() as client:
+        for _ in range(3):
+            assert client.list_flows() == []
+    assert len(hostile.seen) == 3 and len(set(hostile.ports)) == 3
+    assert timed.sleeps == [], "a closed connection is noticed before sending, not retried"
 
 
 def test_a_deploy_cut_by_its_deadline_is_uncertain_and_not_repeated(hostile):

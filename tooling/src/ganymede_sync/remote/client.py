@@ -28,6 +28,7 @@ import logging
 import random
 import re
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -48,6 +49,7 @@ from ganymede_sync.errors import (
 from ganymede_sync.remote.limits import (
     AnswerProblem,
     Deadline,
+    KeptConnection,
     RefusedAddress,
     Watchdog,
     link_problem,
@@ -81,6 +83,7 @@ _SIGNED_QUERY = re.compile(r"(https?://[^\s?\"']+)\?[^\s\"']*")
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _PUT_RETRY_STATUSES = frozenset({429, 503})
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_API_HEADERS = {"accept": "application/json, text/plain", "accept-encoding": "gzip, deflate"}
 
 
 class _RedactSignedUrls(logging.Filter):
@@ -139,25 +142,15 @@ class GanymedeClient:
         self._backoff = backoff
         self._network = network or NetworkLimits()
         self._sleep = sleep
-        # No kept-alive connections: each exchange opens its own, so the deadline
-        # watchdog always knows which socket to cut (a task makes only a few calls).
-        common: dict[str, Any] = {
-            "timeout": httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            "follow_redirects": False,
-            "transport": transport,
-            "verify": default_ssl_context(),
-            "limits": httpx.Limits(max_keepalive_connections=0),
-        }
-        self._api = httpx.Client(
-            headers={
-                "api-key": token,
-                "accept": "application/json, text/plain",
-                "accept-encoding": "gzip, deflate",
-            },
-            **common,
-        )
+        self._transport = transport
+        # A connection per exchange, so the deadline watchdog learns each socket it may
+        # have to cut; requests safe to repeat ride kept-alive ones instead (``_kept_alive``).
+        self._api = self._http_client(_API_HEADERS | {"api-key": token}, keep_alive=False)
         # No api-key here: signed URLs live on another host and carry their own signature.
-        self._plain = httpx.Client(headers={"accept-encoding": "identity"}, **common)
+        self._plain = self._http_client({"accept-encoding": "identity"}, keep_alive=False)
+        self._per_thread = threading.local()
+        self._kept_clients: list[httpx.Client] = []
+        self._kept_lock = threading.Lock()
 
     def __enter__(self) -> GanymedeClient:
         return self
@@ -166,9 +159,13 @@ class GanymedeClient:
         self.close()
 
     def close(self) -> None:
-        """Close both connection pools."""
+        """Close every connection pool, kept-alive connections included."""
         self._api.close()
         self._plain.close()
+        with self._kept_lock:
+            kept, self._kept_clients = self._kept_clients, []
+        for client in kept:
+            client.close()
 
     # --- operations ----------------------------------------------------------
     def snapshot_url(self, *, flow: str | None = None, include_lib: bool = True) -> str:
@@ -320,6 +317,43 @@ class GanymedeClient:
     def _path(self, operation: str) -> str:
         return f"/v0/environment/{self._quoted_env}/{operation}"
 
+    def _http_client(self, headers: dict[str, str], *, keep_alive: bool) -> httpx.Client:
+        """An httpx client with our timeouts, no redirects and the shared SSL context:
+        with one kept-alive connection (``keep_alive``), or a connection per exchange."""
+        limits = (
+            httpx.Limits(max_connections=1, max_keepalive_connections=1)
+            if keep_alive
+            else httpx.Limits(max_keepalive_connections=0)
+        )
+        return httpx.Client(
+            headers=headers,
+            timeout=httpx.Timeout(self._timeout, connect=min(self._timeout, 10.0)),
+            follow_redirects=False,
+            transport=self._transport,
+            verify=default_ssl_context(),
+            limits=limits,
+        )
+
+    def _kept_alive(self) -> tuple[httpx.Client, KeptConnection | None]:
+        """This thread's API client with its one kept-alive connection, made on first use.
+
+        A pull reads hundreds of flow documents from a pool of threads: a connection
+        each, kept for the next, spares as many TCP and TLS handshakes. One connection
+        per client and one client per thread lets the watchdog know which socket an
+        exchange uses (``KeptConnection``). A transport given by the caller keeps its
+        own connections: then every exchange goes through the one API client.
+        """
+        if self._transport is not None:
+            return self._api, None
+        mine: tuple[httpx.Client, KeptConnection] | None = getattr(self._per_thread, "api", None)
+        if mine is None:
+            headers = _API_HEADERS | {"api-key": self._token}
+            mine = self._http_client(headers, keep_alive=True), KeptConnection()
+            with self._kept_lock:
+                self._kept_clients.append(mine[0])
+            self._per_thread.api = mine
+        return mine
+
     def _request(
         self,
         method: str,
@@ -338,7 +372,7 @@ class GanymedeClient:
         for attempt in range(1, self._max_attempts + 1):
             try:
                 response = self._send_following(
-                    method, path, what, deadline, params=params, json=json
+                    method, path, what, deadline, params=params, json=json, repeatable=repeatable
                 )
             except _DeadlinePassed:
                 if not repeatable:
@@ -389,19 +423,32 @@ class GanymedeClient:
         raise ApiError(f"{self._where(what)}: too many redirects: check {API_URL_VARIABLE}")
 
     def _exchange(
-        self, method: str, url: str, what: str, deadline: Deadline, **kwargs: Any
+        self,
+        method: str,
+        url: str,
+        what: str,
+        deadline: Deadline,
+        *,
+        repeatable: bool,
+        **kwargs: Any,
     ) -> Answer:
-        """Send one API request and read its answer, bounded in time and in size."""
-        with Watchdog(deadline.remaining()) as watchdog:
+        """Send one API request and read its answer, bounded in time and in size.
+
+        Only a request safe to repeat rides a kept-alive connection: one the server
+        closed meanwhile fails it before anything is read, and it is then sent again.
+        One that must not arrive twice opens a connection of its own.
+        """
+        client, kept = self._kept_alive() if repeatable else (self._api, None)
+        with Watchdog(deadline.remaining(), kept) as watchdog:
             try:
-                request = self._api.build_request(
+                request = client.build_request(
                     method,
                     url,
                     timeout=self._timeouts(deadline),
                     extensions={"trace": watchdog.trace},
                     **kwargs,
                 )
-                response = self._api.send(request, stream=True)
+                response = client.send(request, stream=True)
                 try:
                     content = _read_answer(response)
                 finally:

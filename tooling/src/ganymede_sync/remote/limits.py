@@ -45,22 +45,37 @@ class Deadline:
         )
 
 
+class KeptConnection:
+    """The one connection of a single-connection pool, as its last connect left it.
+
+    A kept-alive connection is reused without any connect event, so a watchdog could
+    not learn its socket from the ``trace`` hook. A pool of exactly one connection,
+    used by one thread, has only this one to cut: each connect records its stream
+    here, and the next exchange's watchdog starts from it.
+    """
+
+    def __init__(self) -> None:
+        self.stream: Any = None
+
+
 class Watchdog:
     """Bound one exchange in time: when its deadline passes, shut its connection down.
 
     httpx's read timeout restarts with every byte, so a server that trickles bytes
     never trips it. httpcore's documented ``trace`` extension hands over each new
-    connection's stream; at the deadline, shutting its socket down wakes the blocked
-    read, which then fails. The same hook checks the address a download reached
-    (``check_peer``), which also covers host names that resolve to private addresses.
+    connection's stream (and ``kept``, when given, the kept-alive one the exchange may
+    reuse); at the deadline, shutting its socket down wakes the blocked read, which
+    then fails. The same hook checks the address a download reached (``check_peer``),
+    which also covers host names that resolve to private addresses.
     """
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, kept: KeptConnection | None = None) -> None:
         self.expired = False
         self.done = False
         self._seconds = max(0.0, seconds)
         self._lock = threading.Lock()
-        self._stream: Any = None
+        self._kept = kept
+        self._stream: Any = kept.stream if kept else None
         self._peer_rule: tuple[str, str] | None = None
         self._connecting_to: str | None = None
 
@@ -87,6 +102,8 @@ class Watchdog:
             return
         with self._lock:
             self._stream = stream
+            if self._kept is not None:
+                self._kept.stream = stream
             expired = self.expired
         if expired:
             shut_down(stream)
@@ -113,9 +130,10 @@ class Watchdog:
             if self.done:
                 return
             self.expired = True
-            stream = self._stream
-        if stream is not None:
-            shut_down(stream)
+            if self._stream is not None:
+                # Under the lock: once the exchange is over, its kept-alive connection
+                # may carry the thread's next exchange, which must not be cut.
+                shut_down(self._stream)
 
 
 class _Reaper:
