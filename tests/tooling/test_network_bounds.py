@@ -41,6 +41,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: HostileServer
 
+    def handle(self) -> None:
+        """Serve one connection's requests, counting the connections open meanwhile."""
+        with self.server.lock:
+            self.server.open += 1
+        try:
+            super().handle()
+        finally:
+            with self.server.lock:
+                self.server.open -= 1
+
     def do_GET(self) -> None:
         self._play()
 
@@ -98,6 +108,9 @@ class HostileServer(http.server.ThreadingHTTPServer):
         self.seen: list[tuple[str, str, dict[str, str]]] = []
         self.ports: list[int] = []
         """The client's port of each request: a repeated port is a kept-alive connection."""
+        self.open = 0
+        """Connections open now."""
+        self.lock = threading.Lock()
         self.stopping = threading.Event()
 
     @property
@@ -234,6 +247,28 @@ def test_requests_safe_to_repeat_share_connections_and_a_deploy_opens_its_own(ho
     reads, deploy, last = hostile.ports[:3], hostile.ports[3], hostile.ports[4]
     assert len(set(reads)) == 1 and last == reads[0], "reads reuse one connection"
     assert deploy not in reads, "a request that must not arrive twice never reuses one"
+
+
+def test_kept_alive_connections_of_ended_threads_are_closed(hostile):
+    """A long-lived client used from pool after pool holds one connection per live thread."""
+    hostile.script = lambda handler: handler.answer(200, b"[]")
+    with Timed(hostile).client() as client:
+        for _ in range(5):
+            reader = threading.Thread(target=client.list_flows)
+            reader.start()
+            reader.join()
+        client.list_flows()
+        wait_until(lambda: hostile.open == 1)
+    wait_until(lambda: hostile.open == 0)
+    assert len(set(hostile.ports)) == 6
+
+
+def wait_until(condition: Callable[[], bool], limit: float = 5.0) -> None:
+    """Wait for the server to see what the client did (a closed socket arrives later)."""
+    ends = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < ends, "the server never saw it"
+        time.sleep(0.01)
 
 
 def test_a_kept_alive_connection_the_server_closed_is_replaced_without_a_retry(hostile):

@@ -149,7 +149,7 @@ class GanymedeClient:
         # No api-key here: signed URLs live on another host and carry their own signature.
         self._plain = self._http_client({"accept-encoding": "identity"}, keep_alive=False)
         self._per_thread = threading.local()
-        self._kept_clients: list[httpx.Client] = []
+        self._kept_clients: list[tuple[threading.Thread, httpx.Client]] = []
         self._kept_lock = threading.Lock()
 
     def __enter__(self) -> GanymedeClient:
@@ -164,7 +164,7 @@ class GanymedeClient:
         self._plain.close()
         with self._kept_lock:
             kept, self._kept_clients = self._kept_clients, []
-        for client in kept:
+        for _, client in kept:
             client.close()
 
     # --- operations ----------------------------------------------------------
@@ -341,7 +341,9 @@ class GanymedeClient:
         each, kept for the next, spares as many TCP and TLS handshakes. One connection
         per client and one client per thread lets the watchdog know which socket an
         exchange uses (``KeptConnection``). A transport given by the caller keeps its
-        own connections: then every exchange goes through the one API client.
+        own connections: then every exchange goes through the one API client. The
+        connections of threads that have ended are closed as new threads come, so a
+        long-lived client holds at most one per live thread.
         """
         if self._transport is not None:
             return self._api, None
@@ -350,7 +352,12 @@ class GanymedeClient:
             headers = _API_HEADERS | {"api-key": self._token}
             mine = self._http_client(headers, keep_alive=True), KeptConnection()
             with self._kept_lock:
-                self._kept_clients.append(mine[0])
+                ended = [client for thread, client in self._kept_clients if not thread.is_alive()]
+                self._kept_clients = [(thread, client) for thread, client in self._kept_clients
+                                      if thread.is_alive()]  # fmt: skip
+                self._kept_clients.append((threading.current_thread(), mine[0]))
+            for client in ended:
+                client.close()
             self._per_thread.api = mine
         return mine
 
