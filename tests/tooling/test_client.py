@@ -344,3 +344,59 @@ def test_a_download_from_an_unverifiable_https_host_is_refused(self_signed_serve
             client.download(self_signed_server + "/x.zip", destination)
         with pytest.raises(ApiError):
             client.list_flows()
+
+
+# --- stopping ----------------------------------------------------------------------------
+SLOW = 2.0
+"""Seconds the emulator holds a slow answer in these tests."""
+
+
+def let_slow_answers_finish(since: float) -> None:
+    """Wait out the emulator's slow answers abandoned since ``since``, so that they do not
+    land in the next test's records."""
+    time.sleep(max(0.0, since + SLOW + 0.3 - time.monotonic()))
+
+
+def test_cutting_the_exchanges_ends_a_read_in_flight_at_once(emulator):
+    emulator.add_fault("slow", endpoint="flow", seconds=SLOW)
+    failures: list[Exception] = []
+
+    def read() -> None:
+        try:
+            client.get_flow("qPCR_Analysis")
+        except ApiError as error:
+            failures.append(error)
+
+    with client_for(emulator) as client:
+        reader = threading.Thread(target=read)
+        reader.start()
+        time.sleep(0.5)  # the read is waiting for its slow answer
+        started = time.monotonic()
+        client.cut_exchanges()
+        reader.join(timeout=5)
+        assert time.monotonic() - started < 1.0
+        assert len(failures) == 1, "the read failed instead of waiting for the slow answer"
+        emulator.clear_faults()
+        assert client.get_flow("qPCR_Analysis"), "later exchanges are not affected"
+    let_slow_answers_finish(started)
+
+
+def test_a_failed_download_does_not_wait_for_slow_flow_documents(emulator):
+    """Ctrl-C or a failure during the download ends the flow reads beside it at once."""
+    from ganymede_sync.remote.fetch import fetch_snapshot
+
+    emulator.add_fault("slow", count=3, endpoint="flow", seconds=SLOW)
+    emulator.add_fault("error", count=4, endpoint="download", status=503)
+    started = time.monotonic()
+
+    def pause(seconds: float) -> None:
+        time.sleep(0.2)  # between attempts: the download fails once the reads are under way
+
+    with (
+        client_for(emulator, sleeps=pause) as client,
+        pytest.raises(ApiError),
+        fetch_snapshot(client),
+    ):
+        pass
+    assert time.monotonic() - started < 1.5
+    let_slow_answers_finish(started)

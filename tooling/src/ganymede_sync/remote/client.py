@@ -150,7 +150,8 @@ class GanymedeClient:
         self._plain = self._http_client({"accept-encoding": "identity"}, keep_alive=False)
         self._per_thread = threading.local()
         self._kept_clients: list[tuple[threading.Thread, httpx.Client]] = []
-        self._kept_lock = threading.Lock()
+        self._in_flight: set[Watchdog] = set()
+        self._lock = threading.Lock()
 
     def __enter__(self) -> GanymedeClient:
         return self
@@ -162,10 +163,22 @@ class GanymedeClient:
         """Close every connection pool, kept-alive connections included."""
         self._api.close()
         self._plain.close()
-        with self._kept_lock:
+        with self._lock:
             kept, self._kept_clients = self._kept_clients, []
         for _, client in kept:
             client.close()
+
+    def cut_exchanges(self) -> None:
+        """End every exchange in flight now, as if its deadline had passed.
+
+        For a caller that is stopping (Ctrl-C, or a failure beside) and must not wait
+        for slow answers on other threads: their calls fail at once. Exchanges started
+        afterwards are not affected.
+        """
+        with self._lock:
+            watchdogs = list(self._in_flight)
+        for watchdog in watchdogs:
+            watchdog.expire()
 
     # --- operations ----------------------------------------------------------
     def snapshot_url(self, *, flow: str | None = None, include_lib: bool = True) -> str:
@@ -334,6 +347,18 @@ class GanymedeClient:
             limits=limits,
         )
 
+    @contextmanager
+    def _watched(self, seconds: float, kept: KeptConnection | None = None) -> Iterator[Watchdog]:
+        """A watchdog for one exchange, known to ``cut_exchanges`` while it runs."""
+        with Watchdog(seconds, kept) as watchdog:
+            with self._lock:
+                self._in_flight.add(watchdog)
+            try:
+                yield watchdog
+            finally:
+                with self._lock:
+                    self._in_flight.discard(watchdog)
+
     def _kept_alive(self) -> tuple[httpx.Client, KeptConnection | None]:
         """This thread's API client with its one kept-alive connection, made on first use.
 
@@ -351,7 +376,7 @@ class GanymedeClient:
         if mine is None:
             headers = _API_HEADERS | {"api-key": self._token}
             mine = self._http_client(headers, keep_alive=True), KeptConnection()
-            with self._kept_lock:
+            with self._lock:
                 ended = [client for thread, client in self._kept_clients if not thread.is_alive()]
                 self._kept_clients = [(thread, client) for thread, client in self._kept_clients
                                       if thread.is_alive()]  # fmt: skip
@@ -446,7 +471,7 @@ class GanymedeClient:
         One that must not arrive twice opens a connection of its own.
         """
         client, kept = self._kept_alive() if repeatable else (self._api, None)
-        with Watchdog(deadline.remaining(), kept) as watchdog:
+        with self._watched(deadline.remaining(), kept) as watchdog:
             try:
                 request = client.build_request(
                     method,
@@ -489,7 +514,7 @@ class GanymedeClient:
             raise ApiError(f"{self._where(what)}: {deadline.describe()}")
         written = 0
         total: int | None = 0
-        with Watchdog(deadline.remaining()) as watchdog:
+        with self._watched(deadline.remaining()) as watchdog:
             try:
                 with self._open_download(url, what, deadline, watchdog) as response:
                     total = _content_length(response)

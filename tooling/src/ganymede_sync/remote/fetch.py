@@ -64,7 +64,7 @@ def fetch_snapshot(
 
     with (
         scratch_folder(temporary, SCRATCH_PREFIX) as scratch,
-        _meanwhile(flow_files) as documents_read,
+        _meanwhile(flow_files, client.cut_exchanges) as documents_read,
     ):
         path = scratch / "snapshot.zip"
         # Compressed data never needs more room than the content it holds, plus headers.
@@ -77,17 +77,24 @@ def fetch_snapshot(
 
 
 @contextmanager
-def _meanwhile(work: Callable[[threading.Event], _T]) -> Iterator[Future[_T]]:
+def _meanwhile(
+    work: Callable[[threading.Event], _T], cut: Callable[[], None]
+) -> Iterator[Future[_T]]:
     """Run ``work`` in a thread while the body runs; yield its future.
 
     When the body fails (or is interrupted), ``work`` is told to stop through the event
-    it gets, and is waited for, so no request outlives the call.
+    it gets, its requests in flight are ``cut`` (a Ctrl-C does not wait for a slow
+    server), and it is waited for, so no request outlives the call.
     """
     stop = threading.Event()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="meanwhile") as pool:
         future = pool.submit(work, stop)
         try:
             yield future
+        except BaseException:
+            stop.set()
+            cut()
+            raise
         finally:
             stop.set()
 
