@@ -21,12 +21,18 @@ import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
 
 from ganymede_sync.errors import ApiError, ConfigError, UncertainDeliveryError
-from ganymede_sync.remote.client import MAX_ANSWER_BYTES, MAX_REDIRECTS, GanymedeClient
+from ganymede_sync.remote.client import (
+    MAX_ANSWER_BYTES,
+    MAX_REDIRECTS,
+    GanymedeClient,
+    default_ssl_context,
+)
 from ganymede_sync.settings.config import NetworkLimits
 from ganymede_sync.ui.progress import render_bar, render_line
 from tests.tooling.pull_helpers import API_KEY, Sleeps
@@ -189,12 +195,12 @@ def test_an_api_answer_trickled_byte_by_byte_is_cut_at_the_request_deadline(host
     assert len(hostile.seen) == 1, "no retry once the deadline has passed"
 
 
-def test_a_trickled_https_answer_is_cut_at_the_deadline_too(hostile, tmp_path):
-    """Ganymede is reached over TLS: cutting the socket must wake a blocked TLS read too."""
+def serve_tls(server: HostileServer, folder: Path) -> Path:
+    """Make ``server`` answer over TLS with a new self-signed certificate; return its file."""
     openssl = shutil.which("openssl")
     if openssl is None:
         pytest.skip("openssl is needed to make a certificate")
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    key, cert = folder / "key.pem", folder / "cert.pem"
     request = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj"]
     request += ["/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
     subprocess.run(
@@ -202,7 +208,13 @@ def test_a_trickled_https_answer_is_cut_at_the_deadline_too(hostile, tmp_path):
     )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    hostile.socket = context.wrap_socket(hostile.socket, server_side=True)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    return cert
+
+
+def test_a_trickled_https_answer_is_cut_at_the_deadline_too(hostile, tmp_path):
+    """Ganymede is reached over TLS: cutting the socket must wake a blocked TLS read too."""
+    cert = serve_tls(hostile, tmp_path)
     hostile.script = lambda handler: handler.trickle_answer(b"https://")
     trusting = httpx.HTTPTransport(verify=ssl.create_default_context(cafile=str(cert)))
     url = f"https://127.0.0.1:{hostile.server_address[1]}"
@@ -210,6 +222,30 @@ def test_a_trickled_https_answer_is_cut_at_the_deadline_too(hostile, tmp_path):
     with GanymedeClient(url, API_KEY, "dev", network=network, transport=trusting) as client:
         error = call(client.snapshot_url)
     assert "within 1 s" in str(error)
+
+
+def test_a_kept_alive_https_connection_that_trickles_is_cut_too(hostile, tmp_path, monkeypatch):
+    """The connection the client keeps is a TLS one: its socket is the one to shut down."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(serve_tls(hostile, tmp_path)))
+    default_ssl_context.cache_clear()  # made again from SSL_CERT_FILE, as a user's would be
+
+    def script(handler: Handler) -> None:
+        if handler.path.startswith("/v2/"):
+            handler.answer(200, b"[]")
+        else:
+            handler.trickle_answer(b"https://")
+
+    hostile.script = script
+    url = f"https://127.0.0.1:{hostile.server_address[1]}"
+    network = NetworkLimits(request_deadline_s=1.0)
+    try:
+        with GanymedeClient(url, API_KEY, "dev", network=network) as client:
+            assert client.list_flows() == []
+            error = call(client.snapshot_url)
+    finally:
+        default_ssl_context.cache_clear()
+    assert "within 1 s" in str(error)
+    assert len(set(hostile.ports)) == 1, "both exchanges ran on one kept-alive connection"
 
 
 def test_trickled_headers_are_cut_at_the_request_deadline(hostile):
