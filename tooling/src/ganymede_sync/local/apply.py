@@ -84,6 +84,10 @@ class SyncPlan:
     """Snapshot files outside the scope (ignored)."""
     seen: dict[str, os.stat_result] = field(default_factory=dict, repr=False)
     """The ``lstat`` of each unchanged file, as taken when comparing it (``stat_cache``)."""
+    as_pulled: dict[str, tuple[os.stat_result, str]] = field(default_factory=dict, repr=False)
+    """Changed or removed files that were, when planned, exactly as the last pull left
+    them (``stat_cache``) -> (their ``lstat`` then, the sha256 of their content):
+    ``keep_local_work`` need not read them while they stay so."""
 
     @property
     def is_empty(self) -> bool:
@@ -160,7 +164,16 @@ def plan_sync(
             if scope.covers(path) and path not in snapshot and path not in skip]  # fmt: skip
     # Asked again: only files are removed, and the walk may be older than the folder.
     plan.removed = sorted(path for path in gone if _is_file_now(os.path.join(folder, path)))
+    for path in plan.removed:
+        _note_as_pulled(plan, path, cache, local[path])
     return plan
+
+
+def _note_as_pulled(plan: SyncPlan, path: str, cache: StatCache, status: os.stat_result) -> None:
+    """Note ``path`` in ``plan.as_pulled`` when it is exactly as the last pull left it."""
+    known = cache.known(path, status)
+    if known is not None:
+        plan.as_pulled[path] = status, known.sha256
 
 
 def _classify(
@@ -168,19 +181,25 @@ def _classify(
 ) -> None:
     """Put ``path`` in the plan as added, changed or unchanged; ``walked`` is its status as
     the walk of the folder found it, if it did."""
-    target = os.path.join(plan.folder, path)
     status = walked
     if status is None:
         try:
-            status = os.lstat(target)
+            status = os.lstat(os.path.join(plan.folder, path))
         except FileNotFoundError:
             plan.added.append(path)
             return
-    recorded = cache.unchanged(path, status, snapshot.size(path), snapshot.crc(path))
-    if recorded is not None:
-        plan.unchanged[path] = recorded
-        plan.seen[path] = status
+    known = cache.known(path, status)
+    if known is not None:
+        # The file is Ganymede's version of the last pull: its size and CRC-32 tell
+        # whether Ganymede's version now is the same, without reading either.
+        if known.size == snapshot.size(path) and known.crc == snapshot.crc(path):
+            plan.unchanged[path] = known.sha256
+            plan.seen[path] = status
+        else:
+            plan.changed.append(path)
+            plan.as_pulled[path] = status, known.sha256
         return
+    target = os.path.join(plan.folder, path)  # only now: most files end above, unread
     if _is_dir(status.st_mode):
         raise LocalChangesError(
             f"{plan.folder.name}/{path} is a folder where Ganymede has a file: "
@@ -232,8 +251,10 @@ def keep_local_work(
     deployed = deployed or {}
     conflicts = []
     for path in list(plan.changed) + list(plan.removed):
-        local = _local_bytes(plan.folder / path, path)
         base = pulled.get(path)
+        if base is not None and _still_as_pulled(plan, path) == base:
+            continue  # what Ganymede gave, not read again: nothing of the user's is lost
+        local = _local_bytes(plan.folder / path, path)
         if local is not None and (
             sha256_bytes(local) == base or (path in deployed and blob_id(local) in deployed[path])
         ):
@@ -248,6 +269,23 @@ def keep_local_work(
             plan.removed.remove(path)
         plan.kept[path] = ganymede
     return sorted(conflicts)
+
+
+def _still_as_pulled(plan: SyncPlan, path: str) -> str | None:
+    """Return the sha256 of ``path``'s content when it is still exactly as planned from
+    the record (``plan.as_pulled``): one ``lstat`` instead of a read. Else None."""
+    noted = plan.as_pulled.get(path)
+    if noted is None:
+        return None
+    then, sha256 = noted
+    try:
+        now = os.lstat(plan.folder / path)
+    except OSError:
+        return None
+    same = (now.st_size, now.st_mtime_ns, now.st_ctime_ns, now.st_ino) == (
+        then.st_size, then.st_mtime_ns, then.st_ctime_ns, then.st_ino
+    )  # fmt: skip
+    return sha256 if same else None
 
 
 def _local_bytes(target: Path, path: str) -> bytes | None:

@@ -48,27 +48,36 @@ class Entry(NamedTuple):
                    sha256)  # fmt: skip
 
 
-def _matches(
-    recorded: Sequence[object], status: os.stat_result, size: int, crc: int, written_ns: int
-) -> str | None:
-    """Return the recorded sha256 when a file with ``status``, for Ganymede's version of
-    ``size`` and ``crc``, is exactly the one ``recorded`` (an ``Entry``, or its stored
-    list, checked here rather than when loaded: most are looked at once), else None."""
+class Known(NamedTuple):
+    """A file exactly as recorded: its content is Ganymede's version of then, which had
+    this size, CRC-32 and sha256."""
+
+    size: int
+    crc: int
+    sha256: str
+
+
+def _as_recorded(
+    recorded: Sequence[object], status: os.stat_result, written_ns: int
+) -> Known | None:
+    """Return what ``recorded`` (an ``Entry``, or its stored list, checked here rather than
+    when loaded: most are looked at once) says of a file with ``status``, when that file
+    is exactly the one recorded, else None."""
     if len(recorded) != len(Entry._fields):
         return None
-    r_size, mtime_ns, ctime_ns, inode, r_crc, sha256 = recorded
+    size, mtime_ns, ctime_ns, inode, crc, sha256 = recorded
     same_file = (
-        status.st_size == r_size == size
+        status.st_size == size
         and status.st_mtime_ns == mtime_ns
         and status.st_ctime_ns == ctime_ns
         and status.st_ino == inode
     )
-    if not same_file or crc != r_crc or not isinstance(sha256, str):
+    if not same_file or not isinstance(crc, int) or not isinstance(sha256, str):
         return None
     # Equal to the file's, so a number: whole seconds are racy near the record's writing.
     mtime = status.st_mtime_ns
     racy = mtime % _SECOND_NS == 0 and mtime >= written_ns - 2 * _SECOND_NS
-    return None if racy else sha256
+    return None if racy else Known(status.st_size, crc, sha256)
 
 
 @dataclass(frozen=True)
@@ -80,11 +89,18 @@ class StatCache:
     entries: Mapping[str, Sequence[object]]
 
     def unchanged(self, path: str, status: os.stat_result, size: int, crc: int) -> str | None:
-        """Return the recorded sha256 when ``path`` is exactly as recorded, else None."""
+        """Return the recorded sha256 when ``path`` is exactly as recorded and Ganymede's
+        version still has the recorded ``size`` and ``crc``, else None."""
+        known = self.known(path, status)
+        return known.sha256 if known and known.size == size and known.crc == crc else None
+
+    def known(self, path: str, status: os.stat_result) -> Known | None:
+        """Return what the record says of ``path`` when the file with ``status`` is exactly
+        the one recorded (whatever Ganymede holds now), else None."""
         recorded = self.entries.get(path)
         if not isinstance(recorded, (list, tuple)):
             return None
-        return _matches(recorded, status, size, crc, self.written_ns)
+        return _as_recorded(recorded, status, self.written_ns)
 
 
 EMPTY = StatCache("", 0, {})
