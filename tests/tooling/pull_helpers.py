@@ -92,7 +92,7 @@ def fast_client(sleeps: Sleeps | None = None, **options: object) -> ClientFactor
     )
 
 
-RUNNER_KEYWORDS = ("connect", "progress", "environ")
+RUNNER_KEYWORDS = ("connect", "progress", "flows_progress", "environ")
 """Keywords of ``run_pull`` itself; every other keyword of ``pull_with`` is a ``PullOptions``."""
 
 

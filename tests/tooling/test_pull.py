@@ -583,3 +583,47 @@ def test_logs_get_a_few_plain_lines_and_nothing_for_a_quick_download():
         "downloading: 4.0 of 4.0 MiB (100%)",
     ]
     assert "\r" not in slow.getvalue()
+
+
+def test_flow_documents_read_share_the_bar_and_get_their_own_log_lines(monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr("ganymede_sync.ui.progress.time.monotonic", lambda: clock[0])
+    terminal = Terminal(True)
+    display = ProgressDisplay(terminal, bar=True)
+    display.flows(0, 500)
+    clock[0] += 1
+    display(1024, 1024)
+    clock[0] += 1
+    display.flows(500, 500)
+    display.close()
+    lines = terminal.getvalue().split("\r")[1:]
+    assert lines[0] == "flows read 0/500"
+    assert (
+        lines[-1].rstrip("\n") == "downloading [" + "#" * 30 + "] 1.0/1.0 KiB, flows read 500/500"
+    )
+    log = Terminal(False)
+    display = ProgressDisplay(log, bar=False)
+    display.flows(0, 500)  # nothing yet: a quick read says nothing in a log
+    clock[0] += 6
+    display.flows(120, 500)
+    clock[0] += 1
+    display.flows(200, 500)  # within the interval
+    display.flows(500, 500)
+    assert log.getvalue().splitlines() == [
+        "flows read: 120 of 500 (24%)",
+        "flows read: 500 of 500 (100%)",
+    ]
+    quick = Terminal(False)
+    display = ProgressDisplay(quick, bar=False)
+    display.flows(0, 3)
+    display.flows(3, 3)
+    assert quick.getvalue() == ""
+
+
+def test_a_pull_counts_the_flow_documents_it_reads_and_only_those(repo, emulator):
+    counts: list[tuple[int, int]] = []
+    pull(repo, emulator, flows_progress=lambda done, total: counts.append((done, total)))
+    assert counts[0] == (0, 3) and counts[-1] == (3, 3) and len(counts) == 4
+    counts.clear()
+    pull(repo, emulator, flows_progress=lambda done, total: counts.append((done, total)))
+    assert counts == [], "flows at the version pulled last time are not read again"

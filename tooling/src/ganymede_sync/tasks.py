@@ -151,7 +151,9 @@ def pull(
         skip_invalid=skip_invalid,
     )  # fmt: skip
     with expected_failures(), progress_display(sys.stderr, os.environ) as display:
-        result = run_pull(begin_task(emit), env, options, progress=display)
+        result = run_pull(
+            begin_task(emit), env, options, progress=display, flows_progress=display.flows
+        )
     emit("\n".join(describe_pull(result)))
 
 

@@ -45,11 +45,13 @@ def fetch_snapshot(
     limits: ArchiveLimits | None = None,
     progress: ProgressCallback | None = None,
     known: KnownFlows | Callable[[], KnownFlows] | None = None,
+    flows_progress: Callable[[int, int], None] | None = None,
 ) -> Iterator[Snapshot]:
     """Download and validate the environment's code; yield it while the archive exists.
 
     ``known`` holds the flow files of the last pull with their versions (or is a function
     that returns them): those Ganymede still lists at that version are not read again.
+    ``progress`` follows the download's bytes, ``flows_progress`` the documents read.
     """
     limits = limits or ArchiveLimits()
     temporary = Path(tempfile.gettempdir())
@@ -59,7 +61,12 @@ def fetch_snapshot(
 
     def flow_files(stop: threading.Event) -> tuple[dict[str, bytes], dict[str, str]]:
         return fetch_flow_files(
-            client, flow=flow, max_flows=limits.max_entries, known=known, stop=stop
+            client,
+            flow=flow,
+            max_flows=limits.max_entries,
+            known=known,
+            stop=stop,
+            progress=flows_progress,
         )
 
     with (

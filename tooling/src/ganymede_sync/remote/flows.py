@@ -44,6 +44,7 @@ def fetch_flow_files(
     max_flows: int = 200_000,
     known: KnownFlows | Callable[[], KnownFlows] | None = None,
     stop: threading.Event | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[dict[str, bytes], dict[str, str]]:
     """Return ``<flow>/flow.json`` -> canonical bytes for every flow (or only ``flow``), and
     flow id -> the version Ganymede lists.
@@ -55,14 +56,18 @@ def fetch_flow_files(
     deleted between the list and its read is left out too. Once ``stop`` is set (the caller
     failed meanwhile), the reads not yet sent are not sent and ``CancelledError`` is raised.
     ``known`` may be a function, called once the list has come (a pull reads the folder's
-    flow files meanwhile).
+    flow files meanwhile). ``progress(done, total)`` is told of each document read, from
+    the reading threads.
     """
     stop = stop or threading.Event()
+    counted = _Counter(progress)
 
     def read(one: str) -> bytes | None:
         if stop.is_set():
             raise CancelledError
-        return _flow_file(client, one)
+        data = _flow_file(client, one)
+        counted.one_more()
+        return data
 
     listed = _listed_flows(client, flow)
     if len(listed) > max_flows:
@@ -77,12 +82,36 @@ def fetch_flow_files(
     reused = {one: known[one][1] for one, version in listed.items()
               if version is not None and one in known and known[one][0] == version}  # fmt: skip
     to_read = [one for one in listed if one not in reused]
+    counted.start(len(to_read))
     with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="flow-read") as pool:
         answers = dict(zip(to_read, pool.map(read, to_read), strict=True))
     files = {**reused, **{one: data for one, data in answers.items() if data is not None}}
     versions = {one: version for one, version in listed.items()
                 if version is not None and one in files}  # fmt: skip
     return {flow_file_path(one): data for one, data in sorted(files.items())}, versions
+
+
+class _Counter:
+    """Count the documents read, from any thread, and pass each new count on."""
+
+    def __init__(self, progress: Callable[[int, int], None] | None) -> None:
+        self.total = 0
+        self._progress = progress
+        self._done = 0
+        self._lock = threading.Lock()
+
+    def start(self, total: int) -> None:
+        """Say how many documents are to be read (none: nothing is said)."""
+        self.total = total
+        if self._progress is not None and total:
+            self._progress(0, total)
+
+    def one_more(self) -> None:
+        if self._progress is None:
+            return
+        with self._lock:
+            self._done += 1
+            self._progress(self._done, self.total)
 
 
 def listed_versions(client: GanymedeClient) -> dict[str, str]:

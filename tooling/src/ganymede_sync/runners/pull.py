@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -84,6 +84,7 @@ def run_pull(
     *,
     connect: ClientFactory = open_client,
     progress: ProgressCallback | None = None,
+    flows_progress: Callable[[int, int], None] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> PullResult:
     """Make the folder's managed files equal Ganymede's, within the flow/lib scope.
@@ -120,6 +121,7 @@ def run_pull(
                 limits=settings.archive_limits,
                 progress=counter,
                 known=known.result,
+                flows_progress=flows_progress,
             ) as snapshot,
         ):
             result, ignored, kept, skipped = _apply(

@@ -1,5 +1,8 @@
 """Show download progress: a bar on a terminal, a few plain lines in CI and logs.
 
+A pull also reads every flow's document beside its download; their count is shown on
+the same line, since on a big environment they outlast the archive.
+
 The library reports progress through a ``progress(done, total)`` callback and never
 prints; ``tasks.py`` builds a ``ProgressDisplay`` on its own output stream and
 passes it as that callback. Never decides anything about a pull or a deploy.
@@ -7,6 +10,7 @@ passes it as that callback. Never decides anything about a pull or a deploy.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -17,6 +21,8 @@ from ganymede_sync.settings.config import is_ci
 _BAR_WIDTH = 30
 _LINE_INTERVAL = 5.0
 _REDRAW_INTERVAL = 0.1
+BYTES, FLOWS = "bytes", "flows"
+FLOWS_LABEL = "flows read"
 
 
 def wants_bar(stream: TextIO, *, in_ci: bool, term: str | None = None) -> bool:
@@ -36,28 +42,69 @@ def progress_display(stream: TextIO, environ: Mapping[str, str]) -> Iterator[Pro
 
 
 class ProgressDisplay:
-    """A ``progress(done, total)`` callback that draws on ``stream``."""
+    """A ``progress(done, total)`` callback that draws on ``stream``; ``flows`` is its
+    twin for the flow documents, read beside the download (from other threads).
+
+    On a terminal both share one redrawn line; in logs each gets its own lines, a
+    few seconds apart, and a quick one none at all.
+    """
 
     def __init__(self, stream: TextIO, *, bar: bool, label: str = "downloading") -> None:
         self._stream = stream
         self._bar = bar
         self._label = label
-        self._last = 0.0
+        self._lock = threading.Lock()
+        self._bytes: tuple[int, int | None] | None = None
+        self._flows: tuple[int, int] | None = None
+        self._last: dict[str, float] = {}
+        self._logged: set[str] = set()
+        self._width = 0
         self._drawn = False
 
     def __call__(self, done: int, total: int | None) -> None:
+        with self._lock:
+            self._bytes = (done, total)
+            self._show(BYTES, finished=total is not None and done >= total)
+
+    def flows(self, done: int, total: int) -> None:
+        """Report ``done`` of ``total`` flow documents read."""
+        with self._lock:
+            self._flows = (done, total)
+            if done == 0 and not self._bar:
+                self._last[FLOWS] = time.monotonic()  # logs: a first line only if it lasts
+                return
+            self._show(FLOWS, finished=done >= total)
+
+    def _show(self, kind: str, *, finished: bool) -> None:
         now = time.monotonic()
-        finished = total is not None and done >= total
+        slot = "bar" if self._bar else kind
         interval = _REDRAW_INTERVAL if self._bar else _LINE_INTERVAL
-        if not finished and now - self._last < interval:
+        if not finished and now - self._last.get(slot, 0.0) < interval:
             return
-        self._last = now
+        self._last[slot] = now
         if self._bar:
-            self._stream.write("\r" + render_bar(self._label, done, total))
-        elif not finished or self._drawn:
-            self._stream.write(render_line(self._label, done, total) + "\n")
+            text = self._bar_text()
+            self._stream.write("\r" + text.ljust(self._width))  # spaces cover a longer line
+            self._width = max(self._width, len(text))
+        elif not finished or kind in self._logged:
+            self._stream.write(self._line_text(kind) + "\n")
+            self._logged.add(kind)
         self._drawn = True
         self._stream.flush()
+
+    def _bar_text(self) -> str:
+        parts = []
+        if self._bytes is not None:
+            parts.append(render_bar(self._label, *self._bytes))
+        if self._flows is not None:
+            parts.append(f"{FLOWS_LABEL} {self._flows[0]}/{self._flows[1]}")
+        return ", ".join(parts)
+
+    def _line_text(self, kind: str) -> str:
+        if kind == FLOWS and self._flows is not None:
+            done, total = self._flows
+            return f"{FLOWS_LABEL}: {done} of {total} ({100 * done // max(total, 1)}%)"
+        return render_line(self._label, *(self._bytes or (0, None)))
 
     def then(self, show: Callable[[str], None]) -> Callable[[str], None]:
         """Wrap ``show`` so that its text starts on a fresh line, after the bar."""
@@ -70,10 +117,12 @@ class ProgressDisplay:
 
     def close(self) -> None:
         """End the bar's line so the next message starts on a fresh one (once)."""
-        if self._bar and self._drawn:
-            self._stream.write("\n")
-            self._stream.flush()
-        self._drawn = False
+        with self._lock:
+            if self._bar and self._drawn:
+                self._stream.write("\n")
+                self._stream.flush()
+            self._drawn = False
+            self._width = 0
 
 
 def render_bar(label: str, done: int, total: int | None) -> str:
