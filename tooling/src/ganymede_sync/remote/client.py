@@ -366,9 +366,7 @@ class GanymedeClient:
         each, kept for the next, spares as many TCP and TLS handshakes. One connection
         per client and one client per thread lets the watchdog know which socket an
         exchange uses (``KeptConnection``). A transport given by the caller keeps its
-        own connections: then every exchange goes through the one API client. The
-        connections of threads that have ended are closed as new threads come, so a
-        long-lived client holds at most one per live thread.
+        own connections: then every exchange goes through the one API client.
         """
         if self._transport is not None:
             return self._api, None
@@ -376,15 +374,20 @@ class GanymedeClient:
         if mine is None:
             headers = _API_HEADERS | {"api-key": self._token}
             mine = self._http_client(headers, keep_alive=True), KeptConnection()
-            with self._lock:
-                ended = [client for thread, client in self._kept_clients if not thread.is_alive()]
-                self._kept_clients = [(thread, client) for thread, client in self._kept_clients
-                                      if thread.is_alive()]  # fmt: skip
-                self._kept_clients.append((threading.current_thread(), mine[0]))
-            for client in ended:
-                client.close()
+            self._keep_for_this_thread(mine[0])
             self._per_thread.api = mine
         return mine
+
+    def _keep_for_this_thread(self, client: httpx.Client) -> None:
+        """Hold ``client`` until ``close``, and close those of threads that have ended:
+        a long-lived client holds at most one connection per live thread."""
+        with self._lock:
+            kept = self._kept_clients
+            ended = [held for thread, held in kept if not thread.is_alive()]
+            self._kept_clients = [(thread, held) for thread, held in kept if thread.is_alive()]
+            self._kept_clients.append((threading.current_thread(), client))
+        for held in ended:
+            held.close()
 
     def _request(
         self,

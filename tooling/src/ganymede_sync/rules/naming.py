@@ -53,6 +53,8 @@ def path_problem(path: str) -> str | None:
 
 def folded(path: str) -> str:
     """Return the form in which paths that one file system could confuse are equal."""
+    if path.isascii():
+        return path.casefold()  # NFC leaves ASCII as it is; most paths are
     return unicodedata.normalize("NFC", path).casefold()
 
 

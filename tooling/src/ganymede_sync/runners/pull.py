@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ganymede_sync.errors import (
@@ -41,6 +42,7 @@ from ganymede_sync.local.apply import (
     scan_local,
 )
 from ganymede_sync.local.deploy_record import recorded_deploys
+from ganymede_sync.local.stat_cache import StatCache
 from ganymede_sync.plans.planning import folder_paths
 from ganymede_sync.plans.reading import known_flows
 from ganymede_sync.remote.archive import Snapshot
@@ -107,11 +109,14 @@ def run_pull(
     if options.commit:
         _check_can_commit(settings, environ)
     counter = _ByteCounter(progress)
-    # The folder is walked, and its flow files read, while the archive downloads: local
-    # work, beside a download that is mostly waiting.
+    cache_path = stat_cache.path_for(settings.root, environment.folder)  # asks git: here
+    # The folder is walked, and its records and flow files read, while the archive
+    # downloads: local work, beside a download that is mostly waiting.
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="walk") as walker:
         walked = walker.submit(scan_local, environment.path)
-        known = walker.submit(known_flows, environment)
+        manifest = walker.submit(load_manifest, environment.manifest_path)
+        known = walker.submit(lambda: known_flows(environment, manifest.result()))
+        cache = walker.submit(stat_cache.load, cache_path, environment.folder)
         with (
             connect(settings, environment) as client,
             fetch_snapshot(
@@ -129,7 +134,7 @@ def run_pull(
                 environment,
                 snapshot,
                 scope,
-                local=walked.result(),
+                _Local(walked.result(), manifest.result(), cache.result(), cache_path),
                 force=options.force,
                 skip_invalid=options.skip_invalid,
                 tenant=target.tenant,
@@ -177,13 +182,25 @@ class _ByteCounter:
             self.progress(done, total)
 
 
+@dataclass(frozen=True)
+class _Local:
+    """What a pull reads of the folder while the archive downloads."""
+
+    files: LocalFiles
+    manifest: Manifest | None
+    """The record of the last pull (None before the first)."""
+    cache: StatCache
+    cache_path: Path | None
+    """Where the stat cache is kept (None outside a git repository)."""
+
+
 def _apply(
     settings: Settings,
     environment: Environment,
     snapshot: Snapshot,
     scope: Scope,
+    local: _Local,
     *,
-    local: LocalFiles,
     force: bool,
     skip_invalid: bool,
     tenant: str,
@@ -196,20 +213,19 @@ def _apply(
             f"{naming.listing(environment.folder, invalid)}. Rename or remove them in "
             "Ganymede, or pull with --skip-invalid to update everything else; nothing was changed"
         )
-    cache_path = stat_cache.path_for(settings.root, environment.folder)
-    cache = stat_cache.load(cache_path, environment.folder)
-    plan = plan_sync(environment.path, snapshot, scope, skip=set(invalid), cache=cache, local=local)
-    old_manifest = load_manifest(environment.manifest_path)
-    _protect_local_work(settings, environment, plan, snapshot, old_manifest, force=force)
+    plan = plan_sync(
+        environment.path, snapshot, scope, skip=set(invalid), cache=local.cache, local=local.files
+    )
+    _protect_local_work(settings, environment, plan, snapshot, local.manifest, force=force)
     result = apply_plan(
         plan,
         snapshot,
         manifest_path=environment.manifest_path,
-        old_manifest=old_manifest,
+        old_manifest=local.manifest,
         environment=environment.name,
         tenant=tenant,
     )
-    record_stats(cache_path, plan, snapshot, environment.folder)
+    record_stats(local.cache_path, plan, snapshot, environment.folder)
     return result, snapshot.ignored + plan.out_of_scope, sorted(plan.kept), plan.skipped
 
 
