@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -79,14 +80,31 @@ ANSWER_MATRIX = {
 
 def bake_repository(output_dir: Path, **answers: str) -> Path:
     """Generate a repository non-interactively and return its folder."""
-    return Path(
-        cookiecutter(
-            str(TEMPLATE),
-            no_input=True,
-            output_dir=str(output_dir),
-            extra_context=answers,
+    with hook_scripts_removed():
+        return Path(
+            cookiecutter(
+                str(TEMPLATE),
+                no_input=True,
+                output_dir=str(output_dir),
+                extra_context=answers,
+            )
         )
-    )
+
+
+@contextlib.contextmanager
+def hook_scripts_removed() -> Iterator[None]:
+    """Have cookiecutter write its rendered hook scripts into a folder removed afterwards.
+
+    It writes each hook to a temporary file and never deletes it: a suite that
+    generates hundreds of repositories would leave hundreds of files in the machine's
+    temporary folder.
+    """
+    with tempfile.TemporaryDirectory(prefix="cookiecutter-hooks-") as folder:
+        previous, tempfile.tempdir = tempfile.tempdir, folder
+        try:
+            yield
+        finally:
+            tempfile.tempdir = previous
 
 
 class Baked(NamedTuple):

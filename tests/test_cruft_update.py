@@ -64,10 +64,14 @@ def cruft(cwd: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def isolated_git(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Keep the user's global git configuration (signing, hooks) out of these repositories."""
+    """Keep the user's global git configuration (signing, hooks) out of these repositories,
+    and the hook scripts cruft's cookiecutter renders (and never deletes) in this test's
+    own temporary folder."""
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     (tmp_path / "home").mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
 
 
 @pytest.fixture
