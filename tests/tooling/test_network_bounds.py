@@ -185,6 +185,19 @@ def commits_then(download: Script, url: bytes | None = None) -> Script:
     return script
 
 
+def flows_then_trickle(start: bytes) -> Script:
+    """Answer the flow list with no flow, the rest with a 200 trickling ``start``: the
+    second exchange of a client reuses the first one's kept-alive connection."""
+
+    def script(handler: Handler) -> None:
+        if handler.path.startswith("/v2/"):
+            handler.answer(200, b"[]")
+        else:
+            handler.trickle_answer(start)
+
+    return script
+
+
 # --- deadlines -------------------------------------------------------------------------
 def test_an_api_answer_trickled_byte_by_byte_is_cut_at_the_request_deadline(hostile):
     hostile.script = lambda handler: handler.trickle_answer(b"http://")
@@ -228,14 +241,7 @@ def test_a_kept_alive_https_connection_that_trickles_is_cut_too(hostile, tmp_pat
     """The connection the client keeps is a TLS one: its socket is the one to shut down."""
     monkeypatch.setenv("SSL_CERT_FILE", str(serve_tls(hostile, tmp_path)))
     default_ssl_context.cache_clear()  # made again from SSL_CERT_FILE, as a user's would be
-
-    def script(handler: Handler) -> None:
-        if handler.path.startswith("/v2/"):
-            handler.answer(200, b"[]")
-        else:
-            handler.trickle_answer(b"https://")
-
-    hostile.script = script
+    hostile.script = flows_then_trickle(b"https://")
     url = f"https://127.0.0.1:{hostile.server_address[1]}"
     network = NetworkLimits(request_deadline_s=1.0)
     try:
@@ -258,14 +264,7 @@ def test_trickled_headers_are_cut_at_the_request_deadline(hostile):
 def test_a_kept_alive_connection_that_trickles_is_cut_at_the_request_deadline(hostile):
     """The second exchange reuses the first one's connection, which fires no connect
     event: the watchdog must still know that socket."""
-
-    def script(handler: Handler) -> None:
-        if handler.path.startswith("/v2/"):
-            handler.answer(200, b"[]")
-        else:
-            handler.trickle_answer(b"http://")
-
-    hostile.script = script
+    hostile.script = flows_then_trickle(b"http://")
     with Timed(hostile).client() as client:
         assert client.list_flows() == []
         error = call(client.snapshot_url)
