@@ -400,3 +400,21 @@ def test_a_failed_download_does_not_wait_for_slow_flow_documents(emulator):
         pass
     assert time.monotonic() - started < 1.5
     let_slow_answers_finish(started)
+
+
+def test_a_failed_read_of_the_flows_ends_the_download_and_is_what_the_pull_says(emulator):
+    """A pull that cannot read the flows is doomed: its download is not waited for."""
+    from ganymede_sync.remote.fetch import fetch_snapshot
+
+    emulator.add_fault("error", endpoint="flows", status=403)
+    emulator.add_fault("slow", endpoint="download", seconds=SLOW)
+    started = time.monotonic()
+    with (
+        client_for(emulator) as client,
+        pytest.raises(ApiError) as caught,
+        fetch_snapshot(client),
+    ):
+        pass
+    assert time.monotonic() - started < 1.5
+    assert "listing the flows" in str(caught.value) and "403" in str(caught.value)
+    let_slow_answers_finish(started)

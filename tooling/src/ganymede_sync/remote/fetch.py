@@ -4,7 +4,8 @@ Asks for the signed URL, streams the archive into a scratch folder in the system
 temporary folder (never inside the repository), validates it, and removes it when
 the caller is done, whatever happens; the next run removes those of runs killed
 before they could. The flow documents are read meanwhile, in a thread of their own,
-so their requests wait on the network while the archive arrives. Pull and deploy
+so their requests wait on the network while the archive arrives; whichever of the two
+fails first ends the other at once. Pull and deploy
 both read Ganymede's state through here, so they see it the same way.
 
 Never writes into the repository, never touches git, never prints.
@@ -18,9 +19,11 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
+from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from ganymede_sync.errors import ApiError
 from ganymede_sync.remote.archive import Snapshot, open_snapshot
 from ganymede_sync.remote.client import GanymedeClient, ProgressCallback
 from ganymede_sync.remote.flows import KnownFlows, fetch_flow_files
@@ -76,7 +79,13 @@ def fetch_snapshot(
         path = scratch / "snapshot.zip"
         # Compressed data never needs more room than the content it holds, plus headers.
         ceiling = limits.max_total_bytes + limits.max_entries * _ENTRY_OVERHEAD
-        client.download(url, path, progress=progress, max_bytes=ceiling)
+        documents_read.add_done_callback(partial(_cut_if_failed, client.cut_exchanges))
+        try:
+            client.download(url, path, progress=progress, max_bytes=ceiling)
+        except ApiError:
+            if _failed(documents_read):
+                documents_read.result()  # raises what ended the download: the cause
+            raise
         with open_snapshot(path, limits=limits) as snapshot:
             documents, versions = documents_read.result()
             snapshot.add_documents(documents, versions)
@@ -104,6 +113,18 @@ def _meanwhile(
             raise
         finally:
             stop.set()
+
+
+def _cut_if_failed(cut: Callable[[], None], future: Future[Any]) -> None:
+    """``cut`` the exchanges in flight when ``future`` (the documents' read) failed: the
+    pull is doomed, and the download need not run to its end."""
+    if _failed(future):
+        cut()
+
+
+def _failed(future: Future[Any]) -> bool:
+    """Tell whether ``future`` ended with an error (not cancelled, not still running)."""
+    return future.done() and not future.cancelled() and future.exception() is not None
 
 
 def _remove_unlocked_archives(temporary: Path) -> None:
