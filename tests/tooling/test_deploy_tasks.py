@@ -141,3 +141,16 @@ def test_an_interrupted_deploy_says_how_to_learn_whether_it_arrived(ws, capsys):
         time.sleep(0.1)
     code, out, _ = run(capsys, "status", "--env", ws.folder)
     assert code == 0 and "nothing to deploy" in out
+
+
+def test_ctrl_c_before_a_task_handles_it_is_one_line_and_exit_130(monkeypatch, capsys):
+    """Ctrl-C while a task still imports or reads its options: Invoke alone would exit 1
+    without a word."""
+    import ganymede_sync.runners.pull
+
+    def pressed(**options: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ganymede_sync.runners.pull, "PullOptions", pressed)
+    code, out, err = run(capsys, "pull", "--env", "dev")
+    assert (code, out, err.strip()) == (130, "", "error: interrupted")

@@ -9,11 +9,13 @@ run on a laptop and in the GitHub workflows; the repository's ``tasks.py`` impor
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from invoke import Collection, Exit, task
+from invoke import Collection, Exit
+from invoke import task as invoke_task
 
 from ganymede_sync.errors import ConfigError, GanymedeSyncError, Interrupted
 from ganymede_sync.rules.visible import visible
@@ -26,6 +28,26 @@ from ganymede_sync.settings.config import (
     SUBDOMAIN_VARIABLE,
     TOKEN_VARIABLE,
 )
+
+
+def task(*args: Any, **kwargs: Any) -> Any:
+    """Invoke's ``@task`` (bare or with options), whose body also turns a Ctrl-C that no
+    ``expected_failures`` caught (while the task imports what it needs, say) into one line
+    and exit 130: Invoke itself would exit 1 without a word."""
+    if len(args) == 1 and callable(args[0]) and not kwargs:
+        return invoke_task(_interruptible(args[0]))
+    return lambda body: invoke_task(*args, **kwargs)(_interruptible(body))
+
+
+def _interruptible(body: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(body)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return body(*args, **kwargs)
+        except KeyboardInterrupt:
+            raise Exit("error: interrupted", code=130) from None
+
+    return run
 
 
 def begin_task(show: Callable[[str], None], environ: Mapping[str, str] | None = None) -> Settings:
