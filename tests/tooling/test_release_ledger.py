@@ -204,3 +204,15 @@ def test_hostile_commit_messages_reach_history_and_notifications_escaped(repo, c
     assert json.loads(out)[0]["message"].startswith("Tune \\x1b]0;PWNED")
     log = git(repo.emu.data_dir / "dev", "log", "-1", "--format=%s")
     assert "\x1b" not in log and "Tune \\x1b" in log
+
+
+def test_history_counts_what_a_deploy_sent_as_the_deploy_said_it(repo, capsys):
+    flow_path = repo.root / "dev" / FLOW / "flow.json"
+    document = json.loads(flow_path.read_text(encoding="utf-8"))
+    document["settings"]["description"] = "counted"
+    flow_path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    edit(repo, "# counted\n")
+    said = deploy(capsys)
+    assert "deployed 1 file " in said and "updated 1 flow" in said
+    code, out, _ = run(capsys, "history", "--env", "dev")
+    assert code == 0 and "  1 file and 1 flow  " in out.splitlines()[2]

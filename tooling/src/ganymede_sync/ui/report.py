@@ -632,10 +632,14 @@ def history_table(records: Sequence[DeployRecord], folder: str, flow: str | None
 
 
 def _sent(record: DeployRecord) -> str:
-    flows = f", {len(record.flows)} flow file(s)" if record.flows else ""
+    """What a deploy sent, counted as its own line counted it: code files, then flows."""
+    code = sum(1 for path in record.files if not is_flow_file(path))
+    counts = [_counted(code, "file")] if code or not record.flows else []
+    if record.flows:
+        counts.append(_counted(len(record.flows), "flow"))
     lib = "" if record.with_lib else ", without lib/"
     only = f" (only {', '.join(record.only)}{lib})" if record.only else ""
-    return f"{len(record.files)} file(s){flows}{only}"
+    return " and ".join(counts) + only
 
 
 def rollback_body(result: RollbackResult) -> str:
