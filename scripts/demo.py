@@ -63,6 +63,7 @@ def generate(output: Path) -> Path:
         output_dir=str(output),
         extra_context={"project_name": "Demo Lab Flows", "ganymede_subdomain": "demo"},
     )
+    print("demo: those are the steps a user types; the demo runs them below", flush=True)
     return Path(repo)
 
 
@@ -301,6 +302,13 @@ def show_result(data_dir: Path, env: dict[str, str], environment: str) -> None:
     run(["git", "--no-pager", "log", "-1", "--format=%h %ae  %s", "--stat"], pipeline, env)
 
 
+def keep_identity(repo: Path, env: dict[str, str]) -> None:
+    """Make the demo's git identity the repository's own: work continued in it after the
+    demo (commits, `invoke emulator`, which registers that author) stays consistent."""
+    for key, value in (("user.name", "Demo User"), ("user.email", USER_EMAIL)):
+        subprocess.run(["git", "config", key, value], cwd=repo, env=env, check=True)
+
+
 def demo_environment(url: str | None = None) -> dict[str, str]:
     """Variables for every command: emulator URL and token, a throw-away git identity."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("GANYMEDE_")}
@@ -330,7 +338,11 @@ def main() -> int:
         env = demo_environment(url)
         step("Create the git repository")
         run([str(python), "-m", "invoke", "init"], repo, env)
-        step("Which tooling runs here: its version and its pinned wheel")
+        keep_identity(repo, env)
+        step(
+            "Which tooling runs here: its version and its pinned wheel (the warning is "
+            "expected: the demo points GANYMEDE_API_URL at the emulator)"
+        )
         run([str(python), "-m", "invoke", "doctor", "--env", "dev"], repo, env, ok=(0, 1))
         edited = edit_and_deploy(python, repo, env)
         show_result(data_dir, env, "dev")
