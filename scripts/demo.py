@@ -16,6 +16,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import venv
 from collections.abc import Iterator
@@ -57,12 +58,19 @@ def reset_output(output: Path) -> None:
 def generate(output: Path) -> Path:
     step("Generate a repository with cookiecutter (environments dev, prod)")
     reset_output(output)
-    repo = cookiecutter(
-        str(ROOT),
-        no_input=True,
-        output_dir=str(output),
-        extra_context={"project_name": "Demo Lab Flows", "ganymede_subdomain": "demo"},
-    )
+    # cookiecutter leaves each rendered hook script in the temporary folder: use one of
+    # our own, removed afterwards.
+    with tempfile.TemporaryDirectory(prefix="demo-hooks-") as hooks:
+        system_temporary, tempfile.tempdir = tempfile.tempdir, hooks
+        try:
+            repo = cookiecutter(
+                str(ROOT),
+                no_input=True,
+                output_dir=str(output),
+                extra_context={"project_name": "Demo Lab Flows", "ganymede_subdomain": "demo"},
+            )
+        finally:
+            tempfile.tempdir = system_temporary
     print("demo: those are the steps a user types; the demo runs them below", flush=True)
     return Path(repo)
 

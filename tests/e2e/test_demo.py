@@ -71,7 +71,7 @@ def test_demo_pulls_edits_and_deploys_one_commit(tmp_path: Path):
         in result.stdout
     )
     history = result.stdout.split("$ python -m invoke history --env dev", 1)[1].split("==>")[0]
-    assert "1 file(s) (only qPCR_Analysis)" in history and "3 file(s), 1 flow file(s)" in history
+    assert "1 file (only qPCR_Analysis)" in history and "2 files and 1 flow" in history
     subjects = [line.split("|", 2)[2] for line in log]
     assert subjects[0].startswith("Roll dev/ back to deploy/dev/")
     assert subjects[1].startswith("Tune qPCR and LIMS for the new cycler")
