@@ -39,12 +39,8 @@ def run(ctx: Context, sizes: list[int]) -> None:
 
 
 def _cookiecutter(template: Path, output: Path, environments: str) -> None:
-    command = [sys.executable, "-m", "cookiecutter", str(template), "--no-input"]
-    subprocess.run(
-        [*command, "-o", str(output), f"environments={environments}"],
-        check=True,
-        capture_output=True,
-    )
+    done = workspace.run_cookiecutter(template, output, f"environments={environments}")
+    done.check_returncode()
 
 
 def _import_only() -> None:

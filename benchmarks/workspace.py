@@ -16,8 +16,10 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from subprocess import CompletedProcess
 from types import ModuleType
 
 TEMPLATE = Path(__file__).resolve().parent.parent
@@ -68,9 +70,7 @@ def generate(template: Path, output_dir: Path, environments: Iterable[str] = ("d
 
     Runs the cookiecutter command so the hooks' notes stay out of the result table.
     """
-    command = [sys.executable, "-m", "cookiecutter", str(template), "--no-input"]
-    answer = "environments=" + ",".join(environments)
-    done = subprocess.run([*command, "-o", str(output_dir), answer], capture_output=True, text=True)
+    done = run_cookiecutter(template, output_dir, "environments=" + ",".join(environments))
     if done.returncode:
         raise RuntimeError(f"generating the repository failed:\n{done.stderr}")
     (root,) = [path for path in output_dir.iterdir() if path.is_dir()]
@@ -78,6 +78,22 @@ def generate(template: Path, output_dir: Path, environments: Iterable[str] = ("d
     git(root, "add", "-A")
     git(root, "commit", "-q", "--no-verify", "-m", "Generated repository")
     return root
+
+
+def run_cookiecutter(template: Path, output_dir: Path, *answers: str) -> CompletedProcess[str]:
+    """Run the cookiecutter command with ``answers`` (``key=value``), output captured.
+
+    cookiecutter writes each rendered hook script to a temporary file and never deletes
+    it: its temporary folder here is one of ours, removed afterwards.
+    """
+    command = [sys.executable, "-m", "cookiecutter", str(template), "--no-input"]
+    with tempfile.TemporaryDirectory(prefix="cookiecutter-hooks-") as hooks:
+        return subprocess.run(
+            [*command, "-o", str(output_dir), *answers],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "TMPDIR": hooks},
+        )
 
 
 def package_source(template: Path) -> Path:
