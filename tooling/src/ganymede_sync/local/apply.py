@@ -282,10 +282,7 @@ def _still_as_pulled(plan: SyncPlan, path: str) -> str | None:
         now = os.lstat(plan.folder / path)
     except OSError:
         return None
-    same = (now.st_size, now.st_mtime_ns, now.st_ctime_ns, now.st_ino) == (
-        then.st_size, then.st_mtime_ns, then.st_ctime_ns, then.st_ino
-    )  # fmt: skip
-    return sha256 if same else None
+    return sha256 if stat_cache.identity(now) == stat_cache.identity(then) else None
 
 
 def _local_bytes(target: Path, path: str) -> bytes | None:

@@ -44,8 +44,14 @@ class Entry(NamedTuple):
 
     @classmethod
     def of(cls, status: os.stat_result, crc: int, sha256: str) -> Entry:
-        return cls(status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino, crc,
-                   sha256)  # fmt: skip
+        return cls(*identity(status), crc, sha256)
+
+
+def identity(status: os.stat_result) -> tuple[int, int, int, int]:
+    """What makes a file the same one as before: size, mtime and ctime (ns), inode.
+
+    Any write moves ctime, which no tool can set back."""
+    return status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino
 
 
 class Known(NamedTuple):
@@ -65,13 +71,8 @@ def _as_recorded(
     is exactly the one recorded, else None."""
     if len(recorded) != len(Entry._fields):
         return None
-    size, mtime_ns, ctime_ns, inode, crc, sha256 = recorded
-    same_file = (
-        status.st_size == size
-        and status.st_mtime_ns == mtime_ns
-        and status.st_ctime_ns == ctime_ns
-        and status.st_ino == inode
-    )
+    *recorded_identity, crc, sha256 = recorded
+    same_file = identity(status) == tuple(recorded_identity)
     if not same_file or not isinstance(crc, int) or not isinstance(sha256, str):
         return None
     # Equal to the file's, so a number: whole seconds are racy near the record's writing.

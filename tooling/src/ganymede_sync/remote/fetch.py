@@ -79,7 +79,6 @@ def fetch_snapshot(
         path = scratch / "snapshot.zip"
         # Compressed data never needs more room than the content it holds, plus headers.
         ceiling = limits.max_total_bytes + limits.max_entries * _ENTRY_OVERHEAD
-        documents_read.add_done_callback(partial(_cut_if_failed, client.cut_exchanges))
         try:
             client.download(url, path, progress=progress, max_bytes=ceiling)
         except ApiError:
@@ -98,13 +97,15 @@ def _meanwhile(
 ) -> Iterator[Future[_T]]:
     """Run ``work`` in a thread while the body runs; yield its future.
 
-    When the body fails (or is interrupted), ``work`` is told to stop through the event
-    it gets, its requests in flight are ``cut`` (a Ctrl-C does not wait for a slow
-    server), and it is waited for, so no request outlives the call.
+    Whichever fails first ends the other: when the body fails (or is interrupted),
+    ``work`` is told to stop through the event it gets and the requests in flight are
+    ``cut`` (a Ctrl-C does not wait for a slow server); when ``work`` fails, the body's
+    requests are ``cut``. ``work`` is waited for, so no request outlives the call.
     """
     stop = threading.Event()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="meanwhile") as pool:
         future = pool.submit(work, stop)
+        future.add_done_callback(partial(_cut_if_failed, cut))
         try:
             yield future
         except BaseException:
@@ -116,8 +117,8 @@ def _meanwhile(
 
 
 def _cut_if_failed(cut: Callable[[], None], future: Future[Any]) -> None:
-    """``cut`` the exchanges in flight when ``future`` (the documents' read) failed: the
-    pull is doomed, and the download need not run to its end."""
+    """``cut`` the exchanges in flight when ``future`` failed: the call is doomed, and
+    what runs beside need not run to its end."""
     if _failed(future):
         cut()
 
